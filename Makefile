@@ -1,0 +1,48 @@
+# Mend — the two commands a newcomer runs: `make demo` and `make test`.
+# Both install what they need on a fresh Debian machine (as root, or with sudo).
+
+SHELL := /bin/bash
+SWIFT ?= swift
+APT_PACKAGES := libsqlite3-dev libpg-query-dev sqlite3 postgresql python3-venv
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+VENV := .venv
+
+.PHONY: demo test deps build release bench venv format clean
+
+# Installs the Debian packages that are missing; `apt-get update` runs once, only if needed.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@command -v $(SWIFT) >/dev/null || { echo "swift not found: install the Swift 6 toolchain (https://swift.org/install)"; exit 1; }
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+demo: build
+	$$($(SWIFT) build --show-bin-path)/mend demo
+
+# Python peers used by the tests: squawk (guard cross-check).
+venv:
+	@[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --disable-pip-version-check squawk-cli psycopg[binary] >/dev/null
+
+# The whole suite against a real SQLite file and a throwaway PostgreSQL on loopback,
+# which scripts/with-postgres.sh starts as the postgres user and always stops.
+test: deps venv
+	$(SWIFT) build --build-tests
+	SQUAWK_BIN=$(CURDIR)/$(VENV)/bin/squawk scripts/with-postgres.sh $(SWIFT) test --skip-build
+
+bench: deps release
+	scripts/bench.sh
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+
+clean:
+	rm -rf .build .build-* $(VENV)

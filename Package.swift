@@ -1,0 +1,56 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "Mend",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "mend", targets: ["mend"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // Debian's libpg-query-dev ships no .pc file, so the modulemap links it directly.
+        .systemLibrary(name: "CPgQuery", providers: [.apt(["libpg-query-dev"])]),
+        .target(name: "MendCore", swiftSettings: strict),
+        .target(name: "MendGuard", dependencies: ["MendCore", "CPgQuery"], swiftSettings: strict),
+        .target(
+            name: "MendStore",
+            dependencies: [
+                "MendCore", "CSQLite",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "MendPipeline",
+            dependencies: [
+                "MendCore", "MendStore", "MendGuard",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "mend",
+            dependencies: [
+                "MendCore", "MendStore", "MendPipeline", "MendGuard",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "MendGuardTests", dependencies: ["MendGuard", "MendCore"], resources: [.copy("Resources")],
+            swiftSettings: strict),
+        .testTarget(name: "MendCoreTests", dependencies: ["MendCore"], swiftSettings: strict),
+        .testTarget(
+            name: "MendPipelineTests", dependencies: ["MendCore", "MendStore", "MendPipeline", "MendGuard"],
+            swiftSettings: strict),
+    ]
+)

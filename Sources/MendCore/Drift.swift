@@ -1,0 +1,46 @@
+/// The ways a record can fail to fit its table.
+public enum DriftKind: String, Codable, Sendable, CaseIterable, Comparable {
+    case unknownField = "unknown_field"
+    case typeMismatch = "type_mismatch"
+    case missingRequired = "missing_required"
+    case unparseable
+    case invalidIdentifier = "invalid_identifier"
+    case valueTooLarge = "value_too_large"
+
+    public static func < (a: DriftKind, b: DriftKind) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// One reason one record does not fit, phrased for the person who reads it at 2 a.m.
+public struct Drift: Sendable, Equatable, Codable {
+    public var kind: DriftKind
+    public var column: String
+    public var sourceKey: String
+    /// The type the value has (nil for missing values).
+    public var observed: LogicalType?
+    /// The column's type (nil for unknown fields).
+    public var expected: LogicalType?
+    public var reason: String
+
+    public init(
+        kind: DriftKind, column: String, sourceKey: String, observed: LogicalType?, expected: LogicalType?,
+        reason: String
+    ) {
+        self.kind = kind
+        self.column = column
+        self.sourceKey = sourceKey
+        self.observed = observed
+        self.expected = expected
+        self.reason = reason
+    }
+
+    /// What makes two drifts "the same problem": records whose drifts share signatures
+    /// are grouped into one incident and fixed by one plan.
+    public var signature: String {
+        "\(kind.rawValue):\(column):\(observed?.rawValue ?? "-")"
+    }
+
+    /// The signature of a record's drift set, order-independent.
+    public static func signature(of drifts: [Drift]) -> String {
+        Array(Set(drifts.map(\.signature))).sorted().joined(separator: "|")
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+
+/// The kinds of change a plan can ask for. Each has its own autonomy in the policy.
+public enum OperationKind: String, Codable, Sendable, CaseIterable {
+    case createTable = "create_table"
+    case addColumn = "add_column"
+    case widenColumn = "widen_column"
+    case addVariantColumn = "add_variant_column"
+    case mapField = "map_field"
+    case convertValue = "convert_value"
+    case quarantine
+}
+
+/// One typed operation. A flat struct (rather than an enum with payloads) so that an
+/// agent can write it as plain JSON against a published schema; `validate` says
+/// what is missing.
+public struct PlanOperation: Codable, Sendable, Equatable {
+    public var kind: OperationKind
+    /// The column the operation creates or changes (for map_field: the target column).
+    public var column: String?
+    /// New type (add_column, add_variant_column, widen_column's target).
+    public var type: LogicalType?
+    /// Current type (widen_column).
+    public var from: LogicalType?
+    /// map_field: the incoming (normalized) field name that should land in `column`.
+    public var source: String?
+    /// add_variant_column: the column whose conflicting values go to the variant.
+    public var of: String?
+    public var conversion: ValueConversion?
+    /// create_table: the columns.
+    public var columns: [Column]?
+
+    public init(
+        kind: OperationKind, column: String? = nil, type: LogicalType? = nil, from: LogicalType? = nil,
+        source: String? = nil, of: String? = nil, conversion: ValueConversion? = nil, columns: [Column]? = nil
+    ) {
+        self.kind = kind
+        self.column = column
+        self.type = type
+        self.from = from
+        self.source = source
+        self.of = of
+        self.conversion = conversion
+        self.columns = columns
+    }
+
+    public static func addColumn(_ c: String, _ t: LogicalType) -> Self { .init(kind: .addColumn, column: c, type: t) }
+    public static func widen(_ c: String, from: LogicalType, to: LogicalType) -> Self {
+        .init(kind: .widenColumn, column: c, type: to, from: from)
+    }
+
+    /// Why this operation cannot be carried out as written, or nil when it is complete.
+    public func problem() -> String? {
+        func name(_ c: String?, _ what: String) -> String? {
+            guard let c else { return "\(kind.rawValue) needs '\(what)'" }
+            if !Identifier.isWellFormed(c) {
+                return "'\(c)' is not a column name Mend writes (lowercase snake_case, at most 63 bytes)"
+            }
+            return nil
+        }
+        switch kind {
+        case .createTable:
+            guard let cols = columns, !cols.isEmpty else { return "create_table needs 'columns'" }
+            return cols.lazy.compactMap { name($0.name, "columns[].name") }.first
+        case .addColumn:
+            return name(column, "column") ?? (type == nil ? "add_column needs 'type'" : nil)
+        case .widenColumn:
+            if let p = name(column, "column") { return p }
+            guard let from, let type else { return "widen_column needs 'from' and 'type'" }
+            return from.widens(to: type) ? nil : "\(from.rawValue) → \(type.rawValue) is not a widening: some values would change"
+        case .addVariantColumn:
+            return name(column, "column") ?? name(of, "of") ?? (type == nil ? "add_variant_column needs 'type'" : nil)
+        case .mapField:
+            return name(column, "column") ?? name(source, "source")
+        case .convertValue:
+            return name(column, "column") ?? (conversion == nil ? "convert_value needs 'conversion'" : nil)
+        case .quarantine:
+            return nil
+        }
+    }
+
+    public var summary: String {
+        switch kind {
+        case .createTable: "create table with \(columns?.count ?? 0) columns"
+        case .addColumn: "add nullable column \(column ?? "?") \(type?.rawValue ?? "?")"
+        case .widenColumn: "widen \(column ?? "?") from \(from?.rawValue ?? "?") to \(type?.rawValue ?? "?")"
+        case .addVariantColumn: "add variant column \(column ?? "?") \(type?.rawValue ?? "?") for conflicting values of \(of ?? "?")"
+        case .mapField: "map incoming field \(source ?? "?") onto column \(column ?? "?")"
+        case .convertValue: "convert values of \(column ?? "?") with \(conversion?.name ?? "?")"
+        case .quarantine: "quarantine the incident's records"
+        }
+    }
+}
+
+public enum PlanStatus: String, Codable, Sendable {
+    case proposed, pendingApproval = "pending_approval", approved, applied, rejected, refused, failed
+}
+
+/// A typed repair proposal. It never carries SQL: only Mend's compiler writes SQL.
+public struct Plan: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var incidentID: Int64
+    public var table: String
+    public var operations: [PlanOperation]
+    public var rationale: String
+    public var confidence: Double
+    /// "rules", "llm:<model>", "mcp:<client>".
+    public var plannedBy: String
+    public var status: PlanStatus
+
+    public init(
+        id: Int64 = 0, incidentID: Int64, table: String, operations: [PlanOperation], rationale: String,
+        confidence: Double, plannedBy: String, status: PlanStatus = .proposed
+    ) {
+        self.id = id
+        self.incidentID = incidentID
+        self.table = table
+        self.operations = operations
+        self.rationale = rationale
+        self.confidence = confidence
+        self.plannedBy = plannedBy
+        self.status = status
+    }
+
+    public func problem() -> String? {
+        if operations.isEmpty { return "the plan has no operations" }
+        if !(0...1).contains(confidence) { return "confidence must be between 0 and 1" }
+        for (i, op) in operations.enumerated() {
+            if let p = op.problem() { return "operation \(i + 1): \(p)" }
+        }
+        return nil
+    }
+}
+
+public enum IncidentStatus: String, Codable, Sendable {
+    case open, pendingApproval = "pending_approval", resolved, rejected
+}
+
+/// Drifts of one table with one signature, and the records parked because of them.
+public struct Incident: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var table: String
+    public var signature: String
+    public var kinds: [DriftKind]
+    public var status: IncidentStatus
+    public var parked: Int
+    public var openedAt: Date
+    public var resolvedAt: Date?
+    /// A sample of the drifts, for people and planners.
+    public var drifts: [Drift]
+
+    public init(
+        id: Int64, table: String, signature: String, kinds: [DriftKind], status: IncidentStatus, parked: Int,
+        openedAt: Date, resolvedAt: Date? = nil, drifts: [Drift]
+    ) {
+        self.id = id
+        self.table = table
+        self.signature = signature
+        self.kinds = kinds
+        self.status = status
+        self.parked = parked
+        self.openedAt = openedAt
+        self.resolvedAt = resolvedAt
+        self.drifts = drifts
+    }
+}

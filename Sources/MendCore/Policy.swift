@@ -1,0 +1,181 @@
+/// dlt-style schema contract: what a kind of change may do to a table.
+public enum Contract: String, Codable, Sendable, CaseIterable {
+    /// Let the schema change (subject to autonomy).
+    case evolve
+    /// Never change: records that need the change stay parked, the plan is refused.
+    case freeze
+    /// Records that need the change are quarantined with the reason (kept, not loaded).
+    case discardRow = "discard_row"
+    /// The offending values are dropped and the rest of the record loads.
+    case discardValue = "discard_value"
+}
+
+/// How much a change may happen without a person.
+public enum Autonomy: String, Codable, Sendable, CaseIterable, Comparable {
+    case auto, approve, deny
+    private var rank: Int { self == .auto ? 0 : self == .approve ? 1 : 2 }
+    public static func < (a: Autonomy, b: Autonomy) -> Bool { a.rank < b.rank }
+}
+
+public struct Contracts: Codable, Sendable, Equatable {
+    public var tables: Contract?
+    public var columns: Contract?
+    public var dataType: Contract?
+
+    enum CodingKeys: String, CodingKey {
+        case tables, columns
+        case dataType = "data_type"
+    }
+
+    public init(tables: Contract? = nil, columns: Contract? = nil, dataType: Contract? = nil) {
+        self.tables = tables
+        self.columns = columns
+        self.dataType = dataType
+    }
+}
+
+/// Overrides for one table: its contracts, autonomy, and per-column contracts.
+public struct TablePolicy: Codable, Sendable, Equatable {
+    public var contracts: Contracts?
+    public var autonomy: [String: Autonomy]?
+    /// column name → contract for changes to that column's type.
+    public var columns: [String: Contract]?
+    public var maxAutoRisk: Risk?
+
+    enum CodingKeys: String, CodingKey {
+        case contracts, autonomy, columns
+        case maxAutoRisk = "max_auto_risk"
+    }
+
+    public init(
+        contracts: Contracts? = nil, autonomy: [String: Autonomy]? = nil, columns: [String: Contract]? = nil,
+        maxAutoRisk: Risk? = nil
+    ) {
+        self.contracts = contracts
+        self.autonomy = autonomy
+        self.columns = columns
+        self.maxAutoRisk = maxAutoRisk
+    }
+}
+
+/// What each kind of change may do, and how much autonomy it has.
+///
+/// The default matches the scenarios: new tables and nullable new columns apply on
+/// their own; type changes, mappings and conversions wait for a person; anything the
+/// guard calls forbidden is refused whatever the policy says.
+public struct Policy: Codable, Sendable, Equatable {
+    public var contracts: Contracts
+    public var autonomy: [String: Autonomy]
+    /// Above this guard risk an "auto" change waits for approval instead.
+    public var maxAutoRisk: Risk
+    public var tables: [String: TablePolicy]
+    /// Largest string value loaded, in bytes; larger ones are parked as value_too_large.
+    public var maxValueBytes: Int
+
+    enum CodingKeys: String, CodingKey {
+        case contracts, autonomy, tables
+        case maxAutoRisk = "max_auto_risk"
+        case maxValueBytes = "max_value_bytes"
+    }
+
+    public static let defaultAutonomy: [OperationKind: Autonomy] = [
+        .createTable: .auto, .addColumn: .auto, .widenColumn: .approve, .addVariantColumn: .approve,
+        .mapField: .approve, .convertValue: .approve, .quarantine: .approve,
+    ]
+
+    public static let `default` = Policy()
+
+    public init(
+        contracts: Contracts = Contracts(tables: .evolve, columns: .evolve, dataType: .evolve),
+        autonomy: [String: Autonomy] = [:], maxAutoRisk: Risk = .low, tables: [String: TablePolicy] = [:],
+        maxValueBytes: Int = 8 << 20
+    ) {
+        self.contracts = contracts
+        self.autonomy = autonomy
+        self.maxAutoRisk = maxAutoRisk
+        self.tables = tables
+        self.maxValueBytes = maxValueBytes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        contracts = try c.decodeIfPresent(Contracts.self, forKey: .contracts) ?? Contracts()
+        autonomy = try c.decodeIfPresent([String: Autonomy].self, forKey: .autonomy) ?? [:]
+        maxAutoRisk = try c.decodeIfPresent(Risk.self, forKey: .maxAutoRisk) ?? .low
+        tables = try c.decodeIfPresent([String: TablePolicy].self, forKey: .tables) ?? [:]
+        maxValueBytes = try c.decodeIfPresent(Int.self, forKey: .maxValueBytes) ?? (8 << 20)
+        if let bad = (autonomy.keys + tables.values.flatMap { ($0.autonomy ?? [:]).keys })
+            .first(where: { OperationKind(rawValue: $0) == nil })
+        {
+            throw PolicyError.unknownChangeKind(bad)
+        }
+    }
+
+    /// The contract that governs a change of `kind` to `column` of `table`.
+    public func contract(for kind: OperationKind, table: String, column: String?) -> Contract {
+        let t = tables[table]
+        switch kind {
+        case .createTable:
+            return t?.contracts?.tables ?? contracts.tables ?? .evolve
+        case .addColumn, .addVariantColumn, .mapField:
+            return t?.contracts?.columns ?? contracts.columns ?? .evolve
+        case .widenColumn, .convertValue:
+            if let column, let c = t?.columns?[column] { return c }
+            return t?.contracts?.dataType ?? contracts.dataType ?? .evolve
+        case .quarantine:
+            return .evolve
+        }
+    }
+
+    public func autonomy(for kind: OperationKind, table: String) -> Autonomy {
+        tables[table]?.autonomy?[kind.rawValue] ?? autonomy[kind.rawValue] ?? Policy.defaultAutonomy[kind] ?? .approve
+    }
+
+    public func maxAutoRisk(table: String) -> Risk { tables[table]?.maxAutoRisk ?? maxAutoRisk }
+
+    /// Decides a plan given the guard's risk for each operation (nil for operations
+    /// that compile to no SQL, such as map_field).
+    public func decide(_ plan: Plan, risks: [Risk?]) -> PolicyDecision {
+        var outcome = Autonomy.auto
+        var reasons: [String] = []
+        for (i, op) in plan.operations.enumerated() {
+            let risk = i < risks.count ? risks[i] : nil
+            let contract = contract(for: op.kind, table: plan.table, column: op.column ?? op.of)
+            var a = autonomy(for: op.kind, table: plan.table)
+            var why = "\(op.kind.rawValue) is \(a.rawValue) by policy"
+            if contract == .freeze {
+                a = .deny
+                why = "\(op.kind.rawValue) on \(plan.table): contract is freeze"
+            }
+            if risk == .forbidden {
+                a = .deny
+                why = "the guard forbids \(op.summary)"
+            } else if let risk, a == .auto, risk > maxAutoRisk(table: plan.table) {
+                a = .approve
+                why = "\(op.summary) is \(risk.rawValue) risk, above the auto limit (\(maxAutoRisk(table: plan.table).rawValue))"
+            }
+            reasons.append(why)
+            outcome = max(outcome, a)
+        }
+        return PolicyDecision(autonomy: outcome, reasons: reasons)
+    }
+}
+
+public struct PolicyDecision: Codable, Sendable, Equatable {
+    public var autonomy: Autonomy
+    public var reasons: [String]
+    public init(autonomy: Autonomy, reasons: [String]) {
+        self.autonomy = autonomy
+        self.reasons = reasons
+    }
+}
+
+public enum PolicyError: Error, Sendable, CustomStringConvertible {
+    case unknownChangeKind(String)
+    public var description: String {
+        switch self {
+        case .unknownChangeKind(let k):
+            "unknown change kind '\(k)' in policy autonomy; use one of: \(OperationKind.allCases.map(\.rawValue).joined(separator: ", "))"
+        }
+    }
+}

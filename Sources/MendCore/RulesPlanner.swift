@@ -1,0 +1,78 @@
+/// Anything that turns an incident into a plan: the rules below, an LLM, an MCP client.
+public protocol Planner: Sendable {
+    var name: String { get }
+    func plan(incident: Incident, schema: TableSchema?) async throws -> Plan
+}
+
+/// The deterministic planner: additive, conservative, no network.
+///
+/// - a new field becomes a nullable column of its inferred type;
+/// - a number that outgrows its numeric column asks for a widening to `numeric`;
+/// - any other type conflict asks for a variant column (`col__v_<type>`, as dlt names it),
+///   so nothing already loaded changes meaning;
+/// - what no column can fix (missing required values, nameless keys, oversized
+///   values) asks for quarantine.
+public struct RulesPlanner: Planner {
+    public let name = "rules"
+    public init() {}
+
+    public func plan(incident: Incident, schema: TableSchema?) async throws -> Plan {
+        planSync(incident: incident, schema: schema)
+    }
+
+    public func planSync(incident: Incident, schema: TableSchema?) -> Plan {
+        var ops: [PlanOperation] = []
+        var notes: [String] = []
+        var quarantine = false
+        var seen = Set<String>()
+        for d in incident.drifts where seen.insert(d.signature).inserted {
+            switch d.kind {
+            case .unknownField:
+                guard let t = d.observed else { continue }
+                if schema?.column(named: d.column) != nil { continue }
+                if let i = ops.firstIndex(where: { $0.kind == .addColumn && $0.column == d.column }) {
+                    ops[i].type = ops[i].type.map { $0.join(t) } ?? t
+                } else {
+                    ops.append(.addColumn(d.column, t))
+                }
+                notes.append("\(d.sourceKey) is new (\(t.rawValue)): add it as a nullable column")
+            case .typeMismatch:
+                guard let expected = d.expected, let observed = d.observed else {
+                    quarantine = true
+                    notes.append("\(d.column): \(d.reason)")
+                    continue
+                }
+                let numeric: Set<LogicalType> = [.bigint, .double, .numeric]
+                if numeric.contains(expected), numeric.contains(observed) {
+                    let target: LogicalType = .numeric
+                    if !ops.contains(where: { $0.kind == .widenColumn && $0.column == d.column }) {
+                        ops.append(.widen(d.column, from: expected, to: target))
+                    }
+                    notes.append("\(d.column) holds \(expected.rawValue) but \(observed.rawValue) arrived: widen to numeric, which holds both exactly")
+                } else {
+                    let variant = Identifier.shorten("\(d.column)__v_\(observed.rawValue)")
+                    if schema?.column(named: variant) == nil,
+                        !ops.contains(where: { $0.column == variant })
+                    {
+                        ops.append(PlanOperation(kind: .addVariantColumn, column: variant, type: observed, of: d.column))
+                    }
+                    notes.append(
+                        "\(d.column) is \(expected.rawValue) but \(observed.rawValue) arrived and cannot be coerced without loss: keep such values in \(variant)"
+                    )
+                }
+            case .missingRequired, .invalidIdentifier, .valueTooLarge, .unparseable:
+                quarantine = true
+                notes.append("\(d.kind.rawValue) on \(d.column): no schema change fixes it")
+            }
+        }
+        if quarantine || ops.isEmpty {
+            return Plan(
+                incidentID: incident.id, table: incident.table, operations: [PlanOperation(kind: .quarantine)],
+                rationale: (notes + ["quarantine the records with their reasons; nothing is dropped"]).joined(separator: "; "),
+                confidence: 0.9, plannedBy: name)
+        }
+        return Plan(
+            incidentID: incident.id, table: incident.table, operations: ops, rationale: notes.joined(separator: "; "),
+            confidence: 0.95, plannedBy: name)
+    }
+}

@@ -1,0 +1,88 @@
+/// A value ready to be bound or COPY-encoded. Never spliced into SQL text (invariant 4).
+public enum SQLValue: Sendable, Equatable, Hashable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case text(String)
+
+    /// The value as text, as COPY's text format and messages want it.
+    public var textForm: String? {
+        switch self {
+        case .null: nil
+        case .bool(let b): b ? "true" : "false"
+        case .int(let i): String(i)
+        case .double(let d): d.description
+        case .text(let s): s
+        }
+    }
+}
+
+public struct Column: Sendable, Equatable, Codable {
+    public var name: String
+    /// Nil for a type Mend does not manage (then validation treats it as text).
+    public var type: LogicalType?
+    /// The type as the database declares it (`double precision`, `VARCHAR(20)`, ...).
+    public var declaredType: String
+    public var nullable: Bool
+
+    public init(name: String, type: LogicalType?, declaredType: String? = nil, nullable: Bool = true) {
+        self.name = name
+        self.type = type
+        self.declaredType = declaredType ?? type?.rawValue ?? "text"
+        self.nullable = nullable
+    }
+}
+
+/// A table as the catalog reports it, plus what Mend remembers about it.
+public struct TableSchema: Sendable, Equatable {
+    public var name: String
+    public private(set) var columns: [Column]
+    private var index: [String: Int]
+    /// Source column names that land in another column (`map_field` repairs).
+    public var mappings: [String: String]
+    /// Conversions applied to a column's incoming values before validation.
+    public var conversions: [String: ValueConversion]
+    public var version: Int
+
+    public init(
+        name: String, columns: [Column], mappings: [String: String] = [:],
+        conversions: [String: ValueConversion] = [:], version: Int = 1
+    ) {
+        self.name = name
+        self.columns = columns
+        self.index = Dictionary(columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        self.mappings = mappings
+        self.conversions = conversions
+        self.version = version
+    }
+
+    public func column(named name: String) -> Column? { index[name].map { columns[$0] } }
+    public func position(of name: String) -> Int? { index[name] }
+
+    public mutating func append(_ column: Column) {
+        guard index[column.name] == nil else { return }
+        index[column.name] = columns.count
+        columns.append(column)
+    }
+}
+
+/// A value conversion a planner can ask for when a type change carries meaning that
+/// no lossless coercion sees (epoch seconds that are really timestamps, cents vs euros).
+public enum ValueConversion: Sendable, Equatable, Codable, Hashable {
+    case epochSecondsToTimestamp
+    case epochMillisToTimestamp
+    case timestampToEpochSeconds
+    case numericString
+    case scale(factor: Double)
+
+    public var name: String {
+        switch self {
+        case .epochSecondsToTimestamp: "epoch_seconds_to_timestamptz"
+        case .epochMillisToTimestamp: "epoch_millis_to_timestamptz"
+        case .timestampToEpochSeconds: "iso8601_to_epoch_seconds"
+        case .numericString: "numeric_string_to_number"
+        case .scale(let f): "scale_by_\(f)"
+        }
+    }
+}

@@ -1,0 +1,788 @@
+import Foundation
+import MendCore
+import MendStore
+
+/// What `ingest` reports.
+public struct IngestSummary: Sendable, Codable, Equatable {
+    public var table: String
+    public var lines: Int64 = 0
+    public var loaded: Int64 = 0
+    public var parked: Int64 = 0
+    public var quarantined: Int64 = 0
+    public var coerced: Int64 = 0
+    public var skippedByResume: Int64 = 0
+    public var repaired: Int64 = 0
+    public var incidentsOpened: Int64 = 0
+    public var pendingApproval: [Int64] = []
+    public var seconds: Double = 0
+}
+
+/// Judges a compiled repair statement. Implemented over PostgreSQL's parser by MendGuard.
+public protocol StatementJudge: Sendable {
+    func judge(_ sql: String, context: JudgeContext) -> StatementVerdict
+}
+
+public struct JudgeContext: Sendable {
+    public var dialect: SQLDialect
+    public var schema: String
+    public var managedTables: Set<String>
+    public var columnTypes: [String: [String: String]]
+}
+
+/// The pipeline: load loop, repair loop, replay, audit. One engine per database.
+public actor Engine {
+    public nonisolated let warehouse: any Warehouse
+    public nonisolated let state: StateStore
+    public var policy: Policy
+    public var planner: any Planner
+    public let judge: any StatementJudge
+    public var batchSize: Int
+    public var actor: String
+    private let rules = RulesPlanner()
+    private var bootstrapped = false
+
+    public init(
+        warehouse: any Warehouse, policy: Policy = .default, planner: any Planner = RulesPlanner(),
+        judge: any StatementJudge, batchSize: Int = 5000, actor: String = "mend"
+    ) {
+        self.warehouse = warehouse
+        self.state = StateStore(warehouse)
+        self.policy = policy
+        self.planner = planner
+        self.judge = judge
+        self.batchSize = batchSize
+        self.actor = actor
+    }
+
+    public func setPlanner(_ p: any Planner) { planner = p }
+    public func setPolicy(_ p: Policy) { policy = p }
+
+    var compiler: PlanCompiler { PlanCompiler(dialect: warehouse.dialect, schema: warehouse.targetSchema) }
+
+    public func bootstrap() async throws {
+        if bootstrapped { return }
+        let state = self.state
+        try await warehouse.transaction { s in try await state.bootstrap(s) }
+        bootstrapped = true
+    }
+
+    // MARK: - ingest
+
+    /// A parsed line waiting for its batch to commit.
+    struct Pending {
+        var line: Int64
+        /// The record as parsed, kept to park it with its original shape.
+        var members: [(key: String, value: JSONValue)]
+        var fields: [FlatField]
+    }
+
+    public func ingest(path: String, table: String, resume: Bool = true, progress: (@Sendable (Int64) -> Void)? = nil)
+        async throws -> IngestSummary
+    {
+        if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
+        try await bootstrap()
+        let reader = try LineReader(path: path)
+        let sourceName = reader.name == "stdin" ? "stdin" : URL(fileURLWithPath: path).standardizedFileURL.path
+        let started = Date()
+        var summary = IngestSummary(table: table)
+        let state = self.state
+        if resume, reader.isSeekable {
+            let off = try await warehouse.transaction { s in try await state.offset(s, source: sourceName, table: table) }
+            if let off {
+                reader.seek(line: off.line, byteOffset: off.byteOffset)
+                summary.skippedByResume = off.line
+            }
+        }
+        var schema = try await warehouse.transaction { s in try await state.schema(s, table) }
+        var flattener = Flattener()
+        var knownKeys = Set<String>()
+        var done = false
+        while !done {
+            var batch: [Pending] = []
+            var quarantined: [QuarantinedRecord] = []
+            batch.reserveCapacity(batchSize)
+            var lines = 0
+            while lines < batchSize {
+                var sawLine = false
+                let more = reader.next { bytes in
+                    sawLine = true
+                    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }  // blank line: not a record
+                    do {
+                        let value = try JSONParser.parse(bytes)
+                        guard case .object(let members) = value else {
+                            quarantined.append(
+                                QuarantinedRecord(
+                                    table: table, source: sourceName, line: reader.lineNumber,
+                                    raw: String(decoding: bytes, as: UTF8.self),
+                                    reason: "line \(reader.lineNumber): a JSON \(value.kindName) is not a record; each line must be a JSON object"))
+                            return
+                        }
+                        batch.append(Pending(line: reader.lineNumber, members: members, fields: flattener.flatten(members)))
+                    } catch {
+                        quarantined.append(
+                            QuarantinedRecord(
+                                table: table, source: sourceName, line: reader.lineNumber,
+                                raw: String(decoding: bytes, as: UTF8.self), reason: "line \(reader.lineNumber): not JSON: \(error)"))
+                    }
+                }
+                if !more {
+                    done = true
+                    break
+                }
+                if sawLine { lines += 1 }
+            }
+            if batch.isEmpty && quarantined.isEmpty && lines == 0 { break }
+            summary.lines += Int64(lines)
+            if schema == nil, !batch.isEmpty {
+                schema = try await createTable(table, from: batch.map(\.fields))
+            }
+            let offset = StateStore.Offset(line: reader.lineNumber, byteOffset: reader.byteOffset, fingerprint: nil)
+            let r = try await commitBatch(
+                table: table, source: sourceName, schema: schema, batch: batch, quarantined: quarantined, offset: offset,
+                knownKeys: &knownKeys)
+            summary.loaded += r.loaded
+            summary.parked += r.parked
+            summary.quarantined += r.quarantined
+            summary.coerced += r.coerced
+            summary.incidentsOpened += r.opened
+            progress?(summary.lines)
+            if !r.touched.isEmpty {
+                let outcome = try await repairOpenIncidents(table: table)
+                summary.repaired += outcome.applied
+                schema = try await warehouse.transaction { s in try await state.schema(s, table) }
+            }
+        }
+        let pending = try await warehouse.transaction { s in
+            try await state.incidents(s, where: "i.tbl = ? AND i.status = 'pending_approval'", [.text(table)]).map(\.id)
+        }
+        summary.pendingApproval = pending
+        summary.seconds = Date().timeIntervalSince(started)
+        return summary
+    }
+
+    struct BatchResult: Sendable {
+        var loaded: Int64 = 0
+        var parked: Int64 = 0
+        var quarantined: Int64 = 0
+        var coerced: Int64 = 0
+        var opened: Int64 = 0
+        var touched: Set<Int64> = []
+    }
+
+    /// Creates a missing table from the first records, through the same plan, policy,
+    /// guard and audit path as any repair.
+    func createTable(_ table: String, from records: [[FlatField]]) async throws -> TableSchema? {
+        let columns = SchemaInference.columns(from: records)
+        if columns.isEmpty { return nil }
+        let op = PlanOperation(kind: .createTable, columns: columns)
+        let plan = Plan(
+            incidentID: 0, table: table, operations: [op],
+            rationale: "table \(table) does not exist: create it from the types of its first \(records.count) records",
+            confidence: 1, plannedBy: "rules")
+        let contract = policy.contract(for: .createTable, table: table, column: nil)
+        guard contract == .evolve else {
+            throw PipelineError.refused(
+                "table \(table) does not exist and the policy's tables contract is \(contract.rawValue); create it first or set contracts.tables: evolve")
+        }
+        guard let sql = compiler.compile(op, table: table) else { return nil }
+        let verdict = judge.judge(sql, context: await judgeContext(table: table, schema: nil, creating: true))
+        let decision = policy.decide(plan, risks: [verdict.risk])
+        guard decision.autonomy == .auto, verdict.allowed else {
+            throw PipelineError.refused(
+                "table \(table) does not exist and creating it needs a decision: \((decision.reasons + verdict.reasons).joined(separator: "; "))"
+            )
+        }
+        let state = self.state
+        let actor = self.actor
+        let w = warehouse
+        return try await warehouse.transaction(lockKey: table) { s in
+            if try await w.catalog(table: table, in: s) == nil {
+                try await s.executeGuardedDDL(sql)
+                try await state.ensureTable(s, table)
+                _ = try await state.recordSchemaVersion(s, table, planID: nil, ddl: sql)
+                try await state.audit(
+                    s, kind: "table.created", subject: table, actor: actor,
+                    detail: ["sql": sql, "risk": verdict.risk.rawValue, "rule": verdict.rule, "columns": String(columns.count)])
+            }
+            try await state.ensureTable(s, table)
+            return try await state.schema(s, table)
+        }
+    }
+
+    func commitBatch(
+        table: String, source: String, schema: TableSchema?, batch: [Pending], quarantined: [QuarantinedRecord],
+        offset: StateStore.Offset, knownKeys: inout Set<String>
+    ) async throws -> BatchResult {
+        var rows: [[SQLValue]] = []
+        rows.reserveCapacity(batch.count)
+        var parked: [(signature: String, drifts: [Drift], record: ParkedRecord)] = []
+        var quarantine = quarantined
+        var result = BatchResult()
+        var newKeys: [(String, String)] = []
+        let validator = schema.map { Validator(schema: $0, maxValueBytes: policy.maxValueBytes) }
+        for p in batch {
+            guard let validator else {
+                quarantine.append(
+                    QuarantinedRecord(
+                        table: table, source: source, line: p.line, raw: recordText(p.members),
+                        reason: "line \(p.line): no field has a value, so no table can be created from it"))
+                continue
+            }
+            switch validator.fit(p.fields) {
+            case .row(let row, let coerced):
+                rows.append(row)
+                result.coerced += Int64(coerced)
+                for f in p.fields where f.column != f.sourceKey {
+                    let k = f.column + "\u{1F}" + f.sourceKey
+                    if knownKeys.insert(k).inserted { newKeys.append((schema?.mappings[f.column] ?? f.column, f.sourceKey)) }
+                }
+            case .drifts(var drifts):
+                switch applyContracts(table: table, drifts: &drifts, fields: p.fields, validator: validator) {
+                case .load(let row, let coerced):
+                    rows.append(row)
+                    result.coerced += Int64(coerced)
+                case .quarantine(let why):
+                    quarantine.append(
+                        QuarantinedRecord(table: table, source: source, line: p.line, raw: recordText(p.members), reason: why))
+                case .park:
+                    let reason = drifts.map(\.reason).joined(separator: "; ")
+                    parked.append(
+                        (
+                            Drift.signature(of: drifts), drifts,
+                            ParkedRecord(table: table, source: source, line: p.line, record: recordText(p.members), drifts: drifts, reason: reason)
+                        ))
+                }
+            }
+        }
+        let columns = schema?.columns ?? []
+        let state = self.state
+        let actor = self.actor
+        let toPark = parked
+        let toQuarantine = quarantine
+        let loadRows = rows
+        let keys = newKeys
+        let coerced = result.coerced
+        let inputCount = batch.count + quarantined.count
+        let (opened, touched) = try await warehouse.transaction { s -> (Int64, Set<Int64>) in
+            try await state.ensureTable(s, table)
+            if !loadRows.isEmpty { try await s.load(table: table, columns: columns, rows: loadRows) }
+            var open = try await state.openIncidentIDs(s, table)
+            var opened: Int64 = 0
+            var touched = Set<Int64>()
+            var records: [ParkedRecord] = []
+            for (signature, drifts, record) in toPark {
+                var r = record
+                if let id = open[signature] {
+                    r.incidentID = id
+                } else {
+                    let id = try await state.createIncident(s, table: table, signature: signature, drifts: drifts)
+                    open[signature] = id
+                    opened += 1
+                    r.incidentID = id
+                    try await state.audit(
+                        s, kind: "incident.opened", subject: "incident:\(id)", actor: actor,
+                        detail: [
+                            "table": table, "signature": signature, "kinds": Set(drifts.map(\.kind.rawValue)).sorted().joined(separator: ","),
+                            "first_reason": r.reason,
+                        ])
+                }
+                touched.insert(r.incidentID)
+                records.append(r)
+            }
+            try await state.park(s, records)
+            try await state.quarantine(s, toQuarantine)
+            for q in toQuarantine {
+                try await state.audit(
+                    s, kind: "record.quarantined", subject: "\(q.source):\(q.line)", actor: actor,
+                    detail: ["table": table, "reason": q.reason])
+            }
+            try await state.rememberSourceKeys(s, table, keys)
+            try await state.addCounters(s, table, input: inputCount, loaded: loadRows.count, coerced: Int(coerced))
+            if source != "stdin" { try await state.setOffset(s, source: source, table: table, offset) }
+            return (opened, touched)
+        }
+        result.loaded = Int64(rows.count)
+        result.parked = Int64(parked.count)
+        result.quarantined = Int64(quarantine.count)
+        result.opened = opened
+        result.touched = touched
+        return result
+    }
+
+    enum ContractOutcome {
+        case load([SQLValue], Int)
+        case quarantine(String)
+        case park
+    }
+
+    /// dlt-style contracts at load time: discard_row sets the record aside (quarantine,
+    /// with the reason: Mend never deletes input), discard_value loads the record
+    /// without the values that do not fit, freeze and evolve park it for a plan.
+    func applyContracts(table: String, drifts: inout [Drift], fields: [FlatField], validator: Validator) -> ContractOutcome {
+        var discard = Set<String>()
+        for d in drifts {
+            let kind: OperationKind
+            switch d.kind {
+            case .unknownField: kind = .addColumn
+            case .typeMismatch: kind = .widenColumn
+            default: return .park
+            }
+            switch policy.contract(for: kind, table: table, column: d.column) {
+            case .discardRow:
+                return .quarantine("discarded by policy (\(kind == .addColumn ? "columns" : "data_type") contract discard_row): \(d.reason)")
+            case .discardValue: discard.insert(d.column)
+            case .evolve, .freeze: return .park
+            }
+        }
+        let kept = fields.filter { !discard.contains(validator.schema.mappings[$0.column] ?? $0.column) }
+        if case .row(let row, let c) = validator.fit(kept) { return .load(row, c) }
+        return .park
+    }
+
+    /// Parked and quarantined records keep their original shape, so a replay
+    /// normalizes them against the schema of that moment.
+    func recordText(_ members: [(key: String, value: JSONValue)]) -> String {
+        JSONValue.object(members).jsonText
+    }
+
+    // MARK: - repair
+
+    public struct RepairOutcome: Sendable {
+        public var applied: Int64 = 0
+        public var pending: [Int64] = []
+        public var refused: [Int64] = []
+    }
+
+    /// Plans every open incident of a table that has no live plan yet, and applies
+    /// what the policy lets through. Replays can move records into new incidents, so
+    /// it runs until nothing new appears (bounded).
+    public func repairOpenIncidents(table: String) async throws -> RepairOutcome {
+        var outcome = RepairOutcome()
+        let state = self.state
+        for _ in 0..<8 {
+            let candidates = try await warehouse.transaction { s -> [Int64] in
+                let open = try await state.incidents(s, where: "i.tbl = ? AND i.status = 'open'", [.text(table)])
+                var ids: [Int64] = []
+                for i in open where i.parked > 0 {
+                    let live = try await state.plans(s, incidentID: i.id).filter {
+                        [.pendingApproval, .approved, .refused, .proposed].contains($0.plan.status)
+                    }
+                    if live.isEmpty { ids.append(i.id) }
+                }
+                return ids
+            }
+            if candidates.isEmpty { break }
+            for id in candidates {
+                let r = try await repair(incidentID: id)
+                switch r {
+                case .applied: outcome.applied += 1
+                case .pending: outcome.pending.append(id)
+                case .refused: outcome.refused.append(id)
+                }
+            }
+        }
+        return outcome
+    }
+
+    public enum RepairResult: Sendable, Equatable {
+        case applied(planID: Int64)
+        case pending(planID: Int64)
+        case refused(planID: Int64, reason: String)
+    }
+
+    /// A plan with its compiled SQL, verdicts and the policy's decision: what `mend plan` shows.
+    public struct Proposal: Sendable, Codable {
+        public var plan: Plan
+        public var statements: [StatementVerdict]
+        public var risk: Risk
+        public var decision: PolicyDecision
+        public var problem: String?
+    }
+
+    /// Dry run: plans (or takes the given plan), compiles, judges and decides, writes nothing.
+    public func propose(incidentID: Int64, plan given: Plan? = nil) async throws -> Proposal {
+        try await bootstrap()
+        let state = self.state
+        let (incident, schema) = try await warehouse.transaction { s in
+            (try await state.incident(s, incidentID), try await state.schema(s, (try await state.incident(s, incidentID))?.table ?? ""))
+        }
+        guard let incident else { throw PipelineError.notFound("no incident \(incidentID); run `mend incidents` to list them") }
+        var plan: Plan
+        if let given {
+            plan = given
+            plan.incidentID = incident.id
+            plan.table = incident.table
+        } else {
+            plan = try await makePlan(incident: incident, schema: schema)
+        }
+        return await judgePlan(plan, schema: schema)
+    }
+
+    func makePlan(incident: Incident, schema: TableSchema?) async throws -> Plan {
+        let state = self.state
+        var detail = incident
+        // Planners see every distinct drift of the incident, not only the first sample.
+        let records = try await warehouse.transaction { s in try await state.parkedRecords(s, incidentID: incident.id, limit: 200) }
+        var seen = Set(detail.drifts.map(\.signature))
+        for r in records { for d in r.drifts where seen.insert(d.signature).inserted { detail.drifts.append(d) } }
+        do {
+            let p = try await planner.plan(incident: detail, schema: schema)
+            if p.problem() == nil { return p }
+        } catch {}
+        return rules.planSync(incident: detail, schema: schema)
+    }
+
+    func judgeContext(table: String, schema: TableSchema?, creating: Bool = false) async -> JudgeContext {
+        var managed = Set([table])
+        if let tables = try? await warehouse.transaction({ [state] s in try await state.managedTables(s) }) {
+            managed.formUnion(tables)
+        }
+        var types: [String: [String: String]] = [:]
+        if let schema {
+            types[table] = Dictionary(schema.columns.map { ($0.name, $0.declaredType.lowercased()) }, uniquingKeysWith: { a, _ in a })
+        }
+        return JudgeContext(
+            dialect: warehouse.dialect, schema: warehouse.targetSchema ?? "main", managedTables: managed, columnTypes: types)
+    }
+
+    func judgePlan(_ plan: Plan, schema: TableSchema?) async -> Proposal {
+        let problem = plan.problem()
+        var verdicts: [StatementVerdict] = []
+        var risks: [Risk?] = []
+        let context = await judgeContext(table: plan.table, schema: schema)
+        for op in plan.operations {
+            if problem == nil, let sql = compiler.compile(op, table: plan.table) {
+                let v = judge.judge(sql, context: context)
+                verdicts.append(v)
+                risks.append(v.risk)
+            } else {
+                risks.append(semanticRisk(op))
+            }
+        }
+        var decision = policy.decide(plan, risks: risks)
+        if let problem {
+            decision = PolicyDecision(autonomy: .deny, reasons: ["the plan is invalid: \(problem)"])
+        }
+        let risk = risks.compactMap { $0 }.max() ?? .low
+        return Proposal(plan: plan, statements: verdicts, risk: risk, decision: decision, problem: problem)
+    }
+
+    /// Risk of operations that compile to no SQL: they change what future loads do.
+    func semanticRisk(_ op: PlanOperation) -> Risk {
+        switch op.kind {
+        case .mapField, .convertValue: .medium
+        case .quarantine: .low
+        default: .high
+        }
+    }
+
+    /// Plans one incident, stores the plan with its verdicts and decision, and applies
+    /// it when the policy says auto.
+    @discardableResult
+    public func repair(incidentID: Int64, plan given: Plan? = nil, by: String? = nil) async throws -> RepairResult {
+        let proposal = try await propose(incidentID: incidentID, plan: given)
+        var plan = proposal.plan
+        switch proposal.decision.autonomy {
+        case .auto: plan.status = .approved
+        case .approve: plan.status = .pendingApproval
+        case .deny: plan.status = .refused
+        }
+        let state = self.state
+        let actor = by ?? self.actor
+        let stored = plan
+        let planID = try await warehouse.transaction { s -> Int64 in
+            let id = try await state.insertPlan(s, stored, decision: proposal.decision, verdicts: proposal.statements)
+            try await state.audit(
+                s, kind: "plan.proposed", subject: "plan:\(id)", actor: stored.plannedBy,
+                detail: [
+                    "incident": String(incidentID), "operations": stored.operations.map(\.summary).joined(separator: "; "),
+                    "rationale": stored.rationale, "confidence": String(stored.confidence),
+                    "sql": proposal.statements.map(\.sql).joined(separator: ";\n"), "risk": proposal.risk.rawValue,
+                ])
+            try await state.audit(
+                s, kind: "policy.decided", subject: "plan:\(id)", actor: "policy",
+                detail: ["decision": proposal.decision.autonomy.rawValue, "reasons": proposal.decision.reasons.joined(separator: "; ")])
+            if stored.status == .pendingApproval { try await state.setIncidentStatus(s, incidentID, .pendingApproval) }
+            return id
+        }
+        switch plan.status {
+        case .approved:
+            try await apply(planID: planID, by: actor)
+            return .applied(planID: planID)
+        case .pendingApproval:
+            return .pending(planID: planID)
+        default:
+            return .refused(planID: planID, reason: proposal.decision.reasons.joined(separator: "; "))
+        }
+    }
+
+    /// The incident's current plan, if any.
+    public func currentPlan(incidentID: Int64) async throws -> StoredPlan? {
+        let state = self.state
+        return try await warehouse.transaction { s in try await state.plans(s, incidentID: incidentID).last }
+    }
+
+    /// A person approves the pending plan of an incident; it is then applied.
+    public func approve(incidentID: Int64, by approver: String, note: String? = nil) async throws -> StoredPlan {
+        try await bootstrap()
+        guard let stored = try await currentPlan(incidentID: incidentID) else {
+            throw PipelineError.notFound("incident \(incidentID) has no plan yet; run `mend plan \(incidentID)` to see one")
+        }
+        guard stored.plan.status == .pendingApproval else {
+            throw PipelineError.state("plan \(stored.plan.id) of incident \(incidentID) is \(stored.plan.status.rawValue), not pending_approval")
+        }
+        if stored.decision?.autonomy == .deny || stored.verdicts.contains(where: { !$0.allowed }) {
+            throw PipelineError.refused("plan \(stored.plan.id) is refused by the guard or the policy; it cannot be approved")
+        }
+        let state = self.state
+        try await warehouse.transaction { s in
+            try await state.updatePlanStatus(s, stored.plan.id, .approved, by: approver, note: note)
+            try await state.audit(
+                s, kind: "plan.approved", subject: "plan:\(stored.plan.id)", actor: approver,
+                detail: ["incident": String(incidentID), "note": note ?? ""])
+        }
+        try await apply(planID: stored.plan.id, by: approver)
+        return try await currentPlan(incidentID: incidentID) ?? stored
+    }
+
+    public func reject(incidentID: Int64, by who: String, reason: String) async throws {
+        try await bootstrap()
+        guard let stored = try await currentPlan(incidentID: incidentID), stored.plan.status == .pendingApproval else {
+            throw PipelineError.state("incident \(incidentID) has no plan waiting for approval")
+        }
+        let state = self.state
+        try await warehouse.transaction { s in
+            try await state.updatePlanStatus(s, stored.plan.id, .rejected, by: who, note: reason)
+            try await state.setIncidentStatus(s, incidentID, .rejected)
+            try await state.audit(
+                s, kind: "plan.rejected", subject: "plan:\(stored.plan.id)", actor: who,
+                detail: ["incident": String(incidentID), "reason": reason])
+        }
+    }
+
+    /// Applies an approved plan: under the table's repair lock, re-reads the catalog,
+    /// skips what another worker already did, judges each statement again, runs it,
+    /// records the schema version, then replays the parked records.
+    public func apply(planID: Int64, by who: String) async throws {
+        let state = self.state
+        guard let stored = try await warehouse.transaction({ s in try await state.plan(s, id: planID) }) else {
+            throw PipelineError.notFound("no plan \(planID)")
+        }
+        guard stored.plan.status == .approved else {
+            if stored.plan.status == .pendingApproval {
+                throw PipelineError.state(
+                    "plan \(planID) waits for approval: run `mend approve \(stored.plan.incidentID)` (or reject it)")
+            }
+            throw PipelineError.state("plan \(planID) is \(stored.plan.status.rawValue); only approved plans are applied")
+        }
+        let plan = stored.plan
+        let table = plan.table
+        let compiler = self.compiler
+        let judge = self.judge
+        let w = warehouse
+        let baseContext = await judgeContext(table: table, schema: nil)
+        do {
+            try await warehouse.transaction(lockKey: table) { s in
+                guard var schema = try await state.schema(s, table) else {
+                    throw PipelineError.notFound("table \(table) no longer exists")
+                }
+                var executed: [StatementVerdict] = []
+                for op in plan.operations {
+                    switch op.kind {
+                    case .addColumn, .addVariantColumn, .widenColumn, .createTable:
+                        if Engine.alreadySatisfied(op, schema: schema) { continue }
+                        guard let sql = compiler.compile(op, table: table) else { continue }
+                        var context = baseContext
+                        context.columnTypes[table] = Dictionary(
+                            schema.columns.map { ($0.name, $0.declaredType.lowercased()) }, uniquingKeysWith: { a, _ in a })
+                        let verdict = judge.judge(sql, context: context)
+                        guard verdict.allowed else {
+                            throw PipelineError.refused("the guard refused \(sql): \(verdict.reasons.joined(separator: "; "))")
+                        }
+                        if op.kind == .widenColumn, w.dialect == .sqlite {
+                            throw PipelineError.refused(
+                                "changing a column's type is not supported on SQLite yet (it needs a table rebuild); use PostgreSQL, or reject this plan and add a variant column"
+                            )
+                        }
+                        try await s.executeGuardedDDL(sql)
+                        executed.append(verdict)
+                        schema = try await state.schema(s, table) ?? schema
+                    case .mapField:
+                        if let src = op.source, let col = op.column { try await state.addMapping(s, table, source: src, column: col) }
+                    case .convertValue:
+                        if let col = op.column, let c = op.conversion { try await state.addConversion(s, table, column: col, c) }
+                    case .quarantine:
+                        break
+                    }
+                }
+                let ddl = executed.map(\.sql).joined(separator: ";\n")
+                let version = executed.isEmpty ? Int64(schema.version) : try await state.recordSchemaVersion(s, table, planID: planID, ddl: ddl)
+                try await state.updatePlanStatus(s, planID, .applied, by: who, note: nil)
+                try await state.audit(
+                    s, kind: "plan.applied", subject: "plan:\(planID)", actor: who,
+                    detail: [
+                        "incident": String(plan.incidentID), "sql": ddl, "schema_version": String(version),
+                        "risk": (executed.map(\.risk).max() ?? .low).rawValue, "rules": executed.map(\.rule).joined(separator: ","),
+                        "reasons": executed.flatMap(\.reasons).joined(separator: "; "),
+                        "skipped_already_applied": String(plan.operations.count - executed.count),
+                    ])
+            }
+        } catch {
+            let message = "\(error)"
+            try await warehouse.transaction { s in
+                try await state.updatePlanStatus(s, planID, .failed, by: who, note: message)
+                try await state.audit(
+                    s, kind: "plan.failed", subject: "plan:\(planID)", actor: who,
+                    detail: ["incident": String(plan.incidentID), "error": message])
+            }
+            throw error
+        }
+        _ = try await replay(incidentID: plan.incidentID, by: who)
+    }
+
+    static func alreadySatisfied(_ op: PlanOperation, schema: TableSchema) -> Bool {
+        guard let c = op.column else { return op.kind == .createTable }
+        switch op.kind {
+        case .addColumn, .addVariantColumn: return schema.column(named: c) != nil
+        case .widenColumn: return schema.column(named: c)?.type == op.type
+        default: return false
+        }
+    }
+
+    public struct ReplayResult: Sendable, Codable {
+        public var loaded: Int64 = 0
+        public var stillParked: Int64 = 0
+        public var quarantined: Int64 = 0
+        public var resolved = false
+    }
+
+    /// Runs an incident's parked records through validation again. Those that fit load;
+    /// those that still drift move to the incident of their new signature.
+    public func replay(incidentID: Int64, by who: String) async throws -> ReplayResult {
+        try await bootstrap()
+        let state = self.state
+        guard let incident = try await warehouse.transaction({ s in try await state.incident(s, incidentID) }) else {
+            throw PipelineError.notFound("no incident \(incidentID); run `mend incidents` to list them")
+        }
+        let plan = try await currentPlan(incidentID: incidentID)
+        let quarantineAll = plan?.plan.status == .applied && plan?.plan.operations.contains(where: { $0.kind == .quarantine }) == true
+        let table = incident.table
+        let maxBytes = policy.maxValueBytes
+        var result = ReplayResult()
+        var afterID: Int64 = 0
+        while true {
+            let cursor = afterID
+            let chunk = try await warehouse.transaction { s -> (ReplayResult, Int64, Bool) in
+                var r = ReplayResult()
+                let records = try await state.parkedRecords(s, incidentID: incidentID, limit: 2000, afterID: cursor)
+                guard let last = records.last?.id else { return (r, cursor, true) }
+                if quarantineAll {
+                    try await state.quarantineParked(s, records, reason: "quarantined by plan \(plan?.plan.id ?? 0)")
+                    r.quarantined = Int64(records.count)
+                    return (r, last, false)
+                }
+                guard let schema = try await state.schema(s, table) else { throw PipelineError.notFound("table \(table) is gone") }
+                let validator = Validator(schema: schema, maxValueBytes: maxBytes)
+                var flattener = Flattener()
+                var rows: [[SQLValue]] = []
+                var loadedIDs: [Int64] = []
+                var coerced = 0
+                var open = try await state.openIncidentIDs(s, table)
+                for rec in records {
+                    guard case .object(let members) = try JSONParser.parse(rec.record) else { continue }
+                    switch validator.fit(flattener.flatten(members)) {
+                    case .row(let row, let c):
+                        rows.append(row)
+                        loadedIDs.append(rec.id)
+                        coerced += c
+                    case .drifts(let drifts):
+                        let sig = Drift.signature(of: drifts)
+                        if sig == incident.signature { continue }
+                        let target: Int64
+                        if let id = open[sig] {
+                            target = id
+                        } else {
+                            target = try await state.createIncident(s, table: table, signature: sig, drifts: drifts)
+                            open[sig] = target
+                            try await state.audit(
+                                s, kind: "incident.opened", subject: "incident:\(target)", actor: who,
+                                detail: ["table": table, "signature": sig, "from_replay_of": String(incidentID)])
+                        }
+                        try await state.reassignParked(s, id: rec.id, incidentID: target, drifts: drifts, reason: drifts.map(\.reason).joined(separator: "; "))
+                    }
+                }
+                if !rows.isEmpty { try await s.load(table: table, columns: schema.columns, rows: rows) }
+                try await state.deleteParked(s, ids: loadedIDs)
+                try await state.addCounters(s, table, input: 0, loaded: rows.count, coerced: coerced)
+                r.loaded = Int64(rows.count)
+                return (r, last, false)
+            }
+            result.loaded += chunk.0.loaded
+            result.quarantined += chunk.0.quarantined
+            afterID = chunk.1
+            if chunk.2 { break }
+        }
+        let final = result
+        result = try await warehouse.transaction { s in
+            var r = final
+            r.stillParked = try await state.parkedCount(s, incidentID: incidentID)
+            try await state.markReplayed(s, incidentID)
+            try await state.audit(
+                s, kind: "incident.replayed", subject: "incident:\(incidentID)", actor: who,
+                detail: ["loaded": String(r.loaded), "quarantined": String(r.quarantined), "still_parked": String(r.stillParked)])
+            if r.stillParked == 0 {
+                try await state.setIncidentStatus(s, incidentID, .resolved)
+                try await state.audit(s, kind: "incident.resolved", subject: "incident:\(incidentID)", actor: who, detail: ["table": table])
+                r.resolved = true
+            }
+            return r
+        }
+        return result
+    }
+
+    // MARK: - reads
+
+    public func stats() async throws -> [TableStats] {
+        try await bootstrap()
+        let state = self.state
+        return try await warehouse.transaction { s in try await state.stats(s) }
+    }
+
+    public func incidents() async throws -> [Incident] {
+        try await bootstrap()
+        let state = self.state
+        return try await warehouse.transaction { s in try await state.incidents(s) }
+    }
+
+    public func incidentDetail(_ id: Int64, samples: Int = 5) async throws -> (Incident, [ParkedRecord], [StoredPlan]) {
+        try await bootstrap()
+        let state = self.state
+        return try await warehouse.transaction { s in
+            guard let i = try await state.incident(s, id) else {
+                throw PipelineError.notFound("no incident \(id); run `mend incidents` to list them")
+            }
+            return (i, try await state.parkedRecords(s, incidentID: id, limit: samples), try await state.plans(s, incidentID: id))
+        }
+    }
+
+    public func schema(table: String) async throws -> (TableSchema, [String: [String]], [StateStore.SchemaVersion])? {
+        try await bootstrap()
+        let state = self.state
+        return try await warehouse.transaction { s in
+            guard let schema = try await state.schema(s, table) else { return nil }
+            return (schema, try await state.sourceKeys(s, table), try await state.schemaHistory(s, table))
+        }
+    }
+
+    public func auditEntries(limit: Int? = nil) async throws -> [AuditEntry] {
+        try await bootstrap()
+        let state = self.state
+        return try await warehouse.transaction { s in try await state.auditEntries(s, limit: limit) }
+    }
+
+    public func repairTimes() async throws -> [(Int64, String, Double)] {
+        try await bootstrap()
+        let state = self.state
+        return try await warehouse.transaction { s in try await state.repairTimes(s) }
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+import MendCore
+import Yams
+
+public enum PolicyLoader {
+    /// Reads a YAML policy file; errors name the file and what is wrong.
+    public static func load(path: String) throws -> Policy {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PipelineError.policy("cannot read policy file \(path)")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), name: path)
+    }
+
+    public static func parse(_ yaml: String, name: String = "policy") throws -> Policy {
+        do {
+            return try YAMLDecoder().decode(Policy.self, from: yaml)
+        } catch let e as PolicyError {
+            throw PipelineError.policy("\(name): \(e)")
+        } catch let DecodingError.dataCorrupted(ctx) {
+            throw PipelineError.policy("\(name): \(path(ctx.codingPath)) \(ctx.debugDescription)")
+        } catch let DecodingError.typeMismatch(_, ctx) {
+            throw PipelineError.policy("\(name): \(path(ctx.codingPath)) \(ctx.debugDescription)")
+        } catch let DecodingError.keyNotFound(key, ctx) {
+            throw PipelineError.policy("\(name): \(path(ctx.codingPath)) is missing '\(key.stringValue)'")
+        } catch {
+            throw PipelineError.policy("\(name): \(error)")
+        }
+    }
+
+    static func path(_ p: [any CodingKey]) -> String {
+        p.isEmpty ? "" : "at " + p.map(\.stringValue).joined(separator: ".") + ":"
+    }
+}

@@ -1,0 +1,115 @@
+import MendCore
+
+/// Errors from the storage layer, each saying what to do about it.
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    case badURL(String, String)
+    case open(String, String)
+    case sql(message: String, sql: String)
+    case notFound(String)
+    case conflict(String)
+    case guardRefused(String)
+
+    public var description: String {
+        switch self {
+        case .badURL(let url, let why):
+            "cannot use database URL '\(url)': \(why). Use sqlite:PATH (for example sqlite:mend.db) or postgres://USER:PASSWORD@HOST:PORT/DB?schema=NAME"
+        case .open(let what, let why): "cannot open \(what): \(why)"
+        case .sql(let message, let sql): "database error: \(message) (in: \(sql.prefix(200)))"
+        case .notFound(let what): what
+        case .conflict(let what): what
+        case .guardRefused(let why): "the guard refused the statement: \(why)"
+        }
+    }
+}
+
+/// A unit of work inside one database transaction.
+public protocol SQLSession: Sendable {
+    var dialect: SQLDialect { get }
+    /// Runs one statement with bound values. SQL uses `?` placeholders on every dialect.
+    func execute(_ sql: String, _ binds: [SQLValue]) async throws
+    /// Runs one statement once per bind set (a prepared statement on SQLite).
+    func executeMany(_ sql: String, _ bindSets: [[SQLValue]]) async throws
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]]
+    /// Bulk-loads rows into a target table (prepared INSERT on SQLite, COPY on PostgreSQL).
+    func load(table: String, columns: [Column], rows: [[SQLValue]]) async throws
+    /// Runs a repair statement that the guard has already judged. Adapters add their
+    /// own last check (SQLite's authorizer, PostgreSQL's role permissions).
+    func executeGuardedDDL(_ sql: String) async throws
+}
+
+/// The port every database adapter implements: a transaction and a catalog.
+public protocol Warehouse: Sendable {
+    var dialect: SQLDialect { get }
+    /// Schema holding target tables on PostgreSQL; nil on SQLite.
+    var targetSchema: String? { get }
+    /// Where Mend's own state lives: table-name prefix `_mend_` (SQLite) or schema `_mend` (PostgreSQL).
+    func stateTable(_ name: String) -> String
+    /// Runs `body` in one transaction: all of it commits, or none of it.
+    /// `lockKey` asks for a table-level repair lock held until commit (advisory lock on
+    /// PostgreSQL; SQLite's write lock already serializes writers).
+    func transaction<T: Sendable>(lockKey: String?, _ body: @Sendable (any SQLSession) async throws -> T) async throws -> T
+    /// Reads a target table's columns from the catalog; nil when it does not exist.
+    func catalog(table: String, in session: any SQLSession) async throws -> [Column]?
+    func close() async
+}
+
+extension Warehouse {
+    public func transaction<T: Sendable>(_ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {
+        try await transaction(lockKey: nil, body)
+    }
+}
+
+extension SQLSession {
+    public func execute(_ sql: String) async throws { try await execute(sql, []) }
+    public func scalarInt(_ sql: String, _ binds: [SQLValue] = []) async throws -> Int64 {
+        let rows = try await query(sql, binds)
+        guard let v = rows.first?.first else { return 0 }
+        switch v {
+        case .int(let i): return i
+        case .double(let d): return Int64(d)
+        case .text(let s): return Int64(s) ?? 0
+        default: return 0
+        }
+    }
+}
+
+extension SQLValue {
+    public var int: Int64? {
+        switch self {
+        case .int(let i): i
+        case .double(let d): Int64(exactly: d)
+        case .text(let s): Int64(s)
+        case .bool(let b): b ? 1 : 0
+        case .null: nil
+        }
+    }
+    public var string: String? { textForm }
+    public var double: Double? {
+        switch self {
+        case .int(let i): Double(i)
+        case .double(let d): d
+        case .text(let s): Double(s)
+        default: nil
+        }
+    }
+}
+
+/// Opens a warehouse from a URL: `sqlite:PATH`, `sqlite://PATH`, a bare path ending in
+/// .db/.sqlite, or `postgres://` / `postgresql://`.
+public enum WarehouseFactory {
+    public static func open(url: String) async throws -> any Warehouse {
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            return try await PostgresWarehouse(url: url)
+        }
+        var path = url
+        if path.hasPrefix("sqlite://") {
+            path.removeFirst("sqlite://".count)
+        } else if path.hasPrefix("sqlite:") {
+            path.removeFirst("sqlite:".count)
+        } else if !(path.hasSuffix(".db") || path.hasSuffix(".sqlite") || path.hasSuffix(".sqlite3")) {
+            throw StoreError.badURL(url, "unknown scheme")
+        }
+        if path.isEmpty { throw StoreError.badURL(url, "the SQLite path is empty") }
+        return try SQLiteWarehouse(path: path)
+    }
+}
