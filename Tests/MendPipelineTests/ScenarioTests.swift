@@ -1,0 +1,83 @@
+import Foundation
+import MendCore
+import MendPipeline
+import MendStore
+import Testing
+
+/// Runs every case in ../shared/scenarios through the same code path as `mend ingest`,
+/// on a real SQLite file and (under `make test`) a real PostgreSQL, and checks expect.json.
+@Suite struct ScenarioTests {
+    static var names: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: Paths.scenarios.path)) ?? [])
+            .filter { FileManager.default.fileExists(atPath: Paths.scenarios.appendingPathComponent($0).appendingPathComponent("expect.json").path) }
+            .sorted()
+    }
+
+    @Test func scenariosArePresent() {
+        #expect(Self.names.count >= 12, "expected the shared scenarios at \(Paths.scenarios.path)")
+    }
+
+    @Test(arguments: Backend.available, names)
+    func scenario(_ backend: Backend, _ name: String) async throws {
+        let dir = Paths.scenarios.appendingPathComponent(name)
+        let expect = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("expect.json"))) as? [String: Any] ?? [:]
+        let table = expect["table"] as? String ?? "events"
+        let after = expect["after"] as? [String: Any] ?? [:]
+        let engine = try await backend.engine()
+        var inputLines = 0
+        for file in ["base.jsonl", "drift.jsonl"] {
+            let path = dir.appendingPathComponent(file).path
+            inputLines += (try String(contentsOfFile: path, encoding: .utf8)).split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.count
+            _ = try await engine.ingest(path: path, table: table)
+        }
+        let stats = try await engine.stats().first { $0.table == table }
+        let s = try #require(stats, "no stats for \(table)")
+        if let v = after["loaded"] as? Int { #expect(s.loaded == Int64(v), "loaded") }
+        if let v = after["parked"] as? Int { #expect(s.parked == Int64(v), "parked") }
+        if let v = after["quarantined"] as? Int { #expect(s.quarantined == Int64(v), "quarantined") }
+        if after["total_accounted"] as? Bool == true { #expect(s.loaded + s.parked + s.quarantined == Int64(inputLines)) }
+        #expect(s.input == s.loaded + s.parked + s.quarantined)
+
+        let schema = try await engine.schema(table: table)
+        if let v = after["table_exists"] as? Bool { #expect((schema != nil) == v, "table_exists") }
+        let columns = Dictionary(uniqueKeysWithValues: (schema?.0.columns ?? []).map { ($0.name, $0) })
+        for (col, types) in after["columns"] as? [String: [String]] ?? [:] {
+            let c = try #require(columns[col], "column \(col) missing; have \(columns.keys.sorted())")
+            #expect(types.contains(c.type?.rawValue ?? "?"), "column \(col) is \(c.declaredType), expected one of \(types)")
+        }
+        for col in after["absent_columns"] as? [String] ?? [] {
+            #expect(columns[col] == nil, "column \(col) must not exist")
+        }
+        for check in after["values"] as? [[String: Any]] ?? [] {
+            let whereClause = check["where"] as? [String: Any] ?? [:]
+            let (wcol, wval) = try #require(whereClause.first)
+            let col = check["column"] as? String ?? ""
+            let rows = try await engine.rows(
+                "SELECT \(Identifier.quote(col)) FROM \(engine.tableRef(table)) WHERE \(Identifier.quote(wcol)) = ?",
+                [.int(Int64(wval as? Int ?? -1))])
+            let got = try #require(rows.first?.first, "no row where \(wcol) = \(wval)")
+            let type = columns[col]?.type
+            switch check["equals"] {
+            case let b as Bool where type == .boolean:
+                #expect(got == .bool(b) || got.int == (b ? 1 : 0), "\(col) = \(got), expected \(b)")
+            case let n as NSNumber:
+                #expect(got.double == n.doubleValue, "\(col) = \(got), expected \(n)")
+            case let str as String:
+                #expect(got.string == str, "\(col) = \(got), expected \(str)")
+            default:
+                Issue.record("unsupported expectation \(String(describing: check["equals"]))")
+            }
+        }
+        let incidents = try await engine.incidents().filter { $0.table == table && $0.status != .resolved }
+        if let v = after["open_incidents"] as? Int { #expect(incidents.count == v, "open incidents: \(incidents.map(\.signature))") }
+        if let kinds = after["incident_kinds"] as? [String] {
+            #expect(Set(incidents.flatMap(\.kinds).map(\.rawValue)) == Set(kinds))
+        }
+        if let pending = after["pending_approval"] as? Bool {
+            var any = false
+            for i in incidents { if try await engine.currentPlan(incidentID: i.id)?.plan.status == .pendingApproval { any = true } }
+            #expect(any == pending, "pending_approval")
+        }
+        #expect(AuditVerifier.verify(try await engine.auditEntries()).ok)
+    }
+}

@@ -1,0 +1,60 @@
+import Testing
+import Foundation
+import MendCore
+import MendPipeline
+import MendStore
+
+/// Where the shared drift scenarios live: ../shared/scenarios beside the repository,
+/// or MEND_SCENARIOS.
+enum Paths {
+    static var repo: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+    static var scenarios: URL {
+        if let p = ProcessInfo.processInfo.environment["MEND_SCENARIOS"] { return URL(fileURLWithPath: p) }
+        return repo.deletingLastPathComponent().appendingPathComponent("shared/scenarios")
+    }
+    static func tempDir() -> URL {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("mend-test-\(UUID().uuidString.prefix(8))")
+        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        return u
+    }
+}
+
+enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+    var testDescription: String { rawValue }
+
+    /// The superuser URL of the throwaway cluster `make test` starts.
+    static var postgresURL: String? { ProcessInfo.processInfo.environment["MEND_TEST_PG"] }
+    static var available: [Backend] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
+
+    /// A fresh database: a new SQLite file, or a new schema on the test cluster.
+    func freshURL() -> String {
+        switch self {
+        case .sqlite:
+            return "sqlite:" + Paths.tempDir().appendingPathComponent("t.db").path
+        case .postgres:
+            let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+            return (Backend.postgresURL ?? "") + "?schema=" + schema
+        }
+    }
+
+    func engine(policy: Policy = .default, url: String? = nil) async throws -> Engine {
+        let w = try await WarehouseFactory.open(url: url ?? freshURL())
+        return Engine(warehouse: w, policy: policy, judge: ParserJudge())
+    }
+}
+
+extension Engine {
+    /// Runs one SQL query in its own transaction (tests only).
+    func rows(_ sql: String, _ binds: [SQLValue] = []) async throws -> [[SQLValue]] {
+        try await warehouse.transaction { s in try await s.query(sql, binds) }
+    }
+
+    func tableRef(_ t: String) -> String { Identifier.qualified(warehouse.targetSchema, t) }
+}
+
+func writeLines(_ lines: [String], in dir: URL = Paths.tempDir(), name: String = "in.jsonl") -> String {
+    let url = dir.appendingPathComponent(name)
+    try? (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+    return url.path
+}
