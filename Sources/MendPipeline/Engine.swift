@@ -137,9 +137,20 @@ public actor Engine {
                 schema = try await createTable(table, from: batch.map(\.fields))
             }
             let offset = StateStore.Offset(line: reader.lineNumber, byteOffset: reader.byteOffset, fingerprint: nil)
-            let r = try await commitBatch(
-                table: table, source: sourceName, schema: schema, batch: batch, quarantined: quarantined, offset: offset,
-                knownKeys: &knownKeys)
+            let r: BatchResult
+            do {
+                r = try await commitBatch(
+                    table: table, source: sourceName, schema: schema, batch: batch, quarantined: quarantined, offset: offset,
+                    knownKeys: &knownKeys)
+            } catch StoreError.staleSchema {
+                // Someone altered the table by hand: the transaction rolled back, so
+                // re-read the catalog and validate the same batch again.
+                schema = try await warehouse.transaction { s in try await state.schema(s, table) }
+                if schema == nil, !batch.isEmpty { schema = try await createTable(table, from: batch.map(\.fields)) }
+                r = try await commitBatch(
+                    table: table, source: sourceName, schema: schema, batch: batch, quarantined: quarantined, offset: offset,
+                    knownKeys: &knownKeys)
+            }
             summary.loaded += r.loaded
             summary.parked += r.parked
             summary.quarantined += r.quarantined
@@ -197,7 +208,7 @@ public actor Engine {
         let w = warehouse
         return try await warehouse.transaction(lockKey: table) { s in
             if try await w.catalog(table: table, in: s) == nil {
-                try await s.executeGuardedDDL(sql)
+                try await s.executeRepair(sql, operation: op, table: table)
                 try await state.ensureTable(s, table)
                 _ = try await state.recordSchemaVersion(s, table, planID: nil, ddl: sql)
                 try await state.audit(
@@ -214,13 +225,15 @@ public actor Engine {
         offset: StateStore.Offset, knownKeys: inout Set<String>
     ) async throws -> BatchResult {
         var rows: [[SQLValue]] = []
+        var rowOrigin: [Int] = []
         rows.reserveCapacity(batch.count)
+        rowOrigin.reserveCapacity(batch.count)
         var parked: [(signature: String, drifts: [Drift], record: ParkedRecord)] = []
         var quarantine = quarantined
         var result = BatchResult()
         var newKeys: [(String, String)] = []
         let validator = schema.map { Validator(schema: $0, maxValueBytes: policy.maxValueBytes) }
-        for p in batch {
+        for (idx, p) in batch.enumerated() {
             guard let validator else {
                 quarantine.append(
                     QuarantinedRecord(
@@ -231,6 +244,7 @@ public actor Engine {
             switch validator.fit(p.fields) {
             case .row(let row, let coerced):
                 rows.append(row)
+                rowOrigin.append(idx)
                 result.coerced += Int64(coerced)
                 for f in p.fields where f.column != f.sourceKey {
                     let k = f.column + "\u{1F}" + f.sourceKey
@@ -240,6 +254,7 @@ public actor Engine {
                 switch applyContracts(table: table, drifts: &drifts, fields: p.fields, validator: validator) {
                 case .load(let row, let coerced):
                     rows.append(row)
+                    rowOrigin.append(idx)
                     result.coerced += Int64(coerced)
                 case .quarantine(let why):
                     quarantine.append(
@@ -257,15 +272,34 @@ public actor Engine {
         let columns = schema?.columns ?? []
         let state = self.state
         let actor = self.actor
-        let toPark = parked
+        let toPark = parked.map { (signature: $0.signature, drifts: $0.drifts, record: $0.record) }
         let toQuarantine = quarantine
         let loadRows = rows
         let keys = newKeys
         let coerced = result.coerced
         let inputCount = batch.count + quarantined.count
-        let (opened, touched) = try await warehouse.transaction { s -> (Int64, Set<Int64>) in
+        let origins = rowOrigin
+        let members = batch.map(\.members)
+        let lines = batch.map(\.line)
+        let (opened, touched, rejected) = try await warehouse.transaction { s -> (Int64, Set<Int64>, Int) in
             try await state.ensureTable(s, table)
-            if !loadRows.isEmpty { try await s.load(table: table, columns: columns, rows: loadRows) }
+            var toPark = toPark
+            let failures = try await s.loadIsolating(table: table, columns: columns, rows: loadRows)
+            for (i, message) in failures {
+                // The database refused a row Mend's validation let through (a value out of
+                // range, a constraint added by hand): park it with the database's words.
+                let src = origins[i]
+                let drift = Drift(
+                    kind: .typeMismatch, column: "", sourceKey: "", observed: nil, expected: nil,
+                    reason: "the database rejected the row: \(message)")
+                toPark.append(
+                    (
+                        Drift.signature(of: [drift]), [drift],
+                        ParkedRecord(
+                            table: table, source: source, line: lines[src], record: JSONValue.object(members[src]).jsonText,
+                            drifts: [drift], reason: drift.reason)
+                    ))
+            }
             var open = try await state.openIncidentIDs(s, table)
             var opened: Int64 = 0
             var touched = Set<Int64>()
@@ -297,12 +331,12 @@ public actor Engine {
                     detail: ["table": table, "reason": q.reason])
             }
             try await state.rememberSourceKeys(s, table, keys)
-            try await state.addCounters(s, table, input: inputCount, loaded: loadRows.count, coerced: Int(coerced))
+            try await state.addCounters(s, table, input: inputCount, loaded: loadRows.count - failures.count, coerced: Int(coerced))
             if source != "stdin" { try await state.setOffset(s, source: source, table: table, offset) }
-            return (opened, touched)
+            return (opened, touched, failures.count)
         }
-        result.loaded = Int64(rows.count)
-        result.parked = Int64(parked.count)
+        result.loaded = Int64(rows.count - rejected)
+        result.parked = Int64(parked.count + rejected)
         result.quarantined = Int64(quarantine.count)
         result.opened = opened
         result.touched = touched
@@ -604,7 +638,7 @@ public actor Engine {
                                 "changing a column's type is not supported on SQLite yet (it needs a table rebuild); use PostgreSQL, or reject this plan and add a variant column"
                             )
                         }
-                        try await s.executeGuardedDDL(sql)
+                        try await s.executeRepair(sql, operation: op, table: table)
                         executed.append(verdict)
                         schema = try await state.schema(s, table) ?? schema
                     case .mapField:

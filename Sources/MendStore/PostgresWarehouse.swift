@@ -1,23 +1,348 @@
+import Foundation
+import Logging
 import MendCore
+import NIOCore
+import PostgresNIO
 
-/// PostgreSQL adapter. Placeholder until the PostgreSQL issue lands: it refuses
-/// clearly instead of pretending.
+/// Connection settings parsed from `postgres://USER:PASSWORD@HOST:PORT/DB?schema=NAME`.
+public struct PostgresURL: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String?
+    public var database: String
+    /// Schema of the target tables.
+    public var schema: String
+    /// Schema of Mend's own state (`_mend` unless `state_schema=` says otherwise).
+    public var stateSchema: String
+    /// Optional repair role: `repair_user=` / `repair_password=` (see `mend setup-roles`).
+    public var repairUser: String?
+    public var repairPassword: String?
+    public var lockTimeoutMS: Int
+    public var statementTimeoutMS: Int
+
+    public init(_ url: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        guard let c = URLComponents(string: url), c.scheme == "postgres" || c.scheme == "postgresql" else {
+            throw StoreError.badURL(url, "not a postgres:// URL")
+        }
+        guard let host = c.host, !host.isEmpty else { throw StoreError.badURL(url, "the host is missing") }
+        self.host = host
+        port = c.port ?? 5432
+        user = c.user ?? environment["PGUSER"] ?? "postgres"
+        password = c.password ?? environment["PGPASSWORD"]
+        let db = c.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        database = db.isEmpty ? user : db
+        let q = Dictionary((c.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, b in b })
+        schema = q["schema"] ?? "public"
+        stateSchema = q["state_schema"] ?? "_mend"
+        repairUser = q["repair_user"]
+        repairPassword = q["repair_password"] ?? environment["MEND_REPAIR_PASSWORD"]
+        lockTimeoutMS = Int(q["lock_timeout_ms"] ?? "") ?? 5_000
+        statementTimeoutMS = Int(q["statement_timeout_ms"] ?? "") ?? 60_000
+        for (name, value) in [("schema", schema), ("state_schema", stateSchema)] where !Identifier.isWellFormed(value) {
+            throw StoreError.badURL(url, "\(name) '\(value)' must be a lowercase snake_case name")
+        }
+        if let mode = q["sslmode"], !["disable", "allow", "prefer"].contains(mode) {
+            throw StoreError.badURL(url, "sslmode=\(mode) is not supported yet; connect over a trusted network or a local socket tunnel")
+        }
+    }
+}
+
+/// The PostgreSQL adapter over postgres-nio: COPY for loading, advisory locks and
+/// timeouts for repairs, `_mend` schema for state, pg_catalog for the schema cache.
 public actor PostgresWarehouse: Warehouse {
     public nonisolated let dialect = SQLDialect.postgres
-    public nonisolated let targetSchema: String? = "public"
+    public nonisolated let targetSchema: String?
+    public nonisolated let config: PostgresURL
+    private let connection: PostgresConnection
+    /// The repair role's connection when one is configured; DDL runs there.
+    private let repairConnection: PostgresConnection?
+    private var inTransaction = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    static let logger = Logger(label: "mend.postgres")
 
     public init(url: String) async throws {
-        throw StoreError.badURL(url, "the PostgreSQL adapter is not built yet in this version; use sqlite:PATH")
+        let cfg = try PostgresURL(url)
+        config = cfg
+        targetSchema = cfg.schema
+        connection = try await Self.connect(cfg, user: cfg.user, password: cfg.password, url: url)
+        if let ru = cfg.repairUser {
+            repairConnection = try await Self.connect(cfg, user: ru, password: cfg.repairPassword, url: url)
+        } else {
+            repairConnection = nil
+        }
+        try await Self.run(connection, "SET application_name = 'mend'", [])
     }
 
-    public nonisolated func stateTable(_ name: String) -> String { "\"_mend\".\(Identifier.quote(name))" }
+    static func connect(_ cfg: PostgresURL, user: String, password: String?, url: String) async throws -> PostgresConnection {
+        let pc = PostgresConnection.Configuration(
+            host: cfg.host, port: cfg.port, username: user, password: password, database: cfg.database, tls: .disable)
+        do {
+            return try await PostgresConnection.connect(configuration: pc, id: 1, logger: logger)
+        } catch {
+            throw StoreError.open(
+                "PostgreSQL at \(cfg.host):\(cfg.port)/\(cfg.database) as \(user)",
+                "\(Self.message(error)); check that the server runs and the URL, user and password are right")
+        }
+    }
+
+    public nonisolated func stateTable(_ name: String) -> String { Identifier.qualified(config.stateSchema, name) }
+    public nonisolated var schemasToCreate: [String] { [config.schema, config.stateSchema] }
+
+    public func close() async {
+        try? await connection.close()
+        try? await repairConnection?.close()
+    }
+
+    private func lock() async {
+        if !inTransaction {
+            inTransaction = true
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    private func unlock() {
+        if waiters.isEmpty { inTransaction = false } else { waiters.removeFirst().resume() }
+    }
 
     public func transaction<T: Sendable>(lockKey: String?, _ body: @Sendable (any SQLSession) async throws -> T)
         async throws -> T
     {
-        throw StoreError.notFound("not built")
+        await lock()
+        defer { unlock() }
+        let conn = connection
+        let session = PostgresSession(connection: conn, repair: repairConnection, schema: config.schema, stateSchema: config.stateSchema)
+        try await Self.run(conn, "BEGIN", [])
+        do {
+            if let lockKey {
+                // Repairs: bounded waits, and one repair per table at a time across processes.
+                try await Self.run(conn, "SET LOCAL lock_timeout = \(config.lockTimeoutMS)", [])
+                try await Self.run(conn, "SET LOCAL statement_timeout = \(config.statementTimeoutMS)", [])
+                try await Self.run(conn, "SELECT pg_advisory_xact_lock(hashtext($1))", [.text("mend:\(config.schema).\(lockKey)")])
+            }
+            let result = try await body(session)
+            try await Self.run(conn, "COMMIT", [])
+            return result
+        } catch {
+            _ = try? await Self.run(conn, "ROLLBACK", [])
+            throw error
+        }
     }
 
-    public func catalog(table: String, in session: any SQLSession) async throws -> [Column]? { nil }
-    public func close() async {}
+    public func catalog(table: String, in session: any SQLSession) async throws -> [Column]? {
+        let rows = try await session.query(
+            """
+            SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), (NOT a.attnotnull)
+            FROM pg_attribute a JOIN pg_class c ON a.attrelid = c.oid JOIN pg_namespace n ON c.relnamespace = n.oid
+            WHERE n.nspname = ? AND c.relname = ? AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attnum
+            """, [.text(config.schema), .text(table)])
+        if rows.isEmpty { return nil }
+        return rows.map { r in
+            let declared = r[1].string ?? "text"
+            return Column(
+                name: r[0].string ?? "", type: LogicalType(sqlTypeName: declared), declaredType: declared,
+                nullable: r[2] == .bool(true) || r[2].int == 1)
+        }
+    }
+
+    // MARK: helpers shared with the session
+
+    /// `?` placeholders become `$1, $2, ...` (Mend's SQL never has `?` inside literals).
+    static func numbered(_ sql: String) -> String {
+        guard sql.contains("?") else { return sql }
+        var out = ""
+        var n = 0
+        for c in sql {
+            if c == "?" {
+                n += 1
+                out += "$\(n)"
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
+    static func bindings(_ values: [SQLValue]) -> PostgresBindings {
+        var b = PostgresBindings(capacity: values.count)
+        for v in values {
+            switch v {
+            case .null: b.appendNull()
+            case .bool(let x): b.append(x)
+            case .int(let x): b.append(x)
+            case .double(let x): b.append(x)
+            case .text(let x): b.append(x)
+            }
+        }
+        return b
+    }
+
+    @discardableResult
+    static func run(_ conn: PostgresConnection, _ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
+        do {
+            let rows = try await conn.query(PostgresQuery(unsafeSQL: numbered(sql), binds: bindings(binds)), logger: logger)
+            var out: [[SQLValue]] = []
+            for try await row in rows {
+                var r: [SQLValue] = []
+                for cell in row { r.append(try value(cell)) }
+                out.append(r)
+            }
+            return out
+        } catch let e as PSQLError {
+            throw storeError(e, sql: sql)
+        }
+    }
+
+    static func value(_ cell: PostgresCell) throws -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int2, .int4, .int8, .oid: return .int(try cell.decode(Int64.self))
+        case .float4, .float8: return .double(try cell.decode(Double.self))
+        case .bool: return .bool(try cell.decode(Bool.self))
+        case .numeric:
+            if let d = try? cell.decode(Decimal.self) { return .text("\(d)") }
+            return .text(try cell.decode(String.self))
+        case .uuid: return .text(try cell.decode(UUID.self).uuidString.lowercased())
+        case .timestamptz, .timestamp, .date:
+            let d = try cell.decode(Date.self)
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return .text(f.string(from: d))
+        default:
+            return .text(try cell.decode(String.self))
+        }
+    }
+
+    static func message(_ error: any Error) -> String {
+        if let e = error as? PSQLError {
+            if let m = e.serverInfo?[.message] { return m }
+            return "\(e.code)"
+        }
+        return "\(error)"
+    }
+
+    static func storeError(_ e: PSQLError, sql: String) -> StoreError {
+        let message = e.serverInfo?[.message] ?? "\(e.code)"
+        let state = e.serverInfo?[.sqlState] ?? ""
+        if state == "42703" || state == "42P01" { return .staleSchema(message) }
+        return .sql(message: state.isEmpty ? message : "\(message) [SQLSTATE \(state)]", sql: sql)
+    }
+}
+
+struct PostgresSession: SQLSession {
+    let connection: PostgresConnection
+    let repair: PostgresConnection?
+    let schema: String
+    let stateSchema: String
+    var dialect: SQLDialect { .postgres }
+
+    func execute(_ sql: String, _ binds: [SQLValue]) async throws {
+        try await PostgresWarehouse.run(connection, sql, binds)
+    }
+
+    func executeMany(_ sql: String, _ bindSets: [[SQLValue]]) async throws {
+        for b in bindSets { try await PostgresWarehouse.run(connection, sql, b) }
+    }
+
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
+        try await PostgresWarehouse.run(connection, sql, binds)
+    }
+
+    /// COPY … FROM STDIN in text format, streamed in chunks of about 1 MiB.
+    func load(table: String, columns: [Column], rows: [[SQLValue]]) async throws {
+        guard !rows.isEmpty else { return }
+        // postgres-nio wraps the table and column names in double quotes without
+        // escaping them, so it gets the inside of Mend's own quoting: embedded quotes
+        // doubled, and `schema"."table` to qualify the table.
+        func inner(_ name: String) -> String { String(Identifier.quote(name).dropFirst().dropLast()) }
+        let names = columns.map { inner($0.name) }
+        let types = columns.map { $0.type }
+        do {
+            try await connection.copyFrom(
+                table: inner(schema) + "\".\"" + inner(table), columns: names, logger: PostgresWarehouse.logger
+            ) { writer in
+                var buffer = ByteBuffer()
+                buffer.reserveCapacity(1 << 20)
+                for row in rows {
+                    CopyText.append(row, types: types, to: &buffer)
+                    if buffer.readableBytes >= 1 << 20 {
+                        try await writer.write(buffer)
+                        buffer.clear()
+                    }
+                }
+                if buffer.readableBytes > 0 { try await writer.write(buffer) }
+            }
+        } catch let e as PSQLError {
+            throw PostgresWarehouse.storeError(e, sql: "COPY \(table)")
+        }
+    }
+
+    /// With a repair role configured, the change goes through the SECURITY DEFINER
+    /// functions `mend setup-roles` installs, with typed, bound arguments: the repair
+    /// role can do nothing else, and PostgreSQL's permissions are the last word. That
+    /// connection is outside this transaction; it runs with its own lock timeout.
+    func executeRepair(_ sql: String, operation op: PlanOperation, table: String) async throws {
+        guard let repair else {
+            try await PostgresWarehouse.run(connection, sql, [])
+            return
+        }
+        try await PostgresWarehouse.run(repair, "SET lock_timeout = 5000", [])
+        let fn = { (name: String) in Identifier.qualified(stateSchema, name) }
+        switch op.kind {
+        case .createTable:
+            let cols = (op.columns ?? []).map { c -> [String: String] in ["name": c.name, "type": (c.type ?? .text).postgresName] }
+            let json = String(decoding: try JSONEncoder().encode(cols), as: UTF8.self)
+            try await PostgresWarehouse.run(repair, "SELECT \(fn("mend_create_table"))(?, ?, CAST(? AS jsonb))", [.text(schema), .text(table), .text(json)])
+        case .addColumn, .addVariantColumn:
+            try await PostgresWarehouse.run(
+                repair, "SELECT \(fn("mend_add_column"))(?, ?, ?, ?)",
+                [.text(schema), .text(table), .text(op.column ?? ""), .text((op.type ?? .text).postgresName)])
+        case .widenColumn:
+            try await PostgresWarehouse.run(
+                repair, "SELECT \(fn("mend_widen_column"))(?, ?, ?, ?)",
+                [.text(schema), .text(table), .text(op.column ?? ""), .text((op.type ?? .text).postgresName)])
+        default:
+            throw StoreError.guardRefused("\(op.kind.rawValue) has no DDL")
+        }
+    }
+}
+
+/// COPY text format: tab-separated, `\N` for NULL, backslash escapes.
+enum CopyText {
+    static func append(_ row: [SQLValue], types: [LogicalType?], to buffer: inout ByteBuffer) {
+        for (i, v) in row.enumerated() {
+            if i > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
+            switch v {
+            case .null: buffer.writeStaticString("\\N")
+            case .bool(let b): buffer.writeStaticString(b ? "t" : "f")
+            case .int(let n): buffer.writeString(String(n))
+            case .double(let d): buffer.writeString(d.description)
+            case .text(let s): escape(s, into: &buffer)
+            }
+        }
+        buffer.writeInteger(UInt8(ascii: "\n"))
+    }
+
+    static func escape(_ s: String, into buffer: inout ByteBuffer) {
+        var needs = false
+        for b in s.utf8 where b == 0x5C || b == 0x09 || b == 0x0A || b == 0x0D {
+            needs = true
+            break
+        }
+        if !needs {
+            buffer.writeString(s)
+            return
+        }
+        for b in s.utf8 {
+            switch b {
+            case 0x5C: buffer.writeStaticString("\\\\")
+            case 0x09: buffer.writeStaticString("\\t")
+            case 0x0A: buffer.writeStaticString("\\n")
+            case 0x0D: buffer.writeStaticString("\\r")
+            default: buffer.writeInteger(b)
+            }
+        }
+    }
 }

@@ -40,6 +40,7 @@ public actor SQLiteWarehouse: Warehouse {
     }
 
     public nonisolated func stateTable(_ name: String) -> String { Identifier.quote("_mend_" + name) }
+    public nonisolated var schemasToCreate: [String] { [] }
 
     public func close() async {
         for (_, s) in statements { sqlite3_finalize(s) }
@@ -248,7 +249,9 @@ struct SQLiteSession: SQLSession {
     func load(table: String, columns: [Column], rows: [[SQLValue]]) async throws {
         try await warehouse.load(table: table, columns: columns, rows: rows)
     }
-    func executeGuardedDDL(_ sql: String) async throws { try await warehouse.executeGuardedDDL(sql) }
+    func executeRepair(_ sql: String, operation: PlanOperation, table: String) async throws {
+        try await warehouse.executeGuardedDDL(sql)
+    }
 }
 
 /// Owns the raw connection so it is closed exactly once, when the actor goes away.

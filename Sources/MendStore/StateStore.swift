@@ -120,6 +120,12 @@ public struct StateStore: Sendable {
     /// A bound JSON parameter: PostgreSQL needs the cast from text to jsonb.
     var jp: String { pg ? "CAST(? AS jsonb)" : "?" }
 
+    /// Names of the state tables `bootstrap` creates.
+    public static let tableNames = [
+        "tables", "columns", "mappings", "conversions", "schema_versions", "incidents", "parked", "quarantine", "plans", "audit",
+        "offsets", "usage",
+    ]
+
     public static func now() -> Double { Date().timeIntervalSince1970 }
     static func iso(_ t: Double) -> String {
         let f = ISO8601DateFormatter()
@@ -128,7 +134,21 @@ public struct StateStore: Sendable {
     }
 
     public func bootstrap(_ s: any SQLSession) async throws {
-        if pg { try await s.execute("CREATE SCHEMA IF NOT EXISTS \"_mend\"") }
+        // Already set up (perhaps by `mend setup-roles`, for roles without CREATE): a
+        // least-privilege role must not need DDL rights to start.
+        if pg {
+            let names = warehouse.schemasToCreate
+            let found = try await s.query(
+                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON c.relnamespace = n.oid WHERE n.nspname = ? AND c.relname = 'usage'",
+                [.text(names.last ?? "_mend")])
+            if !found.isEmpty { return }
+        }
+        for schema in warehouse.schemasToCreate {
+            // Creating an existing schema needs CREATE on the database; check first so
+            // a least-privilege role can still start.
+            let exists = try await s.query("SELECT 1 FROM pg_namespace WHERE nspname = ?", [.text(schema)])
+            if exists.isEmpty { try await s.execute("CREATE SCHEMA IF NOT EXISTS \(Identifier.quote(schema))") }
+        }
         let ddl = [
             "CREATE TABLE IF NOT EXISTS \(t("tables")) (tbl TEXT PRIMARY KEY, input BIGINT NOT NULL DEFAULT 0, loaded BIGINT NOT NULL DEFAULT 0, coerced BIGINT NOT NULL DEFAULT 0, created_at DOUBLE PRECISION)",
             "CREATE TABLE IF NOT EXISTS \(t("columns")) (tbl TEXT NOT NULL, col TEXT NOT NULL, source_key TEXT NOT NULL, PRIMARY KEY (tbl, col, source_key))",
@@ -136,7 +156,7 @@ public struct StateStore: Sendable {
             "CREATE TABLE IF NOT EXISTS \(t("conversions")) (tbl TEXT NOT NULL, col TEXT NOT NULL, conversion TEXT NOT NULL, PRIMARY KEY (tbl, col))",
             "CREATE TABLE IF NOT EXISTS \(t("schema_versions")) (id \(serial), tbl TEXT NOT NULL, version BIGINT NOT NULL, plan_id BIGINT, ddl TEXT, applied_at DOUBLE PRECISION)",
             "CREATE TABLE IF NOT EXISTS \(t("incidents")) (id \(serial), tbl TEXT NOT NULL, signature TEXT NOT NULL, kinds TEXT NOT NULL, status TEXT NOT NULL, opened_at DOUBLE PRECISION, resolved_at DOUBLE PRECISION, first_parked_at DOUBLE PRECISION, last_replayed_at DOUBLE PRECISION, drifts \(jsonType))",
-            "CREATE TABLE IF NOT EXISTS \(t("parked")) (id \(serial), tbl TEXT NOT NULL, incident_id BIGINT NOT NULL, source TEXT, line BIGINT, record \(jsonType) NOT NULL, drifts \(jsonType), reason TEXT, parked_at DOUBLE PRECISION)",
+            "CREATE TABLE IF NOT EXISTS \(t("parked")) (id \(serial), tbl TEXT NOT NULL, incident_id BIGINT NOT NULL, source TEXT, line BIGINT, record \(jsonType), raw TEXT, drifts \(jsonType), reason TEXT, parked_at DOUBLE PRECISION)",
             "CREATE TABLE IF NOT EXISTS \(t("quarantine")) (id \(serial), tbl TEXT NOT NULL, source TEXT, line BIGINT, raw TEXT, reason TEXT, quarantined_at DOUBLE PRECISION)",
             "CREATE TABLE IF NOT EXISTS \(t("plans")) (id \(serial), incident_id BIGINT NOT NULL, tbl TEXT NOT NULL, plan \(jsonType) NOT NULL, status TEXT NOT NULL, decision \(jsonType), verdicts \(jsonType), planned_by TEXT, created_at DOUBLE PRECISION, decided_by TEXT, decided_at DOUBLE PRECISION, note TEXT)",
             "CREATE TABLE IF NOT EXISTS \(t("audit")) (seq BIGINT PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
@@ -264,13 +284,16 @@ public struct StateStore: Sendable {
         var sets: [[SQLValue]] = []
         sets.reserveCapacity(records.count)
         for r in records {
+            // jsonb cannot hold \u0000: such records keep their exact text in `raw` instead.
+            let asRaw = pg && r.record.contains("\\u0000")
             sets.append([
-                .text(r.table), .int(r.incidentID), .text(r.source), .int(r.line), .text(r.record), .text(try encode(r.drifts)),
+                .text(r.table), .int(r.incidentID), .text(r.source), .int(r.line), asRaw ? .null : .text(r.record),
+                asRaw ? .text(r.record) : .null, .text(try encode(r.drifts)),
                 .text(r.reason), .double(now),
             ])
         }
         try await s.executeMany(
-            "INSERT INTO \(t("parked")) (tbl, incident_id, source, line, record, drifts, reason, parked_at) VALUES (?, ?, ?, ?, \(jp), \(jp), ?, ?)",
+            "INSERT INTO \(t("parked")) (tbl, incident_id, source, line, record, raw, drifts, reason, parked_at) VALUES (?, ?, ?, ?, \(jp), ?, \(jp), ?, ?)",
             sets)
     }
 
@@ -286,7 +309,7 @@ public struct StateStore: Sendable {
         -> [ParkedRecord]
     {
         try await s.query(
-            "SELECT id, tbl, incident_id, source, line, CAST(record AS TEXT), CAST(drifts AS TEXT), reason FROM \(t("parked")) WHERE incident_id = ? AND id > ? ORDER BY id LIMIT ?",
+            "SELECT id, tbl, incident_id, source, line, COALESCE(raw, CAST(record AS TEXT)), CAST(drifts AS TEXT), reason FROM \(t("parked")) WHERE incident_id = ? AND id > ? ORDER BY id LIMIT ?",
             [.int(incidentID), .int(afterID), .int(Int64(limit))]
         ).map { r in
             ParkedRecord(

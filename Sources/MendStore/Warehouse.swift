@@ -8,6 +8,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case notFound(String)
     case conflict(String)
     case guardRefused(String)
+    /// The table changed behind Mend's back (a column or table is gone): reload the schema.
+    case staleSchema(String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .notFound(let what): what
         case .conflict(let what): what
         case .guardRefused(let why): "the guard refused the statement: \(why)"
+        case .staleSchema(let why): "the table changed outside Mend (\(why)); the schema cache was stale"
         }
     }
 }
@@ -32,9 +35,11 @@ public protocol SQLSession: Sendable {
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]]
     /// Bulk-loads rows into a target table (prepared INSERT on SQLite, COPY on PostgreSQL).
     func load(table: String, columns: [Column], rows: [[SQLValue]]) async throws
-    /// Runs a repair statement that the guard has already judged. Adapters add their
-    /// own last check (SQLite's authorizer, PostgreSQL's role permissions).
-    func executeGuardedDDL(_ sql: String) async throws
+    /// Runs a repair that the guard has already judged: `sql` is Mend's compiled
+    /// statement for `operation`. Adapters add their own last check: SQLite's authorizer,
+    /// or on PostgreSQL with a repair role, a SECURITY DEFINER function that performs
+    /// only that typed change (the role itself cannot DROP or TRUNCATE).
+    func executeRepair(_ sql: String, operation: PlanOperation, table: String) async throws
 }
 
 /// The port every database adapter implements: a transaction and a catalog.
@@ -44,6 +49,8 @@ public protocol Warehouse: Sendable {
     var targetSchema: String? { get }
     /// Where Mend's own state lives: table-name prefix `_mend_` (SQLite) or schema `_mend` (PostgreSQL).
     func stateTable(_ name: String) -> String
+    /// Schemas to create before anything else (PostgreSQL: target and state schemas).
+    var schemasToCreate: [String] { get }
     /// Runs `body` in one transaction: all of it commits, or none of it.
     /// `lockKey` asks for a table-level repair lock held until commit (advisory lock on
     /// PostgreSQL; SQLite's write lock already serializes writers).
@@ -111,5 +118,37 @@ public enum WarehouseFactory {
         }
         if path.isEmpty { throw StoreError.badURL(url, "the SQLite path is empty") }
         return try SQLiteWarehouse(path: path)
+    }
+}
+
+extension SQLSession {
+    /// Loads rows; when the database rejects some of them, bisects under savepoints to
+    /// find exactly which, loads the rest, and returns the rejected row indices with the
+    /// database's own error text. A stale schema is not a row problem: it is rethrown.
+    public func loadIsolating(table: String, columns: [Column], rows: [[SQLValue]]) async throws -> [(index: Int, error: String)] {
+        try await isolate(table: table, columns: columns, rows: rows[...])
+    }
+
+    private func isolate(table: String, columns: [Column], rows: ArraySlice<[SQLValue]>) async throws -> [(index: Int, error: String)] {
+        if rows.isEmpty { return [] }
+        try await execute("SAVEPOINT mend_load")
+        do {
+            try await load(table: table, columns: columns, rows: Array(rows))
+            try await execute("RELEASE SAVEPOINT mend_load")
+            return []
+        } catch let e as StoreError {
+            if case .staleSchema = e { throw e }
+            try await execute("ROLLBACK TO SAVEPOINT mend_load")
+            try await execute("RELEASE SAVEPOINT mend_load")
+            if rows.count == 1 {
+                let message: String
+                if case .sql(let m, _) = e { message = m } else { message = e.description }
+                return [(rows.startIndex, message)]
+            }
+            let mid = rows.startIndex + rows.count / 2
+            let left = try await isolate(table: table, columns: columns, rows: rows[rows.startIndex..<mid])
+            let right = try await isolate(table: table, columns: columns, rows: rows[mid..<rows.endIndex])
+            return left + right
+        }
     }
 }

@@ -5,7 +5,36 @@ import MendGuard
 import MendPipeline
 import MendStore
 
+/// Entry point: runs the command, then closes every database connection it opened
+/// (also on errors), so no connection is dropped mid-protocol.
 @main
+enum Entry {
+    static func main() async {
+        do {
+            var command = try Mend.parseAsRoot()
+            if var async = command as? any AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+            await OpenWarehouses.shared.closeAll()
+        } catch {
+            await OpenWarehouses.shared.closeAll()
+            Mend.exit(withError: error)
+        }
+    }
+}
+
+actor OpenWarehouses {
+    static let shared = OpenWarehouses()
+    private var open: [any Warehouse] = []
+    func add(_ w: any Warehouse) { open.append(w) }
+    func closeAll() async {
+        for w in open { await w.close() }
+        open = []
+    }
+}
+
 struct Mend: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mend",
@@ -20,7 +49,7 @@ struct Mend: AsyncParsableCommand {
             """,
         subcommands: [
             Ingest.self, Stats.self, Incidents.self, Show.self, PlanCommand.self, Approve.self, Reject.self,
-            Apply.self, Replay.self, SchemaCommand.self, AuditCommand.self, CheckSQL.self, Demo.self,
+            Apply.self, Replay.self, SchemaCommand.self, AuditCommand.self, CheckSQL.self, SetupRoles.self, Demo.self,
         ])
 }
 
@@ -34,6 +63,7 @@ struct DBOptions: ParsableArguments {
 
     func engine() async throws -> Engine {
         let warehouse = try await WarehouseFactory.open(url: db)
+        await OpenWarehouses.shared.add(warehouse)
         let policy = try self.policy.map(PolicyLoader.load(path:)) ?? .default
         let who = ProcessInfo.processInfo.environment["USER"] ?? "cli"
         return Engine(warehouse: warehouse, policy: policy, judge: ParserJudge(), actor: "mend:\(who)")
@@ -428,7 +458,9 @@ struct CheckSQL: AsyncParsableCommand {
         }
         var context: GuardContext? = nil
         if let db {
-            let engine = Engine(warehouse: try await WarehouseFactory.open(url: db), judge: ParserJudge())
+            let w = try await WarehouseFactory.open(url: db)
+            await OpenWarehouses.shared.add(w)
+            let engine = Engine(warehouse: w, judge: ParserJudge())
             context = try await engine.guardContext()
         }
         let verdicts = SQLGuard(context: context).lint(text)
@@ -443,5 +475,49 @@ struct CheckSQL: AsyncParsableCommand {
             }
         }
         if verdicts.isEmpty || verdicts.contains(where: { !$0.allowed || $0.risk != .low }) { throw ExitCode(1) }
+    }
+}
+
+struct SetupRoles: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "setup-roles",
+        abstract: "PostgreSQL: create a loading role and a repair role that cannot DROP or TRUNCATE (run as an admin).",
+        discussion: """
+            The loading role (INSERT, SELECT) is for the hot path; the repair role can only call three
+            SECURITY DEFINER functions that add a column, widen a column or create a table in the
+            configured schema. Neither owns anything, so PostgreSQL itself refuses DROP and TRUNCATE.
+            Then run Mend as: postgres://mend_loader:PW@HOST/DB?schema=S&repair_user=mend_repair
+            with MEND_REPAIR_PASSWORD set. See docs/security.md.
+            """)
+    @Option(help: "Admin connection: postgres://ADMIN:PASSWORD@HOST:PORT/DB?schema=NAME (env MEND_DB).")
+    var db: String = ProcessInfo.processInfo.environment["MEND_DB"] ?? ""
+    @Option(help: "Loading role name.") var loader = "mend_loader"
+    @Option(help: "Repair role name.") var repair = "mend_repair"
+    @Option(help: "Owner role name (NOLOGIN).") var owner = "mend_owner"
+    @Flag(help: "Print the SQL instead of applying it.") var print = false
+
+    func run() async throws {
+        guard db.hasPrefix("postgres") else {
+            throw ValidationError("setup-roles needs --db postgres://ADMIN@HOST:PORT/DB?schema=NAME (roles are a PostgreSQL feature)")
+        }
+        let env = ProcessInfo.processInfo.environment
+        let cfg = try PostgresURL(db)
+        let roles = PostgresRoles(
+            schema: cfg.schema, stateSchema: cfg.stateSchema, owner: owner, loader: loader,
+            loaderPassword: env["MEND_LOADER_PASSWORD"] ?? "change-me", repair: repair,
+            repairPassword: env["MEND_REPAIR_PASSWORD"] ?? "change-me")
+        if print {
+            for sql in roles.roleStatements(existing: []) + roles.grantStatements(stateTables: StateStore.tableNames, existingTargetTables: []) {
+                Swift.print(sql + ";")
+            }
+            return
+        }
+        if env["MEND_LOADER_PASSWORD"] == nil || env["MEND_REPAIR_PASSWORD"] == nil {
+            throw ValidationError("set MEND_LOADER_PASSWORD and MEND_REPAIR_PASSWORD (passwords are never taken on the command line)")
+        }
+        let w = try await WarehouseFactory.open(url: db)
+        await OpenWarehouses.shared.add(w)
+        for sql in try await roles.apply(on: w) { Swift.print(sql.split(separator: "\n").first.map(String.init) ?? sql) }
+        Swift.print("roles ready: \(loader) (load), \(repair) (repair through functions), \(owner) (owns, cannot log in)")
     }
 }

@@ -34,12 +34,13 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
             return "sqlite:" + Paths.tempDir().appendingPathComponent("t.db").path
         case .postgres:
             let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
-            return (Backend.postgresURL ?? "") + "?schema=" + schema
+            return (Backend.postgresURL ?? "") + "?schema=\(schema)&state_schema=\(schema)_mend"
         }
     }
 
     func engine(policy: Policy = .default, url: String? = nil) async throws -> Engine {
         let w = try await WarehouseFactory.open(url: url ?? freshURL())
+        await KeepAlive.shared.add(w)
         return Engine(warehouse: w, policy: policy, judge: ParserJudge())
     }
 }
@@ -57,4 +58,13 @@ func writeLines(_ lines: [String], in dir: URL = Paths.tempDir(), name: String =
     let url = dir.appendingPathComponent(name)
     try? (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
     return url.path
+}
+
+/// postgres-nio asserts that a connection is closed before it is freed; a test that
+/// stops early at a failed #require would free it open and crash the whole run. Test
+/// warehouses are therefore kept for the life of the test process.
+actor KeepAlive {
+    static let shared = KeepAlive()
+    private var items: [any Warehouse] = []
+    func add(_ w: any Warehouse) { items.append(w) }
 }
