@@ -1,0 +1,181 @@
+import Foundation
+import MendCore
+import MendPipeline
+import MendStore
+import Testing
+
+/// Runs the built `mend` binary; returns exit status and combined output.
+@discardableResult
+func runMend(_ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = Paths.repo.appendingPathComponent(".build/debug/mend")
+    p.arguments = args
+    p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// A JSONL file of `n` events with ids 1...n (plus optional extra JSON members).
+func eventsFile(_ n: Int, from start: Int = 1, extra: String = "", name: String = "events.jsonl", dir: URL = Paths.tempDir()) -> String {
+    var s = ""
+    s.reserveCapacity(n * 100)
+    for i in start..<(start + n) {
+        s += #"{"id": \#(i), "user_id": \#(i % 97), "kind": "click", "amount": 1.5, "ts": "2026-03-01T10:00:01Z"\#(extra)}"#
+        s += "\n"
+    }
+    let url = dir.appendingPathComponent(name)
+    try? s.write(to: url, atomically: true, encoding: .utf8)
+    return url.path
+}
+
+@Suite(.enabled(if: Backend.postgresURL != nil, "needs MEND_TEST_PG (make test starts a throwaway PostgreSQL)"), .serialized)
+struct PostgresTests {
+    let admin = Backend.postgresURL ?? ""
+
+    /// Both working roles are refused by PostgreSQL itself, with its own permission errors.
+    @Test func rolesCannotDropOrTruncate() async throws {
+        let suffix = UUID().uuidString.prefix(6).lowercased()
+        let schema = "roles_\(suffix)"
+        let (loader, repair, owner) = ("loader_\(suffix)", "repair_\(suffix)", "owner_\(suffix)")
+        let adminW = try await WarehouseFactory.open(url: "\(admin)?schema=\(schema)&state_schema=\(schema)_mend")
+        await KeepAlive.shared.add(adminW)
+        let roles = PostgresRoles(
+            schema: schema, stateSchema: "\(schema)_mend", owner: owner, loader: loader, loaderPassword: "lp", repair: repair,
+            repairPassword: "rp")
+        _ = try await roles.apply(on: adminW)
+
+        // Mend runs as the loader, repairing through the repair role.
+        let host = admin.replacingOccurrences(of: "postgres://postgres@", with: "")
+        let url = "postgres://\(loader):lp@\(host)?schema=\(schema)&state_schema=\(schema)_mend&repair_user=\(repair)&repair_password=rp"
+        let engine = try await Backend.postgres.engine(url: url)
+        let file = eventsFile(10)
+        _ = try await engine.ingest(path: file, table: "events")
+        let drift = eventsFile(5, from: 100, extra: #", "is_vip": true"#, name: "drift.jsonl")
+        let s = try await engine.ingest(path: drift, table: "events")
+        #expect(s.repaired == 1, "the repair role added the column through its function")
+        let cols = try await engine.schema(table: "events")?.0.columns.map(\.name) ?? []
+        #expect(cols.contains("is_vip"))
+
+        for (role, pw) in [(loader, "lp"), (repair, "rp")] {
+            let w = try await WarehouseFactory.open(url: "postgres://\(role):\(pw)@\(host)?schema=\(schema)&state_schema=\(schema)_mend")
+            await KeepAlive.shared.add(w)
+            let forbidden = [
+                "DROP TABLE \(schema).events", "TRUNCATE \(schema).events", "ALTER TABLE \(schema).events ADD COLUMN z int",
+                "ALTER TABLE \(schema).events DROP COLUMN kind", "CREATE TABLE \(schema).other (x int)", "CREATE TABLE public.other_\(suffix) (x int)",
+            ]
+            for sql in forbidden {
+                let error = await #expect(throws: StoreError.self, "\(role) must not run: \(sql)") {
+                    try await w.transaction { s in try await s.execute(sql, []) }
+                }
+                let text = error.map { "\($0)" } ?? ""
+                #expect(text.contains("permission denied") || text.contains("must be owner"), "\(role): \(sql) → \(text)")
+            }
+            // The function itself refuses anything but the allowed types and schema.
+            if role == repair {
+                let error = await #expect(throws: StoreError.self) {
+                    try await w.transaction { s in
+                        try await s.execute("SELECT \(schema)_mend.mend_add_column(?, 'events', 'x', 'int; DROP TABLE events')", [.text(schema)])
+                    }
+                }
+                #expect("\(error.map { "\($0)" } ?? "")".contains("not allowed"))
+            }
+        }
+        let tableCount = try await engine.rows("SELECT COUNT(*) FROM \(schema).events")
+        #expect(tableCount.first?.first?.int == 15)
+    }
+
+    /// SIGKILL in the middle of a file, run again: every line exactly once.
+    @Test(arguments: [0.4, 0.9, 1.6])
+    func killAndResume(afterSeconds: Double) async throws {
+        let n = 120_000
+        let file = eventsFile(n)
+        let url = Backend.postgres.freshURL()
+        let p = Process()
+        p.executableURL = Paths.repo.appendingPathComponent(".build/debug/mend")
+        p.arguments = ["ingest", file, "--table", "events", "--db", url, "--quiet"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        try await Task.sleep(nanoseconds: UInt64(afterSeconds * 1e9))
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal, "the first run was killed before it finished")
+        let before = try await Backend.postgres.engine(url: url)
+        let partial = try? await before.rows("SELECT COUNT(*) FROM \(before.tableRef("events"))")
+        #expect((partial?.first?.first?.int ?? 0) < Int64(n), "killed mid-file")
+        let (status, out) = try runMend(["ingest", file, "--table", "events", "--db", url])
+        #expect(status == 0, "\(out)")
+        let engine = try await Backend.postgres.engine(url: url)
+        let rows = try await engine.rows("SELECT COUNT(*), COUNT(DISTINCT id), MIN(id), MAX(id) FROM \(engine.tableRef("events"))")
+        #expect(rows.first?[0].int == Int64(n), "rows after resume")
+        #expect(rows.first?[1].int == Int64(n), "distinct ids")
+        #expect(rows.first?[3].int == Int64(n))
+        let stats = try await engine.stats().first
+        #expect(stats?.input == Int64(n) && stats?.loaded == Int64(n))
+    }
+
+    /// Two processes meet the same drift at once: one ALTER, every record accounted for.
+    @Test func twoProcessesOneMigration() async throws {
+        let url = Backend.postgres.freshURL()
+        let dir = Paths.tempDir()
+        let base = eventsFile(100, dir: dir)
+        #expect(try runMend(["ingest", base, "--table", "events", "--db", url]).0 == 0)
+        let a = eventsFile(20_000, from: 1_000, extra: #", "coupon": "A", "is_vip": false"#, name: "a.jsonl", dir: dir)
+        let b = eventsFile(20_000, from: 100_000, extra: #", "coupon": "B", "is_vip": true"#, name: "b.jsonl", dir: dir)
+        async let ra = Task.detached { try runMend(["ingest", a, "--table", "events", "--db", url]) }.value
+        async let rb = Task.detached { try runMend(["ingest", b, "--table", "events", "--db", url]) }.value
+        let (outA, outB) = try await (ra, rb)
+        #expect(outA.0 == 0, "\(outA.1)")
+        #expect(outB.0 == 0, "\(outB.1)")
+        let engine = try await Backend.postgres.engine(url: url)
+        let versions = try await engine.schema(table: "events")?.2 ?? []
+        let alters = versions.filter { $0.ddl.contains("ALTER TABLE") }
+        #expect(alters.count == 1, "exactly one ALTER: \(alters.map(\.ddl))")
+        let stats = try #require(try await engine.stats().first)
+        #expect(stats.input == 40_100)
+        #expect(stats.loaded + stats.parked + stats.quarantined == 40_100)
+        #expect(stats.loaded == 40_100, "both drifts healed and replayed")
+        let counted = try await engine.rows("SELECT COUNT(*), COUNT(DISTINCT id) FROM \(engine.tableRef("events"))")
+        #expect(counted.first?[0].int == 40_100 && counted.first?[1].int == 40_100)
+    }
+
+    /// A row the database refuses although validation passed is isolated and parked
+    /// with PostgreSQL's error text; the rest of the batch loads.
+    @Test func copyFailureIsolatesTheRow() async throws {
+        let url = Backend.postgres.freshURL()
+        let engine = try await Backend.postgres.engine(url: url)
+        _ = try await engine.ingest(path: eventsFile(10), table: "events")
+        try await engine.warehouse.transaction { s in
+            try await s.execute("ALTER TABLE \(engine.tableRef("events")) ADD CONSTRAINT small_amount CHECK (amount < 100)", [])
+        }
+        let lines = (1...50).map { i in #"{"id": \#(1000 + i), "user_id": 1, "kind": "x", "amount": \#(i == 17 ? 500.0 : 1.0), "ts": "2026-03-01T10:00:01Z"}"# }
+        let s = try await engine.ingest(path: writeLines(lines), table: "events")
+        #expect(s.loaded == 49)
+        #expect(s.parked == 1)
+        let incident = try #require(try await engine.incidents().first { $0.status != .resolved })
+        let (_, samples, _) = try await engine.incidentDetail(incident.id)
+        #expect(samples.first?.reason.contains("small_amount") == true, "\(samples.first?.reason ?? "")")
+        #expect(samples.first?.record.contains("1017") == true)
+    }
+
+    /// Someone adds a column by hand and drops another: the stale cache is refreshed.
+    @Test func columnDroppedByHandHeals() async throws {
+        let url = Backend.postgres.freshURL()
+        let engine = try await Backend.postgres.engine(url: url)
+        _ = try await engine.ingest(path: eventsFile(10), table: "events")
+        // Drop a column behind Mend's back while the next ingest already has its schema cached.
+        try await engine.warehouse.transaction { s in
+            try await s.execute("ALTER TABLE \(engine.tableRef("events")) DROP COLUMN kind", [])
+        }
+        let s = try await engine.ingest(path: eventsFile(10, from: 50, name: "more.jsonl"), table: "events")
+        #expect(s.lines == 10)
+        #expect(s.loaded + s.parked == 10)
+        let stats = try #require(try await engine.stats().first)
+        #expect(stats.input == 20)
+    }
+}
