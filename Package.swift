@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -38,15 +40,37 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict),
+        .target(
+            name: "MendMCP",
+            dependencies: [
+                "MendCore", "MendStore", "MendPipeline", "MendGuard",
+                .product(name: "MCP", package: "swift-sdk"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "MendAgent",
+            dependencies: [
+                "MendCore",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "mend",
             dependencies: [
-                "MendCore", "MendStore", "MendPipeline", "MendGuard",
+                "MendCore", "MendStore", "MendPipeline", "MendGuard", "MendMCP", "MendAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
         .testTarget(
             name: "MendGuardTests", dependencies: ["MendGuard", "MendCore"], resources: [.copy("Resources")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "MendMCPTests", dependencies: ["MendMCP", "MendPipeline", "MendStore", "MendCore", .product(name: "MCP", package: "swift-sdk")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "MendAgentTests",
+            dependencies: ["MendAgent", "MendMCP", "MendPipeline", "MendStore", "MendCore", .product(name: "MCP", package: "swift-sdk")],
             swiftSettings: strict),
         .testTarget(name: "MendCoreTests", dependencies: ["MendCore"], swiftSettings: strict),
         .testTarget(
