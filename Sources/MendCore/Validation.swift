@@ -35,6 +35,10 @@ public enum Coercer {
             }
             let d = n.double
             guard d.isFinite else { return .mismatch("\(n.text) is out of range for double precision") }
+            // An integer literal beyond Int64 fits only if the double holds it exactly.
+            if n.int == nil, n.isInteger, DecimalText(n.text) != DecimalText(d.description) {
+                return .mismatch("\(n.text) cannot be held exactly by a double precision column")
+            }
             return .exact(.double(d))
         case (.double, .string(let s)):
             guard DecimalText.isCanonicalNumber(s), let d = Double(s), d.isFinite,

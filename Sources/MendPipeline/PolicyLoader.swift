@@ -11,12 +11,20 @@ public enum PolicyLoader {
         return try parse(String(decoding: data, as: UTF8.self), name: path)
     }
 
-    public static func parse(_ yaml: String, name: String = "policy") throws -> Policy {
+    public static func parse(_ yaml: String, name: String = "policy file") throws -> Policy {
+        // An empty or comment-only file means "no overrides": the default policy.
+        let meaningful = yaml.split(separator: "\n").contains {
+            let t = $0.trimmingCharacters(in: .whitespaces)
+            return !t.isEmpty && !t.hasPrefix("#") && t != "---"
+        }
+        if !meaningful { return .default }
         do {
             return try YAMLDecoder().decode(Policy.self, from: yaml)
         } catch let e as PolicyError {
             throw PipelineError.policy("\(name): \(e)")
         } catch let DecodingError.dataCorrupted(ctx) {
+            // Yams wraps errors thrown by Policy's own decoder; show ours, not "not valid YAML".
+            if let inner = ctx.underlyingError as? PolicyError { throw PipelineError.policy("\(name): \(inner)") }
             throw PipelineError.policy("\(name): \(path(ctx.codingPath)) \(ctx.debugDescription)")
         } catch let DecodingError.typeMismatch(_, ctx) {
             throw PipelineError.policy("\(name): \(path(ctx.codingPath)) \(ctx.debugDescription)")

@@ -1,0 +1,172 @@
+import Foundation
+import MendCore
+import MendPipeline
+import MendStore
+import Testing
+
+/// Runs the built `mend` binary as a user would: exit codes and messages.
+@Suite struct CLITests {
+    struct Result {
+        var code: Int32
+        var out: String
+        var err: String
+        var all: String { out + "\n" + err }
+    }
+
+    static var binary: URL { Paths.repo.appendingPathComponent(".build/debug/mend") }
+
+    /// Runs `mend args` in `dir` (so a stray default database lands there, not in the repo),
+    /// without MEND_DB from the environment, with a time limit.
+    static func mend(_ args: [String], in dir: URL = Paths.tempDir(), timeout: TimeInterval = 60) throws -> Result {
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build first: no \(binary.path)")
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        p.currentDirectoryURL = dir
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "MEND_DB")
+        p.environment = env
+        let outURL = dir.appendingPathComponent("stdout-\(UUID().uuidString.prefix(6))")
+        let errURL = dir.appendingPathComponent("stderr-\(UUID().uuidString.prefix(6))")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let outHandle = try FileHandle(forWritingTo: outURL)
+        let errHandle = try FileHandle(forWritingTo: errURL)
+        p.standardOutput = outHandle
+        p.standardError = errHandle
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if p.isRunning {
+            p.terminate()
+            p.waitUntilExit()
+            Issue.record("mend \(args.joined(separator: " ")) did not finish within \(timeout)s")
+        }
+        p.waitUntilExit()
+        try outHandle.close()
+        try errHandle.close()
+        let out = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+        return Result(code: p.terminationStatus, out: out, err: err)
+    }
+
+    static func db(_ dir: URL) -> String { "sqlite:" + dir.appendingPathComponent("t.db").path }
+
+    @Test func missingFileFails() throws {
+        let dir = Paths.tempDir()
+        let r = try Self.mend(["ingest", dir.appendingPathComponent("missing.jsonl").path, "--table", "events", "--db", Self.db(dir)], in: dir)
+        #expect(r.code != 0)
+        #expect(r.all.contains("no such file"), "\(r.all)")
+        #expect(r.all.contains("missing.jsonl"), "names the file: \(r.all)")
+    }
+
+    @Test func invalidTableNameFails() throws {
+        let dir = Paths.tempDir()
+        let file = writeLines([#"{"id":1}"#], in: dir)
+        let r = try Self.mend(["ingest", file, "--table", "Bad-Name", "--db", Self.db(dir)], in: dir)
+        #expect(r.code != 0)
+        #expect(r.all.contains("invalid table name"), "\(r.all)")
+        #expect(r.all.contains("bad_name"), "suggests a valid spelling: \(r.all)")
+        // Nothing was created: the table does not show up in stats.
+        let stats = try Self.mend(["stats", "--json", "--db", Self.db(dir)], in: dir)
+        #expect(!stats.out.contains("Bad-Name"))
+    }
+
+    @Test func unknownDatabaseURLFails() throws {
+        let dir = Paths.tempDir()
+        let file = writeLines([#"{"id":1}"#], in: dir)
+        let r = try Self.mend(["ingest", file, "--table", "events", "--db", "foo://x"], in: dir)
+        #expect(r.code != 0)
+        #expect(r.all.contains("foo://x"), "\(r.all)")
+        #expect(r.all.contains("sqlite:"), "says what would work: \(r.all)")
+    }
+
+    @Test func showUnknownIncident() throws {
+        let dir = Paths.tempDir()
+        let r = try Self.mend(["show", "999", "--db", Self.db(dir)], in: dir)
+        #expect(r.code != 0)
+        #expect(r.all.contains("no incident 999"), "\(r.all)")
+    }
+
+    @Test func showRejectsANonNumericID() throws {
+        let dir = Paths.tempDir()
+        let r = try Self.mend(["show", "abc", "--db", Self.db(dir)], in: dir)
+        #expect(r.code != 0)
+        #expect(r.all.contains("not an incident id"), "\(r.all)")
+    }
+
+    @Test func statsJSONAfterIngest() throws {
+        let dir = Paths.tempDir()
+        let base = writeLines([#"{"id":1,"amount":5}"#, #"{"id":2,"amount":6}"#], in: dir, name: "base.jsonl")
+        let drift = writeLines([#"{"id":3,"amount":"n/a"}"#, "not json", #"{"id":4,"amount":"7"}"#], in: dir, name: "drift.jsonl")
+        for f in [base, drift] {
+            let r = try Self.mend(["ingest", f, "--table", "events", "--db", Self.db(dir)], in: dir)
+            #expect(r.code == 0, "\(r.all)")
+        }
+        let r = try Self.mend(["stats", "--json", "--db", Self.db(dir)], in: dir)
+        #expect(r.code == 0, "\(r.all)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], "not JSON: \(r.out)")
+        let tables = try #require(json["tables"] as? [String: Any], "\(r.out)")
+        let events = try #require(tables["events"] as? [String: Any], "\(r.out)")
+        for key in ["input", "loaded", "parked", "quarantined", "coerced"] {
+            #expect(events[key] is NSNumber, "tables.events.\(key) missing: \(r.out)")
+        }
+        let n = { (k: String) in (events[k] as? NSNumber)?.intValue ?? -1 }
+        #expect(n("input") == 5)
+        #expect(n("input") == n("loaded") + n("parked") + n("quarantined"))
+        #expect(n("loaded") == 3)
+        #expect(n("parked") == 1)
+        #expect(n("quarantined") == 1)
+        #expect(n("coerced") == 1, "\"7\" into bigint")
+    }
+
+    @Test func ingestJSONSummary() throws {
+        let dir = Paths.tempDir()
+        let file = writeLines([#"{"id":1}"#, #"{"id":2}"#], in: dir)
+        let r = try Self.mend(["ingest", file, "--table", "events", "--db", Self.db(dir), "--json"], in: dir)
+        #expect(r.code == 0, "\(r.all)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], "not JSON: \(r.out)")
+        #expect((json["loaded"] as? NSNumber)?.intValue == 2)
+        #expect(json["table"] as? String == "events")
+    }
+
+    @Test func auditVerifyExitCodes() async throws {
+        let dir = Paths.tempDir()
+        let base = writeLines([#"{"id":1,"amount":5}"#], in: dir, name: "base.jsonl")
+        let drift = writeLines([#"{"id":2,"amount":6,"country":"NL"}"#, #"{"id":3,"amount":"x"}"#], in: dir, name: "drift.jsonl")
+        for f in [base, drift] {
+            let r = try Self.mend(["ingest", f, "--table", "events", "--db", Self.db(dir)], in: dir)
+            #expect(r.code == 0, "\(r.all)")
+        }
+        let ok = try Self.mend(["audit", "verify", "--db", Self.db(dir)], in: dir)
+        #expect(ok.code == 0, "\(ok.all)")
+        #expect(ok.out.contains("OK"), "\(ok.all)")
+
+        let w = try await WarehouseFactory.open(url: Self.db(dir))
+        let table = w.stateTable("audit")
+        try await w.transaction { s in try await s.execute("UPDATE \(table) SET detail = 'forged' WHERE seq = 2") }
+
+        let broken = try Self.mend(["audit", "verify", "--db", Self.db(dir)], in: dir)
+        #expect(broken.code == 2, "\(broken.all)")
+        #expect(broken.all.contains("BROKEN"), "\(broken.all)")
+        #expect(broken.all.contains("2"), "\(broken.all)")
+
+        let asJSON = try Self.mend(["audit", "verify", "--json", "--db", Self.db(dir)], in: dir)
+        #expect(asJSON.code == 2)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(asJSON.out.utf8)) as? [String: Any], "not JSON: \(asJSON.out)")
+        #expect(json["ok"] as? Bool == false)
+        #expect((json["firstBroken"] as? NSNumber)?.intValue == 2)
+    }
+
+    @Test func auditVerifyOnAnEmptyDatabase() throws {
+        let dir = Paths.tempDir()
+        let r = try Self.mend(["audit", "verify", "--db", Self.db(dir)], in: dir)
+        #expect(r.code == 0, "\(r.all)")
+    }
+
+    @Test func unknownSubcommandFails() throws {
+        let r = try Self.mend(["frobnicate"])
+        #expect(r.code != 0)
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import Testing
+
+/// `mend check-sql`: what a user runs on a migration they wrote by hand.
+@Suite struct CheckSQLTests {
+    func write(_ sql: String) -> String {
+        let url = Paths.tempDir().appendingPathComponent("m.sql")
+        try? sql.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    @Test func lowRiskMigrationExitsZero() throws {
+        let (status, out) = try runMend(["check-sql", write("ALTER TABLE events ADD COLUMN coupon text;")])
+        #expect(status == 0, "\(out)")
+        #expect(out.contains("adding-nullable-column"))
+    }
+
+    @Test func forbiddenStatementExitsNonZeroWithRuleAndReason() throws {
+        let sql = "ALTER TABLE events ADD COLUMN x int;\nDROP TABLE events;\nALTER TABLE events ALTER COLUMN id TYPE numeric;"
+        let (status, out) = try runMend(["check-sql", write(sql), "--json"])
+        #expect(status != 0)
+        let verdicts = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]])
+        #expect(verdicts.count == 3)
+        #expect(verdicts[0]["risk"] as? String == "low")
+        #expect(verdicts[1]["allowed"] as? Bool == false && verdicts[1]["risk"] as? String == "forbidden")
+        #expect(verdicts[2]["risk"] as? String == "high")
+        #expect((verdicts[2]["saferAlternative"] as? String)?.isEmpty == false)
+    }
+
+    @Test func catalogChecksWithDB() async throws {
+        let url = Backend.sqlite.freshURL()
+        _ = try runMend(["ingest", writeLines([#"{"id": 1}"#]), "--table", "events", "--db", url])
+        let (status, out) = try runMend(["check-sql", write("ALTER TABLE other ADD COLUMN x text;"), "--db", url])
+        #expect(status != 0)
+        #expect(out.contains("unmanaged-table"), "\(out)")
+    }
+}
