@@ -20,23 +20,42 @@ public struct FlatField: Sendable, Equatable {
 public struct Flattener: Sendable {
     public static let separator = "__"
     public var maxDepth: Int
-    private var cache: [String: String] = [:]
+    /// key → (normalized name, has a letter or digit). Keys repeat across records and
+    /// both answers cost Unicode property lookups, so they are computed once per key.
+    private var cache: [String: (name: String, valid: Bool)] = [:]
+    /// The column sequence of the previous record and whether it needed collision
+    /// handling: records of one source mostly share their shape, so the check is skipped.
+    private var lastShape: [String] = []
+    private var lastShapeClashed = true
 
     public init(maxDepth: Int = 4) { self.maxDepth = maxDepth }
 
     /// Normalizes with a cache: keys repeat across records, normalization is not free.
-    public mutating func normalize(_ key: String) -> String {
+    public mutating func normalize(_ key: String) -> String { lookup(key).name }
+
+    private mutating func lookup(_ key: String) -> (name: String, valid: Bool) {
         if let hit = cache[key] { return hit }
-        let n = Identifier.normalize(key)
-        if cache.count < 100_000 { cache[key] = n }
-        return n
+        let entry = (name: Identifier.normalize(key), valid: Identifier.hasLetterOrDigit(key))
+        if cache.count < 100_000 { cache[key] = entry }
+        return entry
     }
 
     public mutating func flatten(_ record: [(key: String, value: JSONValue)]) -> [FlatField] {
         var out: [FlatField] = []
         out.reserveCapacity(record.count)
         append(record, prefix: nil, sourcePrefix: nil, depth: 1, into: &out)
-        return Flattener.resolveCollisions(out)
+        if out.count == lastShape.count, !lastShapeClashed {
+            var same = true
+            for i in out.indices where out[i].column != lastShape[i] {
+                same = false
+                break
+            }
+            if same { return out }
+        }
+        let resolved = Flattener.resolveCollisions(out)
+        lastShape = out.map(\.column)
+        lastShapeClashed = resolved != out
+        return resolved
     }
 
     private mutating func append(
@@ -44,14 +63,14 @@ public struct Flattener: Sendable {
         into out: inout [FlatField]
     ) {
         for (key, value) in members {
-            let part = normalize(key)
+            let (part, valid) = lookup(key)
             let column = prefix.map { $0 + Flattener.separator + part } ?? part
             let source = sourcePrefix.map { $0 + "." + key } ?? key
-            let valid = Identifier.hasLetterOrDigit(key)
             if case .object(let inner) = value, !inner.isEmpty, depth < maxDepth, valid {
                 append(inner, prefix: column, sourcePrefix: source, depth: depth + 1, into: &out)
             } else {
-                out.append(FlatField(column: Identifier.shorten(column), sourceKey: source, value: value, validName: valid))
+                let name = prefix == nil ? column : Identifier.shorten(column)
+                out.append(FlatField(column: name, sourceKey: source, value: value, validName: valid))
             }
         }
     }

@@ -28,8 +28,9 @@ public struct RulesPlanner: Planner {
         for d in incident.drifts where seen.insert(d.signature).inserted {
             switch d.kind {
             case .unknownField:
+                // A column another worker added meanwhile still gets its operation: apply
+                // skips what the catalog already has, and the replay then loads the records.
                 guard let t = d.observed else { continue }
-                if schema?.column(named: d.column) != nil { continue }
                 if let i = ops.firstIndex(where: { $0.kind == .addColumn && $0.column == d.column }) {
                     ops[i].type = ops[i].type.map { $0.join(t) } ?? t
                 } else {
@@ -51,9 +52,7 @@ public struct RulesPlanner: Planner {
                     notes.append("\(d.column) holds \(expected.rawValue) but \(observed.rawValue) arrived: widen to numeric, which holds both exactly")
                 } else {
                     let variant = Identifier.shorten("\(d.column)__v_\(observed.rawValue)")
-                    if schema?.column(named: variant) == nil,
-                        !ops.contains(where: { $0.column == variant })
-                    {
+                    if !ops.contains(where: { $0.column == variant }) {
                         ops.append(PlanOperation(kind: .addVariantColumn, column: variant, type: observed, of: d.column))
                     }
                     notes.append(

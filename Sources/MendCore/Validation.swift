@@ -180,12 +180,28 @@ public struct Validator: Sendable {
         self.maxValueBytes = maxValueBytes
     }
 
-    public func fit(_ fields: [FlatField]) -> Fit {
+    /// Column positions of the previous record's fields, reused when the next record
+    /// has the same shape (the common case), to skip one hash lookup per field.
+    private var lastColumns: [String] = []
+    private var lastPositions: [Int?] = []
+
+    public mutating func fit(_ fields: [FlatField]) -> Fit {
+        var sameShape = fields.count == lastColumns.count
+        if sameShape {
+            for i in fields.indices where fields[i].column != lastColumns[i] {
+                sameShape = false
+                break
+            }
+        }
+        if !sameShape {
+            lastColumns = fields.map(\.column)
+            lastPositions = fields.map { f in schema.position(of: schema.mappings[f.column] ?? f.column) }
+        }
         var row = [SQLValue](repeating: .null, count: schema.columns.count)
         var present = [Bool](repeating: false, count: schema.columns.count)
         var drifts: [Drift] = []
         var coerced = 0
-        for field in fields {
+        for (fieldIndex, field) in fields.enumerated() {
             guard field.validName else {
                 drifts.append(
                     Drift(
@@ -195,12 +211,13 @@ public struct Validator: Sendable {
                     ))
                 continue
             }
-            let target = schema.mappings[field.column] ?? field.column
+            // Empty dictionaries are the norm: skip the hashing then.
+            let target = schema.mappings.isEmpty ? field.column : (schema.mappings[field.column] ?? field.column)
             var value = field.value
-            if let conversion = schema.conversions[target] {
+            if !schema.conversions.isEmpty, let conversion = schema.conversions[target] {
                 value = Converter.apply(conversion, to: value) ?? value
             }
-            guard let pos = schema.position(of: target) else {
+            guard let pos = lastPositions[fieldIndex] else {
                 // A field seen only as null says nothing about its type: no column yet.
                 if case .null = value { continue }
                 let observed = value.inferredType

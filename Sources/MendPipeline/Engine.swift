@@ -68,14 +68,6 @@ public actor Engine {
 
     // MARK: - ingest
 
-    /// A parsed line waiting for its batch to commit.
-    struct Pending {
-        var line: Int64
-        /// The record as parsed, kept to park it with its original shape.
-        var members: [(key: String, value: JSONValue)]
-        var fields: [FlatField]
-    }
-
     public func ingest(path: String, table: String, resume: Bool = true, progress: (@Sendable (Int64) -> Void)? = nil)
         async throws -> IngestSummary
     {
@@ -94,62 +86,35 @@ public actor Engine {
             }
         }
         var schema = try await warehouse.transaction { s in try await state.schema(s, table) }
-        var flattener = Flattener()
         var knownKeys = Set<String>()
-        var done = false
-        while !done {
-            var batch: [Pending] = []
-            var quarantined: [QuarantinedRecord] = []
-            batch.reserveCapacity(batchSize)
-            var lines = 0
-            while lines < batchSize {
-                var sawLine = false
-                let more = reader.next { bytes in
-                    sawLine = true
-                    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }  // blank line: not a record
-                    do {
-                        let value = try JSONParser.parse(bytes)
-                        guard case .object(let members) = value else {
-                            quarantined.append(
-                                QuarantinedRecord(
-                                    table: table, source: sourceName, line: reader.lineNumber,
-                                    raw: String(decoding: bytes, as: UTF8.self),
-                                    reason: "line \(reader.lineNumber): a JSON \(value.kindName) is not a record; each line must be a JSON object"))
-                            return
-                        }
-                        batch.append(Pending(line: reader.lineNumber, members: members, fields: flattener.flatten(members)))
-                    } catch {
-                        quarantined.append(
-                            QuarantinedRecord(
-                                table: table, source: sourceName, line: reader.lineNumber,
-                                raw: String(decoding: bytes, as: UTF8.self), reason: "line \(reader.lineNumber): not JSON: \(error)"))
-                    }
-                }
-                if !more {
-                    done = true
-                    break
-                }
-                if sawLine { lines += 1 }
-            }
+        let batches = BatchReader(reader: reader, table: table, source: sourceName, size: batchSize)
+        batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
+        var reading = Task.detached { batches.next() }
+        while true {
+            let read = await reading.value
+            if !read.atEnd { reading = Task.detached { batches.next() } }  // parse ahead while this batch commits
+            let batch = read.records
+            let quarantined = read.quarantined
+            let lines = read.lines
             if batch.isEmpty && quarantined.isEmpty && lines == 0 { break }
             summary.lines += Int64(lines)
             if schema == nil, !batch.isEmpty {
                 schema = try await createTable(table, from: batch.map(\.fields))
+                batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
             }
-            let offset = StateStore.Offset(line: reader.lineNumber, byteOffset: reader.byteOffset, fingerprint: nil)
+            let offset = read.offset
             let r: BatchResult
             do {
                 r = try await commitBatch(
-                    table: table, source: sourceName, schema: schema, batch: batch, quarantined: quarantined, offset: offset,
-                    knownKeys: &knownKeys)
+                    table: table, source: sourceName, schema: schema, read: read, offset: offset, knownKeys: &knownKeys)
             } catch StoreError.staleSchema {
                 // Someone altered the table by hand: the transaction rolled back, so
                 // re-read the catalog and validate the same batch again.
                 schema = try await warehouse.transaction { s in try await state.schema(s, table) }
                 if schema == nil, !batch.isEmpty { schema = try await createTable(table, from: batch.map(\.fields)) }
+                batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
                 r = try await commitBatch(
-                    table: table, source: sourceName, schema: schema, batch: batch, quarantined: quarantined, offset: offset,
-                    knownKeys: &knownKeys)
+                    table: table, source: sourceName, schema: schema, read: read, offset: offset, knownKeys: &knownKeys)
             }
             summary.loaded += r.loaded
             summary.parked += r.parked
@@ -161,7 +126,9 @@ public actor Engine {
                 let outcome = try await repairOpenIncidents(table: table)
                 summary.repaired += outcome.applied
                 schema = try await warehouse.transaction { s in try await state.schema(s, table) }
+                batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
             }
+            if read.atEnd { break }
         }
         let pending = try await warehouse.transaction { s in
             try await state.incidents(s, where: "i.tbl = ? AND i.status = 'pending_approval'", [.text(table)]).map(\.id)
@@ -221,9 +188,13 @@ public actor Engine {
     }
 
     func commitBatch(
-        table: String, source: String, schema: TableSchema?, batch: [Pending], quarantined: [QuarantinedRecord],
-        offset: StateStore.Offset, knownKeys: inout Set<String>
+        table: String, source: String, schema: TableSchema?, read: ReadBatch, offset: StateStore.Offset,
+        knownKeys: inout Set<String>
     ) async throws -> BatchResult {
+        let batch = read.records
+        let quarantined = read.quarantined
+        // Fits computed ahead by the reader hold only if the table has not changed since.
+        let precomputed = schema != nil && read.validatedAgainst == schema
         var rows: [[SQLValue]] = []
         var rowOrigin: [Int] = []
         rows.reserveCapacity(batch.count)
@@ -232,16 +203,18 @@ public actor Engine {
         var quarantine = quarantined
         var result = BatchResult()
         var newKeys: [(String, String)] = []
-        let validator = schema.map { Validator(schema: $0, maxValueBytes: policy.maxValueBytes) }
+        var validator = schema.map { Validator(schema: $0, maxValueBytes: policy.maxValueBytes) }
         for (idx, p) in batch.enumerated() {
-            guard let validator else {
+            guard var v = validator else {
                 quarantine.append(
                     QuarantinedRecord(
-                        table: table, source: source, line: p.line, raw: recordText(p.members),
+                        table: table, source: source, line: p.line, raw: read.text(p),
                         reason: "line \(p.line): no field has a value, so no table can be created from it"))
                 continue
             }
-            switch validator.fit(p.fields) {
+            defer { validator = v }
+            let fit = precomputed ? (p.fit ?? v.fit(p.fields)) : v.fit(p.fields)
+            switch fit {
             case .row(let row, let coerced):
                 rows.append(row)
                 rowOrigin.append(idx)
@@ -251,20 +224,20 @@ public actor Engine {
                     if knownKeys.insert(k).inserted { newKeys.append((schema?.mappings[f.column] ?? f.column, f.sourceKey)) }
                 }
             case .drifts(var drifts):
-                switch applyContracts(table: table, drifts: &drifts, fields: p.fields, validator: validator) {
+                switch applyContracts(table: table, drifts: &drifts, fields: p.fields, validator: v) {
                 case .load(let row, let coerced):
                     rows.append(row)
                     rowOrigin.append(idx)
                     result.coerced += Int64(coerced)
                 case .quarantine(let why):
                     quarantine.append(
-                        QuarantinedRecord(table: table, source: source, line: p.line, raw: recordText(p.members), reason: why))
+                        QuarantinedRecord(table: table, source: source, line: p.line, raw: read.text(p), reason: why))
                 case .park:
                     let reason = drifts.map(\.reason).joined(separator: "; ")
                     parked.append(
                         (
                             Drift.signature(of: drifts), drifts,
-                            ParkedRecord(table: table, source: source, line: p.line, record: recordText(p.members), drifts: drifts, reason: reason)
+                            ParkedRecord(table: table, source: source, line: p.line, record: read.text(p), drifts: drifts, reason: reason)
                         ))
                 }
             }
@@ -279,7 +252,7 @@ public actor Engine {
         let coerced = result.coerced
         let inputCount = batch.count + quarantined.count
         let origins = rowOrigin
-        let members = batch.map(\.members)
+        let rejectedText: @Sendable (Int) -> String = { i in read.text(batch[i]) }
         let lines = batch.map(\.line)
         let (opened, touched, rejected) = try await warehouse.transaction { s -> (Int64, Set<Int64>, Int) in
             try await state.ensureTable(s, table)
@@ -296,7 +269,7 @@ public actor Engine {
                     (
                         Drift.signature(of: [drift]), [drift],
                         ParkedRecord(
-                            table: table, source: source, line: lines[src], record: JSONValue.object(members[src]).jsonText,
+                            table: table, source: source, line: lines[src], record: rejectedText(src),
                             drifts: [drift], reason: drift.reason)
                     ))
             }
@@ -369,15 +342,11 @@ public actor Engine {
             }
         }
         let kept = fields.filter { !discard.contains(validator.schema.mappings[$0.column] ?? $0.column) }
-        if case .row(let row, let c) = validator.fit(kept) { return .load(row, c) }
+        var v = validator
+        if case .row(let row, let c) = v.fit(kept) { return .load(row, c) }
         return .park
     }
 
-    /// Parked and quarantined records keep their original shape, so a replay
-    /// normalizes them against the schema of that moment.
-    func recordText(_ members: [(key: String, value: JSONValue)]) -> String {
-        JSONValue.object(members).jsonText
-    }
 
     // MARK: - repair
 
@@ -433,8 +402,21 @@ public actor Engine {
         public var problem: String?
     }
 
-    /// Dry run: plans (or takes the given plan), compiles, judges and decides, writes nothing.
+    /// Dry run: plans (or takes the given plan), compiles, judges and decides. It writes
+    /// nothing about the plan; only what a metered planner spent (and a fallback's reason).
     public func propose(incidentID: Int64, plan given: Plan? = nil) async throws -> Proposal {
+        let (proposal, usage) = try await proposeMetered(incidentID: incidentID, plan: given)
+        if let usage {
+            let state = self.state
+            try await warehouse.transaction { s in
+                try await state.recordUsage(s, planID: nil, model: usage.model, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut, cost: usage.cost)
+            }
+        }
+        return proposal
+    }
+
+    /// `propose`, plus what the planner spent, so `repair` can record it with the plan's id.
+    func proposeMetered(incidentID: Int64, plan given: Plan? = nil) async throws -> (Proposal, PlannerUsage?) {
         try await bootstrap()
         let state = self.state
         let (incident, schema) = try await warehouse.transaction { s in
@@ -442,28 +424,48 @@ public actor Engine {
         }
         guard let incident else { throw PipelineError.notFound("no incident \(incidentID); run `mend incidents` to list them") }
         var plan: Plan
+        var usage: PlannerUsage?
         if let given {
             plan = given
             plan.incidentID = incident.id
             plan.table = incident.table
         } else {
-            plan = try await makePlan(incident: incident, schema: schema)
+            (plan, usage) = try await makePlan(incident: incident, schema: schema)
         }
-        return await judgePlan(plan, schema: schema)
+        return (await judgePlan(plan, schema: schema), usage)
     }
 
-    func makePlan(incident: Incident, schema: TableSchema?) async throws -> Plan {
+    func makePlan(incident: Incident, schema: TableSchema?) async throws -> (Plan, PlannerUsage?) {
         let state = self.state
         var detail = incident
         // Planners see every distinct drift of the incident, not only the first sample.
         let records = try await warehouse.transaction { s in try await state.parkedRecords(s, incidentID: incident.id, limit: 200) }
         var seen = Set(detail.drifts.map(\.signature))
         for r in records { for d in r.drifts where seen.insert(d.signature).inserted { detail.drifts.append(d) } }
+        let planner = self.planner
+        var usage: PlannerUsage?
+        let reason: String
         do {
-            let p = try await planner.plan(incident: detail, schema: schema)
-            if p.problem() == nil { return p }
-        } catch {}
-        return rules.planSync(incident: detail, schema: schema)
+            let p: Plan
+            if let metered = planner as? any MeteredPlanner {
+                let outcome = await metered.meteredPlan(incident: detail, schema: schema)
+                usage = outcome.usage
+                p = try outcome.result.get()
+            } else {
+                p = try await planner.plan(incident: detail, schema: schema)
+            }
+            guard let problem = p.problem() else { return (p, usage) }
+            reason = "the \(planner.name) planner returned an invalid plan: \(problem)"
+        } catch {
+            reason = "the \(planner.name) planner failed: \(error)"
+        }
+        // The rules planner stands in; the audit says why (issue 6).
+        try await warehouse.transaction { s in
+            try await state.audit(
+                s, kind: "planner.fallback", subject: "incident:\(incident.id)", actor: planner.name,
+                detail: ["planner": planner.name, "fallback": "rules", "reason": reason])
+        }
+        return (rules.planSync(incident: detail, schema: schema), usage)
     }
 
     func judgeContext(table: String, schema: TableSchema?, creating: Bool = false) async -> JudgeContext {
@@ -514,7 +516,7 @@ public actor Engine {
     /// it when the policy says auto.
     @discardableResult
     public func repair(incidentID: Int64, plan given: Plan? = nil, by: String? = nil) async throws -> RepairResult {
-        let proposal = try await propose(incidentID: incidentID, plan: given)
+        let (proposal, usage) = try await proposeMetered(incidentID: incidentID, plan: given)
         var plan = proposal.plan
         switch proposal.decision.autonomy {
         case .auto: plan.status = .approved
@@ -526,13 +528,21 @@ public actor Engine {
         let stored = plan
         let planID = try await warehouse.transaction { s -> Int64 in
             let id = try await state.insertPlan(s, stored, decision: proposal.decision, verdicts: proposal.statements)
-            try await state.audit(
-                s, kind: "plan.proposed", subject: "plan:\(id)", actor: stored.plannedBy,
-                detail: [
-                    "incident": String(incidentID), "operations": stored.operations.map(\.summary).joined(separator: "; "),
-                    "rationale": stored.rationale, "confidence": String(stored.confidence),
-                    "sql": proposal.statements.map(\.sql).joined(separator: ";\n"), "risk": proposal.risk.rawValue,
-                ])
+            var detail = [
+                "incident": String(incidentID), "operations": stored.operations.map(\.summary).joined(separator: "; "),
+                "rationale": stored.rationale, "confidence": String(stored.confidence),
+                "sql": proposal.statements.map(\.sql).joined(separator: ";\n"), "risk": proposal.risk.rawValue,
+            ]
+            if let usage {
+                // Tokens spent on this plan (also when the rules planner stood in for a failed model).
+                try await state.recordUsage(
+                    s, planID: id, model: usage.model, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut, cost: usage.cost)
+                detail["model"] = usage.model
+                detail["tokens_in"] = String(usage.tokensIn)
+                detail["tokens_out"] = String(usage.tokensOut)
+                detail["cost_usd"] = String(format: "%.6f", usage.cost)
+            }
+            try await state.audit(s, kind: "plan.proposed", subject: "plan:\(id)", actor: stored.plannedBy, detail: detail)
             try await state.audit(
                 s, kind: "policy.decided", subject: "plan:\(id)", actor: "policy",
                 detail: ["decision": proposal.decision.autonomy.rawValue, "reasons": proposal.decision.reasons.joined(separator: "; ")])
@@ -706,7 +716,9 @@ public actor Engine {
         var afterID: Int64 = 0
         while true {
             let cursor = afterID
-            let chunk = try await warehouse.transaction { s -> (ReplayResult, Int64, Bool) in
+            // Two workers may replay the same incident: the per-table replay lock makes the
+            // second read only what the first left parked, so no record loads twice.
+            let chunk = try await warehouse.transaction(lockKey: "replay:" + table) { s -> (ReplayResult, Int64, Bool) in
                 var r = ReplayResult()
                 let records = try await state.parkedRecords(s, incidentID: incidentID, limit: 2000, afterID: cursor)
                 guard let last = records.last?.id else { return (r, cursor, true) }
@@ -716,7 +728,7 @@ public actor Engine {
                     return (r, last, false)
                 }
                 guard let schema = try await state.schema(s, table) else { throw PipelineError.notFound("table \(table) is gone") }
-                let validator = Validator(schema: schema, maxValueBytes: maxBytes)
+                var validator = Validator(schema: schema, maxValueBytes: maxBytes)
                 var flattener = Flattener()
                 var rows: [[SQLValue]] = []
                 var loadedIDs: [Int64] = []

@@ -317,7 +317,7 @@ enum CopyText {
             switch v {
             case .null: buffer.writeStaticString("\\N")
             case .bool(let b): buffer.writeStaticString(b ? "t" : "f")
-            case .int(let n): buffer.writeString(String(n))
+            case .int(let n): writeInt(n, to: &buffer)
             case .double(let d): buffer.writeString(d.description)
             case .text(let s): escape(s, into: &buffer)
             }
@@ -325,24 +325,45 @@ enum CopyText {
         buffer.writeInteger(UInt8(ascii: "\n"))
     }
 
-    static func escape(_ s: String, into buffer: inout ByteBuffer) {
-        var needs = false
-        for b in s.utf8 where b == 0x5C || b == 0x09 || b == 0x0A || b == 0x0D {
-            needs = true
-            break
-        }
-        if !needs {
-            buffer.writeString(s)
+    /// Decimal digits straight into the buffer: no String per integer.
+    static func writeInt(_ n: Int64, to buffer: inout ByteBuffer) {
+        if n == 0 {
+            buffer.writeInteger(UInt8(ascii: "0"))
             return
         }
-        for b in s.utf8 {
-            switch b {
-            case 0x5C: buffer.writeStaticString("\\\\")
-            case 0x09: buffer.writeStaticString("\\t")
-            case 0x0A: buffer.writeStaticString("\\n")
-            case 0x0D: buffer.writeStaticString("\\r")
-            default: buffer.writeInteger(b)
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var v = n.magnitude
+        withUnsafeMutableBytes(of: &digits) { d in
+            while v > 0 {
+                d[count] = UInt8(truncatingIfNeeded: v % 10) + 48
+                v /= 10
+                count += 1
             }
+            if n < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+            for i in stride(from: count - 1, through: 0, by: -1) { buffer.writeInteger(d[i]) }
         }
     }
+
+    static func escape(_ s: String, into buffer: inout ByteBuffer) {
+        var s = s
+        s.withUTF8 { bytes in
+            var start = 0
+            for i in bytes.indices {
+                let b = bytes[i]
+                guard b == 0x5C || b == 0x09 || b == 0x0A || b == 0x0D else { continue }
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[start..<i]))
+                switch b {
+                case 0x5C: buffer.writeStaticString("\\\\")
+                case 0x09: buffer.writeStaticString("\\t")
+                case 0x0A: buffer.writeStaticString("\\n")
+                default: buffer.writeStaticString("\\r")
+                }
+                start = i + 1
+            }
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[start..<bytes.count]))
+        }
+    }
+
 }

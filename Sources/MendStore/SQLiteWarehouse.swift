@@ -119,7 +119,19 @@ public actor SQLiteWarehouse: Warehouse {
             case .bool(let b): sqlite3_bind_int64(stmt, idx, b ? 1 : 0)
             case .int(let n): sqlite3_bind_int64(stmt, idx, n)
             case .double(let d): sqlite3_bind_double(stmt, idx, d)
-            case .text(let s): sqlite3_bind_text(stmt, idx, s, -1, transient)
+            case .text(let s):
+                // Bind from the string's own UTF-8 with an explicit length: no
+                // NUL-terminated temporary copy per value on the hot path.
+                var s = s
+                s.withUTF8 { buf in
+                    if let base = buf.baseAddress, buf.count > 0 {
+                        base.withMemoryRebound(to: CChar.self, capacity: buf.count) {
+                            _ = sqlite3_bind_text(stmt, idx, $0, Int32(buf.count), transient)
+                        }
+                    } else {
+                        sqlite3_bind_text(stmt, idx, "", 0, transient)
+                    }
+                }
             }
         }
     }

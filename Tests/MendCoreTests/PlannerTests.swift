@@ -46,9 +46,12 @@ import Testing
         #expect(q.operations == [.addColumn("flag", .text)])
     }
 
-    @Test func existingColumnIsNotAddedTwice() {
+    /// A column that another worker added meanwhile keeps its operation (the Engine's
+    /// apply skips what the catalog has, then replays); planning never turns it into quarantine.
+    @Test func columnAddedMeanwhileStaysInThePlan() {
         let p = Self.plan([Self.unknown("amount", .bigint), Self.unknown("country", .text)])
-        #expect(p.operations == [.addColumn("country", .text)])
+        #expect(p.operations == [.addColumn("amount", .bigint), .addColumn("country", .text)])
+        #expect(!p.operations.contains { $0.kind == .quarantine })
     }
 
     @Test func numericMismatchWidensToNumeric() {
@@ -83,11 +86,11 @@ import Testing
         #expect(p.problem() == nil)
     }
 
-    @Test func existingVariantIsNotAddedAgain() {
+    @Test func existingVariantKeepsItsOperation() {
         var schema = Self.schema
         schema.append(Column(name: "amount__v_text", type: .text))
         let p = Self.plan([Self.mismatch("amount", expected: .bigint, observed: .text), Self.unknown("country", .text)], schema: schema)
-        #expect(p.operations == [.addColumn("country", .text)])
+        #expect(p.operations.map(\.column) == ["amount__v_text", "country"])
     }
 
     @Test func missingRequiredIsQuarantined() {

@@ -17,7 +17,8 @@ import Testing
             return .drifts([])
         }
         var f = Flattener()
-        return Validator(schema: schema, maxValueBytes: maxValueBytes).fit(f.flatten(members))
+        var v = Validator(schema: schema, maxValueBytes: maxValueBytes)
+        return v.fit(f.flatten(members))
     }
 
     static func drifts(_ fit: Fit) -> [Drift] {

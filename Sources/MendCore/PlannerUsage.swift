@@ -1,0 +1,29 @@
+/// What one planning attempt spent: tokens and an estimated price. Planners that
+/// call a metered model report it so the Engine can record it (`mend stats` sums it).
+public struct PlannerUsage: Sendable, Codable, Equatable {
+    public var model: String
+    public var tokensIn: Int
+    public var tokensOut: Int
+    /// Estimated cost in USD, from a per-model price table.
+    public var cost: Double
+
+    public init(model: String, tokensIn: Int = 0, tokensOut: Int = 0, cost: Double = 0) {
+        self.model = model
+        self.tokensIn = tokensIn
+        self.tokensOut = tokensOut
+        self.cost = cost
+    }
+}
+
+/// A planner that spends tokens. It reports usage beside the outcome, also when it
+/// fails, because a failed attempt still cost money. `plan(incident:schema:)` stays
+/// the plain entry point; the Engine prefers this one when it is available.
+public protocol MeteredPlanner: Planner {
+    func meteredPlan(incident: Incident, schema: TableSchema?) async -> (result: Result<Plan, any Error>, usage: PlannerUsage?)
+}
+
+extension MeteredPlanner {
+    public func plan(incident: Incident, schema: TableSchema?) async throws -> Plan {
+        try await meteredPlan(incident: incident, schema: schema).result.get()
+    }
+}
