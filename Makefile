@@ -27,10 +27,11 @@ release: deps
 demo: build
 	$$($(SWIFT) build --show-bin-path)/mend demo
 
-# Python peers used by the tests: squawk (guard cross-check).
+# Python peers used by the tests: squawk (guard cross-check), the official MCP SDK
+# (end-to-end client of `mend mcp` and `mend serve`).
 venv:
 	@[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
-	@$(VENV)/bin/pip install -q --disable-pip-version-check squawk-cli psycopg[binary] >/dev/null
+	@$(VENV)/bin/pip install -q --disable-pip-version-check squawk-cli psycopg[binary] mcp >/dev/null
 
 # The whole suite against a real SQLite file and a throwaway PostgreSQL on loopback,
 # which scripts/with-postgres.sh starts as the postgres user and always stops.
@@ -40,6 +41,7 @@ test: deps venv
 
 bench: deps release
 	scripts/bench.sh
+	scripts/with-postgres.sh scripts/bench_repair.sh 20
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // Already resolved through async-http-client; named for NIOCore (agent) and the tests' loopback server.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -45,6 +47,9 @@ let package = Package(
             dependencies: [
                 "MendCore", "MendStore", "MendPipeline", "MendGuard",
                 .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .target(
@@ -53,6 +58,8 @@ let package = Package(
                 "MendCore",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .executableTarget(
@@ -70,7 +77,11 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "MendAgentTests",
-            dependencies: ["MendAgent", "MendMCP", "MendPipeline", "MendStore", "MendCore", .product(name: "MCP", package: "swift-sdk")],
+            dependencies: [
+                "MendAgent", "MendMCP", "MendPipeline", "MendStore", "MendCore", .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strict),
         .testTarget(name: "MendCoreTests", dependencies: ["MendCore"], swiftSettings: strict),
         .testTarget(

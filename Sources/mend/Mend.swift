@@ -50,6 +50,7 @@ struct Mend: AsyncParsableCommand {
         subcommands: [
             Ingest.self, Stats.self, Incidents.self, Show.self, PlanCommand.self, Approve.self, Reject.self,
             Apply.self, Replay.self, SchemaCommand.self, AuditCommand.self, CheckSQL.self, SetupRoles.self, Demo.self,
+            MCPCommand.self, Serve.self,
         ])
 }
 
@@ -61,12 +62,23 @@ struct DBOptions: ParsableArguments {
     @Option(name: .long, help: "Policy YAML file (contracts and autonomy). Without it the default policy applies.")
     var policy: String?
 
+    @Option(
+        name: .long,
+        help: """
+            Who plans repairs: rules (deterministic), llm (MEND_LLM_PROVIDER anthropic|openai, MEND_LLM_MODEL, \
+            MEND_LLM_BASE_URL, key in ANTHROPIC_API_KEY or OPENAI_API_KEY; falls back to rules), sampling (not built yet). \
+            Env MEND_PLANNER.
+            """)
+    var planner: PlannerChoice = PlannerChoice.fromEnvironment
+
     func engine() async throws -> Engine {
         let warehouse = try await WarehouseFactory.open(url: db)
         await OpenWarehouses.shared.add(warehouse)
         let policy = try self.policy.map(PolicyLoader.load(path:)) ?? .default
         let who = ProcessInfo.processInfo.environment["USER"] ?? "cli"
-        return Engine(warehouse: warehouse, policy: policy, judge: ParserJudge(), actor: "mend:\(who)")
+        let engine = Engine(warehouse: warehouse, policy: policy, judge: ParserJudge(), actor: "mend:\(who)")
+        try await planner.attach(to: engine)
+        return engine
     }
 }
 

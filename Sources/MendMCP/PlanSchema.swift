@@ -1,0 +1,314 @@
+import Foundation
+import MCP
+import MendCore
+
+/// The typed repair plan an agent writes, as a published JSON schema, and the checker
+/// that turns such JSON into a `Plan` or says exactly what is wrong with it.
+///
+/// The wire form is deliberately close to `PlanOperation` (a flat object per
+/// operation) but spells conversions as names, so that an agent never has to learn
+/// Swift's enum encoding. There is no field that could carry SQL: Mend's compiler
+/// writes every statement.
+public enum PlanSchema {
+    /// The operation kinds an agent may use. `create_table` is left out: incidents are
+    /// always about an existing table, and new tables are created by ingest only.
+    public static let agentKinds: [OperationKind] = [
+        .addColumn, .widenColumn, .addVariantColumn, .mapField, .convertValue, .quarantine,
+    ]
+
+    /// Conversion names as they appear on the wire (`ValueConversion.name`), except
+    /// `scale`, which takes its factor from the operation's `factor` field.
+    public static let conversionNames: [String: ValueConversion] = [
+        "epoch_seconds_to_timestamptz": .epochSecondsToTimestamp,
+        "epoch_millis_to_timestamptz": .epochMillisToTimestamp,
+        "iso8601_to_epoch_seconds": .timestampToEpochSeconds,
+        "numeric_string_to_number": .numericString,
+    ]
+
+    static let typeNames = LogicalType.allCases.map(\.rawValue)
+    static let operationKeys: Set<String> = ["kind", "column", "type", "from", "source", "of", "conversion", "factor"]
+    static let planKeys: Set<String> = ["operations", "rationale", "confidence"]
+    /// Keys an agent might use to smuggle statements in; named in the error so it learns why.
+    static let sqlKeys: Set<String> = ["sql", "ddl", "statement", "statements", "query", "raw_sql"]
+
+    /// JSON Schema (2020-12) of one operation. Inline, not `$ref`, because several MCP
+    /// clients pass tool schemas to models without resolving references.
+    public static var operationSchema: Value {
+        .object([
+            "type": "object",
+            "description": """
+            One typed change. Fields per kind — add_column: column, type. widen_column: column, from (current type), \
+            type (wider type). add_variant_column: column (new), of (the column whose conflicting values go there), type. \
+            map_field: source (incoming normalized field name), column (existing target column). convert_value: column, \
+            conversion (and factor when conversion is 'scale'). quarantine: no fields (the incident's records are set aside).
+            """,
+            "required": ["kind"],
+            "additionalProperties": false,
+            "properties": .object([
+                "kind": .object(["type": "string", "enum": .array(agentKinds.map { .string($0.rawValue) })]),
+                "column": .object([
+                    "type": "string", "pattern": "^[a-z_][a-z0-9_]*$", "maxLength": 63,
+                    "description": "Column name, lowercase snake_case.",
+                ]),
+                "type": .object([
+                    "type": "string", "enum": .array(typeNames.map { .string($0) }),
+                    "description": "Logical type of the new or widened column.",
+                ]),
+                "from": .object([
+                    "type": "string", "enum": .array(typeNames.map { .string($0) }),
+                    "description": "widen_column: the column's current logical type.",
+                ]),
+                "source": .object([
+                    "type": "string", "pattern": "^[a-z_][a-z0-9_]*$",
+                    "description": "map_field: the incoming field (normalized name, as shown in the incident's drifts).",
+                ]),
+                "of": .object([
+                    "type": "string", "pattern": "^[a-z_][a-z0-9_]*$",
+                    "description": "add_variant_column: the existing column whose conflicting values move to the variant.",
+                ]),
+                "conversion": .object([
+                    "type": "string",
+                    "enum": .array((conversionNames.keys.sorted() + ["scale"]).map { .string($0) }),
+                    "description": "convert_value: how incoming values of the column are converted before validation.",
+                ]),
+                "factor": .object(["type": "number", "description": "convert_value with conversion 'scale': the multiplier."]),
+            ]),
+        ])
+    }
+
+    /// JSON Schema of a plan (also served as the resource `mend://schemas/plan`).
+    public static var planSchema: Value {
+        .object([
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "mend://schemas/plan",
+            "title": "Mend repair plan",
+            "description": "Typed operations Mend compiles to SQL itself; raw SQL is never accepted.",
+            "type": "object",
+            "required": ["operations", "rationale"],
+            "additionalProperties": false,
+            "properties": .object([
+                "operations": .object(["type": "array", "minItems": 1, "maxItems": 20, "items": operationSchema]),
+                "rationale": .object([
+                    "type": "string", "minLength": 1, "description": "Why this fixes the incident, for the person who reviews it.",
+                ]),
+                "confidence": .object(["type": "number", "minimum": 0, "maximum": 1, "description": "Defaults to 0.5."]),
+            ]),
+        ])
+    }
+
+    /// Decodes and checks a plan from an agent. Every problem found is listed, each
+    /// with its JSON path, so one round trip fixes them all.
+    public static func decode(_ value: Value, plannedBy: String) throws(PlanValidationError) -> Plan {
+        var problems: [String] = []
+        guard case .object(let obj) = value else {
+            throw PlanValidationError(problems: ["plan: expected a JSON object with 'operations' and 'rationale', got \(kind(value))"])
+        }
+        problems += unknownKeys(obj, allowed: planKeys, at: "plan")
+        var rationale = ""
+        switch obj["rationale"] {
+        case .string(let s) where !s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty: rationale = s
+        case nil: problems.append("plan.rationale: required (why this fixes the incident)")
+        case let v?: problems.append("plan.rationale: expected a non-empty string, got \(kind(v))")
+        }
+        var confidence = 0.5
+        switch obj["confidence"] {
+        case nil: break
+        case let v?:
+            if let d = number(v), (0...1).contains(d) {
+                confidence = d
+            } else {
+                problems.append("plan.confidence: expected a number from 0 to 1")
+            }
+        }
+        var operations: [PlanOperation] = []
+        switch obj["operations"] {
+        case .array(let items) where !items.isEmpty && items.count <= 20:
+            for (i, item) in items.enumerated() {
+                let at = "plan.operations[\(i)]"
+                switch operation(item, at: at) {
+                case .success(let op): operations.append(op)
+                case .failure(let e): problems += e.problems
+                }
+            }
+        case .array(let items):
+            problems.append("plan.operations: expected 1 to 20 operations, got \(items.count)")
+        case nil: problems.append("plan.operations: required (a list of typed operations)")
+        case let v?: problems.append("plan.operations: expected an array, got \(kind(v))")
+        }
+        if !problems.isEmpty { throw PlanValidationError(problems: problems) }
+        let plan = Plan(
+            incidentID: 0, table: "", operations: operations, rationale: rationale, confidence: confidence, plannedBy: plannedBy)
+        // The core's own checks (identifier shape, widening direction) have the last word.
+        if let p = plan.problem() { throw PlanValidationError(problems: ["plan: \(p)"]) }
+        return plan
+    }
+
+    static func operation(_ value: Value, at: String) -> Result<PlanOperation, PlanValidationError> {
+        guard case .object(let o) = value else {
+            return .failure(PlanValidationError(problems: ["\(at): expected an object with 'kind', got \(kind(value))"]))
+        }
+        var problems = unknownKeys(o, allowed: operationKeys, at: at)
+        guard let kindText = o["kind"]?.stringValue else {
+            problems.append("\(at).kind: required, one of \(agentKinds.map(\.rawValue).joined(separator: ", "))")
+            return .failure(PlanValidationError(problems: problems))
+        }
+        guard let kind = OperationKind(rawValue: kindText), agentKinds.contains(kind) else {
+            problems.append(
+                "\(at).kind: '\(kindText)' is not an operation; use one of \(agentKinds.map(\.rawValue).joined(separator: ", "))")
+            return .failure(PlanValidationError(problems: problems))
+        }
+        func name(_ key: String, required: Bool) -> String? {
+            switch o[key] {
+            case nil:
+                if required { problems.append("\(at).\(key): required for \(kindText)") }
+                return nil
+            case .string(let s):
+                if !Identifier.isWellFormed(s) {
+                    problems.append(
+                        "\(at).\(key): '\(s)' is not a name Mend writes; use lowercase snake_case, e.g. '\(Identifier.normalize(s))'")
+                }
+                return s
+            case let v?:
+                problems.append("\(at).\(key): expected a string, got \(Self.kind(v))")
+                return nil
+            }
+        }
+        func type(_ key: String, required: Bool) -> LogicalType? {
+            switch o[key] {
+            case nil:
+                if required { problems.append("\(at).\(key): required for \(kindText), one of \(typeNames.joined(separator: ", "))") }
+                return nil
+            case .string(let s):
+                if let t = LogicalType(rawValue: s) { return t }
+                problems.append("\(at).\(key): '\(s)' is not a type; use one of \(typeNames.joined(separator: ", "))")
+                return nil
+            case let v?:
+                problems.append("\(at).\(key): expected a type name, got \(Self.kind(v))")
+                return nil
+            }
+        }
+        func forbid(_ keys: [String]) {
+            for k in keys where o[k] != nil { problems.append("\(at).\(k): not used by \(kindText); remove it") }
+        }
+        var op = PlanOperation(kind: kind)
+        switch kind {
+        case .addColumn:
+            op.column = name("column", required: true)
+            op.type = type("type", required: true)
+            forbid(["from", "source", "of", "conversion", "factor"])
+        case .widenColumn:
+            op.column = name("column", required: true)
+            op.from = type("from", required: true)
+            op.type = type("type", required: true)
+            forbid(["source", "of", "conversion", "factor"])
+        case .addVariantColumn:
+            op.column = name("column", required: true)
+            op.of = name("of", required: true)
+            op.type = type("type", required: true)
+            forbid(["from", "source", "conversion", "factor"])
+        case .mapField:
+            op.source = name("source", required: true)
+            op.column = name("column", required: true)
+            forbid(["type", "from", "of", "conversion", "factor"])
+        case .convertValue:
+            op.column = name("column", required: true)
+            forbid(["type", "from", "source", "of"])
+            switch o["conversion"] {
+            case .string("scale"):
+                if let f = o["factor"].flatMap(number), f.isFinite, f != 0 {
+                    op.conversion = .scale(factor: f)
+                } else {
+                    problems.append("\(at).factor: required for conversion 'scale', a non-zero number")
+                }
+            case .string(let s):
+                if let c = conversionNames[s] {
+                    op.conversion = c
+                } else {
+                    problems.append(
+                        "\(at).conversion: '\(s)' is not a conversion; use one of \((conversionNames.keys.sorted() + ["scale"]).joined(separator: ", "))"
+                    )
+                }
+                if o["factor"] != nil { problems.append("\(at).factor: only used with conversion 'scale'; remove it") }
+            case nil: problems.append("\(at).conversion: required for convert_value")
+            case let v?: problems.append("\(at).conversion: expected a conversion name, got \(Self.kind(v))")
+            }
+        case .quarantine:
+            forbid(["column", "type", "from", "source", "of", "conversion", "factor"])
+        case .createTable:
+            break  // excluded above
+        }
+        return problems.isEmpty ? .success(op) : .failure(PlanValidationError(problems: problems))
+    }
+
+    static func unknownKeys(_ o: [String: Value], allowed: Set<String>, at: String) -> [String] {
+        o.keys.sorted().filter { !allowed.contains($0) }.map { k in
+            if sqlKeys.contains(k.lowercased()) {
+                return "\(at).\(k): raw SQL is never accepted; describe the change as typed operations (see mend://schemas/plan)"
+            }
+            return "\(at).\(k): unknown field; allowed: \(allowed.sorted().joined(separator: ", "))"
+        }
+    }
+
+    static func number(_ v: Value) -> Double? {
+        switch v {
+        case .int(let i): Double(i)
+        case .double(let d): d
+        default: nil
+        }
+    }
+
+    static func kind(_ v: Value) -> String {
+        switch v {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .int, .double: "a number"
+        case .string: "a string"
+        case .data: "binary data"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+
+    /// A plan in the same wire form agents write (plus id, status and who planned it).
+    public static func value(of plan: Plan) -> Value {
+        var out: [String: Value] = [
+            "operations": .array(plan.operations.map(value(of:))),
+            "rationale": .string(plan.rationale),
+            "confidence": .double(plan.confidence),
+            "planned_by": .string(plan.plannedBy),
+            "status": .string(plan.status.rawValue),
+        ]
+        if plan.id > 0 { out["id"] = .int(Int(plan.id)) }
+        return .object(out)
+    }
+
+    public static func value(of op: PlanOperation) -> Value {
+        var o: [String: Value] = ["kind": .string(op.kind.rawValue), "summary": .string(op.summary)]
+        if let c = op.column { o["column"] = .string(c) }
+        if let t = op.type { o["type"] = .string(t.rawValue) }
+        if let f = op.from { o["from"] = .string(f.rawValue) }
+        if let s = op.source { o["source"] = .string(s) }
+        if let of = op.of { o["of"] = .string(of) }
+        if let c = op.conversion {
+            if case .scale(let f) = c {
+                o["conversion"] = "scale"
+                o["factor"] = .double(f)
+            } else {
+                o["conversion"] = .string(c.name)
+            }
+        }
+        if let cols = op.columns {
+            o["columns"] = .array(cols.map { .object(["name": .string($0.name), "type": .string($0.type?.rawValue ?? "text")]) })
+        }
+        return .object(o)
+    }
+}
+
+/// A plan from an agent that does not match the published schema; `problems` name
+/// the JSON path of each mistake and what to write instead.
+public struct PlanValidationError: Error, Sendable, CustomStringConvertible {
+    public var problems: [String]
+    public var description: String {
+        "the plan is invalid (schema: mend://schemas/plan):\n" + problems.map { "- \($0)" }.joined(separator: "\n")
+    }
+}

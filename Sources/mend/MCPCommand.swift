@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import MCP
+import MendMCP
+import MendPipeline
+
+/// Logs go to standard error: on stdio, standard output is the protocol.
+func logStderr(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+struct MCPOptions: ParsableArguments {
+    @Flag(
+        name: .long,
+        help: "Let approve_plan approve when the client cannot ask a person (no elicitation). Off: a person runs `mend approve`.")
+    var allowApprovalWithoutElicitation = false
+
+    var toolOptions: MendToolOptions { MendToolOptions(allowApprovalWithoutElicitation: allowApprovalWithoutElicitation) }
+}
+
+struct MCPCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcp",
+        abstract: "Serve Mend to an MCP client (Claude Desktop, Claude Code, any agent) over standard input and output.",
+        discussion: """
+            The client starts `mend mcp --db URL` and speaks MCP on its stdin/stdout; logs go to stderr. \
+            Agents get tools to read incidents and schemas, dry-run typed repair plans (never SQL), and apply \
+            them under the same guard and policy as `mend apply`. Plans the policy holds for approval are \
+            put to the person through the client (MCP elicitation) or wait for `mend approve ID`. \
+            Every tool call is written to the audit log with the client's name. See docs/mcp.md.
+            """)
+
+    @OptionGroup var options: DBOptions
+    @OptionGroup var mcp: MCPOptions
+
+    func run() async throws {
+        let engine = try await options.engine()
+        // Open and set up the database before speaking the protocol, so a bad --db fails
+        // with its message instead of a client-side "server disconnected".
+        try await engine.bootstrap()
+        let server = await MendTools.makeServer(engine: engine, options: mcp.toolOptions)
+        try await server.start(transport: StdioTransport())
+        logStderr("mend mcp: serving \(options.db) over stdio")
+        await server.waitUntilCompleted()
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve Mend's MCP tools over Streamable HTTP at /mcp, behind a bearer token (MEND_TOKEN).",
+        discussion: """
+            Clients connect to http://HOST:PORT/mcp with `Authorization: Bearer $MEND_TOKEN`; a request \
+            without the token, or with a wrong one, gets 401. Binds 127.0.0.1 unless --host says otherwise: \
+            put a TLS proxy in front before exposing it. Port 0 picks a free port (printed on stderr).
+            """)
+
+    @Option(name: .long, help: "Address to bind.") var host = "127.0.0.1"
+    @Option(name: .long, help: "Port to bind (0: any free port).") var port = 8080
+    @OptionGroup var options: DBOptions
+    @OptionGroup var mcp: MCPOptions
+
+    func run() async throws {
+        guard let token = ProcessInfo.processInfo.environment["MEND_TOKEN"], token.count >= 16 else {
+            throw ValidationError(
+                "set MEND_TOKEN to a secret of at least 16 characters (for example `export MEND_TOKEN=$(openssl rand -hex 24)`); clients send it as `Authorization: Bearer $MEND_TOKEN`"
+            )
+        }
+        let engine = try await options.engine()
+        try await engine.bootstrap()
+        let server = MendHTTPHost(
+            configuration: .init(host: host, port: port, token: token), engine: engine, options: mcp.toolOptions)
+        let address = try await server.bind()
+        logStderr("mend serve: MCP at http://\(host):\(address.port ?? port)/mcp (database \(options.db))")
+        try await server.run()
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+/// End-to-end with the official Python MCP SDK as a real third-party client (installed
+/// by `make test` into .venv), against the built `.build/debug/mend` on a temp SQLite
+/// database. The scenario is in Tests/e2e/mcp_e2e_common.py.
+@Suite(
+    .enabled(
+        if: FileManager.default.isExecutableFile(atPath: PythonClient.python.path),
+        "needs .venv/bin/python with the `mcp` package: run `make venv` (make test does)"),
+    .enabled(
+        if: FileManager.default.isExecutableFile(atPath: PythonClient.mend.path),
+        "needs .build/debug/mend: run `swift build` first"),
+    .serialized)
+struct PythonClientTests {
+    @Test func stdioTransport() throws {
+        try PythonClient.run("mcp_stdio_e2e.py")
+    }
+
+    @Test func streamableHTTPTransport() throws {
+        try PythonClient.run("mcp_http_e2e.py")
+    }
+}
+
+enum PythonClient {
+    static var python: URL { Paths.repo.appendingPathComponent(".venv/bin/python") }
+    static var mend: URL { Paths.repo.appendingPathComponent(".build/debug/mend") }
+
+    static func run(_ script: String) throws {
+        let p = Process()
+        p.executableURL = python
+        p.currentDirectoryURL = Paths.repo
+        p.arguments = [
+            Paths.repo.appendingPathComponent("Tests/e2e/\(script)").path, "--mend", mend.path,
+            "--workdir", Paths.tempDir().path,
+        ]
+        let log = Paths.tempDir().appendingPathComponent("\(script).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        try handle.close()
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(p.terminationStatus == 0, "\(script) exited \(p.terminationStatus):\n\(output)")
+    }
+}

@@ -1,0 +1,245 @@
+"""Shared scenario for the end-to-end tests of Mend's MCP server with the official
+Python MCP SDK (a real third-party client). mcp_stdio_e2e.py and mcp_http_e2e.py
+connect differently and then run `scenario` below.
+
+The data is set up with `mend ingest` under a strict policy (every change waits for
+approval), and the MCP server runs under a different policy, as after a policy
+change: new columns apply on their own, type conflicts need a person, and the
+`orders` table's columns are frozen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mcp_types as types
+from mcp import Client
+
+CLIENT_NAME = "mend-e2e-python"
+
+STRICT_POLICY = """\
+autonomy:
+  add_column: approve
+  add_variant_column: approve
+  widen_column: approve
+"""
+
+SERVE_POLICY = """\
+tables:
+  orders:
+    contracts:
+      columns: freeze
+"""
+
+
+@dataclass
+class Setup:
+    mend: str
+    workdir: Path
+    db: str
+    serve_policy: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--mend", default=".build/debug/mend", help="path to the mend executable")
+    p.add_argument("--workdir", default=None, help="directory for the database and data files (default: a new temp dir)")
+    return p.parse_args()
+
+
+def step(message: str) -> None:
+    print(f"- {message}", flush=True)
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+def run_mend(setup: Setup, *args: str) -> str:
+    out = subprocess.run([setup.mend, *args, "--db", setup.db], capture_output=True, text=True, env=setup.env)
+    check(out.returncode == 0, f"mend {' '.join(args)} failed ({out.returncode}): {out.stdout}{out.stderr}")
+    return out.stdout
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+def prepare(mend: str, workdir: str | None) -> Setup:
+    """A fresh SQLite database with three open incidents:
+    #1 events: new field `coupon`; #2 events: `amount` "ten" in a bigint column;
+    #3 orders: new field `gift` (columns frozen by the serving policy)."""
+    wd = Path(workdir or tempfile.mkdtemp(prefix="mend-mcp-e2e-"))
+    wd.mkdir(parents=True, exist_ok=True)
+    strict = wd / "strict.yaml"
+    strict.write_text(STRICT_POLICY)
+    serve = wd / "serve.yaml"
+    serve.write_text(SERVE_POLICY)
+    env = dict(os.environ)
+    env.pop("MEND_DB", None)
+    setup = Setup(mend=str(Path(mend).resolve()), workdir=wd, db=f"sqlite:{wd / 'mend.db'}", serve_policy=str(serve), env=env)
+    base = [{"id": i, "kind": "click", "amount": 10} for i in range(1, 6)]
+    coupon = [{"id": i, "kind": "click", "amount": 10, "coupon": "SPRING"} for i in range(6, 9)]
+    ten = [{"id": i, "kind": "click", "amount": "ten"} for i in range(9, 11)]
+    orders = [{"order_id": i, "total": 5} for i in range(1, 4)]
+    gift = [{"order_id": 4, "total": 5, "gift": True}]
+    for name, table, records in [
+        ("base", "events", base), ("coupon", "events", coupon), ("ten", "events", ten),
+        ("orders", "orders", orders), ("gift", "orders", gift),
+    ]:
+        run_mend(setup, "ingest", write_jsonl(wd / f"{name}.jsonl", records), "--table", table, "--policy", str(strict), "--quiet")
+    return setup
+
+
+def structured(result: types.CallToolResult) -> dict[str, Any]:
+    if result.structured_content is not None:
+        return result.structured_content
+    return json.loads(result.content[-1].text)
+
+
+def text(result: types.CallToolResult) -> str:
+    return "\n".join(c.text for c in result.content if getattr(c, "text", None))
+
+
+class Elicitor:
+    """The person behind the client: answers Mend's approval questions as told."""
+
+    def __init__(self) -> None:
+        self.answer = "decline"
+        self.asked: list[str] = []
+
+    async def __call__(self, context: Any, params: Any) -> types.ElicitResult:
+        self.asked.append(params.message)
+        if self.answer == "accept":
+            return types.ElicitResult(action="accept", content={"approver": "alice", "note": "checked the samples"})
+        return types.ElicitResult(action=self.answer)
+
+
+def make_client(server: Any, elicitor: Elicitor) -> Client:
+    return Client(
+        server,
+        mode="legacy",  # Mend speaks the initialize handshake (MCP 2025-11-25 and earlier)
+        elicitation_callback=elicitor,
+        client_info=types.Implementation(name=CLIENT_NAME, version="1.0"),
+        read_timeout_seconds=60,
+        cache=None,
+    )
+
+
+async def scenario(client: Client, elicitor: Elicitor, setup: Setup) -> None:
+    step("list tools, with schemas and honest annotations")
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    expected = {
+        "list_incidents", "get_incident", "get_table_schema", "sample_records", "propose_plan", "apply_plan",
+        "approve_plan", "reject_plan", "replay_incident", "quarantine_records", "query_audit", "pipeline_stats",
+    }
+    check(expected <= set(tools), f"missing tools: {expected - set(tools)}")
+    for name in ["list_incidents", "get_incident", "get_table_schema", "sample_records", "propose_plan", "query_audit", "pipeline_stats"]:
+        check(tools[name].annotations is not None and tools[name].annotations.read_only_hint is True, f"{name} is read-only")
+    check(tools["apply_plan"].annotations.read_only_hint is False, "apply_plan writes")
+    check(tools["apply_plan"].annotations.destructive_hint is True, "apply_plan changes schemas it cannot undo")
+    check(tools["replay_incident"].annotations.destructive_hint is False, "replay only adds rows")
+    plan_schema = tools["propose_plan"].input_schema["properties"]["plan"]
+    check("operations" in plan_schema["properties"], "the plan schema is published in the tool's input schema")
+
+    step("list resources, resource templates and prompts; read a schema resource")
+    uris = {r.uri for r in (await client.list_resources()).resources}
+    for uri in ["mend://policy", "mend://audit/recent", "mend://schemas/plan", "mend://tables/events/schema", "mend://incidents/1"]:
+        check(uri in uris, f"resource {uri} listed (got {sorted(uris)})")
+    templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
+    check({"mend://tables/{table}/schema", "mend://incidents/{id}"} <= templates, f"templates: {templates}")
+    schema = json.loads((await client.read_resource("mend://tables/events/schema")).contents[0].text)
+    check(schema["table"] == "events" and {"id", "kind", "amount"} <= {c["name"] for c in schema["columns"]}, f"schema: {schema}")
+    policy = json.loads((await client.read_resource("mend://policy")).contents[0].text)
+    check(policy["tables"]["orders"]["contracts"]["columns"] == "freeze", f"serving policy: {policy}")
+    prompts = {p.name for p in (await client.list_prompts()).prompts}
+    check({"diagnose_incident", "review_plan"} <= prompts, f"prompts: {prompts}")
+    diagnose = await client.get_prompt("diagnose_incident", {"incident_id": "1"})
+    check("coupon" in diagnose.messages[0].content.text, "the diagnosis prompt carries the incident's drift")
+
+    step("find the incidents")
+    listed = structured(await client.call_tool("list_incidents", {}))
+    by_id = {i["id"]: i for i in listed["incidents"]}
+    check(by_id[1]["table"] == "events" and by_id[1]["status"] == "pending_approval", f"incident 1: {by_id.get(1)}")
+    check(by_id[3]["table"] == "orders", f"incident 3: {by_id.get(3)}")
+    detail = structured(await client.call_tool("get_incident", {"incident_id": 1}))
+    check(len(detail["samples"]) == 3 and detail["samples"][0]["record"]["coupon"] == "SPRING", f"samples: {detail['samples']}")
+
+    step("an invalid plan is a tool error that says what is wrong")
+    bad = await client.call_tool(
+        "propose_plan",
+        {"incident_id": 1, "plan": {"operations": [{"kind": "add_column", "column": "Coupon Code", "sql": "DROP TABLE events"}], "rationale": "x"}},
+    )
+    check(bad.is_error is True, "invalid plan → isError")
+    check("raw SQL is never accepted" in text(bad) and "type: required" in text(bad), f"message: {text(bad)}")
+
+    step("drift → agent's plan (dry run, then apply) → replayed records")
+    plan = {"operations": [{"kind": "add_column", "column": "coupon", "type": "text"}], "rationale": "coupon is a new optional field", "confidence": 0.9}
+    dry = structured(await client.call_tool("propose_plan", {"incident_id": 1, "plan": plan}))
+    check(dry["decision"]["autonomy"] == "auto" and 'ADD COLUMN "coupon"' in dry["statements"][0]["sql"], f"dry run: {dry}")
+    check(dry["statements"][0]["risk"] == "low" and dry["statements"][0]["allowed"] is True, f"verdict: {dry['statements']}")
+    applied = await client.call_tool("apply_plan", {"incident_id": 1, "plan": plan})
+    check(applied.is_error is not True, f"apply: {text(applied)}")
+    out = structured(applied)
+    check(out["outcome"] == "applied" and out["incident"]["status"] == "resolved" and out["incident"]["parked"] == 0, f"applied: {out}")
+    rows = structured(await client.call_tool("sample_records", {"table": "events", "limit": 50}))["rows"]
+    check(sum(1 for r in rows if r.get("coupon") == "SPRING") == 3, f"replayed rows: {rows}")
+
+    step("a forbidden plan is refused with the reason")
+    gift = {"operations": [{"kind": "add_column", "column": "gift", "type": "boolean"}], "rationale": "gift flag"}
+    dry = structured(await client.call_tool("propose_plan", {"incident_id": 3, "plan": gift}))
+    check(dry["decision"]["autonomy"] == "deny" and dry["outcome"] == "refused", f"dry run of frozen table: {dry}")
+    refused = await client.call_tool("apply_plan", {"incident_id": 3, "plan": gift})
+    check(refused.is_error is True and "contract is freeze" in text(refused), f"refusal: {text(refused)}")
+    schema = json.loads((await client.read_resource("mend://tables/orders/schema")).contents[0].text)
+    check("gift" not in {c["name"] for c in schema["columns"]}, "nothing was applied to orders")
+
+    step("approval through elicitation: declined stays pending, accepted applies")
+    elicitor.answer = "decline"
+    pending = structured(await client.call_tool("apply_plan", {"incident_id": 2}))
+    check(pending["outcome"] == "pending_approval" and "declined" in pending["why"], f"declined: {pending}")
+    check(len(elicitor.asked) == 1 and "amount__v_text" in elicitor.asked[0], f"the person was asked about the plan: {elicitor.asked}")
+    elicitor.answer = "accept"
+    approved = await client.call_tool("apply_plan", {"incident_id": 2})
+    check(approved.is_error is not True, f"approved apply: {text(approved)}")
+    out = structured(approved)
+    check(out["outcome"] == "applied" and out["approved_by"] == "alice", f"approved: {out}")
+    check(out["incident"]["status"] == "resolved", f"records replayed: {out['incident']}")
+
+    step("the audit log names the approver and every tool call")
+    audit = structured(await client.call_tool("query_audit", {"kind": "plan.approved", "verify": True}))
+    check(any(e["actor"] == "alice" and e["subject"].startswith("plan:") for e in audit["entries"]), f"approval audit: {audit['entries']}")
+    check(audit["verification"]["ok"] is True, f"chain: {audit['verification']}")
+    calls = structured(await client.call_tool("query_audit", {"kind": "mcp.tool_call", "limit": 500}))["entries"]
+    check(all(e["actor"] == f"mcp:{CLIENT_NAME}" for e in calls), "tool calls carry the client's name")
+    check(any(e["detail"]["tool"] == "apply_plan" and e["detail"]["result"] == "error" for e in calls), "failed calls are audited")
+    check(all(len(e["detail"]["arguments_sha256"]) == 64 for e in calls), "argument digests")
+
+    step("conservation: input = loaded + parked + quarantined")
+    stats = structured(await client.call_tool("pipeline_stats", {}))["tables"]
+    check(stats["events"]["input"] == 10 and stats["events"]["loaded"] == 10 and stats["events"]["parked"] == 0, f"events: {stats['events']}")
+    check(stats["orders"]["parked"] == 1, f"orders: {stats['orders']}")
+    check(all(t["input"] == t["loaded"] + t["parked"] + t["quarantined"] for t in stats.values()), f"stats: {stats}")
+
+
+def main(run) -> None:
+    """Runs an async entry point and turns failures into exit code 1 with the reason."""
+    import anyio
+
+    try:
+        anyio.run(run)
+    except AssertionError as e:
+        print(f"FAILED: {e}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    print("ok", flush=True)
