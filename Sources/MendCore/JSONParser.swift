@@ -258,4 +258,3 @@ public struct JSONParser {
         return v
     }
 }
-

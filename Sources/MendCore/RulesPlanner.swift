@@ -49,7 +49,9 @@ public struct RulesPlanner: Planner {
                     if !ops.contains(where: { $0.kind == .widenColumn && $0.column == d.column }) {
                         ops.append(.widen(d.column, from: expected, to: target))
                     }
-                    notes.append("\(d.column) holds \(expected.rawValue) but \(observed.rawValue) arrived: widen to numeric, which holds both exactly")
+                    notes.append(
+                        "\(d.column) holds \(expected.rawValue) but \(observed.rawValue) arrived: widen to numeric, which holds both exactly"
+                    )
                 } else {
                     let variant = Identifier.shorten("\(d.column)__v_\(observed.rawValue)")
                     if !ops.contains(where: { $0.column == variant }) {

@@ -224,7 +224,8 @@ public struct Validator: Sendable {
                 drifts.append(
                     Drift(
                         kind: .unknownField, column: target, sourceKey: field.sourceKey, observed: observed, expected: nil,
-                        reason: "new field \(JSONValue.quoted(Coercer.cap(field.sourceKey))) (\(observed?.rawValue ?? "null")) has no column \(target)"
+                        reason:
+                            "new field \(JSONValue.quoted(Coercer.cap(field.sourceKey))) (\(observed?.rawValue ?? "null")) has no column \(target)"
                     ))
                 continue
             }

@@ -42,7 +42,9 @@ struct AlterTableRules {
     func judgeCreate(_ f: PgJSON) -> [GuardFinding] {
         let notAllowed = GuardFinding(
             rule: "not-allow-listed", risk: .forbidden,
-            reason: "CreateStmt is not on the allow-list (only ALTER TABLE … ADD COLUMN and ALTER COLUMN … TYPE are, plus Mend's own CREATE TABLE of a table it manages).")
+            reason:
+                "CreateStmt is not on the allow-list (only ALTER TABLE … ADD COLUMN and ALTER COLUMN … TYPE are, plus Mend's own CREATE TABLE of a table it manages)."
+        )
         guard context != nil else { return [notAllowed] }
         let relation = f["relation"] ?? .null
         let rel = relation["relname"]?.string ?? ""
@@ -50,7 +52,8 @@ struct AlterTableRules {
         var findings = relationFindings(relation: relation, rel: rel, schema: schema)
         if !findings.isEmpty { return findings }
         if relation["relpersistence"]?.string.map({ $0 != "p" }) ?? false {
-            findings.append(GuardFinding(rule: "create-table-shape", risk: .forbidden, reason: "Only permanent tables are created by Mend."))
+            findings.append(
+                GuardFinding(rule: "create-table-shape", risk: .forbidden, reason: "Only permanent tables are created by Mend."))
         }
         for key in ["inhRelations", "partbound", "partspec", "ofTypename", "constraints", "options", "tablespacename", "accessMethod"]
         where f[key] != nil && f[key] != .null && f[key]?.array.isEmpty != true {
@@ -63,14 +66,18 @@ struct AlterTableRules {
         for elt in f["tableElts"]?.array ?? [] {
             guard let node = elt.node, node.type == "ColumnDef" else {
                 findings.append(
-                    GuardFinding(rule: "create-table-shape", risk: .forbidden, reason: "Table constraints and LIKE are not allowed in Mend's CREATE TABLE."))
+                    GuardFinding(
+                        rule: "create-table-shape", risk: .forbidden,
+                        reason: "Table constraints and LIKE are not allowed in Mend's CREATE TABLE."))
                 continue
             }
             findings += addColumn(node.fields, table: t).filter { $0.risk > .low }
         }
         if findings.isEmpty {
             findings.append(
-                GuardFinding(rule: "create-managed-table", risk: .low, reason: "New table \(t.display) with nullable columns only: nothing existing changes."))
+                GuardFinding(
+                    rule: "create-managed-table", risk: .low,
+                    reason: "New table \(t.display) with nullable columns only: nothing existing changes."))
         }
         return findings
     }
@@ -120,7 +127,8 @@ struct AlterTableRules {
         if !allowed.contains(s) {
             return refuse(
                 "schema-not-allowed",
-                "Table \"\(s)\".\"\(rel)\" is in schema \"\(s)\", which is not among the allowed schemas (\(allowed.sorted().joined(separator: ", "))).")
+                "Table \"\(s)\".\"\(rel)\" is in schema \"\(s)\", which is not among the allowed schemas (\(allowed.sorted().joined(separator: ", ")))."
+            )
         }
         let t = TableRef(schema: s, rel: rel)
         if !ctx.managedTables.isEmpty, !ctx.managedTables.contains(where: { names($0, t) }) {
@@ -190,13 +198,16 @@ struct AlterTableRules {
             out.append(
                 GuardFinding(
                     rule: "volatile-default", risk: .forbidden,
-                    reason: "Column \(col) of type \(type.base) creates a sequence and a nextval() default evaluated for every existing row (a rewrite that writes data).",
-                    saferAlternative: "Add a nullable bigint column, backfill it in batches, and attach an identity in a reviewed migration."))
+                    reason:
+                        "Column \(col) of type \(type.base) creates a sequence and a nextval() default evaluated for every existing row (a rewrite that writes data).",
+                    saferAlternative:
+                        "Add a nullable bigint column, backfill it in batches, and attach an identity in a reviewed migration."))
         } else if type.map({ !$0.isKnownBuiltin }) ?? true {
             out.append(
                 GuardFinding(
                     rule: "add-column-unknown-type", risk: .high,
-                    reason: "Column \(col) has type \(type?.description ?? "?"), not a builtin type; a domain can carry its own NOT NULL, CHECK or volatile default.",
+                    reason:
+                        "Column \(col) has type \(type?.description ?? "?"), not a builtin type; a domain can carry its own NOT NULL, CHECK or volatile default.",
                     saferAlternative: "Use a builtin type for columns added by repair."))
         }
         var defaults: [PgJSON] = []
@@ -213,24 +224,28 @@ struct AlterTableRules {
                 out.append(
                     GuardFinding(
                         rule: "add-column-not-null", risk: .forbidden,
-                        reason: "ADD COLUMN \(col) … NOT NULL fails on a non-empty table without a default, and with one it fixes a value for every existing row.",
+                        reason:
+                            "ADD COLUMN \(col) … NOT NULL fails on a non-empty table without a default, and with one it fixes a value for every existing row.",
                         saferAlternative: Self.backfill))
             case "CONSTR_GENERATED", "CONSTR_IDENTITY":
                 let what = kind == "CONSTR_IDENTITY" ? "IDENTITY" : "GENERATED … STORED"
                 out.append(
                     GuardFinding(
                         rule: "add-column-generated", risk: .forbidden,
-                        reason: "ADD COLUMN \(col) \(what) computes a value for every existing row: a full table rewrite under ACCESS EXCLUSIVE.",
+                        reason:
+                            "ADD COLUMN \(col) \(what) computes a value for every existing row: a full table rewrite under ACCESS EXCLUSIVE.",
                         saferAlternative: Self.backfill))
             default:
-                let what = [
-                    "CONSTR_PRIMARY": "PRIMARY KEY", "CONSTR_UNIQUE": "UNIQUE", "CONSTR_CHECK": "CHECK",
-                    "CONSTR_FOREIGN": "REFERENCES", "CONSTR_EXCLUSION": "EXCLUDE",
-                ][kind] ?? kind.replacingOccurrences(of: "CONSTR_", with: "")
+                let what =
+                    [
+                        "CONSTR_PRIMARY": "PRIMARY KEY", "CONSTR_UNIQUE": "UNIQUE", "CONSTR_CHECK": "CHECK",
+                        "CONSTR_FOREIGN": "REFERENCES", "CONSTR_EXCLUSION": "EXCLUDE",
+                    ][kind] ?? kind.replacingOccurrences(of: "CONSTR_", with: "")
                 out.append(
                     GuardFinding(
                         rule: "add-column-constraint", risk: .forbidden,
-                        reason: "ADD COLUMN \(col) … \(what) builds an index or validates rows under a strong lock, and can fail on existing data.",
+                        reason:
+                            "ADD COLUMN \(col) … \(what) builds an index or validates rows under a strong lock, and can fail on existing data.",
                         saferAlternative: Self.backfill))
             }
         }
@@ -243,8 +258,11 @@ struct AlterTableRules {
                 out.append(
                     GuardFinding(
                         rule: "volatile-default", risk: .forbidden,
-                        reason: "DEFAULT of \(col) uses \(what): volatile or of unknown volatility, so PostgreSQL evaluates it for every existing row (a rewrite that writes data, with possible side effects).",
-                        saferAlternative: "Add the column without a default, backfill it in batches, then SET DEFAULT (new rows only) in a reviewed migration."))
+                        reason:
+                            "DEFAULT of \(col) uses \(what): volatile or of unknown volatility, so PostgreSQL evaluates it for every existing row (a rewrite that writes data, with possible side effects).",
+                        saferAlternative:
+                            "Add the column without a default, backfill it in batches, then SET DEFAULT (new rows only) in a reviewed migration."
+                    ))
             case .nonConstant:
                 out.append(
                     GuardFinding(
@@ -257,7 +275,8 @@ struct AlterTableRules {
                 out.append(
                     GuardFinding(
                         rule: "adding-field-with-default", risk: .high,
-                        reason: "Before PostgreSQL 11 any DEFAULT on ADD COLUMN rewrites the table under ACCESS EXCLUSIVE (server is \(version)).",
+                        reason:
+                            "Before PostgreSQL 11 any DEFAULT on ADD COLUMN rewrites the table under ACCESS EXCLUSIVE (server is \(version)).",
                         saferAlternative: "Add the column without a default, backfill in batches, then SET DEFAULT."))
             case .constant:
                 out.append(
@@ -294,7 +313,10 @@ struct TypeChangeRule {
 
     func judge(column: String, def: PgJSON, table: String) -> [GuardFinding] {
         guard let target = def["typeName"].flatMap(SQLType.init(typeName:)) else {
-            return [GuardFinding(rule: "changing-column-type", risk: .high, reason: "Unreadable target type.", saferAlternative: Self.rewriteAlternative)]
+            return [
+                GuardFinding(
+                    rule: "changing-column-type", risk: .high, reason: "Unreadable target type.", saferAlternative: Self.rewriteAlternative)
+            ]
         }
         var out: [GuardFinding] = []
         if let using = def["raw_default"] {
@@ -303,7 +325,8 @@ struct TypeChangeRule {
                 out.append(
                     GuardFinding(
                         rule: "volatile-using", risk: .forbidden,
-                        reason: "USING of \(column) calls \(v.culprits.joined(separator: ", ")), which is volatile or of unknown volatility, once per row.",
+                        reason:
+                            "USING of \(column) calls \(v.culprits.joined(separator: ", ")), which is volatile or of unknown volatility, once per row.",
                         saferAlternative: Self.rewriteAlternative))
             }
             out.append(
@@ -326,7 +349,8 @@ struct TypeChangeRule {
             return [
                 GuardFinding(
                     rule: "type-change-unknown-source", risk: .high,
-                    reason: "The current type of \(table).\(column) is unknown to the guard, so TYPE \(target) must be assumed to rewrite the table.",
+                    reason:
+                        "The current type of \(table).\(column) is unknown to the guard, so TYPE \(target) must be assumed to rewrite the table.",
                     saferAlternative: "Provide the column's current type in the guard context, or use add-column/backfill/view.")
             ]
         }
@@ -334,7 +358,8 @@ struct TypeChangeRule {
             return [
                 GuardFinding(
                     rule: "binary-coercible-type-change", risk: .medium,
-                    reason: "\(source) → \(target) on \(table).\(column) is binary-coercible: no rewrite, but a brief ACCESS EXCLUSIVE lock and dependent views/plans see a new type.",
+                    reason:
+                        "\(source) → \(target) on \(table).\(column) is binary-coercible: no rewrite, but a brief ACCESS EXCLUSIVE lock and dependent views/plans see a new type.",
                     saferAlternative: "Run it with a short lock_timeout so it gives up instead of queueing behind long transactions.")
             ]
         }

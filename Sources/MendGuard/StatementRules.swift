@@ -16,7 +16,8 @@ enum StatementRules {
             hidden.append(
                 GuardFinding(
                     rule: "cte-write", risk: .forbidden,
-                    reason: "A WITH clause hides a data-modifying statement (\(cteWrites.joined(separator: ", "))) that runs even though the outer statement looks like a \(type).",
+                    reason:
+                        "A WITH clause hides a data-modifying statement (\(cteWrites.joined(separator: ", "))) that runs even though the outer statement looks like a \(type).",
                     saferAlternative: "Data changes are not part of schema repair; run them through the pipeline's own load path."))
         } else if nested.contains(where: { dml.contains($0.type) }) && !dml.contains(type) {
             hidden.append(
@@ -92,7 +93,8 @@ enum StatementRules {
             if name == "role" || name == "session_authorization" {
                 let verb = f["kind"]?.string == "VAR_RESET" ? "RESET" : "SET"
                 return forbid(
-                    "set-role", "\(verb) \(name.replacingOccurrences(of: "_", with: " ").uppercased()) changes the identity later statements run as.",
+                    "set-role",
+                    "\(verb) \(name.replacingOccurrences(of: "_", with: " ").uppercased()) changes the identity later statements run as.",
                     "The repair path runs as Mend's own role; privileges are not escalated per statement.")
             }
             return forbid(
@@ -105,7 +107,8 @@ enum StatementRules {
             let what = objectName(f["renameType"]?.string)
             return forbid(
                 "rename", "RENAME (\(what)) breaks every reader and writer that uses the old name.",
-                "Add a new column (nullable), backfill it, and expose the new name through a view; drop the old one later in a reviewed migration.")
+                "Add a new column (nullable), backfill it, and expose the new name through a view; drop the old one later in a reviewed migration."
+            )
         case "AlterObjectSchemaStmt":
             return forbid(
                 "set-schema", "SET SCHEMA moves the object out from under every reader that uses its qualified name.",

@@ -58,7 +58,8 @@ public struct GuardVerdict: Sendable, Codable, Equatable {
     public var statementKind: String
 
     init(sql: String, statementKind: String, findings: [GuardFinding]) {
-        let fs = findings.isEmpty
+        let fs =
+            findings.isEmpty
             ? [GuardFinding(rule: "not-allow-listed", risk: .forbidden, reason: "No rule accepted this statement.")]
             : findings
         let worst = fs.map(\.risk).max() ?? .forbidden

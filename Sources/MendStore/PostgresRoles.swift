@@ -154,8 +154,10 @@ public struct PostgresRoles: Sendable {
         return try await warehouse.transaction { s in
             var done: [String] = []
             let existing = Set(
-                try await s.query("SELECT rolname::text FROM pg_roles WHERE rolname IN (?, ?, ?)", [.text(me.owner), .text(me.loader), .text(me.repair)])
-                    .compactMap { $0.first?.string })
+                try await s.query(
+                    "SELECT rolname::text FROM pg_roles WHERE rolname IN (?, ?, ?)", [.text(me.owner), .text(me.loader), .text(me.repair)]
+                )
+                .compactMap { $0.first?.string })
             for sql in me.roleStatements(existing: existing) {
                 try await s.execute(sql)
                 // Never echo a password back.

@@ -294,7 +294,8 @@ struct PostgresSession: SQLSession {
         case .createTable:
             let cols = (op.columns ?? []).map { c -> [String: String] in ["name": c.name, "type": (c.type ?? .text).postgresName] }
             let json = String(decoding: try JSONEncoder().encode(cols), as: UTF8.self)
-            try await PostgresWarehouse.run(repair, "SELECT \(fn("mend_create_table"))(?, ?, CAST(? AS jsonb))", [.text(schema), .text(table), .text(json)])
+            try await PostgresWarehouse.run(
+                repair, "SELECT \(fn("mend_create_table"))(?, ?, CAST(? AS jsonb))", [.text(schema), .text(table), .text(json)])
         case .addColumn, .addVariantColumn:
             try await PostgresWarehouse.run(
                 repair, "SELECT \(fn("mend_add_column"))(?, ?, ?, ?)",
@@ -331,8 +332,11 @@ enum CopyText {
             buffer.writeInteger(UInt8(ascii: "0"))
             return
         }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var count = 0
         var v = n.magnitude
         withUnsafeMutableBytes(of: &digits) { d in

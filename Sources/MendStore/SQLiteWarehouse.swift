@@ -1,5 +1,5 @@
-import Foundation
 import CSQLite
+import Foundation
 import MendCore
 
 // SQLITE_TRANSIENT tells SQLite to copy bound text before the call returns.

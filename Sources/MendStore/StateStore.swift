@@ -226,13 +226,15 @@ public struct StateStore: Sendable {
 
     public func addMapping(_ s: any SQLSession, _ table: String, source: String, column: String) async throws {
         try await s.execute("DELETE FROM \(t("mappings")) WHERE tbl = ? AND source = ?", [.text(table), .text(source)])
-        try await s.execute("INSERT INTO \(t("mappings")) (tbl, source, col) VALUES (?, ?, ?)", [.text(table), .text(source), .text(column)])
+        try await s.execute(
+            "INSERT INTO \(t("mappings")) (tbl, source, col) VALUES (?, ?, ?)", [.text(table), .text(source), .text(column)])
     }
 
     public func addConversion(_ s: any SQLSession, _ table: String, column: String, _ c: ValueConversion) async throws {
         let text = String(decoding: try JSONEncoder().encode(c), as: UTF8.self)
         try await s.execute("DELETE FROM \(t("conversions")) WHERE tbl = ? AND col = ?", [.text(table), .text(column)])
-        try await s.execute("INSERT INTO \(t("conversions")) (tbl, col, conversion) VALUES (?, ?, ?)", [.text(table), .text(column), .text(text)])
+        try await s.execute(
+            "INSERT INTO \(t("conversions")) (tbl, col, conversion) VALUES (?, ?, ?)", [.text(table), .text(column), .text(text)])
     }
 
     public func recordSchemaVersion(_ s: any SQLSession, _ table: String, planID: Int64?, ddl: String) async throws -> Int64 {
@@ -336,7 +338,8 @@ public struct StateStore: Sendable {
 
     public func setIncidentStatus(_ s: any SQLSession, _ id: Int64, _ status: IncidentStatus) async throws {
         let resolved: SQLValue = status == .resolved ? .double(Self.now()) : .null
-        try await s.execute("UPDATE \(t("incidents")) SET status = ?, resolved_at = ? WHERE id = ?", [.text(status.rawValue), resolved, .int(id)])
+        try await s.execute(
+            "UPDATE \(t("incidents")) SET status = ?, resolved_at = ? WHERE id = ?", [.text(status.rawValue), resolved, .int(id)])
     }
 
     public func markReplayed(_ s: any SQLSession, _ id: Int64) async throws {
@@ -441,7 +444,8 @@ public struct StateStore: Sendable {
     public func auditEntries(_ s: any SQLSession, limit: Int? = nil) async throws -> [AuditEntry] {
         let sql: String
         if let limit {
-            sql = "SELECT seq, at, kind, subject, actor, detail, prev_hash, hash FROM (SELECT * FROM \(t("audit")) ORDER BY seq DESC LIMIT \(limit)) x ORDER BY seq"
+            sql =
+                "SELECT seq, at, kind, subject, actor, detail, prev_hash, hash FROM (SELECT * FROM \(t("audit")) ORDER BY seq DESC LIMIT \(limit)) x ORDER BY seq"
         } else {
             sql = "SELECT seq, at, kind, subject, actor, detail, prev_hash, hash FROM \(t("audit")) ORDER BY seq"
         }
@@ -466,8 +470,10 @@ public struct StateStore: Sendable {
     }
 
     public func offset(_ s: any SQLSession, source: String, table: String) async throws -> Offset? {
-        try await s.query("SELECT line, byte_offset, fingerprint FROM \(t("offsets")) WHERE source = ? AND tbl = ?", [.text(source), .text(table)])
-            .first.map { Offset(line: $0[0].int ?? 0, byteOffset: $0[1].int ?? 0, fingerprint: $0[2].string) }
+        try await s.query(
+            "SELECT line, byte_offset, fingerprint FROM \(t("offsets")) WHERE source = ? AND tbl = ?", [.text(source), .text(table)]
+        )
+        .first.map { Offset(line: $0[0].int ?? 0, byteOffset: $0[1].int ?? 0, fingerprint: $0[2].string) }
     }
 
     public func setOffset(_ s: any SQLSession, source: String, table: String, _ o: Offset) async throws {
@@ -506,7 +512,10 @@ public struct StateStore: Sendable {
     /// Moves a parked record to quarantine (a plan decided it cannot be loaded).
     public func quarantineParked(_ s: any SQLSession, _ records: [ParkedRecord], reason: String) async throws {
         try await quarantine(
-            s, records.map { QuarantinedRecord(table: $0.table, source: $0.source, line: $0.line, raw: $0.record, reason: reason + ": " + $0.reason) })
+            s,
+            records.map {
+                QuarantinedRecord(table: $0.table, source: $0.source, line: $0.line, raw: $0.record, reason: reason + ": " + $0.reason)
+            })
         try await deleteParked(s, ids: records.map(\.id))
     }
 
@@ -515,11 +524,15 @@ public struct StateStore: Sendable {
     public func recordUsage(_ s: any SQLSession, planID: Int64?, model: String, tokensIn: Int, tokensOut: Int, cost: Double) async throws {
         try await s.execute(
             "INSERT INTO \(t("usage")) (plan_id, model, tokens_in, tokens_out, cost, at) VALUES (?, ?, ?, ?, ?, ?)",
-            [planID.map(SQLValue.int) ?? .null, .text(model), .int(Int64(tokensIn)), .int(Int64(tokensOut)), .double(cost), .double(Self.now())])
+            [
+                planID.map(SQLValue.int) ?? .null, .text(model), .int(Int64(tokensIn)), .int(Int64(tokensOut)), .double(cost),
+                .double(Self.now()),
+            ])
     }
 
     public func usage(_ s: any SQLSession) async throws -> UsageTotals {
-        let r = try await s.query("SELECT COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), COALESCE(SUM(cost), 0) FROM \(t("usage"))", [])
+        let r = try await s.query(
+            "SELECT COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), COALESCE(SUM(cost), 0) FROM \(t("usage"))", [])
         return UsageTotals(tokensIn: r.first?[0].int ?? 0, tokensOut: r.first?[1].int ?? 0, cost: r.first?[2].double ?? 0)
     }
 

@@ -185,13 +185,17 @@ import Testing
 
     @Test func schemaInferenceJoinsAndSkipsNullOnly() {
         let records: [[FlatField]] = [
-            [FlatField(column: "id", sourceKey: "id", value: .number(JSONNumber(int: 1))),
-             FlatField(column: "x", sourceKey: "x", value: .null),
-             FlatField(column: "amount", sourceKey: "amount", value: .number(JSONNumber(int: 5)))],
-            [FlatField(column: "id", sourceKey: "id", value: .number(JSONNumber(int: 2))),
-             FlatField(column: "amount", sourceKey: "amount", value: .number(JSONNumber(text: "5.5"))),
-             FlatField(column: "flag", sourceKey: "flag", value: .bool(true)),
-             FlatField(column: "_", sourceKey: "!!!", value: .string("x"), validName: false)],
+            [
+                FlatField(column: "id", sourceKey: "id", value: .number(JSONNumber(int: 1))),
+                FlatField(column: "x", sourceKey: "x", value: .null),
+                FlatField(column: "amount", sourceKey: "amount", value: .number(JSONNumber(int: 5))),
+            ],
+            [
+                FlatField(column: "id", sourceKey: "id", value: .number(JSONNumber(int: 2))),
+                FlatField(column: "amount", sourceKey: "amount", value: .number(JSONNumber(text: "5.5"))),
+                FlatField(column: "flag", sourceKey: "flag", value: .bool(true)),
+                FlatField(column: "_", sourceKey: "!!!", value: .string("x"), validName: false),
+            ],
             [FlatField(column: "flag", sourceKey: "flag", value: .number(JSONNumber(int: 1)))],
         ]
         let cols = SchemaInference.columns(from: records)

@@ -91,7 +91,8 @@ import Testing
 
     @Test func nestingUpToTheLimitParses() throws {
         _ = try JSONParser.parse(Self.nested(JSONParser.maxDepth))
-        let objects = String(repeating: #"{"a":"#, count: JSONParser.maxDepth - 1) + "{}" + String(repeating: "}", count: JSONParser.maxDepth - 1)
+        let objects =
+            String(repeating: #"{"a":"#, count: JSONParser.maxDepth - 1) + "{}" + String(repeating: "}", count: JSONParser.maxDepth - 1)
         _ = try JSONParser.parse(objects)
     }
 

@@ -201,9 +201,9 @@ import Testing
 
     @Test func planDecodesFromAgentJSONAndIsChecked() throws {
         let json = #"""
-        {"id":0,"incidentID":1,"table":"t","rationale":"r","confidence":0.5,"plannedBy":"llm:x","status":"proposed",
-         "operations":[{"kind":"add_column","column":"x;drop","type":"text"}]}
-        """#
+            {"id":0,"incidentID":1,"table":"t","rationale":"r","confidence":0.5,"plannedBy":"llm:x","status":"proposed",
+             "operations":[{"kind":"add_column","column":"x;drop","type":"text"}]}
+            """#
         let p = try JSONDecoder().decode(Plan.self, from: Data(json.utf8))
         #expect(p.problem()?.contains("x;drop") == true)
         let bad = json.replacingOccurrences(of: "add_column", with: "drop_table")
@@ -216,8 +216,12 @@ import Testing
     static let lite = PlanCompiler(dialect: .sqlite, schema: nil)
 
     @Test func addColumn() {
-        #expect(Self.pg.compile(.addColumn("amount", .double), table: "events") == #"ALTER TABLE "public"."events" ADD COLUMN "amount" double precision"#)
-        #expect(Self.lite.compile(.addColumn("amount", .double), table: "events") == #"ALTER TABLE "events" ADD COLUMN "amount" DOUBLE PRECISION"#)
+        #expect(
+            Self.pg.compile(.addColumn("amount", .double), table: "events")
+                == #"ALTER TABLE "public"."events" ADD COLUMN "amount" double precision"#)
+        #expect(
+            Self.lite.compile(.addColumn("amount", .double), table: "events")
+                == #"ALTER TABLE "events" ADD COLUMN "amount" DOUBLE PRECISION"#)
         #expect(Self.pg.compile(.addColumn("meta", .json), table: "events") == #"ALTER TABLE "public"."events" ADD COLUMN "meta" jsonb"#)
         #expect(Self.lite.compile(.addColumn("meta", .json), table: "events") == #"ALTER TABLE "events" ADD COLUMN "meta" JSON"#)
     }

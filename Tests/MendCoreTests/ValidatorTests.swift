@@ -105,7 +105,9 @@ import Testing
         #expect(d.map(\.kind) == [.valueTooLarge])
         #expect(d.first?.column == "name")
         #expect(d.first?.reason.contains("13 bytes") == true)
-        #expect(try Self.fit(#"{"id":1,"name":"0123456789"}"#, maxValueBytes: 10) == .row([.int(1), .text("0123456789"), .null, .null], coerced: 0))
+        #expect(
+            try Self.fit(#"{"id":1,"name":"0123456789"}"#, maxValueBytes: 10)
+                == .row([.int(1), .text("0123456789"), .null, .null], coerced: 0))
         // Counted in bytes, not characters.
         #expect(Self.drifts(try Self.fit(#"{"id":1,"name":"ééééééé"}"#, maxValueBytes: 10)).map(\.kind) == [.valueTooLarge])
     }
@@ -159,11 +161,16 @@ import Testing
     @Test func conversionsApplyBeforeValidation() throws {
         var schema = Self.base
         schema.conversions = ["at": .epochSecondsToTimestamp]
-        #expect(try Self.fit(#"{"id":1,"at":0}"#, schema: schema) == .row([.int(1), .null, .null, .text("1970-01-01T00:00:00Z")], coerced: 0))
+        #expect(
+            try Self.fit(#"{"id":1,"at":0}"#, schema: schema) == .row([.int(1), .null, .null, .text("1970-01-01T00:00:00Z")], coerced: 0))
         schema.conversions = ["at": .epochMillisToTimestamp]
-        #expect(try Self.fit(#"{"id":1,"at":1767225600000}"#, schema: schema) == .row([.int(1), .null, .null, .text("2026-01-01T00:00:00Z")], coerced: 0))
+        #expect(
+            try Self.fit(#"{"id":1,"at":1767225600000}"#, schema: schema)
+                == .row([.int(1), .null, .null, .text("2026-01-01T00:00:00Z")], coerced: 0))
         // A value the conversion does not apply to is validated as it is.
-        #expect(try Self.fit(#"{"id":1,"at":"2026-03-01T10:00:01Z"}"#, schema: schema) == .row([.int(1), .null, .null, .text("2026-03-01T10:00:01Z")], coerced: 0))
+        #expect(
+            try Self.fit(#"{"id":1,"at":"2026-03-01T10:00:01Z"}"#, schema: schema)
+                == .row([.int(1), .null, .null, .text("2026-03-01T10:00:01Z")], coerced: 0))
         schema.conversions = ["id": .numericString]
         #expect(try Self.fit(#"{"id":"42"}"#, schema: schema) == .row([.int(42), .null, .null, .null], coerced: 0))
         schema.conversions = ["amount": .scale(factor: 0.01)]

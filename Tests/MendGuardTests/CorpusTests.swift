@@ -29,7 +29,8 @@ import Testing
         var failures = 0
         for e in corpus.entries {
             let v = guardian.judge(e.sql)
-            let ok = v.allowed == e.expect.allowed && v.risk == e.expect.risk
+            let ok =
+                v.allowed == e.expect.allowed && v.risk == e.expect.risk
                 && (e.expect.rule.map { $0 == v.rule } ?? true)
             if !ok { failures += 1 }
             #expect(

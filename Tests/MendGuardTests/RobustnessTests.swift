@@ -7,7 +7,8 @@ import Testing
 @Suite struct RobustnessTests {
     @Test func deeplyNestedInputIsRefusedNotCrashed() {
         for depth in [100, 1_000, 20_000] {
-            let sql = "ALTER TABLE t ADD COLUMN x int DEFAULT " + String(repeating: "(", count: depth) + "1"
+            let sql =
+                "ALTER TABLE t ADD COLUMN x int DEFAULT " + String(repeating: "(", count: depth) + "1"
                 + String(repeating: ")", count: depth)
             let v = SQLGuard().judge(sql)
             // Shallow nesting is just a constant; deep nesting hits the parser's stack limit or the decoder's.

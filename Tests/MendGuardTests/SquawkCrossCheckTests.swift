@@ -23,20 +23,32 @@ enum Squawk {
     /// Deliberate disagreements: squawk flags these, Mend still rates them `.low`.
     /// `sql == nil` means the rule is overruled for every statement. Mirrored in guard.md.
     static let disagreements: [(rule: String, sql: String?, reason: String)] = [
-        ("require-lock-timeout", nil,
-         "A session setting, not a property of the statement: the guard rates what the one statement does; setting lock_timeout before a repair is the executor's job."),
-        ("require-statement-timeout", nil,
-         "Same: statement_timeout is the executor's session setting, not part of the judged statement."),
-        ("prefer-robust-stmts", nil,
-         "Idempotency style (IF NOT EXISTS / transactions): Mend runs one reviewed statement and records its outcome; it does not change lock or rewrite cost."),
-        ("prefer-bigint-over-int", nil,
-         "Type-choice advice: the column type follows the ingested data, and ADD COLUMN of an int is as cheap as of a bigint."),
+        (
+            "require-lock-timeout", nil,
+            "A session setting, not a property of the statement: the guard rates what the one statement does; setting lock_timeout before a repair is the executor's job."
+        ),
+        (
+            "require-statement-timeout", nil,
+            "Same: statement_timeout is the executor's session setting, not part of the judged statement."
+        ),
+        (
+            "prefer-robust-stmts", nil,
+            "Idempotency style (IF NOT EXISTS / transactions): Mend runs one reviewed statement and records its outcome; it does not change lock or rewrite cost."
+        ),
+        (
+            "prefer-bigint-over-int", nil,
+            "Type-choice advice: the column type follows the ingested data, and ADD COLUMN of an int is as cheap as of a bigint."
+        ),
         ("prefer-bigint-over-smallint", nil, "Type-choice advice, as prefer-bigint-over-int."),
-        ("prefer-text-field", nil,
-         "Adding a new varchar(n) column is catalog-only; squawk warns about later length changes, which Mend judges when they happen (widening = medium)."),
+        (
+            "prefer-text-field", nil,
+            "Adding a new varchar(n) column is catalog-only; squawk warns about later length changes, which Mend judges when they happen (widening = medium)."
+        ),
         ("prefer-timestamptz", nil, "Type-choice advice; adding a timestamp column is catalog-only."),
-        ("adding-field-with-default", "ALTER TABLE events ADD COLUMN ratio double precision DEFAULT -1.5",
-         "squawk 2.x treats a negative literal as a non-constant expression; PostgreSQL folds -1.5 into a constant, stored as a fast default on 11+ (no rewrite)."),
+        (
+            "adding-field-with-default", "ALTER TABLE events ADD COLUMN ratio double precision DEFAULT -1.5",
+            "squawk 2.x treats a negative literal as a non-constant expression; PostgreSQL folds -1.5 into a constant, stored as a fast default on 11+ (no rewrite)."
+        ),
     ]
 
     static func overruled(rule: String, sql: String) -> Bool {
