@@ -2,11 +2,13 @@ import Foundation
 
 /// An API key. It is held in memory only: its description is redacted, so string
 /// interpolation, `print` or an error message cannot leak it.
-public struct APIKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct APIKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     let secret: String
     public init(_ secret: String) { self.secret = secret }
     public var description: String { "<redacted>" }
     public var debugDescription: String { "<redacted>" }
+    /// `dump` and debuggers walk mirrors, not descriptions: show them nothing.
+    public var customMirror: Mirror { Mirror(self, children: []) }
 
     /// Removes the key from text that came from elsewhere (a provider's error body).
     func scrub(_ text: String) -> String {
@@ -178,7 +180,8 @@ public struct LLMConfig: Sendable {
         }
         let providerName = nonEmpty("MEND_LLM_PROVIDER")?.lowercased() ?? "anthropic"
         guard let provider = ProviderKind(rawValue: providerName) else {
-            throw LLMError.configuration("MEND_LLM_PROVIDER=\(providerName) is not known; use anthropic or openai (OpenAI-compatible: Ollama, vLLM, llama.cpp)")
+            throw LLMError.configuration(
+                "MEND_LLM_PROVIDER=\(providerName) is not known; use anthropic or openai (OpenAI-compatible: Ollama, vLLM, llama.cpp)")
         }
         let key: APIKey?
         switch provider {

@@ -76,7 +76,9 @@ public struct LLMPlanner: MeteredPlanner {
         let used = meter.usage
         let usage =
             used.total == 0 && transcript.turns == 0
-            ? nil : PlannerUsage(model: provider.model, tokensIn: used.input, tokensOut: used.output, cost: prices.cost(model: provider.model, usage: used))
+            ? nil
+            : PlannerUsage(
+                model: provider.model, tokensIn: used.input, tokensOut: used.output, cost: prices.cost(model: provider.model, usage: used))
         return (result, usage)
     }
 
@@ -107,7 +109,9 @@ public struct LLMPlanner: MeteredPlanner {
         let offered: [ToolSpec]
         do {
             let toolbox = self.toolbox
-            offered = try await withDeadline(min(limits.toolTimeout, try remaining()), what: "listing MCP tools") { try await toolbox.specs() }
+            offered = try await withDeadline(min(limits.toolTimeout, try remaining()), what: "listing MCP tools") {
+                try await toolbox.specs()
+            }
         } catch let e as LLMPlannerError {
             throw e
         } catch {
@@ -138,7 +142,9 @@ public struct LLMPlanner: MeteredPlanner {
             let uses = response.toolUses
             if uses.isEmpty {
                 messages.append(
-                    .user("Mend only accepts a plan through the submit_plan tool. Call submit_plan now (or a read-only tool first if you need more facts)."))
+                    .user(
+                        "Mend only accepts a plan through the submit_plan tool. Call submit_plan now (or a read-only tool first if you need more facts)."
+                    ))
                 continue
             }
             var results: [ContentBlock] = []
@@ -158,7 +164,8 @@ public struct LLMPlanner: MeteredPlanner {
                         results.append(
                             .toolResult(
                                 id: use.id,
-                                content: "invalid plan: \(rejection.message). Fix it and call submit_plan again; a second invalid plan ends the conversation.",
+                                content:
+                                    "invalid plan: \(rejection.message). Fix it and call submit_plan again; a second invalid plan ends the conversation.",
                                 isError: true))
                     }
                     continue
@@ -170,12 +177,14 @@ public struct LLMPlanner: MeteredPlanner {
                 }
                 transcript.called.append(use.name)
                 do {
-                    let r = try await toolbox.call(use.name, arguments: use.input.objectValue ?? [:], timeout: min(limits.toolTimeout, try remaining()))
+                    let r = try await toolbox.call(
+                        use.name, arguments: use.input.objectValue ?? [:], timeout: min(limits.toolTimeout, try remaining()))
                     results.append(.toolResult(id: use.id, content: DataFence.fenceToolOutput(use.name, r.texts), isError: r.isError))
                 } catch let e as LLMPlannerError {
                     throw e
                 } catch {
-                    results.append(.toolResult(id: use.id, content: "the tool failed: \(DataFence.capString("\(error)", 300))", isError: true))
+                    results.append(
+                        .toolResult(id: use.id, content: "the tool failed: \(DataFence.capString("\(error)", 300))", isError: true))
                 }
             }
             messages.append(ChatMessage(role: .user, content: results))
@@ -188,7 +197,8 @@ public struct LLMPlanner: MeteredPlanner {
     static func refusal(_ name: String, _ input: Value, offered: Set<String>) -> String? {
         let shown = DataFence.capString(name, 60)
         if MCPToolbox.mutating.contains(name) {
-            return "refused: \(shown) changes state. The planner may only read and propose; the policy or a person approves and applies plans."
+            return
+                "refused: \(shown) changes state. The planner may only read and propose; the policy or a person approves and applies plans."
         }
         guard offered.contains(name) else {
             return "refused: \(shown) is not one of the tools offered. Use the listed read-only tools or submit_plan."
@@ -252,7 +262,9 @@ public struct LLMPlanner: MeteredPlanner {
                 "table": .string(schema.name),
                 "columns": .array(
                     schema.columns.map {
-                        .object(["name": .string($0.name), "type": .string($0.type?.rawValue ?? $0.declaredType), "nullable": .bool($0.nullable)])
+                        .object([
+                            "name": .string($0.name), "type": .string($0.type?.rawValue ?? $0.declaredType), "nullable": .bool($0.nullable),
+                        ])
                     }),
                 "mappings": .object(schema.mappings.mapValues { .string($0) }),
                 "conversions": .object(schema.conversions.mapValues { .string($0.name) }),

@@ -35,8 +35,18 @@ public struct MCPToolbox: Sendable {
         return client
     }
 
-    /// The allowed tools the server offers, as the model will see them.
+    /// The allowed tools the server offers, as the model will see them. Listed once per
+    /// toolbox: Mend's registry does not change while it runs (listChanged: false).
     public func specs() async throws -> [ToolSpec] {
+        if let cached = cache.value { return cached }
+        let listed = try await list()
+        cache.value = listed
+        return listed
+    }
+
+    private let cache = SpecCache()
+
+    private func list() async throws -> [ToolSpec] {
         var out: [ToolSpec] = []
         var cursor: String?
         for _ in 0..<20 {  // bounded paging
@@ -64,6 +74,23 @@ public struct MCPToolbox: Sendable {
             }
         }
         return (texts, result.isError ?? false)
+    }
+}
+
+final class SpecCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var specs: [ToolSpec]?
+    var value: [ToolSpec]? {
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return specs
+        }
+        set {
+            lock.lock()
+            specs = newValue
+            lock.unlock()
+        }
     }
 }
 

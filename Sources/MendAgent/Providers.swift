@@ -35,9 +35,14 @@ public struct AnthropicProvider: LLMProvider {
                         switch block {
                         case .text(let t): .object(["type": "text", "text": .string(t)])
                         case .toolUse(let id, let name, let input):
-                            .object(["type": "tool_use", "id": .string(id), "name": .string(name), "input": input.objectValue == nil ? .object([:]) : input])
+                            .object([
+                                "type": "tool_use", "id": .string(id), "name": .string(name),
+                                "input": input.objectValue == nil ? .object([:]) : input,
+                            ])
                         case .toolResult(let id, let content, let isError):
-                            .object(["type": "tool_result", "tool_use_id": .string(id), "content": .string(content), "is_error": .bool(isError)])
+                            .object([
+                                "type": "tool_result", "tool_use_id": .string(id), "content": .string(content), "is_error": .bool(isError),
+                            ])
                         }
                     }),
             ])
@@ -67,7 +72,9 @@ public struct AnthropicProvider: LLMProvider {
             case "text": content.append(.text(o["text"]?.stringValue ?? ""))
             case "tool_use":
                 content.append(
-                    .toolUse(id: o["id"]?.stringValue ?? "toolu_\(content.count)", name: o["name"]?.stringValue ?? "", input: o["input"] ?? .object([:])))
+                    .toolUse(
+                        id: o["id"]?.stringValue ?? "toolu_\(content.count)", name: o["name"]?.stringValue ?? "",
+                        input: o["input"] ?? .object([:])))
             default: continue  // thinking and other blocks carry nothing the loop acts on
             }
         }
@@ -110,7 +117,9 @@ public struct OpenAIProvider: LLMProvider {
                     switch block {
                     case .toolResult(let id, let content, let isError):
                         messages.append(
-                            .object(["role": "tool", "tool_call_id": .string(id), "content": .string(isError ? "ERROR: " + content : content)]))
+                            .object([
+                                "role": "tool", "tool_call_id": .string(id), "content": .string(isError ? "ERROR: " + content : content),
+                            ]))
                     case .text(let t): text.append(t)
                     case .toolUse: continue
                     }
@@ -143,7 +152,9 @@ public struct OpenAIProvider: LLMProvider {
                 request.tools.map {
                     .object([
                         "type": "function",
-                        "function": .object(["name": .string($0.name), "description": .string($0.description), "parameters": $0.inputSchema]),
+                        "function": .object([
+                            "name": .string($0.name), "description": .string($0.description), "parameters": $0.inputSchema,
+                        ]),
                     ])
                 })
         }

@@ -30,20 +30,33 @@ public enum SubmitPlanTool {
             "properties": [
                 "kind": ["type": "string", "enum": .array(kinds.map { .string($0.rawValue) })],
                 "column": .object(
-                    identifier.objectValue?.merging(["description": "the column created or changed; for map_field the existing target column"]) {
+                    identifier.objectValue?.merging([
+                        "description": "the column created or changed; for map_field the existing target column"
+                    ]) {
                         $1
                     } ?? [:]),
-                "type": ["type": "string", "enum": types, "description": "add_column / add_variant_column: the new type; widen_column: the target type"],
+                "type": [
+                    "type": "string", "enum": types,
+                    "description": "add_column / add_variant_column: the new type; widen_column: the target type",
+                ],
                 "from": ["type": "string", "enum": types, "description": "widen_column: the current type"],
                 "source": .object(
-                    identifier.objectValue?.merging(["description": "map_field: the incoming (normalized) field name to land in 'column'"]) { $1 }
+                    identifier.objectValue?.merging(["description": "map_field: the incoming (normalized) field name to land in 'column'"])
+                    { $1 }
                         ?? [:]),
                 "of": .object(
-                    identifier.objectValue?.merging(["description": "add_variant_column: the column whose conflicting values move to the variant"]) {
+                    identifier.objectValue?.merging([
+                        "description": "add_variant_column: the column whose conflicting values move to the variant"
+                    ]) {
                         $1
                     } ?? [:]),
-                "conversion": ["type": "string", "enum": .array(conversionNames), "description": "convert_value: how incoming values of 'column' are converted"],
-                "factor": ["type": "number", "description": "convert_value with conversion 'scale': the multiplier (100 for euros → cents)"],
+                "conversion": [
+                    "type": "string", "enum": .array(conversionNames),
+                    "description": "convert_value: how incoming values of 'column' are converted",
+                ],
+                "factor": [
+                    "type": "number", "description": "convert_value with conversion 'scale': the multiplier (100 for euros → cents)",
+                ],
             ],
         ]
         return [
@@ -69,7 +82,9 @@ public enum SubmitPlanTool {
     /// The model's input as a Plan, or the first problem in words the model can act on.
     public static func read(_ input: Value, incident: Incident, schema: TableSchema?, plannedBy: String) -> Result<Plan, PlanRejection> {
         func fail(_ m: String) -> Result<Plan, PlanRejection> { .failure(PlanRejection(message: m)) }
-        guard let o = input.objectValue else { return fail("submit_plan's input must be a JSON object with operations, rationale and confidence") }
+        guard let o = input.objectValue else {
+            return fail("submit_plan's input must be a JSON object with operations, rationale and confidence")
+        }
         if let extra = o.keys.sorted().first(where: { !["operations", "rationale", "confidence"].contains($0) }) {
             return fail("unknown field '\(DataFence.capString(extra, 40))': a plan has only operations, rationale and confidence")
         }
@@ -130,7 +145,9 @@ public enum SubmitPlanTool {
         if let v = o["conversion"] {
             guard let name = v.stringValue else { return fail("'conversion' must be a string") }
             if name == "scale" {
-                guard let f = number(o["factor"]), f.isFinite, f != 0 else { return fail("conversion 'scale' needs a non-zero numeric 'factor'") }
+                guard let f = number(o["factor"]), f.isFinite, f != 0 else {
+                    return fail("conversion 'scale' needs a non-zero numeric 'factor'")
+                }
                 op.conversion = .scale(factor: f)
             } else if let c = conversions[name] {
                 op.conversion = c
@@ -168,7 +185,9 @@ public enum SubmitPlanTool {
                     return "\(n): column \(column) is \(current.rawValue), not \(from.rawValue)"
                 }
             case .mapField:
-                if type(of: column) == nil { return "\(n): map_field's target column \(column) does not exist; add it or map onto an existing column" }
+                if type(of: column) == nil {
+                    return "\(n): map_field's target column \(column) does not exist; add it or map onto an existing column"
+                }
                 if op.source == op.column { return "\(n): a field cannot be mapped onto itself" }
                 if let s = op.source, schema.column(named: s) != nil {
                     return "\(n): \(s) is itself a column; map_field is for an incoming field that has no column"
