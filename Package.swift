@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // Already resolved through async-http-client; named for NIOCore (agent) and the tests' loopback server.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // `mend serve`'s /metrics: the swift-metrics API, exported in Prometheus text by swift-prometheus.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -62,10 +65,23 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict),
+        .target(
+            name: "MendServer",
+            dependencies: [
+                "MendCore", "MendStore", "MendPipeline", "MendMCP",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "mend",
             dependencies: [
-                "MendCore", "MendStore", "MendPipeline", "MendGuard", "MendMCP", "MendAgent",
+                "MendCore", "MendStore", "MendPipeline", "MendGuard", "MendMCP", "MendAgent", "MendServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -81,6 +97,14 @@ let package = Package(
                 "MendAgent", "MendMCP", "MendPipeline", "MendStore", "MendCore", .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "MendServerTests",
+            dependencies: [
+                "MendServer", "MendPipeline", "MendStore", "MendCore", "MendMCP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .testTarget(name: "MendCoreTests", dependencies: ["MendCore"], swiftSettings: strict),

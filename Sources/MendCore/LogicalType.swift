@@ -77,7 +77,10 @@ public enum TextShapes {
     /// `2026-03-01T10:00:01Z`, `2026-03-02T08:30:00.123+02:00`. Without an offset the
     /// instant is ambiguous, so such strings stay text.
     public static func isTimestampTZ(_ s: String) -> Bool {
-        let b = Array(s.utf8)
+        s.utf8.withContiguousStorageIfAvailable { isTimestampTZ(bytes: $0) } ?? isTimestampTZ(bytes: Array(s.utf8))
+    }
+
+    static func isTimestampTZ<B: RandomAccessCollection<UInt8>>(bytes b: B) -> Bool where B.Index == Int {
         guard b.count >= 20, b.count <= 40, isDate(b, 0) else { return false }
         guard b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: " ") || b[10] == UInt8(ascii: "t") else { return false }
         guard digits(b, 11, 2), b[13] == UInt8(ascii: ":"), digits(b, 14, 2), b[16] == UInt8(ascii: ":"), digits(b, 17, 2)
@@ -103,12 +106,14 @@ public enum TextShapes {
 
     /// A calendar date `YYYY-MM-DD` that exists (leap years included).
     public static func isDate(_ s: String) -> Bool {
-        let b = Array(s.utf8)
-        return b.count == 10 && isDate(b, 0)
+        s.utf8.withContiguousStorageIfAvailable { $0.count == 10 && isDate($0, 0) } ?? false
     }
 
     public static func isUUID(_ s: String) -> Bool {
-        let b = Array(s.utf8)
+        s.utf8.withContiguousStorageIfAvailable { isUUID(bytes: $0) } ?? false
+    }
+
+    static func isUUID(bytes b: UnsafeBufferPointer<UInt8>) -> Bool {
         guard b.count == 36 else { return false }
         for (i, c) in b.enumerated() {
             if i == 8 || i == 13 || i == 18 || i == 23 {
@@ -120,7 +125,7 @@ public enum TextShapes {
         return true
     }
 
-    private static func isDate(_ b: [UInt8], _ o: Int) -> Bool {
+    private static func isDate<B: RandomAccessCollection<UInt8>>(_ b: B, _ o: Int) -> Bool where B.Index == Int {
         guard b.count >= o + 10, digits(b, o, 4), b[o + 4] == UInt8(ascii: "-"), digits(b, o + 5, 2),
             b[o + 7] == UInt8(ascii: "-"), digits(b, o + 8, 2)
         else { return false }
@@ -133,13 +138,13 @@ public enum TextShapes {
         return d <= days[m - 1]
     }
 
-    private static func digits(_ b: [UInt8], _ o: Int, _ n: Int) -> Bool {
+    private static func digits<B: RandomAccessCollection<UInt8>>(_ b: B, _ o: Int, _ n: Int) -> Bool where B.Index == Int {
         guard o + n <= b.count else { return false }
         for i in o..<(o + n) where b[i] < 48 || b[i] > 57 { return false }
         return true
     }
 
-    private static func num(_ b: [UInt8], _ o: Int, _ n: Int) -> Int {
+    private static func num<B: RandomAccessCollection<UInt8>>(_ b: B, _ o: Int, _ n: Int) -> Int where B.Index == Int {
         var v = 0
         for i in o..<(o + n) { v = v * 10 + Int(b[i] - 48) }
         return v

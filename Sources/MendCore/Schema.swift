@@ -39,6 +39,9 @@ public struct TableSchema: Sendable, Equatable {
     public var name: String
     public private(set) var columns: [Column]
     private var index: [String: Int]
+    /// Positions of NOT NULL columns, checked for every record (usually none), kept
+    /// here so the check costs nothing per record.
+    public private(set) var requiredPositions: [Int]
     /// Source column names that land in another column (`map_field` repairs).
     public var mappings: [String: String]
     /// Conversions applied to a column's incoming values before validation.
@@ -52,6 +55,7 @@ public struct TableSchema: Sendable, Equatable {
         self.name = name
         self.columns = columns
         self.index = Dictionary(columns.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        self.requiredPositions = columns.indices.filter { !columns[$0].nullable }
         self.mappings = mappings
         self.conversions = conversions
         self.version = version
@@ -63,6 +67,7 @@ public struct TableSchema: Sendable, Equatable {
     public mutating func append(_ column: Column) {
         guard index[column.name] == nil else { return }
         index[column.name] = columns.count
+        if !column.nullable { requiredPositions.append(columns.count) }
         columns.append(column)
     }
 }

@@ -198,7 +198,6 @@ public struct Validator: Sendable {
             lastPositions = fields.map { f in schema.position(of: schema.mappings[f.column] ?? f.column) }
         }
         var row = [SQLValue](repeating: .null, count: schema.columns.count)
-        var present = [Bool](repeating: false, count: schema.columns.count)
         var drifts: [Drift] = []
         var coerced = 0
         for (fieldIndex, field) in fields.enumerated() {
@@ -229,7 +228,7 @@ public struct Validator: Sendable {
                     ))
                 continue
             }
-            if present[pos], case .null = value { continue }
+            if row[pos] != .null, case .null = value { continue }
             let column = schema.columns[pos]
             if case .string(let s) = value, s.utf8.count > maxValueBytes {
                 drifts.append(
@@ -247,20 +246,17 @@ public struct Validator: Sendable {
                     continue
                 }
                 row[pos] = v
-                present[pos] = true
             case .coerced(let v):
                 row[pos] = v
-                present[pos] = true
                 coerced += 1
             case .mismatch(let reason):
                 // A variant column (`col__v_<type>`, added by an approved plan) takes the
                 // values that do not fit the original column, as they are.
                 if let observed = value.inferredType,
                     let vpos = schema.position(of: Identifier.shorten("\(target)__v_\(observed.rawValue)")),
-                    !present[vpos], case .exact(let v) = Coercer.coerce(value, to: schema.columns[vpos].type ?? .text)
+                    row[vpos] == .null, case .exact(let v) = Coercer.coerce(value, to: schema.columns[vpos].type ?? .text)
                 {
                     row[vpos] = v
-                    present[vpos] = true
                     continue
                 }
                 drifts.append(
@@ -269,7 +265,8 @@ public struct Validator: Sendable {
                         expected: type, reason: "\(target): \(reason)"))
             }
         }
-        for (i, column) in schema.columns.enumerated() where !column.nullable && !present[i] {
+        for i in schema.requiredPositions where row[i] == .null {
+            let column = schema.columns[i]
             if !drifts.contains(where: { $0.column == column.name }) { drifts.append(missing(column, column.name)) }
         }
         return drifts.isEmpty ? .row(row, coerced: coerced) : .drifts(drifts)

@@ -43,6 +43,8 @@ public actor MendHTTPHost {
     let options: MendToolOptions
     private var sessions: [String: Session] = [:]
     private var channel: (any Channel)?
+    /// True while mounted in another server (MendServer), which owns the listener.
+    private var mounted = false
 
     public init(configuration: Configuration, engine: Engine, options: MendToolOptions = .init()) {
         self.configuration = configuration
@@ -77,7 +79,16 @@ public actor MendHTTPHost {
         try await channel.closeFuture.get()
     }
 
+    /// Serves through another HTTP server that passes `/mcp` requests to `handle(_:)`:
+    /// no listener of its own, only the idle-session sweeper.
+    public func mount() {
+        guard !mounted else { return }
+        mounted = true
+        Task { await self.expireSessions() }
+    }
+
     public func stop() async {
+        mounted = false
         for s in sessions.values { await s.mend.stop() }
         sessions = [:]
         try? await channel?.close()
@@ -93,7 +104,7 @@ public actor MendHTTPHost {
         return diff == 0
     }
 
-    func handle(_ request: HTTPRequest) async -> HTTPResponse {
+    public func handle(_ request: HTTPRequest) async -> HTTPResponse {
         // Authentication first: without the token nothing else is revealed, not even 404s.
         guard authorized(request.header(HTTPHeaderName.authorization)) else {
             return .error(statusCode: 401, .invalidRequest("Unauthorized"), extraHeaders: ["WWW-Authenticate": "Bearer realm=\"mend\""])
@@ -142,7 +153,7 @@ public actor MendHTTPHost {
     }
 
     private func expireSessions() async {
-        while channel != nil {
+        while channel != nil || mounted {
             try? await Task.sleep(for: .seconds(60))
             let now = Date()
             for (id, s) in sessions where now.timeIntervalSince(s.lastSeen) > configuration.sessionTimeout {

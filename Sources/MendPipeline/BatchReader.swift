@@ -25,6 +25,10 @@ struct ReadBatch: Sendable {
     /// The schema the `fit`s were computed against; the engine re-validates if the
     /// table changed since (a repair landed while this batch was read).
     var validatedAgainst: TableSchema?
+    /// The rows of the records whose precomputed fit is a row, in order, encoded ahead
+    /// for the database's bulk load (PostgreSQL COPY); the engine uses it only when it
+    /// loads exactly those rows.
+    var prepared: PreparedLoad?
 
     func text(_ p: Pending) -> String { String(decoding: raw[p.raw], as: UTF8.self) }
 }
@@ -60,7 +64,10 @@ final class BatchReader: @unchecked Sendable {
     let schema = SchemaBox()
     private var validator: Validator?
 
-    init(reader: LineReader, table: String, source: String, size: Int) {
+    private let warehouse: any Warehouse
+
+    init(reader: LineReader, table: String, source: String, size: Int, warehouse: any Warehouse) {
+        self.warehouse = warehouse
         self.reader = reader
         self.table = table
         self.source = source
@@ -112,6 +119,12 @@ final class BatchReader: @unchecked Sendable {
             if sawLine { b.lines += 1 }
         }
         b.offset = StateStore.Offset(line: reader.lineNumber, byteOffset: reader.byteOffset, fingerprint: nil)
+        if let schema = b.validatedAgainst {
+            var rows: [[SQLValue]] = []
+            rows.reserveCapacity(b.records.count)
+            for p in b.records { if case .row(let r, _)? = p.fit { rows.append(r) } }
+            if !rows.isEmpty { b.prepared = warehouse.prepareLoad(columns: schema.columns, rows: rows) }
+        }
         return b
     }
 }

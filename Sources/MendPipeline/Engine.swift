@@ -87,7 +87,7 @@ public actor Engine {
         }
         var schema = try await warehouse.transaction { s in try await state.schema(s, table) }
         var knownKeys = Set<String>()
-        let batches = BatchReader(reader: reader, table: table, source: sourceName, size: batchSize)
+        let batches = BatchReader(reader: reader, table: table, source: sourceName, size: batchSize, warehouse: warehouse)
         batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
         var reading = Task.detached { batches.next() }
         while true {
@@ -160,7 +160,8 @@ public actor Engine {
         let contract = policy.contract(for: .createTable, table: table, column: nil)
         guard contract == .evolve else {
             throw PipelineError.refused(
-                "table \(table) does not exist and the policy's tables contract is \(contract.rawValue); create it first or set contracts.tables: evolve")
+                "table \(table) does not exist and the policy's tables contract is \(contract.rawValue); create it first or set contracts.tables: evolve"
+            )
         }
         guard let sql = compiler.compile(op, table: table) else { return nil }
         let verdict = judge.judge(sql, context: await judgeContext(table: table, schema: nil, creating: true))
@@ -197,6 +198,7 @@ public actor Engine {
         let precomputed = schema != nil && read.validatedAgainst == schema
         var rows: [[SQLValue]] = []
         var rowOrigin: [Int] = []
+        var contractRows = 0
         rows.reserveCapacity(batch.count)
         rowOrigin.reserveCapacity(batch.count)
         var parked: [(signature: String, drifts: [Drift], record: ParkedRecord)] = []
@@ -228,6 +230,7 @@ public actor Engine {
                 case .load(let row, let coerced):
                     rows.append(row)
                     rowOrigin.append(idx)
+                    contractRows += 1
                     result.coerced += Int64(coerced)
                 case .quarantine(let why):
                     quarantine.append(
@@ -252,12 +255,14 @@ public actor Engine {
         let coerced = result.coerced
         let inputCount = batch.count + quarantined.count
         let origins = rowOrigin
+        // The reader's encoding holds when this batch loads exactly the rows it encoded.
+        let prepared = precomputed && read.prepared?.rowCount == rows.count && contractRows == 0 ? read.prepared : nil
         let rejectedText: @Sendable (Int) -> String = { i in read.text(batch[i]) }
         let lines = batch.map(\.line)
         let (opened, touched, rejected) = try await warehouse.transaction { s -> (Int64, Set<Int64>, Int) in
             try await state.ensureTable(s, table)
             var toPark = toPark
-            let failures = try await s.loadIsolating(table: table, columns: columns, rows: loadRows)
+            let failures = try await s.loadIsolating(table: table, columns: columns, rows: loadRows, prepared: prepared)
             for (i, message) in failures {
                 // The database refused a row Mend's validation let through (a value out of
                 // range, a constraint added by hand): park it with the database's words.
@@ -289,7 +294,8 @@ public actor Engine {
                     try await state.audit(
                         s, kind: "incident.opened", subject: "incident:\(id)", actor: actor,
                         detail: [
-                            "table": table, "signature": signature, "kinds": Set(drifts.map(\.kind.rawValue)).sorted().joined(separator: ","),
+                            "table": table, "signature": signature,
+                            "kinds": Set(drifts.map(\.kind.rawValue)).sorted().joined(separator: ","),
                             "first_reason": r.reason,
                         ])
                 }
@@ -336,7 +342,8 @@ public actor Engine {
             }
             switch policy.contract(for: kind, table: table, column: d.column) {
             case .discardRow:
-                return .quarantine("discarded by policy (\(kind == .addColumn ? "columns" : "data_type") contract discard_row): \(d.reason)")
+                return .quarantine(
+                    "discarded by policy (\(kind == .addColumn ? "columns" : "data_type") contract discard_row): \(d.reason)")
             case .discardValue: discard.insert(d.column)
             case .evolve, .freeze: return .park
             }
@@ -346,7 +353,6 @@ public actor Engine {
         if case .row(let row, let c) = v.fit(kept) { return .load(row, c) }
         return .park
     }
-
 
     // MARK: - repair
 
@@ -409,7 +415,8 @@ public actor Engine {
         if let usage {
             let state = self.state
             try await warehouse.transaction { s in
-                try await state.recordUsage(s, planID: nil, model: usage.model, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut, cost: usage.cost)
+                try await state.recordUsage(
+                    s, planID: nil, model: usage.model, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut, cost: usage.cost)
             }
         }
         return proposal
@@ -573,7 +580,8 @@ public actor Engine {
             throw PipelineError.notFound("incident \(incidentID) has no plan yet; run `mend plan \(incidentID)` to see one")
         }
         guard stored.plan.status == .pendingApproval else {
-            throw PipelineError.state("plan \(stored.plan.id) of incident \(incidentID) is \(stored.plan.status.rawValue), not pending_approval")
+            throw PipelineError.state(
+                "plan \(stored.plan.id) of incident \(incidentID) is \(stored.plan.status.rawValue), not pending_approval")
         }
         if stored.decision?.autonomy == .deny || stored.verdicts.contains(where: { !$0.allowed }) {
             throw PipelineError.refused("plan \(stored.plan.id) is refused by the guard or the policy; it cannot be approved")
@@ -660,7 +668,8 @@ public actor Engine {
                     }
                 }
                 let ddl = executed.map(\.sql).joined(separator: ";\n")
-                let version = executed.isEmpty ? Int64(schema.version) : try await state.recordSchemaVersion(s, table, planID: planID, ddl: ddl)
+                let version =
+                    executed.isEmpty ? Int64(schema.version) : try await state.recordSchemaVersion(s, table, planID: planID, ddl: ddl)
                 try await state.updatePlanStatus(s, planID, .applied, by: who, note: nil)
                 try await state.audit(
                     s, kind: "plan.applied", subject: "plan:\(planID)", actor: who,
@@ -754,7 +763,8 @@ public actor Engine {
                                 s, kind: "incident.opened", subject: "incident:\(target)", actor: who,
                                 detail: ["table": table, "signature": sig, "from_replay_of": String(incidentID)])
                         }
-                        try await state.reassignParked(s, id: rec.id, incidentID: target, drifts: drifts, reason: drifts.map(\.reason).joined(separator: "; "))
+                        try await state.reassignParked(
+                            s, id: rec.id, incidentID: target, drifts: drifts, reason: drifts.map(\.reason).joined(separator: "; "))
                     }
                 }
                 if !rows.isEmpty { try await s.load(table: table, columns: schema.columns, rows: rows) }

@@ -33,7 +33,8 @@ extension Engine {
             var types: [String: [String: String]] = [:]
             for t in tables {
                 if let cols = try await w.catalog(table: t, in: s) {
-                    types["\(schema).\(t)"] = Dictionary(cols.map { ($0.name, $0.declaredType.lowercased()) }, uniquingKeysWith: { a, _ in a })
+                    types["\(schema).\(t)"] = Dictionary(
+                        cols.map { ($0.name, $0.declaredType.lowercased()) }, uniquingKeysWith: { a, _ in a })
                 }
             }
             return GuardContext(

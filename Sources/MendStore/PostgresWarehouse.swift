@@ -89,6 +89,14 @@ public actor PostgresWarehouse: Warehouse {
     public nonisolated func stateTable(_ name: String) -> String { Identifier.qualified(config.stateSchema, name) }
     public nonisolated var schemasToCreate: [String] { [config.schema, config.stateSchema] }
 
+    public nonisolated func prepareLoad(columns: [Column], rows: [[SQLValue]]) -> PreparedLoad? {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(rows.count * 128)
+        let types = columns.map(\.type)
+        for row in rows { CopyText.append(row, types: types, to: &buffer) }
+        return PreparedLoad(rowCount: rows.count, payload: buffer)
+    }
+
     public func close() async {
         try? await connection.close()
         try? await repairConnection?.close()
@@ -251,7 +259,7 @@ struct PostgresSession: SQLSession {
     }
 
     /// COPY … FROM STDIN in text format, streamed in chunks of about 1 MiB.
-    func load(table: String, columns: [Column], rows: [[SQLValue]]) async throws {
+    func load(table: String, columns: [Column], rows: [[SQLValue]], prepared: PreparedLoad?) async throws {
         guard !rows.isEmpty else { return }
         // postgres-nio wraps the table and column names in double quotes without
         // escaping them, so it gets the inside of Mend's own quoting: embedded quotes
@@ -263,6 +271,10 @@ struct PostgresSession: SQLSession {
             try await connection.copyFrom(
                 table: inner(schema) + "\".\"" + inner(table), columns: names, logger: PostgresWarehouse.logger
             ) { writer in
+                if let prepared {
+                    try await writer.write(prepared.payload)
+                    return
+                }
                 var buffer = ByteBuffer()
                 buffer.reserveCapacity(1 << 20)
                 for row in rows {
@@ -326,27 +338,29 @@ enum CopyText {
         buffer.writeInteger(UInt8(ascii: "\n"))
     }
 
-    /// Decimal digits straight into the buffer: no String per integer.
+    /// Decimal digits straight into the buffer: no String per integer, one capacity check.
     static func writeInt(_ n: Int64, to buffer: inout ByteBuffer) {
-        if n == 0 {
-            buffer.writeInteger(UInt8(ascii: "0"))
-            return
-        }
-        var digits:
-            (
-                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
-            ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        var v = n.magnitude
-        withUnsafeMutableBytes(of: &digits) { d in
-            while v > 0 {
-                d[count] = UInt8(truncatingIfNeeded: v % 10) + 48
-                v /= 10
-                count += 1
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 20) { out in
+            var v = n.magnitude
+            var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch for up to 20 digits
+            return withUnsafeMutableBytes(of: &tmp) { d in
+                var count = 0
+                repeat {
+                    d[count] = UInt8(truncatingIfNeeded: v % 10) &+ 48
+                    v /= 10
+                    count += 1
+                } while v > 0
+                var w = 0
+                if n < 0 {
+                    out[0] = UInt8(ascii: "-")
+                    w = 1
+                }
+                for k in stride(from: count - 1, through: 0, by: -1) {
+                    out[w] = d[k]
+                    w += 1
+                }
+                return w
             }
-            if n < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
-            for i in stride(from: count - 1, through: 0, by: -1) { buffer.writeInteger(d[i]) }
         }
     }
 

@@ -41,6 +41,7 @@ public actor SQLiteWarehouse: Warehouse {
 
     public nonisolated func stateTable(_ name: String) -> String { Identifier.quote("_mend_" + name) }
     public nonisolated var schemasToCreate: [String] { [] }
+    public nonisolated func prepareLoad(columns: [Column], rows: [[SQLValue]]) -> PreparedLoad? { nil }
 
     public func close() async {
         for (_, s) in statements { sqlite3_finalize(s) }
@@ -258,7 +259,7 @@ struct SQLiteSession: SQLSession {
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
         try await warehouse.query(sql, binds)
     }
-    func load(table: String, columns: [Column], rows: [[SQLValue]]) async throws {
+    func load(table: String, columns: [Column], rows: [[SQLValue]], prepared: PreparedLoad?) async throws {
         try await warehouse.load(table: table, columns: columns, rows: rows)
     }
     func executeRepair(_ sql: String, operation: PlanOperation, table: String) async throws {

@@ -1,4 +1,5 @@
 import MendCore
+import NIOCore
 
 /// Errors from the storage layer, each saying what to do about it.
 public enum StoreError: Error, Sendable, CustomStringConvertible {
@@ -34,7 +35,8 @@ public protocol SQLSession: Sendable {
     func executeMany(_ sql: String, _ bindSets: [[SQLValue]]) async throws
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]]
     /// Bulk-loads rows into a target table (prepared INSERT on SQLite, COPY on PostgreSQL).
-    func load(table: String, columns: [Column], rows: [[SQLValue]]) async throws
+    /// `prepared`, when given, is the same rows already encoded by `Warehouse.prepareLoad`.
+    func load(table: String, columns: [Column], rows: [[SQLValue]], prepared: PreparedLoad?) async throws
     /// Runs a repair that the guard has already judged: `sql` is Mend's compiled
     /// statement for `operation`. Adapters add their own last check: SQLite's authorizer,
     /// or on PostgreSQL with a repair role, a SECURITY DEFINER function that performs
@@ -55,6 +57,9 @@ public protocol Warehouse: Sendable {
     /// `lockKey` asks for a table-level repair lock held until commit (advisory lock on
     /// PostgreSQL; SQLite's write lock already serializes writers).
     func transaction<T: Sendable>(lockKey: String?, _ body: @Sendable (any SQLSession) async throws -> T) async throws -> T
+    /// Encodes rows for `load` ahead of time, off the database's task (COPY text on
+    /// PostgreSQL); nil when the adapter has nothing to gain (SQLite binds directly).
+    func prepareLoad(columns: [Column], rows: [[SQLValue]]) -> PreparedLoad?
     /// Reads a target table's columns from the catalog; nil when it does not exist.
     func catalog(table: String, in session: any SQLSession) async throws -> [Column]?
     func close() async
@@ -66,7 +71,21 @@ extension Warehouse {
     }
 }
 
+/// Rows encoded for a bulk load before the transaction that sends them.
+public struct PreparedLoad: Sendable {
+    public let rowCount: Int
+    let payload: ByteBuffer
+    init(rowCount: Int, payload: ByteBuffer) {
+        self.rowCount = rowCount
+        self.payload = payload
+    }
+}
+
 extension SQLSession {
+    public func load(table: String, columns: [Column], rows: [[SQLValue]]) async throws {
+        try await load(table: table, columns: columns, rows: rows, prepared: nil)
+    }
+
     public func execute(_ sql: String) async throws { try await execute(sql, []) }
     public func scalarInt(_ sql: String, _ binds: [SQLValue] = []) async throws -> Int64 {
         let rows = try await query(sql, binds)
@@ -125,8 +144,23 @@ extension SQLSession {
     /// Loads rows; when the database rejects some of them, bisects under savepoints to
     /// find exactly which, loads the rest, and returns the rejected row indices with the
     /// database's own error text. A stale schema is not a row problem: it is rethrown.
-    public func loadIsolating(table: String, columns: [Column], rows: [[SQLValue]]) async throws -> [(index: Int, error: String)] {
-        try await isolate(table: table, columns: columns, rows: rows[...])
+    public func loadIsolating(
+        table: String, columns: [Column], rows: [[SQLValue]], prepared: PreparedLoad? = nil
+    ) async throws -> [(index: Int, error: String)] {
+        if let prepared, prepared.rowCount == rows.count, !rows.isEmpty {
+            // Fast path: send what was encoded ahead; bisect with plain rows only on failure.
+            try await execute("SAVEPOINT mend_load")
+            do {
+                try await load(table: table, columns: columns, rows: rows, prepared: prepared)
+                try await execute("RELEASE SAVEPOINT mend_load")
+                return []
+            } catch let e as StoreError {
+                if case .staleSchema = e { throw e }
+                try await execute("ROLLBACK TO SAVEPOINT mend_load")
+                try await execute("RELEASE SAVEPOINT mend_load")
+            }
+        }
+        return try await isolate(table: table, columns: columns, rows: rows[...])
     }
 
     private func isolate(table: String, columns: [Column], rows: ArraySlice<[SQLValue]>) async throws -> [(index: Int, error: String)] {

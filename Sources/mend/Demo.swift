@@ -43,10 +43,14 @@ struct Demo: AsyncParsableCommand {
         print("   \(s.loaded) loaded, \(s.parked) parked, \(s.quarantined) quarantined")
         try await printSchema(engine)
 
-        say("2. Upstream drifts: a camelCase key, a number sent as a string, new fields of several types, a nested object, an array, a number with leading zeros, a hostile key, a truncated line.")
+        say(
+            "2. Upstream drifts: a camelCase key, a number sent as a string, new fields of several types, a nested object, an array, a number with leading zeros, a hostile key, a truncated line."
+        )
         print(Self.drift.split(separator: "\n").map { "   " + $0 }.joined(separator: "\n"))
         s = try await engine.ingest(path: driftPath, table: "events")
-        print("   \(s.loaded) loaded, \(s.parked) parked, \(s.quarantined) quarantined, \(s.coerced) coerced, \(s.repaired) repairs applied on their own")
+        print(
+            "   \(s.loaded) loaded, \(s.parked) parked, \(s.quarantined) quarantined, \(s.coerced) coerced, \(s.repaired) repairs applied on their own"
+        )
         try await printSchema(engine)
 
         say("3. The incidents: what was healed on its own, and what waits for a person.")
@@ -71,7 +75,9 @@ struct Demo: AsyncParsableCommand {
 
         say("6. Nothing was lost (`mend stats`): input = loaded + parked + quarantined.")
         for t in try await engine.stats() {
-            print("   \(t.table): input \(t.input) = \(t.loaded) loaded + \(t.parked) parked + \(t.quarantined) quarantined (\(t.coerced) values coerced)")
+            print(
+                "   \(t.table): input \(t.input) = \(t.loaded) loaded + \(t.parked) parked + \(t.quarantined) quarantined (\(t.coerced) values coerced)"
+            )
         }
 
         say("7. The audit log (`mend audit`) and its hash chain (`mend audit verify`).")

@@ -121,14 +121,19 @@ struct Ingest: AsyncParsableCommand {
     var table: String
     @Flag(name: .long, help: "Read the file from its first line even if an earlier run committed an offset.")
     var fromStart = false
-    @Flag(name: .long, help: "No summary on standard output.")
+    @Flag(name: .long, help: "No summary on standard output and no progress bar.")
     var quiet = false
     @OptionGroup var options: DBOptions
     @OptionGroup var output: JSONFlag
 
     func run() async throws {
         let engine = try await options.engine()
-        let s = try await engine.ingest(path: file, table: table, resume: !fromStart)
+        // The bar goes to standard error, and only on a terminal: pipes and logs stay clean.
+        let bar = (!quiet && ProgressBar.stderrIsTerminal) ? ProgressBar(path: file) : nil
+        var progress: (@Sendable (Int64) -> Void)?
+        if let bar { progress = { bar.update($0) } }
+        let s = try await engine.ingest(path: file, table: table, resume: !fromStart, progress: progress)
+        bar?.finish()
         if output.json {
             try printJSON(s)
         } else if !quiet {
@@ -201,8 +206,11 @@ struct Stats: AsyncParsableCommand {
 }
 
 func pad(_ cols: [String]) -> String {
-    cols.enumerated().map { i, c in i == 0 ? c.padding(toLength: max(16, c.count), withPad: " ", startingAt: 0) : String(repeating: " ", count: max(0, 12 - c.count)) + c }
-        .joined(separator: " ")
+    cols.enumerated().map { i, c in
+        i == 0
+            ? c.padding(toLength: max(16, c.count), withPad: " ", startingAt: 0) : String(repeating: " ", count: max(0, 12 - c.count)) + c
+    }
+    .joined(separator: " ")
 }
 
 struct Incidents: AsyncParsableCommand {
@@ -368,12 +376,15 @@ struct Replay: AsyncParsableCommand {
         let engine = try await options.engine()
         let r = try await engine.replay(incidentID: try parseID(id), by: currentUser)
         if output.json { return try printJSON(r) }
-        print("replayed: \(r.loaded) loaded, \(r.quarantined) quarantined, \(r.stillParked) still parked\(r.resolved ? "; incident resolved" : "")")
+        print(
+            "replayed: \(r.loaded) loaded, \(r.quarantined) quarantined, \(r.stillParked) still parked\(r.resolved ? "; incident resolved" : "")"
+        )
     }
 }
 
 struct SchemaCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "schema", abstract: "A table's columns, their source keys, and its schema history.")
+    static let configuration = CommandConfiguration(
+        commandName: "schema", abstract: "A table's columns, their source keys, and its schema history.")
     @Argument(help: "Table name.") var table: String
     @OptionGroup var options: DBOptions
     @OptionGroup var output: JSONFlag
@@ -398,7 +409,9 @@ struct SchemaCommand: AsyncParsableCommand {
             throw PipelineError.notFound("no table \(table); `mend stats` lists the tables Mend loads")
         }
         let cols = schema.columns.map {
-            Col(name: $0.name, type: $0.type?.rawValue, declared_type: $0.declaredType, nullable: $0.nullable, source_keys: keys[$0.name] ?? [])
+            Col(
+                name: $0.name, type: $0.type?.rawValue, declared_type: $0.declaredType, nullable: $0.nullable,
+                source_keys: keys[$0.name] ?? [])
         }
         if output.json { return try printJSON(Out(table: table, columns: cols, mappings: schema.mappings, history: history)) }
         print("\(table) (schema version \(history.last?.version ?? 1))")
@@ -440,7 +453,9 @@ struct AuditVerify: AsyncParsableCommand {
     func run() async throws {
         let engine = try await options.engine()
         let report = AuditVerifier.verify(try await engine.auditEntries())
-        if output.json { try printJSON(report) } else if report.ok {
+        if output.json {
+            try printJSON(report)
+        } else if report.ok {
             print("audit log OK: \(report.entries) entries, head \(report.head ?? "-")")
         } else {
             print("audit log BROKEN at entry \(report.firstBroken ?? 0): \(report.reason ?? "")")
@@ -453,7 +468,9 @@ struct CheckSQL: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-sql",
         abstract: "Lint SQL with PostgreSQL's own parser: verdict, risk, rule, reason and safer alternative per statement.",
-        discussion: "Exits 0 only when every statement is allowed at low risk. With --db it also checks the catalog (managed tables, allowed schema, current column types).")
+        discussion:
+            "Exits 0 only when every statement is allowed at low risk. With --db it also checks the catalog (managed tables, allowed schema, current column types)."
+    )
     @Argument(help: "SQL file, or - for standard input.") var file: String
     @Option(name: .long, help: "Database to take the catalog from (optional).") var db: String?
     @OptionGroup var output: JSONFlag
@@ -519,7 +536,9 @@ struct SetupRoles: AsyncParsableCommand {
             loaderPassword: env["MEND_LOADER_PASSWORD"] ?? "change-me", repair: repair,
             repairPassword: env["MEND_REPAIR_PASSWORD"] ?? "change-me")
         if print {
-            for sql in roles.roleStatements(existing: []) + roles.grantStatements(stateTables: StateStore.tableNames, existingTargetTables: []) {
+            for sql in roles.roleStatements(existing: [])
+                + roles.grantStatements(stateTables: StateStore.tableNames, existingTargetTables: [])
+            {
                 Swift.print(sql + ";")
             }
             return

@@ -172,7 +172,8 @@ import Testing
         var prev = String(repeating: "0", count: 64)
         for i in 1...n {
             let seq = Int64(i)
-            let hash = AuditEntry.digest(seq: seq, at: "2026-01-01T00:00:0\(i)Z", kind: "k", subject: "s\(i)", actor: "a", detail: "{}", prevHash: prev)
+            let hash = AuditEntry.digest(
+                seq: seq, at: "2026-01-01T00:00:0\(i)Z", kind: "k", subject: "s\(i)", actor: "a", detail: "{}", prevHash: prev)
             let json = """
                 {"seq":\(seq),"at":"2026-01-01T00:00:0\(i)Z","kind":"k","subject":"s\(i)","actor":"a","detail":"{}","prevHash":"\(prev)","hash":"\(hash)"}
                 """

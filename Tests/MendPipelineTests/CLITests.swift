@@ -55,7 +55,8 @@ import Testing
 
     @Test func missingFileFails() throws {
         let dir = Paths.tempDir()
-        let r = try Self.mend(["ingest", dir.appendingPathComponent("missing.jsonl").path, "--table", "events", "--db", Self.db(dir)], in: dir)
+        let r = try Self.mend(
+            ["ingest", dir.appendingPathComponent("missing.jsonl").path, "--table", "events", "--db", Self.db(dir)], in: dir)
         #expect(r.code != 0)
         #expect(r.all.contains("no such file"), "\(r.all)")
         #expect(r.all.contains("missing.jsonl"), "names the file: \(r.all)")

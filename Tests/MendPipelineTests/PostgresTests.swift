@@ -66,7 +66,8 @@ struct PostgresTests {
             await KeepAlive.shared.add(w)
             let forbidden = [
                 "DROP TABLE \(schema).events", "TRUNCATE \(schema).events", "ALTER TABLE \(schema).events ADD COLUMN z int",
-                "ALTER TABLE \(schema).events DROP COLUMN kind", "CREATE TABLE \(schema).other (x int)", "CREATE TABLE public.other_\(suffix) (x int)",
+                "ALTER TABLE \(schema).events DROP COLUMN kind", "CREATE TABLE \(schema).other (x int)",
+                "CREATE TABLE public.other_\(suffix) (x int)",
             ]
             for sql in forbidden {
                 let error = await #expect(throws: StoreError.self, "\(role) must not run: \(sql)") {
@@ -79,7 +80,8 @@ struct PostgresTests {
             if role == repair {
                 let error = await #expect(throws: StoreError.self) {
                     try await w.transaction { s in
-                        try await s.execute("SELECT \(schema)_mend.mend_add_column(?, 'events', 'x', 'int; DROP TABLE events')", [.text(schema)])
+                        try await s.execute(
+                            "SELECT \(schema)_mend.mend_add_column(?, 'events', 'x', 'int; DROP TABLE events')", [.text(schema)])
                     }
                 }
                 #expect("\(error.map { "\($0)" } ?? "")".contains("not allowed"))
@@ -153,7 +155,9 @@ struct PostgresTests {
         try await engine.warehouse.transaction { s in
             try await s.execute("ALTER TABLE \(engine.tableRef("events")) ADD CONSTRAINT small_amount CHECK (amount < 100)", [])
         }
-        let lines = (1...50).map { i in #"{"id": \#(1000 + i), "user_id": 1, "kind": "x", "amount": \#(i == 17 ? 500.0 : 1.0), "ts": "2026-03-01T10:00:01Z"}"# }
+        let lines = (1...50).map { i in
+            #"{"id": \#(1000 + i), "user_id": 1, "kind": "x", "amount": \#(i == 17 ? 500.0 : 1.0), "ts": "2026-03-01T10:00:01Z"}"#
+        }
         let s = try await engine.ingest(path: writeLines(lines), table: "events")
         #expect(s.loaded == 49)
         #expect(s.parked == 1)

@@ -9,7 +9,10 @@ import Testing
 @Suite struct ScenarioTests {
     static var names: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: Paths.scenarios.path)) ?? [])
-            .filter { FileManager.default.fileExists(atPath: Paths.scenarios.appendingPathComponent($0).appendingPathComponent("expect.json").path) }
+            .filter {
+                FileManager.default.fileExists(
+                    atPath: Paths.scenarios.appendingPathComponent($0).appendingPathComponent("expect.json").path)
+            }
             .sorted()
     }
 
@@ -20,14 +23,18 @@ import Testing
     @Test(arguments: Backend.available, names)
     func scenario(_ backend: Backend, _ name: String) async throws {
         let dir = Paths.scenarios.appendingPathComponent(name)
-        let expect = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("expect.json"))) as? [String: Any] ?? [:]
+        let expect =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("expect.json"))) as? [String: Any] ?? [:]
         let table = expect["table"] as? String ?? "events"
         let after = expect["after"] as? [String: Any] ?? [:]
         let engine = try await backend.engine()
         var inputLines = 0
         for file in ["base.jsonl", "drift.jsonl"] {
             let path = dir.appendingPathComponent(file).path
-            inputLines += (try String(contentsOfFile: path, encoding: .utf8)).split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.count
+            inputLines +=
+                (try String(contentsOfFile: path, encoding: .utf8)).split(separator: "\n").filter {
+                    !$0.trimmingCharacters(in: .whitespaces).isEmpty
+                }.count
             _ = try await engine.ingest(path: path, table: table)
         }
         let stats = try await engine.stats().first { $0.table == table }

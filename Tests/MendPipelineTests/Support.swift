@@ -1,13 +1,15 @@
-import Testing
 import Foundation
 import MendCore
 import MendPipeline
 import MendStore
+import Testing
 
 /// Where the shared drift scenarios live: ../shared/scenarios beside the repository,
 /// or MEND_SCENARIOS.
 enum Paths {
-    static var repo: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+    static var repo: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
     static var scenarios: URL {
         if let p = ProcessInfo.processInfo.environment["MEND_SCENARIOS"] { return URL(fileURLWithPath: p) }
         return repo.deletingLastPathComponent().appendingPathComponent("shared/scenarios")

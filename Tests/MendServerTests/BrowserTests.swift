@@ -1,0 +1,51 @@
+import Foundation
+import MendPipeline
+import Testing
+
+/// The dashboard in a real browser: headless Chromium (Debian's `chromium`, installed by
+/// `make test`) logs in, approves a pending plan through the page, and the test checks
+/// the table and the audit log in the database. Screenshots go to a temp folder, or to
+/// MEND_SCREENSHOTS (e.g. `MEND_SCREENSHOTS=docs/img`) to refresh the README's.
+@Suite("dashboard in headless Chromium")
+struct BrowserTests {
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test(.enabled(if: chromium != nil, "needs Debian's chromium package: run `make deps` (make test does)"))
+    func approvesAPendingPlanThroughThePage() async throws {
+        let s = try await TestServer.start()
+        defer { Task { await s.stop() } }
+        _ = try await s.ingest("events", #"[{"id": 1, "kind": "click", "amount": 3}, {"id": 2, "kind": "view", "amount": 5}]"#)
+        let drift = try await s.ingest("events", #"[{"id": 3, "kind": "click", "amount": 7, "channel": "web"}, {"id": 4, "kind": "view", "amount": 1, "channel": "app"}]"#)
+        let incident = try #require((drift.json["pending_approval"] as? [Int])?.first)
+        #expect(try await s.count("events") == 2)
+
+        let shots = ProcessInfo.processInfo.environment["MEND_SCREENSHOTS"].map { URL(fileURLWithPath: $0, relativeTo: Paths.repo) }
+            ?? s.dir.appendingPathComponent("screenshots")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [
+            "python3", Paths.repo.appendingPathComponent("Tests/e2e/dashboard_chromium.py").path, s.base, TestServer.token, String(incident),
+            "Ada Lovelace", shots.path,
+        ]
+        let out = Pipe()
+        let err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Read before waiting: a full pipe would block the script.
+        let outData = try await Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
+        let errData = try await Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(String(decoding: outData, as: UTF8.self))\n\(String(decoding: errData, as: UTF8.self))")
+
+        // The approval through the page changed the table and is audited under the person's name.
+        #expect(try await s.engine.schema(table: "events")?.0.columns.contains { $0.name == "channel" } == true)
+        #expect(try await s.count("events") == 4)
+        let approved = try await s.engine.auditEntries().filter { $0.kind == "plan.approved" }
+        #expect(approved.contains { $0.actor == "Ada Lovelace (dashboard)" && $0.detail.contains("checked in the browser test") })
+        #expect(AuditVerifier.verify(try await s.engine.auditEntries()).ok)
+        for name in ["dashboard-login", "dashboard-overview", "dashboard-incident-pending", "dashboard-incident-applied", "dashboard-audit", "dashboard-schema"] {
+            #expect(FileManager.default.fileExists(atPath: shots.appendingPathComponent(name + ".png").path), "no \(name).png")
+        }
+    }
+}
