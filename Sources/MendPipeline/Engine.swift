@@ -68,13 +68,15 @@ public actor Engine {
 
     // MARK: - ingest
 
-    public func ingest(path: String, table: String, resume: Bool = true, progress: (@Sendable (Int64) -> Void)? = nil)
-        async throws -> IngestSummary
-    {
+    /// `sourceName` names the source in parked records and offsets (default: the file's path).
+    public func ingest(
+        path: String, table: String, resume: Bool = true, sourceName given: String? = nil,
+        progress: (@Sendable (Int64) -> Void)? = nil
+    ) async throws -> IngestSummary {
         if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
         try await bootstrap()
         let reader = try LineReader(path: path)
-        let sourceName = reader.name == "stdin" ? "stdin" : URL(fileURLWithPath: path).standardizedFileURL.path
+        let sourceName = given ?? (reader.name == "stdin" ? "stdin" : URL(fileURLWithPath: path).standardizedFileURL.path)
         let started = Date()
         var summary = IngestSummary(table: table)
         let state = self.state
