@@ -57,14 +57,18 @@ final class SchemaBox: @unchecked Sendable {
 /// awaits that task before starting the next, so its state is never shared.
 final class BatchReader: @unchecked Sendable {
     private let reader: LineReader
-    private var flattener = Flattener()
     private let table: String
     private let source: String
     private let size: Int
     let schema = SchemaBox()
-    private var validator: Validator?
-
     private let warehouse: any Warehouse
+    /// One flattener and validator per parallel part: their caches are not shared.
+    private var flatteners: [Flattener]
+    private var validators: [Validator?]
+    /// Parse in this many parts at once. SQLite runs in this process, so it uses every
+    /// core (at most 4); PostgreSQL often runs on the same machine and needs a core for
+    /// COPY, so one part unless MEND_PARSE_THREADS says otherwise (a remote server).
+    private let parts: Int
 
     init(reader: LineReader, table: String, source: String, size: Int, warehouse: any Warehouse) {
         self.warehouse = warehouse
@@ -72,45 +76,44 @@ final class BatchReader: @unchecked Sendable {
         self.table = table
         self.source = source
         self.size = size
+        let env = ProcessInfo.processInfo.environment["MEND_PARSE_THREADS"].flatMap(Int.init)
+        let byDialect = warehouse.dialect == .sqlite ? ProcessInfo.processInfo.activeProcessorCount : 1
+        parts = max(1, min(4, env ?? byDialect))
+        flatteners = Array(repeating: Flattener(), count: parts)
+        validators = Array(repeating: nil, count: parts)
     }
 
+    private enum Item: Sendable {
+        case record(Pending)
+        case quarantine(QuarantinedRecord)
+    }
+
+    /// Reads the lines sequentially (cheap), then parses, flattens, validates and encodes
+    /// them in `parts` slices at once: the expensive half of the hot path uses every core.
     func next() -> ReadBatch {
         var b = ReadBatch()
-        b.records.reserveCapacity(size)
         b.raw.reserveCapacity(size * 256)
         let reader = self.reader
-        if let (current, maxBytes) = schema.get() {
-            if validator?.schema != current { validator = Validator(schema: current, maxValueBytes: maxBytes) }
-            b.validatedAgainst = current
+        var current: TableSchema? = nil
+        if let (schema, maxBytes) = schema.get() {
+            for k in 0..<parts where validators[k]?.schema != schema {
+                validators[k] = Validator(schema: schema, maxValueBytes: maxBytes)
+            }
+            current = schema
         } else {
-            validator = nil
+            for k in 0..<parts { validators[k] = nil }
         }
+        b.validatedAgainst = current
+        var spans: [(line: Int64, range: Range<Int>)] = []
+        spans.reserveCapacity(size)
         while b.lines < size {
             var sawLine = false
             let more = reader.next { bytes in
                 sawLine = true
                 if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }  // blank line: not a record
-                let line = reader.lineNumber
-                do {
-                    let value = try JSONParser.parse(bytes)
-                    guard case .object(let members) = value else {
-                        b.quarantined.append(
-                            QuarantinedRecord(
-                                table: table, source: source, line: line, raw: String(decoding: bytes, as: UTF8.self),
-                                reason: "line \(line): a JSON \(value.kindName) is not a record; each line must be a JSON object"))
-                        return
-                    }
-                    let start = b.raw.count
-                    b.raw.append(contentsOf: bytes)
-                    let fields = flattener.flatten(members)
-                    let fit = validator?.fit(fields)
-                    b.records.append(Pending(line: line, raw: start..<b.raw.count, fields: fields, fit: fit))
-                } catch {
-                    b.quarantined.append(
-                        QuarantinedRecord(
-                            table: table, source: source, line: line, raw: String(decoding: bytes, as: UTF8.self),
-                            reason: "line \(line): not JSON: \(error)"))
-                }
+                let start = b.raw.count
+                b.raw.append(contentsOf: bytes)
+                spans.append((reader.lineNumber, start..<b.raw.count))
             }
             if !more {
                 b.atEnd = true
@@ -119,12 +122,82 @@ final class BatchReader: @unchecked Sendable {
             if sawLine { b.lines += 1 }
         }
         b.offset = StateStore.Offset(line: reader.lineNumber, byteOffset: reader.byteOffset, fingerprint: nil)
-        if let schema = b.validatedAgainst {
-            var rows: [[SQLValue]] = []
-            rows.reserveCapacity(b.records.count)
-            for p in b.records { if case .row(let r, _)? = p.fit { rows.append(r) } }
-            if !rows.isEmpty { b.prepared = warehouse.prepareLoad(columns: schema.columns, rows: rows) }
+
+        let n = spans.count <= 256 ? 1 : parts
+        let chunk = (spans.count + n - 1) / max(n, 1)
+        var items = [[Item]](repeating: [], count: n)
+        var encoded = [PreparedLoad?](repeating: nil, count: n)
+        let (table, source, warehouse) = (self.table, self.source, self.warehouse)
+        b.raw.withUnsafeBufferPointer { raw in
+            items.withUnsafeMutableBufferPointer { out in
+                encoded.withUnsafeMutableBufferPointer { enc in
+                    flatteners.withUnsafeMutableBufferPointer { fl in
+                        validators.withUnsafeMutableBufferPointer { va in
+                            // Each part k touches only slot k of each buffer.
+                            let shared = Unchecked((raw, out, enc, fl, va, spans))
+                            DispatchQueue.concurrentPerform(iterations: n) { k in
+                                let (raw, out, enc, fl, va, spans) = shared.value
+                                let lo = k * chunk
+                                let hi = min(spans.count, lo + chunk)
+                                guard lo < hi else { return }
+                                var local: [Item] = []
+                                local.reserveCapacity(hi - lo)
+                                var rows: [[SQLValue]] = []
+                                for (line, range) in spans[lo..<hi] {
+                                    let bytes = UnsafeBufferPointer(rebasing: raw[range])
+                                    do {
+                                        let value = try JSONParser.parse(bytes)
+                                        guard case .object(let members) = value else {
+                                            local.append(
+                                                .quarantine(
+                                                    QuarantinedRecord(
+                                                        table: table, source: source, line: line,
+                                                        raw: String(decoding: bytes, as: UTF8.self),
+                                                        reason: "line \(line): a JSON \(value.kindName) is not a record; each line must be a JSON object")))
+                                            continue
+                                        }
+                                        let fields = fl[k].flatten(members)
+                                        let fit = va[k]?.fit(fields)
+                                        if case .row(let r, _)? = fit { rows.append(r) }
+                                        local.append(.record(Pending(line: line, raw: range, fields: fields, fit: fit)))
+                                    } catch {
+                                        local.append(
+                                            .quarantine(
+                                                QuarantinedRecord(
+                                                    table: table, source: source, line: line, raw: String(decoding: bytes, as: UTF8.self),
+                                                    reason: "line \(line): not JSON: \(error)")))
+                                    }
+                                }
+                                if let columns = va[k]?.schema.columns, !rows.isEmpty {
+                                    enc[k] = warehouse.prepareLoad(columns: columns, rows: rows)
+                                }
+                                out[k] = local
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        b.records.reserveCapacity(spans.count)
+        for part in items {
+            for item in part {
+                switch item {
+                case .record(let p): b.records.append(p)
+                case .quarantine(let q): b.quarantined.append(q)
+                }
+            }
+        }
+        if current != nil {
+            let pieces = encoded.compactMap { $0 }
+            if !pieces.isEmpty { b.prepared = PreparedLoad.concatenating(pieces) }
         }
         return b
     }
+}
+
+/// Hands non-Sendable buffers to `concurrentPerform`; safe because each iteration
+/// touches only its own slot, and the call returns only when all iterations are done.
+private struct Unchecked<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

@@ -426,7 +426,9 @@ public struct StateStore: Sendable {
     public func audit(
         _ s: any SQLSession, kind: String, subject: String, actor: String, detail: [String: String]
     ) async throws -> AuditEntry {
-        if pg { try await s.execute("SELECT pg_advisory_xact_lock(?)", [.int(0x6D656E64_61756474)]) }
+        // One chain per state schema: the lock key names it, so pipelines in other
+        // schemas of the same database never wait on each other.
+        if pg { try await s.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [.text("mend:audit:" + t("audit"))]) }
         let last = try await s.query("SELECT seq, hash FROM \(t("audit")) ORDER BY seq DESC LIMIT 1", [])
         let seq = (last.first?[0].int ?? 0) + 1
         let prev = last.first?[1].string ?? String(repeating: "0", count: 64)

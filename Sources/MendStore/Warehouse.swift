@@ -79,6 +79,18 @@ public struct PreparedLoad: Sendable {
         self.rowCount = rowCount
         self.payload = payload
     }
+
+    /// Parts encoded in parallel, in order, as one load.
+    public static func concatenating(_ parts: [PreparedLoad]) -> PreparedLoad {
+        if parts.count == 1, let only = parts.first { return only }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(parts.reduce(0) { $0 + $1.payload.readableBytes })
+        for p in parts {
+            var copy = p.payload
+            buffer.writeBuffer(&copy)
+        }
+        return PreparedLoad(rowCount: parts.reduce(0) { $0 + $1.rowCount }, payload: buffer)
+    }
 }
 
 extension SQLSession {
