@@ -46,7 +46,7 @@ public struct LLMPlanner: MeteredPlanner {
     /// Receives each finished conversation's transcript (tests, diagnostics).
     public var onTranscript: (@Sendable (AgentTranscript) -> Void)?
 
-    public var name: String { "llm:\(provider.model)" }
+    public var name: String { provider.plannerName }
 
     public init(
         provider: any LLMProvider, toolbox: MCPToolbox, limits: AgentLimits = .init(), prices: PriceTable = .init(),

@@ -88,8 +88,15 @@ public struct LLMResponse: Sendable, Equatable {
 public protocol LLMProvider: Sendable {
     /// The model name, as stored with plans (`llm:<model>`) and priced.
     var model: String { get }
+    /// The planner's name, stored as the plan's `plannedBy` and as the audit actor of a
+    /// fallback. Default `llm:<model>`; MCP sampling says `mcp-sampling:<model>`.
+    var plannerName: String { get }
     /// One round trip. Retries transient failures (429, 5xx) itself, within `timeout`.
     func complete(_ request: LLMRequest, timeout: Duration) async throws -> LLMResponse
+}
+
+extension LLMProvider {
+    public var plannerName: String { "llm:\(model)" }
 }
 
 /// Why a provider call failed. Messages never contain the API key.

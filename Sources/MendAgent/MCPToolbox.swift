@@ -26,6 +26,12 @@ public struct MCPToolbox: Sendable {
         self.allowed = allowed.subtracting(MCPToolbox.mutating)
     }
 
+    /// A toolbox that offers no tools, for a model that cannot call them (MCP sampling in
+    /// text mode, see ``SamplingProvider``). Its client is never connected or used.
+    public static func none() -> MCPToolbox {
+        MCPToolbox(client: Client(name: "mend-no-tools", version: "0"), allowed: [])
+    }
+
     /// Connects a new client to `server` over an in-memory transport and starts the server.
     public static func connect(to server: Server, clientName: String = "mend-agent") async throws -> Client {
         let (clientSide, serverSide) = await InMemoryTransport.createConnectedPair()
@@ -38,6 +44,8 @@ public struct MCPToolbox: Sendable {
     /// The allowed tools the server offers, as the model will see them. Listed once per
     /// toolbox: Mend's registry does not change while it runs (listChanged: false).
     public func specs() async throws -> [ToolSpec] {
+        // Nothing allowed, nothing to list: such a toolbox's client may never connect (``none()``).
+        if allowed.isEmpty { return [] }
         if let cached = cache.value { return cached }
         let listed = try await list()
         cache.value = listed

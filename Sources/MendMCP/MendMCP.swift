@@ -18,10 +18,21 @@ public enum MendMCP {
 actor ClientSession {
     var name: String?
     var canElicit = false
+    var canSample = false
 
     func record(_ info: Client.Info, _ capabilities: Client.Capabilities) {
         name = info.name
         canElicit = capabilities.elicitation?.form != nil
+        canSample = capabilities.sampling != nil
+    }
+}
+
+/// `--planner sampling` asked for the client's model, but the client cannot lend it.
+public struct SamplingUnavailable: Error, CustomStringConvertible, Sendable {
+    public var client: String?
+    public var description: String {
+        "the MCP client \(client.map { "'\($0)'" } ?? "(not initialized yet)") did not declare the sampling capability, "
+            + "so Mend cannot ask its model for a plan; use a client that supports MCP sampling, or --planner llm or rules"
     }
 }
 
@@ -46,6 +57,25 @@ public final class MendMCPServer: Sendable {
         let session = self.session
         try await server.start(transport: transport) { info, capabilities in
             await session.record(info, capabilities)
+        }
+    }
+
+    /// Asks the client's own model (MCP sampling, `sampling/createMessage`), for
+    /// `--planner sampling`. Throws ``SamplingUnavailable`` when the client did not
+    /// declare the capability at initialize, so the planner fails with that reason and
+    /// the Engine falls back to the rules planner. Holds the server weakly: the engine
+    /// keeps this closure, and the server keeps the engine.
+    public var sampler: @Sendable (CreateSamplingMessage.Parameters) async throws -> CreateSamplingMessage.Result {
+        let session = self.session
+        let ref = ServerRef(server)
+        return { params in
+            guard await session.canSample else { throw SamplingUnavailable(client: await session.name) }
+            guard let server = ref.server else { throw MCPError.internalError("the MCP server has stopped") }
+            // 0.12.1's requestSampling cannot carry tools or toolChoice; see SamplingProvider (text mode).
+            return try await server.requestSampling(
+                messages: params.messages, modelPreferences: params.modelPreferences, systemPrompt: params.systemPrompt,
+                includeContext: params.includeContext, temperature: params.temperature, maxTokens: params.maxTokens,
+                stopSequences: params.stopSequences)
         }
     }
 

@@ -153,7 +153,9 @@ final class BatchReader: @unchecked Sendable {
                                                     QuarantinedRecord(
                                                         table: table, source: source, line: line,
                                                         raw: String(decoding: bytes, as: UTF8.self),
-                                                        reason: "line \(line): a JSON \(value.kindName) is not a record; each line must be a JSON object")))
+                                                        reason:
+                                                            "line \(line): a JSON \(value.kindName) is not a record; each line must be a JSON object"
+                                                    )))
                                             continue
                                         }
                                         let fields = fl[k].flatten(members)

@@ -77,7 +77,8 @@ extension Engine {
             let file = spoolDirectory.appendingPathComponent("req-\(UUID().uuidString).ndjson")
             try ndjson.write(to: file)
             defer { try? FileManager.default.removeItem(at: file) }
-            let summary = try await ingest(path: file.path, table: table, resume: false, sourceName: "http:" + file.deletingPathExtension().lastPathComponent)
+            let summary = try await ingest(
+                path: file.path, table: table, resume: false, sourceName: "http:" + file.deletingPathExtension().lastPathComponent)
             return HTTPIngestResult(summary: summary, replayed: false)
         }
         try await bootstrapHTTP()
@@ -104,7 +105,8 @@ extension Engine {
         let name = SHA256.hash(data: Data("\(table)\u{0}\(key)".utf8)).map { String(format: "%02x", $0) }.joined()
         let file = spoolDirectory.appendingPathComponent("key-\(name).ndjson")
         try ndjson.write(to: file)  // same bytes as any earlier attempt: the digest matched
-        let summary = try await ingest(path: file.path, table: table, resume: true, sourceName: "http:" + file.deletingPathExtension().lastPathComponent)
+        let summary = try await ingest(
+            path: file.path, table: table, resume: true, sourceName: "http:" + file.deletingPathExtension().lastPathComponent)
         let response = String(decoding: try JSONEncoder().encode(summary), as: UTF8.self)
         try await warehouse.transaction { s in
             try await s.execute(

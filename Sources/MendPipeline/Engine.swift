@@ -43,7 +43,7 @@ public actor Engine {
 
     public init(
         warehouse: any Warehouse, policy: Policy = .default, planner: any Planner = RulesPlanner(),
-        judge: any StatementJudge, batchSize: Int = 5000, actor: String = "mend"
+        judge: any StatementJudge, batchSize: Int = 20000, actor: String = "mend"
     ) {
         self.warehouse = warehouse
         self.state = StateStore(warehouse)
@@ -56,6 +56,7 @@ public actor Engine {
 
     public func setPlanner(_ p: any Planner) { planner = p }
     public func setPolicy(_ p: Policy) { policy = p }
+    public func setBatchSize(_ n: Int) { batchSize = max(1, n) }
 
     var compiler: PlanCompiler { PlanCompiler(dialect: warehouse.dialect, schema: warehouse.targetSchema) }
 

@@ -35,11 +35,12 @@ struct MCPCommand: AsyncParsableCommand {
     @OptionGroup var mcp: MCPOptions
 
     func run() async throws {
-        let engine = try await options.engine()
+        let engine = try await options.engine(servingMCP: true)
         // Open and set up the database before speaking the protocol, so a bad --db fails
         // with its message instead of a client-side "server disconnected".
         try await engine.bootstrap()
         let server = await MendTools.makeServer(engine: engine, options: mcp.toolOptions)
+        if options.planner == .sampling { await PlannerChoice.attachSampling(server, to: engine) }
         try await server.start(transport: StdioTransport())
         logStderr("mend mcp: serving \(options.db) over stdio")
         await server.waitUntilCompleted()

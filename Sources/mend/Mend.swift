@@ -66,18 +66,21 @@ struct DBOptions: ParsableArguments {
         name: .long,
         help: """
             Who plans repairs: rules (deterministic), llm (MEND_LLM_PROVIDER anthropic|openai, MEND_LLM_MODEL, \
-            MEND_LLM_BASE_URL, key in ANTHROPIC_API_KEY or OPENAI_API_KEY; falls back to rules), sampling (not built yet). \
+            MEND_LLM_BASE_URL, key in ANTHROPIC_API_KEY or OPENAI_API_KEY; falls back to rules), sampling (`mend mcp` \
+            only: the connected client's model through MCP sampling; falls back to rules when the client cannot sample). \
             Env MEND_PLANNER.
             """)
     var planner: PlannerChoice = PlannerChoice.fromEnvironment
 
-    func engine() async throws -> Engine {
+    /// `servingMCP`: the caller is `mend mcp`, which attaches `--planner sampling` itself
+    /// once its server exists.
+    func engine(servingMCP: Bool = false) async throws -> Engine {
         let warehouse = try await WarehouseFactory.open(url: db)
         await OpenWarehouses.shared.add(warehouse)
         let policy = try self.policy.map(PolicyLoader.load(path:)) ?? .default
         let who = ProcessInfo.processInfo.environment["USER"] ?? "cli"
         let engine = Engine(warehouse: warehouse, policy: policy, judge: ParserJudge(), actor: "mend:\(who)")
-        try await planner.attach(to: engine)
+        if !(servingMCP && planner == .sampling) { try await planner.attach(to: engine) }
         return engine
     }
 }
@@ -123,11 +126,14 @@ struct Ingest: AsyncParsableCommand {
     var fromStart = false
     @Flag(name: .long, help: "No summary on standard output and no progress bar.")
     var quiet = false
+    @Option(name: .long, help: "Records per transaction: a batch commits its rows, parked records and source offset together.")
+    var batchSize = 20000
     @OptionGroup var options: DBOptions
     @OptionGroup var output: JSONFlag
 
     func run() async throws {
         let engine = try await options.engine()
+        await engine.setBatchSize(batchSize)
         // The bar goes to standard error, and only on a terminal: pipes and logs stay clean.
         let bar = (!quiet && ProgressBar.stderrIsTerminal) ? ProgressBar(path: file) : nil
         var progress: (@Sendable (Int64) -> Void)?

@@ -48,9 +48,18 @@ extension PlannerChoice {
             await AgentConnections.shared.add(mend, client)
             await engine.setPlanner(try LLMPlanner(config: config, client: client))
         case .sampling:
-            // TODO(issue 6, item 5): ask the MCP client's own model (sampling/createMessage)
-            // when Mend runs as an MCP server whose client declared sampling.
-            throw ValidationError("--planner sampling is not built yet; use --planner llm (MEND_LLM_PROVIDER, MEND_LLM_MODEL) or rules")
+            // Attached by `mend mcp` itself (attachSampling): only there is a client to ask.
+            throw ValidationError(
+                "--planner sampling asks the model of the MCP client Mend serves, so it only works with `mend mcp` (stdio); use --planner llm (MEND_LLM_PROVIDER, MEND_LLM_MODEL) or rules here"
+            )
         }
+    }
+
+    /// `mend mcp --planner sampling`: plans come from the connected client's model through
+    /// MCP sampling (text mode, see SamplingProvider). A client without the sampling
+    /// capability makes each attempt fail with that reason, and the Engine audits it and
+    /// uses the rules planner's plan.
+    static func attachSampling(_ server: MendMCPServer, to engine: Engine) async {
+        await engine.setPlanner(LLMPlanner.sampling(sample: server.sampler))
     }
 }

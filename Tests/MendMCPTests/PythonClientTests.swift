@@ -20,6 +20,11 @@ struct PythonClientTests {
     @Test func streamableHTTPTransport() throws {
         try PythonClient.run("mcp_http_e2e.py")
     }
+
+    /// `mend mcp --planner sampling`: the client's model plans; without sampling, rules do.
+    @Test func samplingPlanner() throws {
+        try PythonClient.run("mcp_sampling_e2e.py")
+    }
 }
 
 enum PythonClient {
