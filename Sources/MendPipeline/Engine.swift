@@ -43,7 +43,7 @@ public actor Engine {
 
     public init(
         warehouse: any Warehouse, policy: Policy = .default, planner: any Planner = RulesPlanner(),
-        judge: any StatementJudge, batchSize: Int = 20000, actor: String = "mend"
+        judge: any StatementJudge, batchSize: Int = 5000, actor: String = "mend"
     ) {
         self.warehouse = warehouse
         self.state = StateStore(warehouse)

@@ -127,7 +127,7 @@ struct Ingest: AsyncParsableCommand {
     @Flag(name: .long, help: "No summary on standard output and no progress bar.")
     var quiet = false
     @Option(name: .long, help: "Records per transaction: a batch commits its rows, parked records and source offset together.")
-    var batchSize = 20000
+    var batchSize = 5000
     @OptionGroup var options: DBOptions
     @OptionGroup var output: JSONFlag
 
