@@ -128,6 +128,10 @@ final class BatchReader: @unchecked Sendable {
         var items = [[Item]](repeating: [], count: n)
         var encoded = [PreparedLoad?](repeating: nil, count: n)
         let (table, source, warehouse) = (self.table, self.source, self.warehouse)
+        // Encode for the bulk load here only when parsing runs in parallel; with one
+        // parsing thread the reader is the bottleneck and the engine, mostly waiting on
+        // the database, encodes faster (measured: 5.4 s vs 6.6 s median for 1M on PostgreSQL).
+        let encodeAhead = n > 1
         b.raw.withUnsafeBufferPointer { raw in
             items.withUnsafeMutableBufferPointer { out in
                 encoded.withUnsafeMutableBufferPointer { enc in
@@ -170,7 +174,7 @@ final class BatchReader: @unchecked Sendable {
                                                     reason: "line \(line): not JSON: \(error)")))
                                     }
                                 }
-                                if let columns = va[k]?.schema.columns, !rows.isEmpty {
+                                if encodeAhead, let columns = va[k]?.schema.columns, !rows.isEmpty {
                                     enc[k] = warehouse.prepareLoad(columns: columns, rows: rows)
                                 }
                                 out[k] = local
