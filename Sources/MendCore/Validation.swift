@@ -172,13 +172,19 @@ public enum Fit: Sendable, Equatable {
 
 /// Checks records against a cached table schema, before anything is written.
 public struct Validator: Sendable {
-    public var schema: TableSchema
+    public let schema: TableSchema
     public var maxValueBytes: Int
 
     public init(schema: TableSchema, maxValueBytes: Int = 8 << 20) {
         self.schema = schema
         self.maxValueBytes = maxValueBytes
+        types = schema.columns.map { $0.type ?? .text }
+        nullable = schema.columns.map(\.nullable)
     }
+
+    /// Column types and nullability by position, read per value without copying a Column.
+    private let types: [LogicalType]
+    private let nullable: [Bool]
 
     /// Column positions of the previous record's fields, reused when the next record
     /// has the same shape (the common case), to skip one hash lookup per field.
@@ -229,20 +235,19 @@ public struct Validator: Sendable {
                 continue
             }
             if row[pos] != .null, case .null = value { continue }
-            let column = schema.columns[pos]
             if case .string(let s) = value, s.utf8.count > maxValueBytes {
                 drifts.append(
                     Drift(
                         kind: .valueTooLarge, column: target, sourceKey: field.sourceKey, observed: .text,
-                        expected: column.type,
+                        expected: types[pos],
                         reason: "value of \(s.utf8.count) bytes is over the \(maxValueBytes)-byte limit"))
                 continue
             }
-            let type = column.type ?? .text
+            let type = types[pos]
             switch Coercer.coerce(value, to: type) {
             case .exact(let v):
-                if case .null = v, !column.nullable {
-                    drifts.append(missing(column, field.sourceKey))
+                if case .null = v, !nullable[pos] {
+                    drifts.append(missing(schema.columns[pos], field.sourceKey))
                     continue
                 }
                 row[pos] = v

@@ -13,17 +13,17 @@ import Testing
         "needs .build/debug/mend: run `swift build` first"),
     .serialized)
 struct PythonClientTests {
-    @Test func stdioTransport() throws {
-        try PythonClient.run("mcp_stdio_e2e.py")
+    @Test func stdioTransport() async throws {
+        try await PythonClient.run("mcp_stdio_e2e.py")
     }
 
-    @Test func streamableHTTPTransport() throws {
-        try PythonClient.run("mcp_http_e2e.py")
+    @Test func streamableHTTPTransport() async throws {
+        try await PythonClient.run("mcp_http_e2e.py")
     }
 
     /// `mend mcp --planner sampling`: the client's model plans; without sampling, rules do.
-    @Test func samplingPlanner() throws {
-        try PythonClient.run("mcp_sampling_e2e.py")
+    @Test func samplingPlanner() async throws {
+        try await PythonClient.run("mcp_sampling_e2e.py")
     }
 }
 
@@ -31,7 +31,12 @@ enum PythonClient {
     static var python: URL { Paths.repo.appendingPathComponent(".venv/bin/python") }
     static var mend: URL { Paths.repo.appendingPathComponent(".build/debug/mend") }
 
-    static func run(_ script: String) throws {
+    static func run(_ script: String) async throws {
+        let (status, output) = try await offPool { try runBlocking(script) }
+        #expect(status == 0, "\(script) exited \(status):\n\(output)")
+    }
+
+    static func runBlocking(_ script: String) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = python
         p.currentDirectoryURL = Paths.repo
@@ -49,6 +54,14 @@ enum PythonClient {
         p.waitUntilExit()
         try handle.close()
         let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        #expect(p.terminationStatus == 0, "\(script) exited \(p.terminationStatus):\n\(output)")
+        return (p.terminationStatus, output)
+    }
+}
+
+/// Runs a blocking call on a Dispatch thread: waiting for a child process on Swift's
+/// cooperative pool (2 threads here) would starve every other test of threads.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
     }
 }

@@ -17,7 +17,11 @@ import Testing
 
     /// Runs `mend args` in `dir` (so a stray default database lands there, not in the repo),
     /// without MEND_DB from the environment, with a time limit.
-    static func mend(_ args: [String], in dir: URL = Paths.tempDir(), timeout: TimeInterval = 60) throws -> Result {
+    static func mend(_ args: [String], in dir: URL = Paths.tempDir(), timeout: TimeInterval = 60) async throws -> Result {
+        try await offPool { try mendBlocking(args, in: dir, timeout: timeout) }
+    }
+
+    static func mendBlocking(_ args: [String], in dir: URL, timeout: TimeInterval) throws -> Result {
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build first: no \(binary.path)")
         let p = Process()
         p.executableURL = binary
@@ -53,59 +57,59 @@ import Testing
 
     static func db(_ dir: URL) -> String { "sqlite:" + dir.appendingPathComponent("t.db").path }
 
-    @Test func missingFileFails() throws {
+    @Test func missingFileFails() async throws {
         let dir = Paths.tempDir()
-        let r = try Self.mend(
+        let r = try await Self.mend(
             ["ingest", dir.appendingPathComponent("missing.jsonl").path, "--table", "events", "--db", Self.db(dir)], in: dir)
         #expect(r.code != 0)
         #expect(r.all.contains("no such file"), "\(r.all)")
         #expect(r.all.contains("missing.jsonl"), "names the file: \(r.all)")
     }
 
-    @Test func invalidTableNameFails() throws {
+    @Test func invalidTableNameFails() async throws {
         let dir = Paths.tempDir()
         let file = writeLines([#"{"id":1}"#], in: dir)
-        let r = try Self.mend(["ingest", file, "--table", "Bad-Name", "--db", Self.db(dir)], in: dir)
+        let r = try await Self.mend(["ingest", file, "--table", "Bad-Name", "--db", Self.db(dir)], in: dir)
         #expect(r.code != 0)
         #expect(r.all.contains("invalid table name"), "\(r.all)")
         #expect(r.all.contains("bad_name"), "suggests a valid spelling: \(r.all)")
         // Nothing was created: the table does not show up in stats.
-        let stats = try Self.mend(["stats", "--json", "--db", Self.db(dir)], in: dir)
+        let stats = try await Self.mend(["stats", "--json", "--db", Self.db(dir)], in: dir)
         #expect(!stats.out.contains("Bad-Name"))
     }
 
-    @Test func unknownDatabaseURLFails() throws {
+    @Test func unknownDatabaseURLFails() async throws {
         let dir = Paths.tempDir()
         let file = writeLines([#"{"id":1}"#], in: dir)
-        let r = try Self.mend(["ingest", file, "--table", "events", "--db", "foo://x"], in: dir)
+        let r = try await Self.mend(["ingest", file, "--table", "events", "--db", "foo://x"], in: dir)
         #expect(r.code != 0)
         #expect(r.all.contains("foo://x"), "\(r.all)")
         #expect(r.all.contains("sqlite:"), "says what would work: \(r.all)")
     }
 
-    @Test func showUnknownIncident() throws {
+    @Test func showUnknownIncident() async throws {
         let dir = Paths.tempDir()
-        let r = try Self.mend(["show", "999", "--db", Self.db(dir)], in: dir)
+        let r = try await Self.mend(["show", "999", "--db", Self.db(dir)], in: dir)
         #expect(r.code != 0)
         #expect(r.all.contains("no incident 999"), "\(r.all)")
     }
 
-    @Test func showRejectsANonNumericID() throws {
+    @Test func showRejectsANonNumericID() async throws {
         let dir = Paths.tempDir()
-        let r = try Self.mend(["show", "abc", "--db", Self.db(dir)], in: dir)
+        let r = try await Self.mend(["show", "abc", "--db", Self.db(dir)], in: dir)
         #expect(r.code != 0)
         #expect(r.all.contains("not an incident id"), "\(r.all)")
     }
 
-    @Test func statsJSONAfterIngest() throws {
+    @Test func statsJSONAfterIngest() async throws {
         let dir = Paths.tempDir()
         let base = writeLines([#"{"id":1,"amount":5}"#, #"{"id":2,"amount":6}"#], in: dir, name: "base.jsonl")
         let drift = writeLines([#"{"id":3,"amount":"n/a"}"#, "not json", #"{"id":4,"amount":"7"}"#], in: dir, name: "drift.jsonl")
         for f in [base, drift] {
-            let r = try Self.mend(["ingest", f, "--table", "events", "--db", Self.db(dir)], in: dir)
+            let r = try await Self.mend(["ingest", f, "--table", "events", "--db", Self.db(dir)], in: dir)
             #expect(r.code == 0, "\(r.all)")
         }
-        let r = try Self.mend(["stats", "--json", "--db", Self.db(dir)], in: dir)
+        let r = try await Self.mend(["stats", "--json", "--db", Self.db(dir)], in: dir)
         #expect(r.code == 0, "\(r.all)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], "not JSON: \(r.out)")
         let tables = try #require(json["tables"] as? [String: Any], "\(r.out)")
@@ -122,10 +126,10 @@ import Testing
         #expect(n("coerced") == 1, "\"7\" into bigint")
     }
 
-    @Test func ingestJSONSummary() throws {
+    @Test func ingestJSONSummary() async throws {
         let dir = Paths.tempDir()
         let file = writeLines([#"{"id":1}"#, #"{"id":2}"#], in: dir)
-        let r = try Self.mend(["ingest", file, "--table", "events", "--db", Self.db(dir), "--json"], in: dir)
+        let r = try await Self.mend(["ingest", file, "--table", "events", "--db", Self.db(dir), "--json"], in: dir)
         #expect(r.code == 0, "\(r.all)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], "not JSON: \(r.out)")
         #expect((json["loaded"] as? NSNumber)?.intValue == 2)
@@ -137,10 +141,10 @@ import Testing
         let base = writeLines([#"{"id":1,"amount":5}"#], in: dir, name: "base.jsonl")
         let drift = writeLines([#"{"id":2,"amount":6,"country":"NL"}"#, #"{"id":3,"amount":"x"}"#], in: dir, name: "drift.jsonl")
         for f in [base, drift] {
-            let r = try Self.mend(["ingest", f, "--table", "events", "--db", Self.db(dir)], in: dir)
+            let r = try await Self.mend(["ingest", f, "--table", "events", "--db", Self.db(dir)], in: dir)
             #expect(r.code == 0, "\(r.all)")
         }
-        let ok = try Self.mend(["audit", "verify", "--db", Self.db(dir)], in: dir)
+        let ok = try await Self.mend(["audit", "verify", "--db", Self.db(dir)], in: dir)
         #expect(ok.code == 0, "\(ok.all)")
         #expect(ok.out.contains("OK"), "\(ok.all)")
 
@@ -148,26 +152,26 @@ import Testing
         let table = w.stateTable("audit")
         try await w.transaction { s in try await s.execute("UPDATE \(table) SET detail = 'forged' WHERE seq = 2") }
 
-        let broken = try Self.mend(["audit", "verify", "--db", Self.db(dir)], in: dir)
+        let broken = try await Self.mend(["audit", "verify", "--db", Self.db(dir)], in: dir)
         #expect(broken.code == 2, "\(broken.all)")
         #expect(broken.all.contains("BROKEN"), "\(broken.all)")
         #expect(broken.all.contains("2"), "\(broken.all)")
 
-        let asJSON = try Self.mend(["audit", "verify", "--json", "--db", Self.db(dir)], in: dir)
+        let asJSON = try await Self.mend(["audit", "verify", "--json", "--db", Self.db(dir)], in: dir)
         #expect(asJSON.code == 2)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(asJSON.out.utf8)) as? [String: Any], "not JSON: \(asJSON.out)")
         #expect(json["ok"] as? Bool == false)
         #expect((json["firstBroken"] as? NSNumber)?.intValue == 2)
     }
 
-    @Test func auditVerifyOnAnEmptyDatabase() throws {
+    @Test func auditVerifyOnAnEmptyDatabase() async throws {
         let dir = Paths.tempDir()
-        let r = try Self.mend(["audit", "verify", "--db", Self.db(dir)], in: dir)
+        let r = try await Self.mend(["audit", "verify", "--db", Self.db(dir)], in: dir)
         #expect(r.code == 0, "\(r.all)")
     }
 
-    @Test func unknownSubcommandFails() throws {
-        let r = try Self.mend(["frobnicate"])
+    @Test func unknownSubcommandFails() async throws {
+        let r = try await Self.mend(["frobnicate"])
         #expect(r.code != 0)
     }
 }

@@ -9,15 +9,15 @@ import Testing
         return url.path
     }
 
-    @Test func lowRiskMigrationExitsZero() throws {
-        let (status, out) = try runMend(["check-sql", write("ALTER TABLE events ADD COLUMN coupon text;")])
+    @Test func lowRiskMigrationExitsZero() async throws {
+        let (status, out) = try await runMend(["check-sql", write("ALTER TABLE events ADD COLUMN coupon text;")])
         #expect(status == 0, "\(out)")
         #expect(out.contains("adding-nullable-column"))
     }
 
-    @Test func forbiddenStatementExitsNonZeroWithRuleAndReason() throws {
+    @Test func forbiddenStatementExitsNonZeroWithRuleAndReason() async throws {
         let sql = "ALTER TABLE events ADD COLUMN x int;\nDROP TABLE events;\nALTER TABLE events ALTER COLUMN id TYPE numeric;"
-        let (status, out) = try runMend(["check-sql", write(sql), "--json"])
+        let (status, out) = try await runMend(["check-sql", write(sql), "--json"])
         #expect(status != 0)
         let verdicts = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]])
         #expect(verdicts.count == 3)
@@ -29,8 +29,8 @@ import Testing
 
     @Test func catalogChecksWithDB() async throws {
         let url = Backend.sqlite.freshURL()
-        _ = try runMend(["ingest", writeLines([#"{"id": 1}"#]), "--table", "events", "--db", url])
-        let (status, out) = try runMend(["check-sql", write("ALTER TABLE other ADD COLUMN x text;"), "--db", url])
+        _ = try await runMend(["ingest", writeLines([#"{"id": 1}"#]), "--table", "events", "--db", url])
+        let (status, out) = try await runMend(["check-sql", write("ALTER TABLE other ADD COLUMN x text;"), "--db", url])
         #expect(status != 0)
         #expect(out.contains("unmanaged-table"), "\(out)")
     }

@@ -4,9 +4,21 @@ import MendPipeline
 import MendStore
 import Testing
 
+/// Runs a blocking call on a Dispatch thread: waiting for a child process on Swift's
+/// cooperative pool (2 threads here) would starve every other test of threads.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}
+
 /// Runs the built `mend` binary; returns exit status and combined output.
 @discardableResult
-func runMend(_ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
+func runMend(_ args: [String], env: [String: String] = [:]) async throws -> (Int32, String) {
+    try await offPool { try runMendBlocking(args, env: env) }
+}
+
+func runMendBlocking(_ args: [String], env: [String: String]) throws -> (Int32, String) {
     let p = Process()
     p.executableURL = Paths.repo.appendingPathComponent(".build/debug/mend")
     p.arguments = args
@@ -105,12 +117,12 @@ struct PostgresTests {
         try p.run()
         try await Task.sleep(nanoseconds: UInt64(afterSeconds * 1e9))
         kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        try await offPool { p.waitUntilExit() }
         #expect(p.terminationReason == .uncaughtSignal, "the first run was killed before it finished")
         let before = try await Backend.postgres.engine(url: url)
         let partial = try? await before.rows("SELECT COUNT(*) FROM \(before.tableRef("events"))")
         #expect((partial?.first?.first?.int ?? 0) < Int64(n), "killed mid-file")
-        let (status, out) = try runMend(["ingest", file, "--table", "events", "--db", url])
+        let (status, out) = try await runMend(["ingest", file, "--table", "events", "--db", url])
         #expect(status == 0, "\(out)")
         let engine = try await Backend.postgres.engine(url: url)
         let rows = try await engine.rows("SELECT COUNT(*), COUNT(DISTINCT id), MIN(id), MAX(id) FROM \(engine.tableRef("events"))")
@@ -126,11 +138,11 @@ struct PostgresTests {
         let url = Backend.postgres.freshURL()
         let dir = Paths.tempDir()
         let base = eventsFile(100, dir: dir)
-        #expect(try runMend(["ingest", base, "--table", "events", "--db", url]).0 == 0)
+        #expect(try await runMend(["ingest", base, "--table", "events", "--db", url]).0 == 0)
         let a = eventsFile(20_000, from: 1_000, extra: #", "coupon": "A", "is_vip": false"#, name: "a.jsonl", dir: dir)
         let b = eventsFile(20_000, from: 100_000, extra: #", "coupon": "B", "is_vip": true"#, name: "b.jsonl", dir: dir)
-        async let ra = Task.detached { try runMend(["ingest", a, "--table", "events", "--db", url]) }.value
-        async let rb = Task.detached { try runMend(["ingest", b, "--table", "events", "--db", url]) }.value
+        async let ra = runMend(["ingest", a, "--table", "events", "--db", url])
+        async let rb = runMend(["ingest", b, "--table", "events", "--db", url])
         let (outA, outB) = try await (ra, rb)
         #expect(outA.0 == 0, "\(outA.1)")
         #expect(outB.0 == 0, "\(outB.1)")

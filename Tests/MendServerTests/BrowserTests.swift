@@ -27,16 +27,24 @@ struct BrowserTests {
             "python3", Paths.repo.appendingPathComponent("Tests/e2e/dashboard_chromium.py").path, s.base, TestServer.token, String(incident),
             "Ada Lovelace", shots.path,
         ]
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
+        // Output goes to files and the wait happens on a Dispatch thread: no pipe can fill
+        // up, and no thread of Swift's cooperative pool is blocked by the child process.
+        let log = s.dir.appendingPathComponent("chromium-test.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        p.standardInput = FileHandle.nullDevice
         try p.run()
-        // Read before waiting: a full pipe would block the script.
-        let outData = try await Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-        let errData = try await Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(String(decoding: outData, as: UTF8.self))\n\(String(decoding: errData, as: UTF8.self))")
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                p.waitUntilExit()
+                c.resume()
+            }
+        }
+        try handle.close()
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(p.terminationStatus == 0, "\(output)")
 
         // The approval through the page changed the table and is audited under the person's name.
         #expect(try await s.engine.schema(table: "events")?.0.columns.contains { $0.name == "channel" } == true)
