@@ -5,7 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// MCP over Streamable HTTP on a small SwiftNIO server: one endpoint (`/mcp`), one
+/// MCP over Streamable HTTP, mounted at `/mcp` by MendServer (which owns the listener): one
 /// `StatefulHTTPServerTransport` and Mend server per session, and a bearer token on
 /// every request. The SDK's transport does the protocol; this only moves bytes.
 public actor MendHTTPHost {
@@ -42,7 +42,6 @@ public actor MendHTTPHost {
     let engine: Engine
     let options: MendToolOptions
     private var sessions: [String: Session] = [:]
-    private var channel: (any Channel)?
     /// True while mounted in another server (MendServer), which owns the listener.
     private var mounted = false
 
@@ -50,33 +49,6 @@ public actor MendHTTPHost {
         self.configuration = configuration
         self.engine = engine
         self.options = options
-    }
-
-    /// Binds and returns the address actually bound (port 0 picks a free port).
-    public func bind() async throws -> SocketAddress {
-        let host = self
-        let maxBody = configuration.maxBodyBytes
-        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(ChannelOptions.backlog, value: 256)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
-                    try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(host: host, maxBodyBytes: maxBody))
-                }
-            }
-        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-        self.channel = channel
-        Task { await self.expireSessions() }
-        guard let address = channel.localAddress else {
-            throw ToolError.invalidArgument("the HTTP server bound \(configuration.host):\(configuration.port) but has no local address")
-        }
-        return address
-    }
-
-    /// Serves until the listening channel closes.
-    public func run() async throws {
-        guard let channel else { throw ToolError.invalidArgument("call bind() before run()") }
-        try await channel.closeFuture.get()
     }
 
     /// Serves through another HTTP server that passes `/mcp` requests to `handle(_:)`:
@@ -91,7 +63,6 @@ public actor MendHTTPHost {
         mounted = false
         for s in sessions.values { await s.mend.stop() }
         sessions = [:]
-        try? await channel?.close()
     }
 
     /// Constant-time comparison, so response timing does not reveal the token prefix.
@@ -153,7 +124,7 @@ public actor MendHTTPHost {
     }
 
     private func expireSessions() async {
-        while channel != nil || mounted {
+        while mounted {
             try? await Task.sleep(for: .seconds(60))
             let now = Date()
             for (id, s) in sessions where now.timeIntervalSince(s.lastSeen) > configuration.sessionTimeout {
@@ -167,102 +138,4 @@ public actor MendHTTPHost {
 struct FixedSessionID: SessionIDGenerator {
     let id: String
     func generateSessionID() -> String { id }
-}
-
-/// Collects one HTTP/1.1 request, hands it to the host, writes the answer (a body or
-/// an SSE stream) back on the channel's event loop.
-final class HTTPConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    let host: MendHTTPHost
-    let maxBodyBytes: Int
-    private var head: HTTPRequestHead?
-    private var body: ByteBuffer?
-    private var tooLarge = false
-
-    init(host: MendHTTPHost, maxBodyBytes: Int) {
-        self.host = host
-        self.maxBodyBytes = maxBodyBytes
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h):
-            head = h
-            body = context.channel.allocator.buffer(capacity: 0)
-            tooLarge = false
-        case .body(var chunk):
-            if (body?.readableBytes ?? 0) + chunk.readableBytes > maxBodyBytes { tooLarge = true } else { body?.writeBuffer(&chunk) }
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            let bytes = body.flatMap { $0.getBytes(at: $0.readerIndex, length: $0.readableBytes) } ?? []
-            body = nil
-            var headers: [String: String] = [:]
-            for (name, value) in head.headers { headers[name] = headers[name].map { $0 + ", " + value } ?? value }
-            let request = HTTPRequest(
-                method: head.method.rawValue, headers: headers, body: bytes.isEmpty ? nil : Data(bytes),
-                path: String(head.uri.split(separator: "?", maxSplits: 1).first ?? Substring(head.uri)))
-            let loop = context.eventLoop
-            let bound = NIOLoopBound(context, eventLoop: loop)
-            let version = head.version
-            let keepAlive = head.isKeepAlive
-            let host = self.host
-            let oversized = tooLarge
-            let limit = maxBodyBytes
-            Task {
-                let response: HTTPResponse
-                if oversized {
-                    response = .error(statusCode: 413, .invalidRequest("request body larger than \(limit) bytes"))
-                } else {
-                    response = await host.handle(request)
-                }
-                await ResponseWriter.write(response, version: version, keepAlive: keepAlive, to: bound, on: loop)
-            }
-        }
-    }
-
-}
-
-/// Writes an answer from any task, hopping to the channel's event loop for each write.
-enum ResponseWriter {
-    static func write(
-        _ response: HTTPResponse, version: HTTPVersion, keepAlive: Bool, to bound: NIOLoopBound<ChannelHandlerContext>,
-        on loop: any EventLoop
-    ) async {
-        var head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.statusCode))
-        for (name, value) in response.headers { head.headers.add(name: name, value: value) }
-        if case .stream(let stream, _) = response {
-            loop.execute {
-                bound.value.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-                bound.value.flush()
-            }
-            do {
-                for try await chunk in stream {
-                    loop.execute {
-                        let ctx = bound.value
-                        ctx.writeAndFlush(
-                            NIOAny(HTTPServerResponsePart.body(.byteBuffer(ctx.channel.allocator.buffer(bytes: chunk)))), promise: nil)
-                    }
-                }
-            } catch {
-                // The session ended under the stream; close what was sent.
-            }
-            loop.execute { bound.value.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil) }
-            return
-        }
-        let body = response.bodyData ?? Data()
-        head.headers.replaceOrAdd(name: "Content-Length", value: String(body.count))
-        if !keepAlive { head.headers.replaceOrAdd(name: "Connection", value: "close") }
-        loop.execute {
-            let ctx = bound.value
-            ctx.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-            if !body.isEmpty {
-                ctx.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ctx.channel.allocator.buffer(bytes: body)))), promise: nil)
-            }
-            let done = ctx.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
-            if !keepAlive { done.whenComplete { _ in ctx.close(promise: nil) } }
-        }
-    }
 }
