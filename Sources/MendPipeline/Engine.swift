@@ -654,11 +654,6 @@ public actor Engine {
                         guard verdict.allowed else {
                             throw PipelineError.refused("the guard refused \(sql): \(verdict.reasons.joined(separator: "; "))")
                         }
-                        if op.kind == .widenColumn, w.dialect == .sqlite {
-                            throw PipelineError.refused(
-                                "changing a column's type is not supported on SQLite yet (it needs a table rebuild); use PostgreSQL, or reject this plan and add a variant column"
-                            )
-                        }
                         try await s.executeRepair(sql, operation: op, table: table)
                         executed.append(verdict)
                         schema = try await state.schema(s, table) ?? schema

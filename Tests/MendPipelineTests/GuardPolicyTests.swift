@@ -69,16 +69,18 @@ import Testing
         #expect(try await !columns(engine).contains("coupon"))
     }
 
-    /// A high-risk widening is held by default; a policy that allows high risk applies it.
-    @Test(.enabled(if: Backend.postgresURL != nil, "widening runs on PostgreSQL"))
-    func wideningFollowsMaxAutoRisk() async throws {
+    /// A high-risk widening is held by default; a policy that allows high risk applies it
+    /// (ALTER COLUMN TYPE on PostgreSQL, a guarded table rebuild on SQLite), and the
+    /// parked record then loads with its exact value.
+    @Test(arguments: Backend.available)
+    func wideningFollowsMaxAutoRisk(_ backend: Backend) async throws {
         let lines = [#"{"id": 1, "items": 2}"#]
         let drift = [#"{"id": 2, "items": 2.5}"#]
         for (yaml, expected) in [
             (nil as String?, PlanStatus.pendingApproval),
             ("max_auto_risk: high\nautonomy:\n  widen_column: auto\n", PlanStatus.applied),
         ] {
-            let engine = try await Backend.postgres.engine(policy: try yaml.map { try PolicyLoader.parse($0) } ?? .default)
+            let engine = try await backend.engine(policy: try yaml.map { try PolicyLoader.parse($0) } ?? .default)
             let dir = Paths.tempDir()
             _ = try await engine.ingest(path: writeLines(lines, in: dir, name: "a.jsonl"), table: "events")
             _ = try await engine.ingest(path: writeLines(drift, in: dir, name: "b.jsonl"), table: "events")
@@ -88,6 +90,12 @@ import Testing
             #expect(plan?.verdicts.first?.risk == .high)
             let type = try await engine.schema(table: "events")?.0.column(named: "items")?.type
             #expect(type == (expected == .applied ? .numeric : .bigint))
+            let stats = try #require(try await engine.stats().first)
+            #expect(stats.loaded == (expected == .applied ? 2 : 1))
+            if expected == .applied {
+                let v = try await engine.rows("SELECT items FROM \(engine.tableRef("events")) WHERE id = 2")
+                #expect(v.first?.first?.double == 2.5)
+            }
         }
     }
 
