@@ -63,7 +63,7 @@ public struct AgentLimits: Sendable {
 
     public init(
         maxTurns: Int = 8, maxTotalTokens: Int = 60_000, maxReplyTokens: Int = 2_048, wallClock: Duration = .seconds(120),
-        requestTimeout: Duration = .seconds(60), toolTimeout: Duration = .seconds(10)
+        requestTimeout: Duration = .seconds(60), toolTimeout: Duration = .seconds(30)
     ) {
         self.maxTurns = maxTurns
         self.maxTotalTokens = maxTotalTokens

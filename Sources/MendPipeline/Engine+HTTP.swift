@@ -48,13 +48,10 @@ extension Engine {
     /// state tables, with the request's body hash and the answer given.
     nonisolated var idempotencyTable: String { warehouse.stateTable("idempotency") }
 
+    /// The idempotency table is part of Mend's state (StateStore.bootstrap), so a
+    /// least-privilege role finds it created by `mend setup-roles`.
     func bootstrapHTTP() async throws {
-        let t = idempotencyTable
-        try await warehouse.transaction { s in
-            try await s.execute(
-                "CREATE TABLE IF NOT EXISTS \(t) (key TEXT NOT NULL, tbl TEXT NOT NULL, body_sha256 TEXT NOT NULL, status TEXT NOT NULL, response TEXT, created_at DOUBLE PRECISION, PRIMARY KEY (key, tbl))",
-                [])
-        }
+        try await bootstrap()
     }
 
     /// Ingests an HTTP body (a JSON object, a JSON array of objects, or NDJSON) and

@@ -123,7 +123,7 @@ public struct StateStore: Sendable {
     /// Names of the state tables `bootstrap` creates.
     public static let tableNames = [
         "tables", "columns", "mappings", "conversions", "schema_versions", "incidents", "parked", "quarantine", "plans", "audit",
-        "offsets", "usage",
+        "offsets", "usage", "idempotency",
     ]
 
     public static func now() -> Double { Date().timeIntervalSince1970 }
@@ -139,7 +139,7 @@ public struct StateStore: Sendable {
         if pg {
             let names = warehouse.schemasToCreate
             let found = try await s.query(
-                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON c.relnamespace = n.oid WHERE n.nspname = ? AND c.relname = 'usage'",
+                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON c.relnamespace = n.oid WHERE n.nspname = ? AND c.relname = 'idempotency'",
                 [.text(names.last ?? "_mend")])
             if !found.isEmpty { return }
         }
@@ -162,6 +162,8 @@ public struct StateStore: Sendable {
             "CREATE TABLE IF NOT EXISTS \(t("audit")) (seq BIGINT PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS \(t("offsets")) (source TEXT NOT NULL, tbl TEXT NOT NULL, line BIGINT NOT NULL, byte_offset BIGINT NOT NULL, fingerprint TEXT, PRIMARY KEY (source, tbl))",
             "CREATE TABLE IF NOT EXISTS \(t("usage")) (id \(serial), plan_id BIGINT, model TEXT, tokens_in BIGINT, tokens_out BIGINT, cost DOUBLE PRECISION, at DOUBLE PRECISION)",
+            // HTTP Idempotency-Key answers (mend serve); created here so setup-roles owns and grants it.
+            "CREATE TABLE IF NOT EXISTS \(t("idempotency")) (key TEXT NOT NULL, tbl TEXT NOT NULL, body_sha256 TEXT NOT NULL, status TEXT NOT NULL, response TEXT, created_at DOUBLE PRECISION, PRIMARY KEY (key, tbl))",
         ]
         for sql in ddl { try await s.execute(sql) }
         let idx = pg ? "" : "_mend_"
