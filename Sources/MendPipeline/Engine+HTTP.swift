@@ -177,31 +177,15 @@ public enum NDJSONBody {
 
     /// Index just past the JSON value (object or array) that starts at `start`.
     static func valueEnd(_ bytes: [UInt8], from start: Int) throws -> Int {
-        var depth = 0
-        var inString = false
-        var escaped = false
-        var i = start
-        while i < bytes.count {
-            let b = bytes[i]
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if b == UInt8(ascii: "\\") {
-                    escaped = true
-                } else if b == UInt8(ascii: "\"") {
-                    inString = false
-                }
-            } else {
-                switch b {
-                case UInt8(ascii: "\""): inString = true
-                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-                case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                    depth -= 1
-                    if depth == 0 { return i + 1 }
-                default: break
-                }
+        var scan = Scanner()
+        for i in start..<bytes.count where scan.step(bytes[i]) {
+            switch bytes[i] {
+            case UInt8(ascii: "{"), UInt8(ascii: "["): scan.depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                scan.depth -= 1
+                if scan.depth == 0 { return i + 1 }
+            default: break
             }
-            i += 1
         }
         throw IngestBodyError.notJSON(
             "the \(bytes[start] == UInt8(ascii: "[") ? "array" : "object") that starts at byte \(start) is not closed")
@@ -222,27 +206,17 @@ public enum NDJSONBody {
             if i >= end - 1 { break }
             // An element runs to the next top-level comma.
             var j = i
-            var depth = 0
-            var inString = false
-            var escaped = false
+            var scan = Scanner()
             while j < end - 1 {
                 let b = bytes[j]
-                if inString {
-                    if escaped {
-                        escaped = false
-                    } else if b == UInt8(ascii: "\\") {
-                        escaped = true
-                    } else if b == UInt8(ascii: "\"") {
-                        inString = false
+                if scan.step(b) {
+                    if b == UInt8(ascii: "{") || b == UInt8(ascii: "[") {
+                        scan.depth += 1
+                    } else if b == UInt8(ascii: "}") || b == UInt8(ascii: "]") {
+                        scan.depth -= 1
+                    } else if b == UInt8(ascii: ","), scan.depth == 0 {
+                        break
                     }
-                } else if b == UInt8(ascii: "\"") {
-                    inString = true
-                } else if b == UInt8(ascii: "{") || b == UInt8(ascii: "[") {
-                    depth += 1
-                } else if b == UInt8(ascii: "}") || b == UInt8(ascii: "]") {
-                    depth -= 1
-                } else if b == UInt8(ascii: ","), depth == 0 {
-                    break
                 }
                 j += 1
             }
@@ -261,9 +235,20 @@ public enum NDJSONBody {
     static func oneLine(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
-        var inString = false
-        var escaped = false
-        for b in bytes {
+        var scan = Scanner()
+        for b in bytes { out.append(scan.step(b) && (b == 0x0A || b == 0x0D) ? 0x20 : b) }
+        return out
+    }
+
+    /// Tracks whether a byte of JSON text is inside a string, the one piece of JSON
+    /// grammar the three scans above need (the full parse happens later, per record).
+    struct Scanner {
+        var depth = 0
+        private var inString = false
+        private var escaped = false
+
+        /// Consumes one byte; true when it is structural (outside any string, quotes excluded).
+        mutating func step(_ b: UInt8) -> Bool {
             if inString {
                 if escaped {
                     escaped = false
@@ -272,12 +257,13 @@ public enum NDJSONBody {
                 } else if b == UInt8(ascii: "\"") {
                     inString = false
                 }
-                out.append(b)
-            } else {
-                if b == UInt8(ascii: "\"") { inString = true }
-                out.append(b == 0x0A || b == 0x0D ? 0x20 : b)
+                return false
             }
+            if b == UInt8(ascii: "\"") {
+                inString = true
+                return false
+            }
+            return true
         }
-        return out
     }
 }
