@@ -52,7 +52,7 @@ public struct MCPToolbox: Sendable {
         return listed
     }
 
-    private let cache = SpecCache()
+    private let cache = Locked<[ToolSpec]?>(nil)
 
     private func list() async throws -> [ToolSpec] {
         var out: [ToolSpec] = []
@@ -85,18 +85,21 @@ public struct MCPToolbox: Sendable {
     }
 }
 
-final class SpecCache: @unchecked Sendable {
+/// A value shared between tasks behind a lock: the tool list cache here, the client's
+/// reported model in SamplingProvider. A lock, not an actor, because readers are sync.
+final class Locked<Value: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var specs: [ToolSpec]?
-    var value: [ToolSpec]? {
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
         get {
             lock.lock()
             defer { lock.unlock() }
-            return specs
+            return stored
         }
         set {
             lock.lock()
-            specs = newValue
+            stored = newValue
             lock.unlock()
         }
     }

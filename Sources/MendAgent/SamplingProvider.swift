@@ -27,7 +27,8 @@ public struct SamplingProvider: LLMProvider {
 
     let sample: Sample
     /// The model the client last reported. Shared by copies of the provider.
-    private let reported = ReportedModel()
+    /// The last model name the client reported (planning may run concurrently).
+    private let reported = Locked<String?>(nil)
 
     public init(sample: @escaping Sample) {
         self.sample = sample
@@ -162,23 +163,5 @@ extension LLMPlanner {
     /// The planner of `--planner sampling`: the client's model through `sample`, no tools.
     public static func sampling(limits: AgentLimits = SamplingProvider.limits, sample: @escaping SamplingProvider.Sample) -> LLMPlanner {
         LLMPlanner(provider: SamplingProvider(sample: sample), toolbox: .none(), limits: limits)
-    }
-}
-
-/// The last model name a client reported; a lock because planning may run concurrently.
-final class ReportedModel: @unchecked Sendable {
-    private let lock = NSLock()
-    private var name: String?
-    var value: String? {
-        get {
-            lock.lock()
-            defer { lock.unlock() }
-            return name
-        }
-        set {
-            lock.lock()
-            name = newValue
-            lock.unlock()
-        }
     }
 }
