@@ -33,14 +33,15 @@ public struct JSONParser {
         return try result.get()
     }
 
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private var pos = 0
+    // Internal, not private: the shape fast path (RecordShape.swift) reads with the same primitives.
+    let bytes: UnsafeBufferPointer<UInt8>
+    var pos = 0
 
-    private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     private func error(_ message: String) -> JSONParseError { JSONParseError(message: message, offset: pos) }
 
-    private mutating func skipWhitespace() {
+    mutating func skipWhitespace() {
         while pos < bytes.count {
             switch bytes[pos] {
             case 0x20, 0x09, 0x0A, 0x0D: pos += 1
@@ -49,7 +50,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
+    mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
         guard pos < bytes.count else { throw error("unexpected end of input") }
         switch bytes[pos] {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)

@@ -183,8 +183,10 @@ public struct Validator: Sendable {
     }
 
     /// Column types and nullability by position, read per value without copying a Column.
-    private let types: [LogicalType]
-    private let nullable: [Bool]
+    let types: [LogicalType]
+    let nullable: [Bool]
+    /// Record shapes that fit as rows, most recently used first (see RecordShape.swift).
+    var shapes: [RecordShape] = []
 
     /// Column positions of the previous record's fields, reused when the next record
     /// has the same shape (the common case), to skip one hash lookup per field.

@@ -8,7 +8,9 @@ struct Pending: Sendable {
     /// The line's bytes in the batch's `raw` buffer: parked records keep their exact
     /// original text, and only parked ones pay for a String.
     var raw: Range<Int>
-    var fields: [FlatField]
+    /// Nil when the record took the shape fast path (`Validator.fastRow`): it went from
+    /// bytes to row, and `ReadBatch.fields(_:)` rebuilds the fields if ever needed.
+    var fields: [FlatField]?
     /// Validation done ahead on the reader's task, against `ReadBatch.validatedAgainst`.
     var fit: Fit?
 }
@@ -31,6 +33,16 @@ struct ReadBatch: Sendable {
     var prepared: PreparedLoad?
 
     func text(_ p: Pending) -> String { String(decoding: raw[p.raw], as: UTF8.self) }
+
+    /// The record's flattened fields; a fast-path record is parsed again (only when the
+    /// table changed under the batch, which is rare).
+    func fields(_ p: Pending) -> [FlatField] {
+        if let f = p.fields { return f }
+        let value = raw[p.raw].withUnsafeBufferPointer { try? JSONParser.parse($0) }
+        guard case .object(let members)? = value else { return [] }
+        var flattener = Flattener()
+        return flattener.flatten(members)
+    }
 }
 
 /// The schema the reader validates against, set by the engine after each repair.
@@ -149,6 +161,11 @@ final class BatchReader: @unchecked Sendable {
                                 var rows: [[SQLValue]] = []
                                 for (line, range) in spans[lo..<hi] {
                                     let bytes = UnsafeBufferPointer(rebasing: raw[range])
+                                    if let row = va[k]?.fastRow(bytes) {
+                                        rows.append(row)
+                                        local.append(.record(Pending(line: line, raw: range, fields: nil, fit: .row(row, coerced: 0))))
+                                        continue
+                                    }
                                     do {
                                         let value = try JSONParser.parse(bytes)
                                         guard case .object(let members) = value else {
@@ -164,7 +181,10 @@ final class BatchReader: @unchecked Sendable {
                                         }
                                         let fields = fl[k].flatten(members)
                                         let fit = va[k]?.fit(fields)
-                                        if case .row(let r, _)? = fit { rows.append(r) }
+                                        if case .row(let r, let coerced)? = fit {
+                                            rows.append(r)
+                                            if coerced == 0 { va[k]?.learnShape(members: members, fields: fields) }
+                                        }
                                         local.append(.record(Pending(line: line, raw: range, fields: fields, fit: fit)))
                                     } catch {
                                         local.append(

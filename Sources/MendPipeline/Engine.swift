@@ -102,7 +102,7 @@ public actor Engine {
             if batch.isEmpty && quarantined.isEmpty && lines == 0 { break }
             summary.lines += Int64(lines)
             if schema == nil, !batch.isEmpty {
-                schema = try await createTable(table, from: batch.map(\.fields))
+                schema = try await createTable(table, from: batch.map(read.fields))
                 batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
             }
             let offset = read.offset
@@ -114,7 +114,7 @@ public actor Engine {
                 // Someone altered the table by hand: the transaction rolled back, so
                 // re-read the catalog and validate the same batch again.
                 schema = try await warehouse.transaction { s in try await state.schema(s, table) }
-                if schema == nil, !batch.isEmpty { schema = try await createTable(table, from: batch.map(\.fields)) }
+                if schema == nil, !batch.isEmpty { schema = try await createTable(table, from: batch.map(read.fields)) }
                 batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
                 r = try await commitBatch(
                     table: table, source: sourceName, schema: schema, read: read, offset: offset, knownKeys: &knownKeys)
@@ -208,6 +208,8 @@ public actor Engine {
         var quarantine = quarantined
         var result = BatchResult()
         var newKeys: [(String, String)] = []
+        // Updated only once the batch commits: a rolled-back batch must record its keys again.
+        var seenKeys = knownKeys
         var validator = schema.map { Validator(schema: $0, maxValueBytes: policy.maxValueBytes) }
         for (idx, p) in batch.enumerated() {
             guard var v = validator else {
@@ -218,18 +220,20 @@ public actor Engine {
                 continue
             }
             defer { validator = v }
-            let fit = precomputed ? (p.fit ?? v.fit(p.fields)) : v.fit(p.fields)
+            let fit = precomputed ? (p.fit ?? v.fit(read.fields(p))) : v.fit(read.fields(p))
             switch fit {
             case .row(let row, let coerced):
                 rows.append(row)
                 rowOrigin.append(idx)
                 result.coerced += Int64(coerced)
-                for f in p.fields where f.column != f.sourceKey {
+                // Fast-path records (fields nil) have the shape of a record that took the
+                // general path first, whose key pairs are remembered there.
+                for f in p.fields ?? [] where f.column != f.sourceKey {
                     let k = f.column + "\u{1F}" + f.sourceKey
-                    if knownKeys.insert(k).inserted { newKeys.append((schema?.mappings[f.column] ?? f.column, f.sourceKey)) }
+                    if seenKeys.insert(k).inserted { newKeys.append((schema?.mappings[f.column] ?? f.column, f.sourceKey)) }
                 }
             case .drifts(var drifts):
-                switch applyContracts(table: table, drifts: &drifts, fields: p.fields, validator: v) {
+                switch applyContracts(table: table, drifts: &drifts, fields: read.fields(p), validator: v) {
                 case .load(let row, let coerced):
                     rows.append(row)
                     rowOrigin.append(idx)
@@ -317,6 +321,7 @@ public actor Engine {
             if source != "stdin" { try await state.setOffset(s, source: source, table: table, offset) }
             return (opened, touched, failures.count)
         }
+        knownKeys = seenKeys
         result.loaded = Int64(rows.count - rejected)
         result.parked = Int64(parked.count + rejected)
         result.quarantined = Int64(quarantine.count)

@@ -37,6 +37,13 @@ public protocol SQLSession: Sendable {
     /// Bulk-loads rows into a target table (prepared INSERT on SQLite, COPY on PostgreSQL).
     /// `prepared`, when given, is the same rows already encoded by `Warehouse.prepareLoad`.
     func load(table: String, columns: [Column], rows: [[SQLValue]], prepared: PreparedLoad?) async throws
+    /// Encodes rows for `load` in the adapter's fastest form (PostgreSQL: binary COPY when
+    /// the columns allow it); nil when the adapter binds rows directly (SQLite).
+    func prepareLoad(columns: [Column], rows: [[SQLValue]]) -> PreparedLoad?
+    /// Loads rows in the adapter's fastest form (PostgreSQL: binary COPY, encoded as it
+    /// streams). It may throw where `load` would not (a value with no binary form): the
+    /// caller then loads the same rows with `load`.
+    func loadFast(table: String, columns: [Column], rows: [[SQLValue]]) async throws
     /// Runs a repair that the guard has already judged: `sql` is Mend's compiled
     /// statement for `operation`. Adapters add their own last check: SQLite's authorizer,
     /// or on PostgreSQL with a repair role, a SECURITY DEFINER function that performs
@@ -75,21 +82,37 @@ extension Warehouse {
 public struct PreparedLoad: Sendable {
     public let rowCount: Int
     let payload: ByteBuffer
-    init(rowCount: Int, payload: ByteBuffer) {
+    /// COPY binary format (a header, the tuples, a trailer) rather than text lines.
+    public let binary: Bool
+    init(rowCount: Int, payload: ByteBuffer, binary: Bool = false) {
         self.rowCount = rowCount
         self.payload = payload
+        self.binary = binary
     }
 
-    /// Parts encoded in parallel, in order, as one load.
-    public static func concatenating(_ parts: [PreparedLoad]) -> PreparedLoad {
+    /// Binary COPY framing: the 19-byte header and the 2-byte trailer.
+    static let binaryHeader = 19
+    static let binaryTrailer = 2
+
+    /// Parts encoded in parallel, in order, as one load; nil when the parts were encoded
+    /// in different formats (the caller encodes the batch again).
+    public static func concatenating(_ parts: [PreparedLoad]) -> PreparedLoad? {
         if parts.count == 1, let only = parts.first { return only }
+        guard let binary = parts.first?.binary, parts.allSatisfy({ $0.binary == binary }) else { return nil }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(parts.reduce(0) { $0 + $1.payload.readableBytes })
-        for p in parts {
-            var copy = p.payload
-            buffer.writeBuffer(&copy)
+        for (i, p) in parts.enumerated() {
+            var part = p.payload
+            if binary {
+                // One header and one trailer for the whole payload.
+                let start = i == 0 ? 0 : binaryHeader
+                let end = i == parts.count - 1 ? part.readableBytes : part.readableBytes - binaryTrailer
+                guard end >= start, let slice = part.getSlice(at: part.readerIndex + start, length: end - start) else { return nil }
+                part = slice
+            }
+            buffer.writeBuffer(&part)
         }
-        return PreparedLoad(rowCount: parts.reduce(0) { $0 + $1.rowCount }, payload: buffer)
+        return PreparedLoad(rowCount: parts.reduce(0) { $0 + $1.rowCount }, payload: buffer, binary: binary)
     }
 }
 
@@ -159,11 +182,18 @@ extension SQLSession {
     public func loadIsolating(
         table: String, columns: [Column], rows: [[SQLValue]], prepared: PreparedLoad? = nil
     ) async throws -> [(index: Int, error: String)] {
-        if let prepared, prepared.rowCount == rows.count, !rows.isEmpty {
-            // Fast path: send what was encoded ahead; bisect with plain rows only on failure.
+        if !rows.isEmpty {
+            // Fast path: the batch in the adapter's fastest form (encoded ahead, or binary
+            // COPY). On failure, bisect with plain rows (text format on PostgreSQL), so a
+            // rejected row is parked with the text format's error, and a column altered
+            // by hand since the catalog was read still loads.
             try await execute("SAVEPOINT mend_load")
             do {
-                try await load(table: table, columns: columns, rows: rows, prepared: prepared)
+                if let prepared, prepared.rowCount == rows.count {
+                    try await load(table: table, columns: columns, rows: rows, prepared: prepared)
+                } else {
+                    try await loadFast(table: table, columns: columns, rows: rows)
+                }
                 try await execute("RELEASE SAVEPOINT mend_load")
                 return []
             } catch let e as StoreError {
@@ -177,6 +207,8 @@ extension SQLSession {
 
     private func isolate(table: String, columns: [Column], rows: ArraySlice<[SQLValue]>) async throws -> [(index: Int, error: String)] {
         if rows.isEmpty { return [] }
+        // The whole batch once more in the plain form: on PostgreSQL it is the text format
+        // (binary can fail where text loads), and a batch of one gets the text's error.
         try await execute("SAVEPOINT mend_load")
         do {
             try await load(table: table, columns: columns, rows: Array(rows))
