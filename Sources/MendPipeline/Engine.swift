@@ -212,15 +212,16 @@ public actor Engine {
         var seenKeys = knownKeys
         var validator = schema.map { Validator(schema: $0, maxValueBytes: policy.maxValueBytes) }
         for (idx, p) in batch.enumerated() {
-            guard var v = validator else {
+            // The reader's fit when it still holds; otherwise validate here (the validator is
+            // mutated in place: copying it per record cost a retain per field).
+            let computed = precomputed ? (p.fit ?? validator?.fit(read.fields(p))) : validator?.fit(read.fields(p))
+            guard let fit = computed else {
                 quarantine.append(
                     QuarantinedRecord(
                         table: table, source: source, line: p.line, raw: read.text(p),
                         reason: "line \(p.line): no field has a value, so no table can be created from it"))
                 continue
             }
-            defer { validator = v }
-            let fit = precomputed ? (p.fit ?? v.fit(read.fields(p))) : v.fit(read.fields(p))
             switch fit {
             case .row(let row, let coerced):
                 rows.append(row)
@@ -233,7 +234,7 @@ public actor Engine {
                     if seenKeys.insert(k).inserted { newKeys.append((schema?.mappings[f.column] ?? f.column, f.sourceKey)) }
                 }
             case .drifts(var drifts):
-                switch applyContracts(table: table, drifts: &drifts, fields: read.fields(p), validator: v) {
+                switch applyContracts(table: table, drifts: &drifts, fields: read.fields(p), validator: &validator) {
                 case .load(let row, let coerced):
                     rows.append(row)
                     rowOrigin.append(idx)
@@ -267,7 +268,7 @@ public actor Engine {
         let rejectedText: @Sendable (Int) -> String = { i in read.text(batch[i]) }
         let lines = batch.map(\.line)
         let (opened, touched, rejected) = try await warehouse.transaction { s -> (Int64, Set<Int64>, Int) in
-            try await state.ensureTable(s, table)
+            // The table's state row comes with `addCounters` (an upsert): one statement less per batch.
             var toPark = toPark
             let failures = try await s.loadIsolating(table: table, columns: columns, rows: loadRows, prepared: prepared)
             for (i, message) in failures {
@@ -285,7 +286,7 @@ public actor Engine {
                             drifts: [drift], reason: drift.reason)
                     ))
             }
-            var open = try await state.openIncidentIDs(s, table)
+            var open = toPark.isEmpty ? [:] : try await state.openIncidentIDs(s, table)
             var opened: Int64 = 0
             var touched = Set<Int64>()
             var records: [ParkedRecord] = []
@@ -339,7 +340,7 @@ public actor Engine {
     /// dlt-style contracts at load time: discard_row sets the record aside (quarantine,
     /// with the reason: Mend never deletes input), discard_value loads the record
     /// without the values that do not fit, freeze and evolve park it for a plan.
-    func applyContracts(table: String, drifts: inout [Drift], fields: [FlatField], validator: Validator) -> ContractOutcome {
+    func applyContracts(table: String, drifts: inout [Drift], fields: [FlatField], validator: inout Validator?) -> ContractOutcome {
         var discard = Set<String>()
         for d in drifts {
             let kind: OperationKind
@@ -356,9 +357,9 @@ public actor Engine {
             case .evolve, .freeze: return .park
             }
         }
-        let kept = fields.filter { !discard.contains(validator.schema.mappings[$0.column] ?? $0.column) }
-        var v = validator
-        if case .row(let row, let c) = v.fit(kept) { return .load(row, c) }
+        guard let mappings = validator?.schema.mappings else { return .park }
+        let kept = fields.filter { !discard.contains(mappings[$0.column] ?? $0.column) }
+        if case .row(let row, let c)? = validator?.fit(kept) { return .load(row, c) }
         return .park
     }
 

@@ -182,10 +182,14 @@ public struct StateStore: Sendable {
         }
     }
 
+    /// Adds to a table's counters, creating its row if needed: one statement per batch
+    /// on the hot path (SQLite and PostgreSQL both take this upsert).
     public func addCounters(_ s: any SQLSession, _ table: String, input: Int, loaded: Int, coerced: Int) async throws {
         try await s.execute(
-            "UPDATE \(t("tables")) SET input = input + ?, loaded = loaded + ?, coerced = coerced + ? WHERE tbl = ?",
-            [.int(Int64(input)), .int(Int64(loaded)), .int(Int64(coerced)), .text(table)])
+            "INSERT INTO \(t("tables")) AS cur (tbl, input, loaded, coerced, created_at) VALUES (?, ?, ?, ?, ?) "
+                + "ON CONFLICT (tbl) DO UPDATE SET input = cur.input + excluded.input, loaded = cur.loaded + excluded.loaded, "
+                + "coerced = cur.coerced + excluded.coerced",
+            [.text(table), .int(Int64(input)), .int(Int64(loaded)), .int(Int64(coerced)), .double(Self.now())])
     }
 
     public func managedTables(_ s: any SQLSession) async throws -> [String] {
@@ -481,9 +485,11 @@ public struct StateStore: Sendable {
     }
 
     public func setOffset(_ s: any SQLSession, source: String, table: String, _ o: Offset) async throws {
-        try await s.execute("DELETE FROM \(t("offsets")) WHERE source = ? AND tbl = ?", [.text(source), .text(table)])
+        // One statement: it runs in every batch's transaction.
         try await s.execute(
-            "INSERT INTO \(t("offsets")) (source, tbl, line, byte_offset, fingerprint) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO \(t("offsets")) (source, tbl, line, byte_offset, fingerprint) VALUES (?, ?, ?, ?, ?) "
+                + "ON CONFLICT (source, tbl) DO UPDATE SET line = excluded.line, byte_offset = excluded.byte_offset, "
+                + "fingerprint = excluded.fingerprint",
             [.text(source), .text(table), .int(o.line), .int(o.byteOffset), o.fingerprint.map(SQLValue.text) ?? .null])
     }
 
