@@ -232,7 +232,7 @@ struct PostgresTests {
         let schema = try #require(w.targetSchema)
         @Sendable func table(_ name: String) -> String { Identifier.qualified(schema, name) }
         try await w.transaction { s in
-            for name in ["as_binary", "as_text", "as_stream", "odd_binary", "odd_text", "odd_isolated"] {
+            for name in ["as_binary", "as_text", "as_stream", "as_parts", "odd_binary", "odd_text", "odd_isolated"] {
                 try await s.execute("CREATE TABLE \(table(name)) (\(ddl))", [])
             }
             let binary = try #require(s.prepareLoad(columns: cols, rows: rows))
@@ -240,6 +240,12 @@ struct PostgresTests {
             try await s.load(table: "as_binary", columns: cols, rows: rows, prepared: binary)
             try await s.load(table: "as_text", columns: cols, rows: rows, prepared: nil)
             try await s.loadFast(table: "as_stream", columns: cols, rows: rows)
+            // Parts encoded apart (parallel parsing) join into one payload; `load` with a
+            // prepared payload has no fallback, so a bad join fails here.
+            let parts = try [rows[0..<7], rows[7..<25], rows[25...]].map { try #require(s.prepareLoad(columns: cols, rows: Array($0))) }
+            let joined = try #require(PreparedLoad.concatenating(parts))
+            #expect(joined.binary && joined.rowCount == rows.count)
+            try await s.load(table: "as_parts", columns: cols, rows: rows, prepared: joined)
             // PostgreSQL rolls a leap second over: the text format decides that one.
             var odd = rows
             odd[5][4] = .text("2016-12-31T23:59:60Z")
@@ -260,6 +266,7 @@ struct PostgresTests {
         #expect(viaBinary.count == rows.count)
         #expect(viaBinary == (try await dump("as_text")))
         #expect(viaBinary == (try await dump("as_stream")))
+        #expect(viaBinary == (try await dump("as_parts")))
         #expect((try await dump("odd_binary")) == (try await dump("odd_text")))
         #expect((try await dump("odd_isolated")) == (try await dump("odd_text")))
     }
@@ -281,5 +288,26 @@ struct PostgresTests {
             try await s.scalarInt("SELECT CAST(SUM(price) AS bigint) FROM \(engine.tableRef("events"))")
         }
         #expect(sum == 250)
+    }
+
+    /// Parsing in parallel parts encodes binary COPY per part and joins the parts into
+    /// one payload (one header, one trailer): the table holds every record once.
+    @Test func parallelPartsJoinIntoOneBinaryCopy() async throws {
+        let url = Backend.postgres.freshURL()
+        // The table exists first, so the reader validates and encodes ahead in 3 parts per batch.
+        #expect(try await runMend(["ingest", eventsFile(10), "--table", "events", "--db", url, "--quiet"]).0 == 0)
+        let file = eventsFile(2990, from: 11, name: "more.jsonl")
+        let (status, out) = try await runMend(
+            ["ingest", file, "--table", "events", "--db", url, "--quiet", "--batch-size", "1000"], env: ["MEND_PARSE_THREADS": "3"])
+        #expect(status == 0, "\(out)")
+        let engine = try await Backend.postgres.engine(url: url)
+        let (count, sum) = try await engine.warehouse.transaction { s in
+            (
+                try await s.scalarInt("SELECT COUNT(DISTINCT id) FROM \(engine.tableRef("events"))"),
+                try await s.scalarInt("SELECT SUM(id) FROM \(engine.tableRef("events"))")
+            )
+        }
+        #expect(count == 3000)
+        #expect(sum == 3000 * 3001 / 2)
     }
 }
