@@ -37,6 +37,11 @@ echo "SQLite     time to repair (1,000 parked records, 2 new columns): $(median 
 
 if [ -n "${MEND_TEST_PG:-}" ]; then
   : > "$tmp/pg.txt"
-  for i in $(seq "$N"); do run "$MEND_TEST_PG?schema=repair_$i&state_schema=repair_${i}_mend" >> "$tmp/pg.txt"; done
+  for i in $(seq "$N"); do
+    # A fresh target each run, also on a cluster that outlives the script.
+    PGOPTIONS="-c client_min_messages=warning" psql "$MEND_TEST_PG" -X -q \
+      -c "DROP SCHEMA IF EXISTS repair_$i CASCADE" -c "DROP SCHEMA IF EXISTS repair_${i}_mend CASCADE"
+    run "$MEND_TEST_PG?schema=repair_$i&state_schema=repair_${i}_mend" >> "$tmp/pg.txt"
+  done
   echo "PostgreSQL time to repair (1,000 parked records, 2 new columns): $(median < "$tmp/pg.txt")"
 fi

@@ -198,11 +198,9 @@ public struct StateStore: Sendable {
 
     public func rememberSourceKeys(_ s: any SQLSession, _ table: String, _ pairs: [(String, String)]) async throws {
         guard !pairs.isEmpty else { return }
-        let sql =
-            pg
-            ? "INSERT INTO \(t("columns")) (tbl, col, source_key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-            : "INSERT OR IGNORE INTO \(t("columns")) (tbl, col, source_key) VALUES (?, ?, ?)"
-        try await s.executeMany(sql, pairs.map { [.text(table), .text($0.0), .text($0.1)] })
+        try await s.insertMany(
+            "INSERT \(pg ? "" : "OR IGNORE ")INTO \(t("columns")) (tbl, col, source_key) VALUES", tuple: "(?, ?, ?)",
+            pairs.map { [.text(table), .text($0.0), .text($0.1)] }, suffix: pg ? " ON CONFLICT DO NOTHING" : "")
     }
 
     public func sourceKeys(_ s: any SQLSession, _ table: String) async throws -> [String: [String]] {
@@ -300,16 +298,16 @@ public struct StateStore: Sendable {
                 .text(r.reason), .double(now),
             ])
         }
-        try await s.executeMany(
-            "INSERT INTO \(t("parked")) (tbl, incident_id, source, line, record, raw, drifts, reason, parked_at) VALUES (?, ?, ?, ?, \(jp), ?, \(jp), ?, ?)",
-            sets)
+        try await s.insertMany(
+            "INSERT INTO \(t("parked")) (tbl, incident_id, source, line, record, raw, drifts, reason, parked_at) VALUES",
+            tuple: "(?, ?, ?, ?, \(jp), ?, \(jp), ?, ?)", sets)
     }
 
     public func quarantine(_ s: any SQLSession, _ records: [QuarantinedRecord]) async throws {
         guard !records.isEmpty else { return }
         let now = Self.now()
-        try await s.executeMany(
-            "INSERT INTO \(t("quarantine")) (tbl, source, line, raw, reason, quarantined_at) VALUES (?, ?, ?, ?, ?, ?)",
+        try await s.insertMany(
+            "INSERT INTO \(t("quarantine")) (tbl, source, line, raw, reason, quarantined_at) VALUES", tuple: "(?, ?, ?, ?, ?, ?)",
             records.map { [.text($0.table), .text($0.source), .int($0.line), .text($0.raw), .text($0.reason), .double(now)] })
     }
 
@@ -329,7 +327,7 @@ public struct StateStore: Sendable {
 
     public func deleteParked(_ s: any SQLSession, ids: [Int64]) async throws {
         guard !ids.isEmpty else { return }
-        try await s.executeMany("DELETE FROM \(t("parked")) WHERE id = ?", ids.map { [.int($0)] })
+        try await s.executeForIDs("DELETE FROM \(t("parked")) WHERE id IN", ids)
     }
 
     public func reassignParked(_ s: any SQLSession, id: Int64, incidentID: Int64, drifts: [Drift], reason: String) async throws {

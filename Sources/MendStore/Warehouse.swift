@@ -117,6 +117,38 @@ public struct PreparedLoad: Sendable {
 }
 
 extension SQLSession {
+    /// `head` + one `tuple` per bind set (`INSERT INTO t (a, b) VALUES` + `(?, ?)`), then
+    /// `suffix`. On PostgreSQL the rows go as multi-row VALUES in chunks of a few thousand
+    /// placeholders: one round trip per chunk rather than per row (parking or replaying
+    /// 1,000 records was 1,000 round trips each). SQLite, in process, reuses one prepared
+    /// statement per row.
+    public func insertMany(_ head: String, tuple: String, _ bindSets: [[SQLValue]], suffix: String = "") async throws {
+        guard let width = bindSets.first?.count else { return }
+        if dialect == .sqlite {
+            try await executeMany(head + " " + tuple + suffix, bindSets)
+            return
+        }
+        let perChunk = max(1, 8_000 / max(width, 1))
+        var start = 0
+        while start < bindSets.count {
+            let chunk = bindSets[start..<min(bindSets.count, start + perChunk)]
+            let sql = head + " " + Array(repeating: tuple, count: chunk.count).joined(separator: ", ") + suffix
+            try await execute(sql, Array(chunk.joined()))
+            start += chunk.count
+        }
+    }
+
+    /// `head` + ` (?, ?, ...)` for the ids, in chunks (`DELETE FROM t WHERE id IN`).
+    public func executeForIDs(_ head: String, _ ids: [Int64]) async throws {
+        var start = 0
+        while start < ids.count {
+            let chunk = ids[start..<min(ids.count, start + 500)]
+            let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+            try await execute("\(head) (\(marks))", chunk.map { .int($0) })
+            start += chunk.count
+        }
+    }
+
     public func load(table: String, columns: [Column], rows: [[SQLValue]]) async throws {
         try await load(table: table, columns: columns, rows: rows, prepared: nil)
     }
