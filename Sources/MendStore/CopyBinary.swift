@@ -193,7 +193,8 @@ enum CopyBinary {
             case UInt8(ascii: "+"), UInt8(ascii: "-"):
                 let sign: Int64 = b[i] == UInt8(ascii: "-") ? -1 : 1
                 i += 1
-                guard let oh = number(b, i, 2), oh < 24 else { return nil }
+                // PostgreSQL refuses offsets beyond 15 hours (MAX_TZDISP_HOUR): text decides.
+                guard let oh = number(b, i, 2), oh <= 15 else { return nil }
                 i += 2
                 var om: Int64 = 0
                 if i < b.count {

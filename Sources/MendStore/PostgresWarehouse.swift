@@ -279,6 +279,7 @@ struct PostgresSession: SQLSession {
             try await copy(table: table, columns: columns, binary: prepared.binary) { writer in
                 try await writer.write(prepared.payload)
             }
+            if prepared.binary { try await checkBinaryTypes(table: table, columns: columns) }
             return
         }
         let types = columns.map { $0.type }
@@ -322,6 +323,26 @@ struct PostgresSession: SQLSession {
             }
             CopyBinary.writeTrailer(to: &buffer)
             try await writer.write(buffer)
+        }
+        try await checkBinaryTypes(table: table, columns: columns)
+    }
+
+    /// Binary COPY has no type check: bytes encoded for `bigint` land in a column retyped
+    /// to `numeric` behind Mend's back as some other number. The COPY holds its lock
+    /// until commit, so the catalog read now is the one it wrote against: any column
+    /// that is not what was encoded for makes the batch roll back as a stale schema,
+    /// and the engine reads the catalog again and validates the batch anew.
+    func checkBinaryTypes(table: String, columns: [Column]) async throws {
+        let rows = try await query(
+            """
+            SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)
+            FROM pg_attribute a JOIN pg_class c ON a.attrelid = c.oid JOIN pg_namespace n ON c.relnamespace = n.oid
+            WHERE n.nspname = ? AND c.relname = ? AND a.attnum > 0 AND NOT a.attisdropped
+            """, [.text(schema), .text(table)])
+        let actual = Dictionary(rows.map { ($0[0].string ?? "", $0[1].string ?? "") }, uniquingKeysWith: { a, _ in a })
+        for c in columns where actual[c.name] != c.declaredType {
+            throw StoreError.staleSchema(
+                "column \(c.name) of \(table) is \(actual[c.name] ?? "gone") in the database, not \(c.declaredType) as cached")
         }
     }
 

@@ -214,11 +214,11 @@ extension SQLSession {
     public func loadIsolating(
         table: String, columns: [Column], rows: [[SQLValue]], prepared: PreparedLoad? = nil
     ) async throws -> [(index: Int, error: String)] {
-        if !rows.isEmpty {
+        // SQLite's fastest form is its plain one: on failure it would load the batch twice.
+        if !rows.isEmpty, prepared != nil || dialect != .sqlite {
             // Fast path: the batch in the adapter's fastest form (encoded ahead, or binary
             // COPY). On failure, bisect with plain rows (text format on PostgreSQL), so a
-            // rejected row is parked with the text format's error, and a column altered
-            // by hand since the catalog was read still loads.
+            // rejected row is parked with the text format's error.
             try await execute("SAVEPOINT mend_load")
             do {
                 if let prepared, prepared.rowCount == rows.count {

@@ -251,6 +251,10 @@ struct PostgresTests {
             odd[5][4] = .text("2016-12-31T23:59:60Z")
             let fallback = try #require(s.prepareLoad(columns: cols, rows: odd))
             #expect(!fallback.binary, "a value without a sure binary form sends the batch as text")
+            // PostgreSQL refuses offsets beyond 15 hours; the text format must be the one to say so.
+            var far = rows
+            far[2][4] = .text("2024-01-01T00:00:00+16:00")
+            #expect(s.prepareLoad(columns: cols, rows: far)?.binary == false)
             try await s.load(table: "odd_binary", columns: cols, rows: odd, prepared: fallback)
             try await s.load(table: "odd_text", columns: cols, rows: odd, prepared: nil)
             // The streamed binary COPY gives up at the leap second; the batch still loads, as text.
@@ -309,5 +313,36 @@ struct PostgresTests {
         }
         #expect(count == 3000)
         #expect(sum == 3000 * 3001 / 2)
+    }
+
+    /// Binary COPY has no type check of its own: a column retyped behind Mend's back
+    /// (bigint bytes read as numeric would be another number) is caught in the same
+    /// transaction, as a stale schema, and nothing is stored.
+    @Test func binaryCopyNoticesAColumnRetypedBehindItsBack() async throws {
+        let engine = try await Backend.postgres.engine()
+        try await engine.bootstrap()
+        let w = engine.warehouse
+        let ref = await engine.tableRef("retyped")
+        try await w.transaction { s in try await s.execute("CREATE TABLE \(ref) (id bigint, amount numeric)", []) }
+        // What the cache still says: amount is bigint. The 8 bytes of 42 are a valid
+        // numeric on the wire (no digits, scale 42): without the check, 0 would be stored.
+        let cached = [
+            Column(name: "id", type: .bigint, declaredType: "bigint"), Column(name: "amount", type: .bigint, declaredType: "bigint"),
+        ]
+        let rows: [[SQLValue]] = [[.int(1), .int(42)], [.int(2), .int(7)]]
+        for prepared in [true, false] {
+            do {
+                _ = try await w.transaction { s in
+                    try await s.loadIsolating(
+                        table: "retyped", columns: cached, rows: rows, prepared: prepared ? s.prepareLoad(columns: cached, rows: rows) : nil
+                    )
+                }
+                Issue.record("the retyped column went unnoticed (prepared: \(prepared))")
+            } catch StoreError.staleSchema(let why) {
+                #expect(why.contains("amount"), "\(why)")
+            }
+        }
+        let count = try await w.transaction { s in try await s.scalarInt("SELECT COUNT(*) FROM \(ref)") }
+        #expect(count == 0)
     }
 }
