@@ -126,14 +126,18 @@ struct Ingest: AsyncParsableCommand {
     var fromStart = false
     @Flag(name: .long, help: "No summary on standard output and no progress bar.")
     var quiet = false
-    @Option(name: .long, help: "Records per transaction: a batch commits its rows, parked records and source offset together.")
-    var batchSize = 5000
+    @Option(
+        name: .long,
+        help:
+            "Records per transaction: a batch commits its rows, parked records and source offset together (default: 5000 on SQLite, 20000 on PostgreSQL)."
+    )
+    var batchSize: Int?
     @OptionGroup var options: DBOptions
     @OptionGroup var output: JSONFlag
 
     func run() async throws {
         let engine = try await options.engine()
-        await engine.setBatchSize(batchSize)
+        if let batchSize { await engine.setBatchSize(batchSize) }
         // The bar goes to standard error, and only on a terminal: pipes and logs stay clean.
         let bar = (!quiet && ProgressBar.stderrIsTerminal) ? ProgressBar(path: file) : nil
         var progress: (@Sendable (Int64) -> Void)?

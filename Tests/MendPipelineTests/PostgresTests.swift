@@ -111,7 +111,8 @@ struct PostgresTests {
         let url = Backend.postgres.freshURL()
         let p = Process()
         p.executableURL = Paths.repo.appendingPathComponent(".build/debug/mend")
-        p.arguments = ["ingest", file, "--table", "events", "--db", url, "--quiet"]
+        // Small batches, so that each kill point falls after a few commits whatever the default.
+        p.arguments = ["ingest", file, "--table", "events", "--db", url, "--quiet", "--batch-size", "5000"]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
