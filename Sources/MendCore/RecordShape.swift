@@ -22,7 +22,7 @@ extension Validator {
     /// coercion, when it is flat and its keys map one-to-one onto distinct columns.
     /// Anything less plain is not learned and keeps taking the general path.
     public mutating func learnShape(members: [(key: String, value: JSONValue)], fields: [FlatField]) {
-        guard !members.isEmpty, members.count == fields.count, shapes.count <= Self.maxShapes else { return }
+        guard !members.isEmpty, members.count == fields.count else { return }
         var slots: [RecordShape.Slot] = []
         slots.reserveCapacity(members.count)
         var used = Set<Int>()

@@ -223,7 +223,15 @@ public actor Engine {
         for (idx, p) in batch.enumerated() {
             // The reader's fit when it still holds; otherwise validate here (the validator is
             // mutated in place: copying it per record cost a retain per field).
-            let computed = precomputed ? (p.fit ?? validator?.fit(read.fields(p))) : validator?.fit(read.fields(p))
+            var fields = p.fields
+            let computed: Fit?
+            if precomputed, let f = p.fit {
+                computed = f
+            } else {
+                let all = read.fields(p)  // a fast-path record is parsed again, once
+                fields = all
+                computed = validator?.fit(all)
+            }
             guard let fit = computed else {
                 quarantine.append(
                     QuarantinedRecord(
@@ -238,12 +246,12 @@ public actor Engine {
                 result.coerced += Int64(coerced)
                 // Fast-path records (fields nil) have the shape of a record that took the
                 // general path first, whose key pairs are remembered there.
-                for f in p.fields ?? [] where f.column != f.sourceKey {
+                for f in fields ?? [] where f.column != f.sourceKey {
                     let k = f.column + "\u{1F}" + f.sourceKey
                     if seenKeys.insert(k).inserted { newKeys.append((schema?.mappings[f.column] ?? f.column, f.sourceKey)) }
                 }
             case .drifts(var drifts):
-                switch applyContracts(table: table, drifts: &drifts, fields: read.fields(p), validator: &validator) {
+                switch applyContracts(table: table, drifts: &drifts, fields: fields ?? read.fields(p), validator: &validator) {
                 case .load(let row, let coerced):
                     rows.append(row)
                     rowOrigin.append(idx)

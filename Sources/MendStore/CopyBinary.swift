@@ -34,6 +34,10 @@ enum CopyBinary {
         return out
     }
 
+    /// Bytes of framing `writeHeader` and `writeTrailer` write.
+    static let headerLength = 19
+    static let trailerLength = 2
+
     /// "PGCOPY\n\377\r\n\0", flags (no OIDs), header extension length.
     static func writeHeader(to buffer: inout ByteBuffer) {
         buffer.writeBytes([0x50, 0x47, 0x43, 0x4F, 0x50, 0x59, 0x0A, 0xFF, 0x0D, 0x0A, 0x00])
@@ -80,8 +84,8 @@ enum CopyBinary {
                 out.storeBytes(of: v.bigEndian, toByteOffset: o, as: T.self)
                 o += MemoryLayout<T>.size
             }
-            put(Int16(truncatingIfNeeded: row.count))
-            for (value, kind) in zip(row, kinds) {
+            /// One field; false when the value has no sure binary form.
+            func field(_ value: SQLValue, _ kind: Kind) -> Bool {
                 switch (kind, value) {
                 case (_, .null):
                     put(Int32(-1))
@@ -105,31 +109,27 @@ enum CopyBinary {
                     copyUTF8(s, to: out, at: o)
                     o += count
                 case (.timestamptz, .text(let s)):
-                    guard let micros = timestampMicros(s) else {
-                        ok = false
-                        return 0
-                    }
+                    guard let micros = timestampMicros(s) else { return false }
                     put(Int32(8))
                     put(micros)
                 case (.date, .text(let s)):
-                    guard let days = dateDays(s) else {
-                        ok = false
-                        return 0
-                    }
+                    guard let days = dateDays(s) else { return false }
                     put(Int32(4))
                     put(days)
                 case (.uuid, .text(let s)):
-                    guard let (hi, lo) = uuidHalves(s) else {
-                        ok = false
-                        return 0
-                    }
+                    guard let (hi, lo) = uuidHalves(s) else { return false }
                     put(Int32(16))
                     put(hi)
                     put(lo)
                 default:
-                    ok = false
-                    return 0
+                    return false
                 }
+                return true
+            }
+            put(Int16(truncatingIfNeeded: row.count))
+            for (value, kind) in zip(row, kinds) where !field(value, kind) {
+                ok = false
+                return 0  // nothing of the row is kept
             }
             return o
         }

@@ -135,13 +135,20 @@ public actor PostgresWarehouse: Warehouse {
     }
 
     public func catalog(table: String, in session: any SQLSession) async throws -> [Column]? {
+        try await Self.columns(schema: config.schema, table: table, in: session)
+    }
+
+    /// A table's columns from pg_catalog, nil when there is no such table. Looked up by
+    /// the table's oid: a third of the cost of joining pg_namespace by name, which
+    /// matters because the binary COPY check runs it once per batch.
+    static func columns(schema: String, table: String, in session: any SQLSession) async throws -> [Column]? {
         let rows = try await session.query(
             """
             SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), (NOT a.attnotnull)
-            FROM pg_attribute a JOIN pg_class c ON a.attrelid = c.oid JOIN pg_namespace n ON c.relnamespace = n.oid
-            WHERE n.nspname = ? AND c.relname = ? AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+            FROM pg_attribute a JOIN pg_class c ON a.attrelid = c.oid
+            WHERE a.attrelid = to_regclass(?) AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attnum
-            """, [.text(config.schema), .text(table)])
+            """, [.text(Identifier.qualified(schema, table))])
         if rows.isEmpty { return nil }
         return rows.map { r in
             let declared = r[1].string ?? "text"
@@ -267,10 +274,6 @@ struct PostgresSession: SQLSession {
         return PreparedLoad(rowCount: rows.count, payload: buffer, binary: false)
     }
 
-    func prepareLoad(columns: [Column], rows: [[SQLValue]]) -> PreparedLoad? {
-        Self.encode(columns: columns, rows: rows)
-    }
-
     /// COPY … FROM STDIN: the prepared payload as it was encoded (binary or text), or
     /// the rows in text format, streamed in chunks of about 1 MiB.
     func load(table: String, columns: [Column], rows: [[SQLValue]], prepared: PreparedLoad?) async throws {
@@ -333,13 +336,8 @@ struct PostgresSession: SQLSession {
     /// that is not what was encoded for makes the batch roll back as a stale schema,
     /// and the engine reads the catalog again and validates the batch anew.
     func checkBinaryTypes(table: String, columns: [Column]) async throws {
-        // One index lookup by the table's oid (a third of the cost of the catalog join).
-        let rows = try await query(
-            """
-            SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
-            WHERE attrelid = CAST(? AS regclass) AND attnum > 0 AND NOT attisdropped
-            """, [.text(Identifier.qualified(schema, table))])
-        let actual = Dictionary(rows.map { ($0[0].string ?? "", $0[1].string ?? "") }, uniquingKeysWith: { a, _ in a })
+        let now = try await PostgresWarehouse.columns(schema: schema, table: table, in: self) ?? []
+        let actual = Dictionary(now.map { ($0.name, $0.declaredType) }, uniquingKeysWith: { a, _ in a })
         for c in columns where actual[c.name] != c.declaredType {
             throw StoreError.staleSchema(
                 "column \(c.name) of \(table) is \(actual[c.name] ?? "gone") in the database, not \(c.declaredType) as cached")

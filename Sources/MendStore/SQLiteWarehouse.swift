@@ -331,8 +331,6 @@ struct SQLiteSession: SQLSession {
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
         try await warehouse.query(sql, binds)
     }
-    /// SQLite binds each row directly: nothing to encode ahead.
-    func prepareLoad(columns: [Column], rows: [[SQLValue]]) -> PreparedLoad? { nil }
     func loadFast(table: String, columns: [Column], rows: [[SQLValue]]) async throws {
         try await warehouse.load(table: table, columns: columns, rows: rows)
     }

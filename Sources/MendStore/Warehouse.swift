@@ -37,9 +37,6 @@ public protocol SQLSession: Sendable {
     /// Bulk-loads rows into a target table (prepared INSERT on SQLite, COPY on PostgreSQL).
     /// `prepared`, when given, is the same rows already encoded by `Warehouse.prepareLoad`.
     func load(table: String, columns: [Column], rows: [[SQLValue]], prepared: PreparedLoad?) async throws
-    /// Encodes rows for `load` in the adapter's fastest form (PostgreSQL: binary COPY when
-    /// the columns allow it); nil when the adapter binds rows directly (SQLite).
-    func prepareLoad(columns: [Column], rows: [[SQLValue]]) -> PreparedLoad?
     /// Loads rows in the adapter's fastest form (PostgreSQL: binary COPY, encoded as it
     /// streams). It may throw where `load` would not (a value with no binary form): the
     /// caller then loads the same rows with `load`.
@@ -90,10 +87,6 @@ public struct PreparedLoad: Sendable {
         self.binary = binary
     }
 
-    /// Binary COPY framing: the 19-byte header and the 2-byte trailer.
-    static let binaryHeader = 19
-    static let binaryTrailer = 2
-
     /// Parts encoded in parallel, in order, as one load; nil when the parts were encoded
     /// in different formats (the caller encodes the batch again).
     public static func concatenating(_ parts: [PreparedLoad]) -> PreparedLoad? {
@@ -105,8 +98,8 @@ public struct PreparedLoad: Sendable {
             var part = p.payload
             if binary {
                 // One header and one trailer for the whole payload.
-                let start = i == 0 ? 0 : binaryHeader
-                let end = i == parts.count - 1 ? part.readableBytes : part.readableBytes - binaryTrailer
+                let start = i == 0 ? 0 : CopyBinary.headerLength
+                let end = i == parts.count - 1 ? part.readableBytes : part.readableBytes - CopyBinary.trailerLength
                 guard end >= start, let slice = part.getSlice(at: part.readerIndex + start, length: end - start) else { return nil }
                 part = slice
             }

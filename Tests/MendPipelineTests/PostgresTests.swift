@@ -236,26 +236,26 @@ struct PostgresTests {
             for name in ["as_binary", "as_text", "as_stream", "as_parts", "odd_binary", "odd_text", "odd_isolated"] {
                 try await s.execute("CREATE TABLE \(table(name)) (\(ddl))", [])
             }
-            let binary = try #require(s.prepareLoad(columns: cols, rows: rows))
+            let binary = try #require(w.prepareLoad(columns: cols, rows: rows))
             #expect(binary.binary, "these columns and values all have a binary form")
             try await s.load(table: "as_binary", columns: cols, rows: rows, prepared: binary)
             try await s.load(table: "as_text", columns: cols, rows: rows, prepared: nil)
             try await s.loadFast(table: "as_stream", columns: cols, rows: rows)
             // Parts encoded apart (parallel parsing) join into one payload; `load` with a
             // prepared payload has no fallback, so a bad join fails here.
-            let parts = try [rows[0..<7], rows[7..<25], rows[25...]].map { try #require(s.prepareLoad(columns: cols, rows: Array($0))) }
+            let parts = try [rows[0..<7], rows[7..<25], rows[25...]].map { try #require(w.prepareLoad(columns: cols, rows: Array($0))) }
             let joined = try #require(PreparedLoad.concatenating(parts))
             #expect(joined.binary && joined.rowCount == rows.count)
             try await s.load(table: "as_parts", columns: cols, rows: rows, prepared: joined)
             // PostgreSQL rolls a leap second over: the text format decides that one.
             var odd = rows
             odd[5][4] = .text("2016-12-31T23:59:60Z")
-            let fallback = try #require(s.prepareLoad(columns: cols, rows: odd))
+            let fallback = try #require(w.prepareLoad(columns: cols, rows: odd))
             #expect(!fallback.binary, "a value without a sure binary form sends the batch as text")
             // PostgreSQL refuses offsets beyond 15 hours; the text format must be the one to say so.
             var far = rows
             far[2][4] = .text("2024-01-01T00:00:00+16:00")
-            #expect(s.prepareLoad(columns: cols, rows: far)?.binary == false)
+            #expect(w.prepareLoad(columns: cols, rows: far)?.binary == false)
             try await s.load(table: "odd_binary", columns: cols, rows: odd, prepared: fallback)
             try await s.load(table: "odd_text", columns: cols, rows: odd, prepared: nil)
             // The streamed binary COPY gives up at the leap second; the batch still loads, as text.
@@ -335,7 +335,7 @@ struct PostgresTests {
             do {
                 _ = try await w.transaction { s in
                     try await s.loadIsolating(
-                        table: "retyped", columns: cached, rows: rows, prepared: prepared ? s.prepareLoad(columns: cached, rows: rows) : nil
+                        table: "retyped", columns: cached, rows: rows, prepared: prepared ? w.prepareLoad(columns: cached, rows: rows) : nil
                     )
                 }
                 Issue.record("the retyped column went unnoticed (prepared: \(prepared))")
