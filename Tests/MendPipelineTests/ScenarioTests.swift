@@ -16,6 +16,15 @@ import Testing
             .sorted()
     }
 
+    /// Without --batch-size, PostgreSQL commits larger batches than SQLite: its cost per
+    /// batch is round trips, SQLite's is memory (docs/benchmarks.md, step 10).
+    @Test(arguments: Backend.available)
+    func defaultBatchSizeFollowsTheDatabase(_ backend: Backend) async throws {
+        let engine = try await backend.engine()
+        let size = await engine.batchSize
+        #expect(size == (backend == .postgres ? 20_000 : 5_000))
+    }
+
     @Test func scenariosArePresent() {
         #expect(Self.names.count >= 12, "expected the shared scenarios at \(Paths.scenarios.path)")
     }
