@@ -32,7 +32,7 @@ SELECT t.typname,
          WHEN t.typcategory = 'A' THEN 'array'
          WHEN t.typtype = 'p' OR t.typcategory IN ('P', 'X') THEN 'pseudo'
          WHEN t.typtype = 'c' THEN 'catalogRow'
-         WHEN t.typcategory = 'Z' THEN 'internal'
+         WHEN t.typcategory = 'Z' THEN 'internalUse'
          WHEN NOT t.typisdefined OR t.typtype NOT IN ('b', 'r', 'm') THEN 'other'
          WHEN t.typname IN ('regcollation', 'regconfig', 'regdictionary', 'regnamespace', 'regoper',
                             'regoperator', 'regproc', 'regprocedure', 'aclitem') THEN 'blocksUpgrade'

@@ -4,6 +4,10 @@ import MendCore
 /// ALTER COLUMN … TYPE on a managed table in an allowed schema.
 struct AlterTableRules {
     let context: GuardContext?
+    /// User types from the catalog, when the caller has one (`mend check-sql --db`).
+    var types: GuardTypeCatalog? = nil
+
+    var typeRules: TypeRules { TypeRules(types: types, defaultSchema: context?.defaultSchema ?? "public") }
 
     /// Schemas no repair may ever touch, even without a context: the catalogs and Mend's own state.
     static let systemSchemas: Set<String> = ["pg_catalog", "information_schema", "pg_toast", "_mend"]
@@ -155,7 +159,8 @@ struct AlterTableRules {
             guard let def = c["def"]?.node, def.type == "ColumnDef" else {
                 return forbid("not-allow-listed", "ALTER COLUMN TYPE without a type.")
             }
-            return TypeChangeRule(columnTypes: columnTypes(table)).judge(column: col, def: def.fields, table: table.display)
+            return TypeChangeRule(columnTypes: columnTypes(table), typeRules: typeRules).judge(
+                column: col, def: def.fields, table: table.display)
         case "AT_DropColumn":
             return forbid(
                 "drop-column", "DROP COLUMN \(col) destroys the column's data irreversibly.",
@@ -193,6 +198,8 @@ struct AlterTableRules {
     private func addColumn(_ d: PgJSON, table: TableRef) -> [GuardFinding] {
         let col = d["colname"]?.string ?? "?"
         var out: [GuardFinding] = []
+        // Findings about the type itself; a low one (a user type checked in the catalog) goes last.
+        var typeFindings: [GuardFinding] = []
         let type = d["typeName"].flatMap(SQLType.init(typeName:))
         if let type, type.isSerial {
             out.append(
@@ -202,13 +209,13 @@ struct AlterTableRules {
                         "Column \(col) of type \(type.base) creates a sequence and a nextval() default evaluated for every existing row (a rewrite that writes data).",
                     saferAlternative:
                         "Add a nullable bigint column, backfill it in batches, and attach an identity in a reviewed migration."))
-        } else if type.map({ !$0.isKnownBuiltin }) ?? true {
+        } else if let type {
+            typeFindings = typeRules.addColumn(type, column: col)
+        } else {
             out.append(
                 GuardFinding(
-                    rule: "add-column-unknown-type", risk: .high,
-                    reason:
-                        "Column \(col) has type \(type?.description ?? "?"), not a builtin type; a domain can carry its own NOT NULL, CHECK or volatile default.",
-                    saferAlternative: "Use a builtin type for columns added by repair."))
+                    rule: "add-column-unknown-type", risk: .high, reason: "Column \(col) has a type the guard cannot read.",
+                    saferAlternative: TypeRules.useBuiltin))
         }
         var defaults: [PgJSON] = []
         for raw in d["raw_default"].map({ [$0] }) ?? [] { defaults.append(raw) }
@@ -285,13 +292,14 @@ struct AlterTableRules {
                         reason: "Constant DEFAULT on ADD COLUMN \(col) is stored in the catalog (PostgreSQL 11+): no rewrite."))
             }
         }
+        out = typeFindings.filter { $0.risk > .low } + out
         if out.isEmpty {
             out.append(
                 GuardFinding(
                     rule: "adding-nullable-column", risk: .low,
                     reason: "Nullable ADD COLUMN \(col) without a volatile default is a catalog-only change on \(table.display)."))
         }
-        return out
+        return out + typeFindings.filter { $0.risk <= .low }
     }
 
     /// `DEFAULT NULL` (possibly cast) stores nothing, so it is fine on any version.
@@ -307,6 +315,7 @@ struct AlterTableRules {
 struct TypeChangeRule {
     /// column -> current type of the altered table, from the context.
     let columnTypes: [String: String]
+    let typeRules: TypeRules
 
     static let rewriteAlternative =
         "Add a new column of the target type, backfill it in batches, and switch readers over with a view; retire the old column in a reviewed migration."
@@ -318,7 +327,8 @@ struct TypeChangeRule {
                     rule: "changing-column-type", risk: .high, reason: "Unreadable target type.", saferAlternative: Self.rewriteAlternative)
             ]
         }
-        var out: [GuardFinding] = []
+        // A user type as the target comes first: its rule is the reason a human reads.
+        var out = typeRules.typeChangeTarget(target, column: column)
         if let using = def["raw_default"] {
             let v = Expressions.classify(using)
             if v.cls == .volatile {
@@ -337,7 +347,7 @@ struct TypeChangeRule {
             return out
         }
         if def["collClause"] != nil {
-            return [
+            return out + [
                 GuardFinding(
                     rule: "changing-column-type", risk: .high,
                     reason: "Changing the collation of \(column) rebuilds its indexes under ACCESS EXCLUSIVE.",
@@ -346,7 +356,7 @@ struct TypeChangeRule {
         }
         let sourceText = columnTypes[column]
         guard let sourceText, let source = PgParser.parseTypeName(sourceText) else {
-            return [
+            return out + [
                 GuardFinding(
                     rule: "type-change-unknown-source", risk: .high,
                     reason:
@@ -355,7 +365,7 @@ struct TypeChangeRule {
             ]
         }
         if Widening.isBinaryCoercible(from: source, to: target) {
-            return [
+            return out + [
                 GuardFinding(
                     rule: "binary-coercible-type-change", risk: .medium,
                     reason:
@@ -363,7 +373,7 @@ struct TypeChangeRule {
                     saferAlternative: "Run it with a short lock_timeout so it gives up instead of queueing behind long transactions.")
             ]
         }
-        return [
+        return out + [
             GuardFinding(
                 rule: "changing-column-type", risk: .high,
                 reason: "\(source) → \(target) on \(table).\(column) rewrites the table (and its indexes) under ACCESS EXCLUSIVE.",

@@ -7,10 +7,14 @@ import MendCore
 /// the server would run.
 public struct SQLGuard: Sendable {
     public let context: GuardContext?
+    /// User types from the database's catalog; `nil` makes every type outside pg_catalog `high`.
+    public let types: GuardTypeCatalog?
 
     /// `nil` context judges the SQL alone: no managed-table, allowed-schema or column-type checks.
-    public init(context: GuardContext? = nil) {
+    /// `types` (read with `GuardTypeCatalog.query`) lets user types be checked instead of refused.
+    public init(context: GuardContext? = nil, types: GuardTypeCatalog? = nil) {
         self.context = context
+        self.types = types
     }
 
     /// Judge a string that must be exactly one statement (the repair path).
@@ -78,9 +82,9 @@ public struct SQLGuard: Sendable {
     func judge(statement s: ParsedStatement, sql: String) -> GuardVerdict {
         let findings: [GuardFinding]
         if s.type == "AlterTableStmt" {
-            findings = AlterTableRules(context: context).judge(s.fields)
+            findings = AlterTableRules(context: context, types: types).judge(s.fields)
         } else if s.type == "CreateStmt" {
-            findings = AlterTableRules(context: context).judgeCreate(s.fields)
+            findings = AlterTableRules(context: context, types: types).judgeCreate(s.fields)
         } else {
             findings = StatementRules.refuse(type: s.type, fields: s.fields)
         }
