@@ -1,6 +1,6 @@
 /// How a DEFAULT or USING expression behaves when PostgreSQL evaluates it.
 enum ExprClass: Int, Comparable, Sendable {
-    /// Literals, casts of literals, arrays of literals, builtin operators on them.
+    /// Literals, casts of literals to built-in types, arrays of literals, builtin operators on them.
     case constant
     /// Evaluated once but not a literal: now(), CURRENT_TIMESTAMP, column refs, known stable builtins.
     case nonConstant
@@ -50,9 +50,24 @@ enum Expressions {
             if c > .constant { culprits.append(what) }
             cls = max(cls, c)
         }
+        func bumpType(_ t: SQLType?) {
+            guard let t else { return bump(.volatile, "a cast to an unreadable type") }
+            if t.isBuiltin { return }
+            if t.catalogExclusion != nil {
+                bump(.nonConstant, "a cast to \(t)")  // pg_catalog: no user code, but not a plain value type
+            } else {
+                bump(.volatile, "a cast to \(t), which is not a pg_catalog type (a domain's CHECK may call any function)")
+            }
+        }
         for (type, f) in expr.allNodes() {
             switch type {
-            case "A_Const", "TypeCast", "TypeName", "A_ArrayExpr", "String", "Integer", "Float", "Boolean",
+            case "TypeCast":
+                // A cast runs the target type's input or cast function, and a domain's CHECK may call
+                // any function: only a cast to a built-in type keeps a literal constant.
+                if let tn = f["typeName"] { bumpType(SQLType(typeName: tn)) }
+            case "TypeName":
+                bumpType(SQLType(typeName: f))  // wherever else a type is named (IS OF, XMLSERIALIZE, …)
+            case "A_Const", "A_ArrayExpr", "String", "Integer", "Float", "Boolean",
                 "List", "BoolExpr", "NullTest", "CaseExpr", "CaseWhen", "CoalesceExpr", "MinMaxExpr",
                 "A_Indirection", "A_Indices", "CollateClause", "RowExpr", "BooleanTest", "BitString", "A_Star":
                 break  // structure only; any function inside is visited on its own
