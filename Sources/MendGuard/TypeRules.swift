@@ -43,6 +43,16 @@ struct TypeRules {
         }
         let label = Identifier.qualified(r.type.schema, r.type.name)
         if !r.constraints.isEmpty {
+            if t.isArray {
+                // PostgreSQL checks an array's elements only when values are written, not on ADD COLUMN.
+                return [
+                    GuardFinding(
+                        rule: "domain-constraint", risk: .forbidden,
+                        reason:
+                            "Column \(col) is an array of domain \(label) with \(r.constraints.joined(separator: ", ")): every value the pipeline writes runs them, and a CHECK may call any function.",
+                        saferAlternative: "Use an array of the domain's base type; add the CHECK in a reviewed migration.")
+                ]
+            }
             return [constraintFinding(label, r, what: "ADD COLUMN \(col) checks every existing row (a full table rewrite")]
         }
         if let d = r.defaultExpression, !t.isArray {
