@@ -83,7 +83,7 @@ add(c, "ALTER TABLE events ALTER COLUMN name TYPE text COLLATE \"C\"", "high", "
 add(c, "ALTER TABLE events ALTER COLUMN count TYPE int8 USING count + 0", "high", "changing-column-type")
 add(c, "ALTER TABLE events ALTER COLUMN name TYPE text, ALTER COLUMN count TYPE bigint", "high", "changing-column-type")
 add(c, "ALTER TABLE events ALTER COLUMN qty TYPE bigint", "high", "type-change-unknown-source")
-add(c, "ALTER TABLE events ALTER COLUMN name TYPE public.text", "high", "changing-column-type")
+add(c, "ALTER TABLE events ALTER COLUMN name TYPE public.text", "high", "type-change-user-type")
 
 # --- drop
 c = "drop"
@@ -404,6 +404,98 @@ add(c, "CREATE VIEW v AS SELECT * FROM events", F, "not-allow-listed")
 add(c, "LISTEN x", F, "not-allow-listed")
 add(c, "NOTIFY x", F, "not-allow-listed")
 add(c, "ALTER TABLE events ADD COLUMN x my_domain", "high", "add-column-unknown-type")
+
+# --- quoted-type-name: a type is built-in only when it resolves to pg_catalog. The keyword
+# spellings (int, bigint, boolean, decimal, …) come out of the grammar as pg_catalog.int4 etc.;
+# quoted they are plain names pg_catalog does not have, found through search_path (a user's domain).
+c = "quoted-type-name"
+U = "add-column-unknown-type"
+add(c, 'ALTER TABLE events ADD COLUMN a "int"', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a "bigint"', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a "boolean"', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a "decimal"', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a "decimal"(10,2)', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a "int"[]', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a U&"\\0069nt"', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a "integer"', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a "smallint"', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a "float"', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a "double precision"', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a "INT"', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a "Text"', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a public.int4', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a public.text', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a citext', "high", U)
+add(c, 'ALTER TABLE events ADD COLUMN a "int", ADD COLUMN b int', "high", U)
+add(c, 'ALTER TABLE events ALTER COLUMN count TYPE "int"', "high", "type-change-user-type")
+add(c, 'ALTER TABLE events ALTER COLUMN count TYPE "bigint"', "high", "type-change-user-type")
+add(c, 'ALTER TABLE events ALTER COLUMN name TYPE "character varying"(50)', "high", "type-change-user-type")
+add(c, 'CREATE TABLE events (a "int")', "high", U)
+# … and the built-in forms, which stay low.
+L = "adding-nullable-column"
+add(c, 'ALTER TABLE events ADD COLUMN a int', "low", L)
+add(c, 'ALTER TABLE events ADD COLUMN a INT', "low", L)
+add(c, 'ALTER TABLE events ADD COLUMN a integer[]', "low", L)
+add(c, 'ALTER TABLE events ADD COLUMN a pg_catalog.int4', "low", L)
+add(c, 'ALTER TABLE events ADD COLUMN a pg_catalog."int4"', "low", L)
+add(c, 'ALTER TABLE events ADD COLUMN a "int4"', "low", L)
+add(c, 'ALTER TABLE events ADD COLUMN a "text"', "low", L)
+add(c, 'ALTER TABLE events ADD COLUMN a "bool"', "low", L)
+add(c, 'ALTER TABLE events ADD COLUMN a "numeric"(10,2)', "low", L)
+add(c, 'ALTER TABLE events ADD COLUMN a U&"\\0074ext"', "low", L)
+add(c, 'ALTER TABLE events ADD COLUMN a boolean, ADD COLUMN b decimal(10,2), ADD COLUMN c bigint', "low", L)
+add(c, 'ALTER TABLE events ALTER COLUMN name TYPE "text"', "medium", "binary-coercible-type-change")
+add(c, 'ALTER TABLE events ALTER COLUMN name TYPE pg_catalog.varchar(50)', "medium", "binary-coercible-type-change")
+add(c, 'ALTER TABLE events ALTER COLUMN name TYPE "varchar"(50)', "medium", "binary-coercible-type-change")
+
+# --- default-cast: a constant default is a literal, or a literal cast to a built-in type. A cast to
+# anything else runs a domain's CHECK, which may call any function.
+c = "default-cast"
+V = "volatile-default"
+add(c, "ALTER TABLE events ADD COLUMN a text DEFAULT 'x'::some_domain", F, V)
+add(c, "ALTER TABLE events ADD COLUMN a int DEFAULT CAST('1' AS public.mydomain)", F, V)
+add(c, 'ALTER TABLE events ADD COLUMN a int DEFAULT \'1\'::"int"', F, V)
+add(c, 'ALTER TABLE events ADD COLUMN a int[] DEFAULT \'{1}\'::"int"[]', F, V)
+add(c, 'ALTER TABLE events ADD COLUMN a int DEFAULT U&\'1\'::U&"\\0069nt"', F, V)
+add(c, "ALTER TABLE events ADD COLUMN a int DEFAULT ('1'::my_domain)::int", F, V)
+add(c, "ALTER TABLE events ADD COLUMN a text[] DEFAULT ARRAY['a'::my_domain]", F, V)
+add(c, "ALTER TABLE events ADD COLUMN a int DEFAULT 1 + '2'::public.int4", F, V)
+add(c, "ALTER TABLE events ADD COLUMN a text DEFAULT CASE WHEN true THEN 'x'::my_domain END", F, V)
+add(c, "ALTER TABLE events ALTER COLUMN count TYPE bigint USING count::\"int\"", F, "volatile-using")
+add(c, 'CREATE TABLE events (a int DEFAULT \'1\'::"int")', F, V)
+add(c, "ALTER TABLE events ADD COLUMN a text DEFAULT 'x'::\"char\"", "high", "non-constant-default")
+# … and casts to built-in types, which stay constant.
+K = "adding-column-with-constant-default"
+add(c, "ALTER TABLE events ADD COLUMN a int DEFAULT '1'::int", "low", K)
+add(c, "ALTER TABLE events ADD COLUMN a int DEFAULT CAST('1' AS integer)", "low", K)
+add(c, "ALTER TABLE events ADD COLUMN a int DEFAULT '1'::pg_catalog.int4", "low", K)
+add(c, 'ALTER TABLE events ADD COLUMN a text DEFAULT \'x\'::"text"', "low", K)
+add(c, "ALTER TABLE events ADD COLUMN a point DEFAULT '(1,2)'::point", "low", K)
+add(c, "ALTER TABLE events ADD COLUMN a int4range DEFAULT '[1,5)'::int4range", "low", K)
+add(c, "ALTER TABLE events ADD COLUMN a bigint[] DEFAULT '{}'::bigint[]", "low", K)
+add(c, "ALTER TABLE events ADD COLUMN a numeric DEFAULT 1.5::numeric(4,2)", "low", K)
+
+# --- builtin-types: every base, range and multirange type of pg_catalog (the list is generated from
+# pg_type) is built-in, not only the common ones; other pg_catalog types are not column types.
+c = "builtin-types"
+for t in ["point", "polygon", "box", "circle", "line", "lseg", "path", "tsquery", "tsvector", "int4range",
+          "int8range", "numrange", "tsrange", "tstzrange", "daterange", "int4multirange", "datemultirange",
+          "macaddr8", "jsonpath", "pg_lsn", "xid8", "uuid", "money", "bit varying(8)", "time(3) with time zone",
+          "interval day to second", "bit(8)", "national character varying(10)", "point[]", "tstzrange[]"]:
+    add(c, f"ALTER TABLE events ADD COLUMN a {t}", "low", L)
+add(c, "ALTER TABLE events ADD COLUMN a pg_catalog.tstzrange", "low", L)
+add(c, 'ALTER TABLE events ADD COLUMN a "polygon"', "low", L)
+add(c, "CREATE TABLE events (a point, b daterange, c tsquery)", "low", "create-managed-table")
+C = "add-column-catalog-type"
+add(c, 'ALTER TABLE events ADD COLUMN a "char"', "high", C)
+add(c, "ALTER TABLE events ADD COLUMN a pg_class", "high", C)
+add(c, "ALTER TABLE events ADD COLUMN a _int4", "high", C)
+add(c, "ALTER TABLE events ADD COLUMN a regproc", "high", C)
+add(c, "ALTER TABLE events ADD COLUMN a aclitem", "high", C)
+add(c, "ALTER TABLE events ADD COLUMN a anyelement", "high", C)
+add(c, "ALTER TABLE events ADD COLUMN a pg_catalog.pg_node_tree", "high", C)
+add(c, "ALTER TABLE events ADD COLUMN a pg_catalog.nosuchtype", "high", C)
+add(c, "ALTER TABLE events ALTER COLUMN count TYPE regproc", "high", "type-change-user-type")
 
 # --- parse-error
 c = "parse-error"

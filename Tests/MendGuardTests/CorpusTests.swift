@@ -18,6 +18,7 @@ import Testing
             "set-role", "owner", "rename", "multi-statement", "cte-write", "comment-hiding", "dollar-quote",
             "unicode-escape", "quoting-case", "other-schema", "unmanaged-table", "volatile-default", "constraints",
             "not-allow-listed", "parse-error", "alter-table-forbidden", "maintenance", "call-execute",
+            "quoted-type-name", "default-cast", "builtin-types",
         ]
         for cls in required { #expect(counts[cls] != nil, "missing class \(cls)") }
         print("corpus total: \(corpus.entries.count) entries in \(counts.count) classes")
