@@ -2,6 +2,7 @@ import Foundation
 import MCP
 import MendCore
 import MendPipeline
+import MendPlanFormat
 import MendStore
 
 /// How a Mend MCP server behaves.
@@ -156,7 +157,7 @@ public struct MendTools: Sendable {
         case nil, .null, .string:
             if let why = required { throw ToolError.invalidArgument("\(key): required, \(why)") }
             return nil
-        case let v?: throw ToolError.invalidArgument("\(key): expected a string, got \(PlanSchema.kind(v))")
+        case let v?: throw ToolError.invalidArgument("\(key): expected a string, got \(PlanFormat.jsonKind(v))")
         }
     }
 
@@ -202,7 +203,7 @@ public struct MendTools: Sendable {
 
     static func storedPlanValue(_ p: StoredPlan) -> Value {
         .object([
-            "plan": PlanSchema.value(of: p.plan), "verdicts": .array(p.verdicts.map(verdictValue)),
+            "plan": PlanFormat.value(of: p.plan), "verdicts": .array(p.verdicts.map(verdictValue)),
             "decision": decisionValue(p.decision), "decided_by": p.decidedBy.map(Value.string) ?? .null,
             "note": p.note.map(Value.string) ?? .null,
         ])
@@ -311,7 +312,7 @@ public struct MendTools: Sendable {
         switch a["verify"] {
         case nil, .null: verify = false
         case .bool(let b): verify = b
-        case let v?: throw ToolError.invalidArgument("verify: expected a boolean, got \(PlanSchema.kind(v))")
+        case let v?: throw ToolError.invalidArgument("verify: expected a boolean, got \(PlanFormat.jsonKind(v))")
         }
         let filtered = kind != nil || subject != nil
         // Filters look further back than the limit; verification needs the whole chain.
@@ -376,7 +377,7 @@ public struct MendTools: Sendable {
             }
         }
         return .object([
-            "dry_run": .bool(dryRun), "plan": PlanSchema.value(of: p.plan), "statements": .array(p.statements.map(verdictValue)),
+            "dry_run": .bool(dryRun), "plan": PlanFormat.value(of: p.plan), "statements": .array(p.statements.map(verdictValue)),
             "risk": .string(p.risk.rawValue), "decision": decisionValue(p.decision), "outcome": .string(outcome),
             "problem": p.problem.map(Value.string) ?? .null,
         ])
@@ -393,7 +394,7 @@ public struct MendTools: Sendable {
 
     func proposePlan(_ a: [String: Value], _ caller: ToolCaller) async throws -> Outcome {
         let id = try Self.incidentID(a)
-        let given = try a["plan"].flatMap { $0 == .null ? nil : try PlanSchema.decode($0, plannedBy: caller.actor) }
+        let given = try a["plan"].flatMap { $0 == .null ? nil : try PlanFormat.decode($0, plannedBy: caller.actor) }
         let p = try await engine.propose(incidentID: id, plan: given)
         let value = Self.proposalValue(p, dryRun: true)
         if let problem = p.problem {
@@ -488,7 +489,7 @@ public struct MendTools: Sendable {
 
     func applyPlan(_ a: [String: Value], _ caller: ToolCaller) async throws -> Outcome {
         let id = try Self.incidentID(a)
-        let given = try a["plan"].flatMap { $0 == .null ? nil : try PlanSchema.decode($0, plannedBy: caller.actor) }
+        let given = try a["plan"].flatMap { $0 == .null ? nil : try PlanFormat.decode($0, plannedBy: caller.actor) }
         let (incident, _, plans) = try await engine.incidentDetail(id, samples: 0)
         if incident.status == .resolved {
             throw ToolError.refused("incident #\(id) is already resolved; list_incidents shows the open ones")
@@ -588,7 +589,7 @@ public struct MendTools: Sendable {
                 return Int64(n)
             }
             if ids?.isEmpty == true { throw ToolError.invalidArgument("parked_ids: empty; omit it to quarantine every parked record") }
-        case let v?: throw ToolError.invalidArgument("parked_ids: expected an array of integers, got \(PlanSchema.kind(v))")
+        case let v?: throw ToolError.invalidArgument("parked_ids: expected an array of integers, got \(PlanFormat.jsonKind(v))")
         }
         let r = try await engine.quarantine(incidentID: id, parkedIDs: ids, by: caller.actor, reason: reason)
         return Outcome(

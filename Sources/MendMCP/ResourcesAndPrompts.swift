@@ -2,6 +2,7 @@ import Foundation
 import MCP
 import MendCore
 import MendPipeline
+import MendPlanFormat
 
 /// Resources: the same facts as the read tools, addressable by URI so a client can
 /// attach them to a conversation.
@@ -66,7 +67,7 @@ extension MendTools {
                         })
                 ]))
         case 2 where parts == ["schemas", "plan"]:
-            return json(PlanSchema.planSchema, mime: "application/schema+json")
+            return json(PlanFormat.schema, mime: "application/schema+json")
         case 2 where parts[0] == "incidents":
             guard let id = Int(parts[1]), id > 0 else { break }
             let out = try await getIncident(["incident_id": .int(id)])

@@ -1,5 +1,6 @@
 import MCP
 import MendCore
+import MendPlanFormat
 
 extension MendTools {
     static let incidentIDSchema: Value = .object([
@@ -81,7 +82,7 @@ extension MendTools {
                     naming each wrong field.
                     """,
                 inputSchema: object(
-                    ["incident_id": incidentIDSchema, "plan": PlanSchema.planSchema], required: ["incident_id"]),
+                    ["incident_id": incidentIDSchema, "plan": PlanFormat.schema], required: ["incident_id"]),
                 annotations: readOnly("Dry-run a repair plan")),
             Tool(
                 name: "apply_plan",
@@ -93,7 +94,7 @@ extension MendTools {
                     table's schema (adds columns, widens types); no data is deleted, but Mend does not undo schema changes.
                     """,
                 inputSchema: object(
-                    ["incident_id": incidentIDSchema, "plan": PlanSchema.planSchema], required: ["incident_id"]),
+                    ["incident_id": incidentIDSchema, "plan": PlanFormat.schema], required: ["incident_id"]),
                 annotations: writes("Apply a repair plan", destructive: true, idempotent: false)),
             Tool(
                 name: "approve_plan",
