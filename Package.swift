@@ -45,10 +45,13 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict),
+        // The agent's plan wire format (schema, strict decoder, conversion names), shared by MendMCP and MendAgent.
+        .target(
+            name: "MendPlanFormat", dependencies: ["MendCore", .product(name: "MCP", package: "swift-sdk")], swiftSettings: strict),
         .target(
             name: "MendMCP",
             dependencies: [
-                "MendCore", "MendStore", "MendPipeline", "MendGuard",
+                "MendCore", "MendPlanFormat", "MendStore", "MendPipeline", "MendGuard",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -58,7 +61,7 @@ let package = Package(
         .target(
             name: "MendAgent",
             dependencies: [
-                "MendCore",
+                "MendCore", "MendPlanFormat",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -89,12 +92,12 @@ let package = Package(
             name: "MendGuardTests", dependencies: ["MendGuard", "MendCore"], resources: [.copy("Resources")],
             swiftSettings: strict),
         .testTarget(
-            name: "MendMCPTests", dependencies: ["MendMCP", "MendPipeline", "MendStore", "MendCore", .product(name: "MCP", package: "swift-sdk")],
+            name: "MendMCPTests", dependencies: ["MendMCP", "MendPlanFormat", "MendPipeline", "MendStore", "MendCore", .product(name: "MCP", package: "swift-sdk")],
             swiftSettings: strict),
         .testTarget(
             name: "MendAgentTests",
             dependencies: [
-                "MendAgent", "MendMCP", "MendPipeline", "MendStore", "MendCore", .product(name: "MCP", package: "swift-sdk"),
+                "MendAgent", "MendPlanFormat", "MendMCP", "MendPipeline", "MendStore", "MendCore", .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

@@ -2,6 +2,7 @@ import Foundation
 import MCP
 import MendCore
 import MendPipeline
+import MendPlanFormat
 
 /// Resources: the same facts as the read tools, addressable by URI so a client can
 /// attach them to a conversation.
@@ -66,17 +67,17 @@ extension MendTools {
                         })
                 ]))
         case 2 where parts == ["schemas", "plan"]:
-            return json(PlanSchema.planSchema, mime: "application/schema+json")
+            return json(PlanFormat.schema, mime: "application/schema+json")
         case 2 where parts[0] == "incidents":
             guard let id = Int(parts[1]), id > 0 else { break }
-            let out = try await getIncident(["incident_id": .int(id)])
+            let out = try await GetIncidentTool.detail(Int64(id), samples: 5, engine: engine)
             return json(out.value)
         case 3 where parts[0] == "tables" && parts[2] == "schema":
             let table = parts[1].removingPercentEncoding ?? parts[1]
             guard let s = try await engine.schema(table: table) else {
                 throw MCPError.invalidParams("no table \(table); pipeline_stats lists the tables Mend loads")
             }
-            return json(Self.schemaValue(table: table, s))
+            return json(ToolValue.schema(table: table, s))
         default:
             break
         }
@@ -132,10 +133,10 @@ extension MendTools {
         case "review_plan":
             var planText: String
             if let current = plans.last {
-                planText = JSON.text(Self.storedPlanValue(current))
+                planText = JSON.text(ToolValue.storedPlan(current))
             } else {
                 let p = try await engine.propose(incidentID: id)
-                planText = "(no stored plan; the rules planner's dry run:)\n" + JSON.text(Self.proposalValue(p, dryRun: true))
+                planText = "(no stored plan; the rules planner's dry run:)\n" + JSON.text(PlanFlow.proposalValue(p, dryRun: true))
             }
             if planText.count > 6000 { planText = String(planText.prefix(6000)) + "\n…" }
             let text = """

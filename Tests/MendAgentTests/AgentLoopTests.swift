@@ -82,7 +82,7 @@ import Testing
         let plan = try await planner(fake, tools).meteredPlan(incident: incident, schema: schema).result.get()
         #expect(plan.operations.first?.column == "customer_id")
         let second = try #require(await fake.received.last)
-        #expect(second.rawBody.contains("invalid plan: operation 1: 'Customer ID' is not a column name Mend writes"))
+        #expect(second.rawBody.contains("invalid plan: plan.operations[0].column: 'Customer ID' is not a name Mend writes"))
     }
 
     @Test(arguments: Wire.allCases)
@@ -167,7 +167,8 @@ import Testing
         #expect(problem([["kind": "add_column", "column": "_mend_x", "type": "text"]])?.contains("reserved") == true)
         #expect(problem([["kind": "create_table", "column": "t"]])?.contains("'kind' must be one of") == true)
         #expect(
-            problem([["kind": "add_column", "column": "a\"; DROP TABLE orders; --", "type": "text"]])?.contains("not a column name") == true
+            problem([["kind": "add_column", "column": "a\"; DROP TABLE orders; --", "type": "text"]])?.contains("is not a name Mend writes")
+                == true
         )
         let noConfidence: Value = ["operations": [mapClient], "rationale": "r", "confidence": 1.5]
         guard case .failure = SubmitPlanTool.read(noConfidence, incident: incident, schema: schema, plannedBy: "x") else {

@@ -17,7 +17,7 @@ import Testing
             [
                 .tool("get_incident", ["incident_id": 1, "samples": 2]),
                 .tool("get_table_schema", ["table": "orders"]),
-                .tool("propose_plan", ["incident_id": 1, "plan": ["operations": [mapClient], "rationale": "dry run"]]),
+                .tool("propose_plan", ["incident_id": 1, "plan": ["operations": [mapClient], "rationale": "dry run", "confidence": 0.8]]),
                 .submit(
                     [mapClient], rationale: "client_id carries customer ids since the release; customer_id stopped arriving",
                     confidence: 0.85),

@@ -235,7 +235,7 @@ extension FakeProvider {
     }
 
     func config(model: String = "fake-model", key: String = "sk-test-SECRET-0123456789", retries: Int = 2) async -> LLMConfig {
-        let wire = await script.wire
+        let wire = script.wire
         return LLMConfig(
             provider: wire == .anthropic ? .anthropic : .openai, baseURL: wire == .anthropic ? baseURL : baseURL + "/v1", model: model,
             apiKey: APIKey(key), retry: RetryPolicy(maxRetries: retries, baseDelay: .milliseconds(20), maxDelay: .seconds(2)))

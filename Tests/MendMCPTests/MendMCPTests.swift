@@ -3,6 +3,7 @@ import MCP
 import MendCore
 import MendMCP
 import MendPipeline
+import MendPlanFormat
 import MendStore
 import Testing
 
@@ -10,6 +11,7 @@ let coupon = [6, 7, 8].map { #"{"id": \#($0), "kind": "click", "amount": 10, "co
 let tenAsText = [9, 10].map { #"{"id": \#($0), "kind": "click", "amount": "ten"}"# }
 let couponPlan: Value = [
     "operations": [["kind": "add_column", "column": "coupon", "type": "text"]], "rationale": "coupon is a new optional field",
+    "confidence": 0.9,
 ]
 
 /// In-process tests with the swift-sdk's own client over InMemoryTransport.
@@ -40,7 +42,7 @@ let couponPlan: Value = [
         #expect(tools["replay_incident"]?.annotations.idempotentHint == true)
         #expect(tools["apply_plan"]?.annotations.idempotentHint == false)
         let plan = tools["propose_plan"]?.inputSchema.objectValue?["properties"]?.objectValue?["plan"]
-        #expect(plan == PlanSchema.planSchema, "the published plan schema is the tool's")
+        #expect(plan == PlanFormat.schema, "the published plan schema is the tool's")
         #expect(tools["get_incident"]?.inputSchema.objectValue?["required"] == ["incident_id"])
     }
 
@@ -73,6 +75,7 @@ let couponPlan: Value = [
                 "incident_id": 1,
                 "plan": [
                     "operations": [["kind": "widen_column", "column": "amount", "from": "text", "type": "bigint"]], "rationale": "x",
+                    "confidence": 0.5,
                 ],
             ])
         #expect(narrowing.isError == true)
@@ -86,7 +89,9 @@ let couponPlan: Value = [
         let engine = try await engineWithIncidents(ssn, judge: PIIGuard())
         let c = try await Connected.make(engine)
         defer { Task { await c.close() } }
-        let plan: Value = ["operations": [["kind": "add_column", "column": "ssn", "type": "text"]], "rationale": "keep it"]
+        let plan: Value = [
+            "operations": [["kind": "add_column", "column": "ssn", "type": "text"]], "rationale": "keep it", "confidence": 0.9,
+        ]
         let dry = try await c.call("propose_plan", ["incident_id": 1, "plan": plan])
         #expect(dry.isError == false)
         #expect(dry.object["outcome"] == "refused")

@@ -45,7 +45,7 @@ enum PythonClient {
             "--workdir", Paths.tempDir().path,
         ]
         let log = Paths.tempDir().appendingPathComponent("\(script).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         p.standardOutput = handle
         p.standardError = handle

@@ -170,6 +170,30 @@ import Testing
         #expect(r.code == 0, "\(r.all)")
     }
 
+    /// Reading needs only --db: --policy and --planner belong to commands that plan or apply.
+    @Test func readOnlyCommandsDoNotOfferPolicyOrPlanner() async throws {
+        let dir = Paths.tempDir()
+        for args in [
+            ["stats"], ["incidents"], ["show", "1"], ["schema", "t"], ["audit", "show"], ["audit", "verify"],
+            ["reject", "1", "--reason", "x"],
+        ] {
+            let r = try await Self.mend(args + ["--policy", "p.yaml", "--db", Self.db(dir)], in: dir)
+            #expect(r.code == 64 && r.all.contains("Unknown option '--policy'"), "\(args): \(r.all)")
+            let help = try await Self.mend(args + ["--help"], in: dir)
+            #expect(!help.out.contains("--planner") && help.out.contains("--db"), "\(args): \(help.out)")
+        }
+        let plan = try await Self.mend(["plan", "--help"], in: dir)
+        #expect(plan.out.contains("--policy") && plan.out.contains("--planner"), "\(plan.out)")
+    }
+
+    @Test func incidentIDsAcceptTheHashForm() async throws {
+        let dir = Paths.tempDir()
+        let r = try await Self.mend(["show", "#999", "--db", Self.db(dir)], in: dir)
+        #expect(r.all.contains("no incident 999"), "parsed as 999: \(r.all)")
+        let zero = try await Self.mend(["approve", "0", "--db", Self.db(dir)], in: dir)
+        #expect(zero.code == 64 && zero.all.contains("'0' is not an incident id; run `mend incidents`"), "\(zero.all)")
+    }
+
     @Test func unknownSubcommandFails() async throws {
         let r = try await Self.mend(["frobnicate"])
         #expect(r.code != 0)

@@ -197,7 +197,7 @@ async def scenario(client: Client, elicitor: Elicitor, setup: Setup) -> None:
     check(sum(1 for r in rows if r.get("coupon") == "SPRING") == 3, f"replayed rows: {rows}")
 
     step("a forbidden plan is refused with the reason")
-    gift = {"operations": [{"kind": "add_column", "column": "gift", "type": "boolean"}], "rationale": "gift flag"}
+    gift = {"operations": [{"kind": "add_column", "column": "gift", "type": "boolean"}], "rationale": "gift flag", "confidence": 0.9}
     dry = structured(await client.call_tool("propose_plan", {"incident_id": 3, "plan": gift}))
     check(dry["decision"]["autonomy"] == "deny" and dry["outcome"] == "refused", f"dry run of frozen table: {dry}")
     refused = await client.call_tool("apply_plan", {"incident_id": 3, "plan": gift})

@@ -5,48 +5,6 @@ import MendMCP
 import MendPipeline
 import MendServer
 
-/// Logs go to standard error: on stdio, standard output is the protocol.
-func logStderr(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-}
-
-struct MCPOptions: ParsableArguments {
-    @Flag(
-        name: .long,
-        help: "Let approve_plan approve when the client cannot ask a person (no elicitation). Off: a person runs `mend approve`.")
-    var allowApprovalWithoutElicitation = false
-
-    var toolOptions: MendToolOptions { MendToolOptions(allowApprovalWithoutElicitation: allowApprovalWithoutElicitation) }
-}
-
-struct MCPCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "mcp",
-        abstract: "Serve Mend to an MCP client (Claude Desktop, Claude Code, any agent) over standard input and output.",
-        discussion: """
-            The client starts `mend mcp --db URL` and speaks MCP on its stdin/stdout; logs go to stderr. \
-            Agents get tools to read incidents and schemas, dry-run typed repair plans (never SQL), and apply \
-            them under the same guard and policy as `mend apply`. Plans the policy holds for approval are \
-            put to the person through the client (MCP elicitation) or wait for `mend approve ID`. \
-            Every tool call is written to the audit log with the client's name. See docs/mcp.md.
-            """)
-
-    @OptionGroup var options: DBOptions
-    @OptionGroup var mcp: MCPOptions
-
-    func run() async throws {
-        let engine = try await options.engine(servingMCP: true)
-        // Open and set up the database before speaking the protocol, so a bad --db fails
-        // with its message instead of a client-side "server disconnected".
-        try await engine.bootstrap()
-        let server = await MendTools.makeServer(engine: engine, options: mcp.toolOptions)
-        if options.planner == .sampling { await PlannerChoice.attachSampling(server, to: engine) }
-        try await server.start(transport: StdioTransport())
-        logStderr("mend mcp: serving \(options.db) over stdio")
-        await server.waitUntilCompleted()
-    }
-}
-
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve webhook ingest, the review dashboard, /metrics and MCP over HTTP, behind a bearer token (MEND_TOKEN).",
@@ -64,7 +22,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Largest request body in MiB; larger requests get 413.") var maxBodyMb = 32
     @Option(name: .long, help: "Directory for spooled ingest bodies (default: a mend-spool folder in the temp directory).")
     var spoolDir: String?
-    @OptionGroup var options: DBOptions
+    @OptionGroup var options: RepairOptions
     @OptionGroup var mcp: MCPOptions
 
     func run() async throws {

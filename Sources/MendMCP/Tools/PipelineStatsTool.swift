@@ -1,0 +1,37 @@
+import MCP
+
+/// `pipeline_stats`: per-table counts (input = loaded + parked + quarantined) and repair times.
+enum PipelineStatsTool: MendTool {
+    static var definition: Tool {
+        Tool(
+            name: "pipeline_stats",
+            description: """
+                Per table: input, loaded, parked, quarantined, coerced values, open incidents and schema version \
+                (input = loaded + parked + quarantined), and the median time from drift to repair.
+                """,
+            inputSchema: ToolSchema.object([:]),
+            annotations: ToolSchema.readOnly("Pipeline statistics"))
+    }
+
+    static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {
+        let stats = try await context.engine.stats()
+        let times = try await context.engine.repairTimes().map(\.2).sorted()
+        var tables: [String: Value] = [:]
+        for t in stats {
+            tables[t.table] = .object([
+                "input": .int(Int(t.input)), "loaded": .int(Int(t.loaded)), "parked": .int(Int(t.parked)),
+                "quarantined": .int(Int(t.quarantined)), "coerced": .int(Int(t.coerced)),
+                "open_incidents": .int(Int(t.openIncidents)), "schema_version": .int(Int(t.schemaVersion)),
+            ])
+        }
+        let parked = stats.reduce(0) { $0 + $1.parked }
+        return ToolOutcome(
+            summary: "\(stats.count) table(s), \(stats.reduce(0) { $0 + $1.loaded }) loaded, \(parked) parked",
+            value: .object([
+                "tables": .object(tables),
+                "repairs_resolved": .int(times.count),
+                "repair_seconds_median": times.isEmpty ? .null : .double(times[times.count / 2]),
+                "invariant": "input = loaded + parked + quarantined, per table",
+            ]))
+    }
+}

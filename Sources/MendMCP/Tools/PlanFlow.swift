@@ -1,0 +1,110 @@
+import Foundation
+import MCP
+import MendCore
+import MendPipeline
+import MendPlanFormat
+import MendStore
+
+/// What propose_plan, apply_plan and approve_plan share: how a proposal reads, and
+/// the approval step (ask the person through elicitation, or leave the plan pending).
+enum PlanFlow {
+    static func proposalValue(_ p: Engine.Proposal, dryRun: Bool) -> Value {
+        let outcome: String
+        if p.problem != nil {
+            outcome = "invalid"
+        } else {
+            switch p.decision.autonomy {
+            case .auto: outcome = "applies automatically"
+            case .approve: outcome = "waits for a person's approval"
+            case .deny: outcome = "refused"
+            }
+        }
+        return .object([
+            "dry_run": .bool(dryRun), "plan": PlanFormat.value(of: p.plan), "statements": .array(p.statements.map(ToolValue.verdict)),
+            "risk": .string(p.risk.rawValue), "decision": ToolValue.decision(p.decision), "outcome": .string(outcome),
+            "problem": p.problem.map(Value.string) ?? .null,
+        ])
+    }
+
+    /// Guard and policy reasons of a refused plan, in one line an agent can act on.
+    static func refusal(_ p: Engine.Proposal) -> String {
+        let guardReasons = p.statements.filter { !$0.allowed }.map {
+            "the guard forbids \($0.sql) [\($0.rule)]: \($0.reasons.joined(separator: "; "))"
+                + ($0.saferAlternative.map { " (safer: \($0))" } ?? "")
+        }
+        return (guardReasons + p.decision.reasons).joined(separator: "; ")
+    }
+
+    /// Incident state after an apply, for the answer.
+    static func applied(_ id: Int64, planID: Int64, approvedBy: String?, engine: Engine) async throws -> ToolOutcome {
+        let (i, _, plans) = try await engine.incidentDetail(id, samples: 0)
+        var value: [String: Value] = [
+            "outcome": "applied", "plan_id": .int(Int(planID)), "incident": ToolValue.incident(i),
+            "plan": plans.last.map(ToolValue.storedPlan) ?? .null,
+        ]
+        if let approvedBy { value["approved_by"] = .string(approvedBy) }
+        return ToolOutcome(
+            summary:
+                "plan #\(planID) applied\(approvedBy.map { ", approved by \($0)" } ?? ""); incident #\(id) is \(i.status.rawValue) with \(i.parked) record(s) still parked",
+            value: .object(value))
+    }
+
+    static func pending(_ stored: StoredPlan, incidentID: Int64, why: String) -> ToolOutcome {
+        ToolOutcome(
+            summary:
+                "plan #\(stored.plan.id) waits for approval: \(why). A person approves it with `mend approve \(incidentID)` (or rejects it with `mend reject \(incidentID) --reason ...`).",
+            value: .object([
+                "outcome": "pending_approval", "plan_id": .int(Int(stored.plan.id)), "why": .string(why),
+                "how_to_approve": .string("mend approve \(incidentID)"),
+                "how_to_reject": .string("mend reject \(incidentID) --reason TEXT"),
+                "plan": ToolValue.storedPlan(stored),
+            ]))
+    }
+
+    /// Asks the person through elicitation; accept approves and applies (the audit names
+    /// the approver), decline or cancel leaves the plan pending.
+    static func seekApproval(_ stored: StoredPlan, incidentID: Int64, _ context: ToolContext) async throws -> ToolOutcome {
+        let caller = context.caller
+        guard let elicit = caller.elicit else {
+            return pending(
+                stored, incidentID: incidentID,
+                why: "the policy requires a person's approval and this client cannot ask one (no elicitation capability)")
+        }
+        let sql = stored.verdicts.map { "\($0.sql)  (risk \($0.risk.rawValue))" }
+        let message = """
+            Mend: approve plan #\(stored.plan.id) for incident #\(incidentID) on table \(stored.plan.table)?
+            Operations: \(stored.plan.operations.map(\.summary).joined(separator: "; "))
+            \(sql.isEmpty ? "No SQL (changes how future loads map or convert values)." : "SQL: " + sql.joined(separator: "; "))
+            Policy: \(stored.decision?.reasons.joined(separator: "; ") ?? "-")
+            Planned by \(stored.plan.plannedBy): \(stored.plan.rationale)
+            Accepting applies the plan and replays the parked records.
+            """
+        let schema = Elicitation.RequestSchema(
+            title: "Approve repair plan #\(stored.plan.id)",
+            description: "Your name is recorded in Mend's audit log as the approver.",
+            properties: [
+                "approver": .object(["type": "string", "title": "Your name", "description": "Recorded as the approver"]),
+                "note": .object(["type": "string", "title": "Note", "description": "Optional, kept in the audit log"]),
+            ],
+            required: ["approver"])
+        let answer: CreateElicitation.Result
+        do {
+            answer = try await elicit(message, schema)
+        } catch {
+            return pending(stored, incidentID: incidentID, why: "asking the person failed (\(MendTools.message(error)))")
+        }
+        switch answer.action {
+        case .accept:
+            let name = answer.content?["approver"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines)
+            let approver = (name?.isEmpty == false ? name : nil) ?? "\(caller.clientName) user"
+            var note = "approved through MCP elicitation in \(caller.clientName)"
+            if let extra = answer.content?["note"]?.stringValue, !extra.isEmpty { note += ": \(extra)" }
+            let done = try await context.engine.approve(incidentID: incidentID, by: approver, note: note)
+            return try await applied(incidentID, planID: done.plan.id, approvedBy: approver, engine: context.engine)
+        case .decline:
+            return pending(stored, incidentID: incidentID, why: "the person declined")
+        case .cancel:
+            return pending(stored, incidentID: incidentID, why: "the person cancelled the request")
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import MendCore
+import MendPipeline
+import MendStore
+
+struct SchemaCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schema", abstract: "A table's columns, their source keys, and its schema history.")
+    @Argument(help: "Table name.") var table: String
+    @OptionGroup var options: DBOptions
+    @OptionGroup var output: JSONFlag
+
+    struct Col: Encodable {
+        var name: String
+        var type: String?
+        var declared_type: String
+        var nullable: Bool
+        var source_keys: [String]
+    }
+    struct Out: Encodable {
+        var table: String
+        var columns: [Col]
+        var mappings: [String: String]
+        var history: [StateStore.SchemaVersion]
+    }
+
+    func run() async throws {
+        let engine = try await options.engine()
+        guard let (schema, keys, history) = try await engine.schema(table: table) else {
+            throw PipelineError.notFound("no table \(table); `mend stats` lists the tables Mend loads")
+        }
+        let cols = schema.columns.map {
+            Col(
+                name: $0.name, type: $0.type?.rawValue, declared_type: $0.declaredType, nullable: $0.nullable,
+                source_keys: keys[$0.name] ?? [])
+        }
+        if output.json { return try printJSON(Out(table: table, columns: cols, mappings: schema.mappings, history: history)) }
+        print("\(table) (schema version \(history.last?.version ?? 1))")
+        for c in cols {
+            let src = c.source_keys.isEmpty ? "" : "   ← \(c.source_keys.joined(separator: ", "))"
+            print("  \(c.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(c.declared_type)\(c.nullable ? "" : " NOT NULL")\(src)")
+        }
+        for (s, c) in schema.mappings.sorted(by: { $0.key < $1.key }) { print("  mapping: \(s) → \(c)") }
+        for h in history { print("  v\(h.version): \(h.ddl)") }
+    }
+}

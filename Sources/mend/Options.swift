@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import MendCore
+import MendGuard
+import MendMCP
+import MendPipeline
+import MendStore
+
+/// `--db`: what every command that reads or writes Mend's state takes, and all that
+/// the read-only commands take.
+struct DBOptions: ParsableArguments {
+    @Option(name: .long, help: "Database URL: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB?schema=NAME (env MEND_DB).")
+    var db: String = ProcessInfo.processInfo.environment["MEND_DB"] ?? "sqlite:mend.db"
+
+    /// An engine for reading and for decisions that need no plan (reject): the default
+    /// policy and the rules planner, since nothing here plans or applies.
+    func engine() async throws -> Engine {
+        let warehouse = try await WarehouseFactory.open(url: db)
+        await OpenWarehouses.shared.add(warehouse)
+        return Engine(warehouse: warehouse, judge: ParserJudge(), actor: "mend:\(currentUser)")
+    }
+}
+
+/// `--db`, `--policy` and `--planner`: for the commands that plan, apply or validate
+/// records (ingest, plan, approve, apply, replay, mcp, serve).
+struct RepairOptions: ParsableArguments {
+    @OptionGroup var database: DBOptions
+
+    @Option(name: .long, help: "Policy YAML file (contracts and autonomy). Without it the default policy applies.")
+    var policy: String?
+
+    @Option(
+        name: .long,
+        help: """
+            Who plans repairs: rules (deterministic), llm (MEND_LLM_PROVIDER anthropic|openai, MEND_LLM_MODEL, \
+            MEND_LLM_BASE_URL, key in ANTHROPIC_API_KEY or OPENAI_API_KEY; falls back to rules), sampling (`mend mcp` \
+            only: the connected client's model through MCP sampling; falls back to rules when the client cannot sample). \
+            Env MEND_PLANNER.
+            """)
+    var planner: PlannerChoice = PlannerChoice.fromEnvironment
+
+    var db: String { database.db }
+
+    /// `servingMCP`: the caller is `mend mcp`, which attaches `--planner sampling` itself
+    /// once its server exists.
+    func engine(servingMCP: Bool = false) async throws -> Engine {
+        let warehouse = try await WarehouseFactory.open(url: db)
+        await OpenWarehouses.shared.add(warehouse)
+        let policy = try self.policy.map(PolicyLoader.load(path:)) ?? .default
+        let engine = Engine(warehouse: warehouse, policy: policy, judge: ParserJudge(), actor: "mend:\(currentUser)")
+        if !(servingMCP && planner == .sampling) { try await planner.attach(to: engine) }
+        return engine
+    }
+}
+
+/// `mend mcp` and `mend serve`: how the MCP tools behave.
+struct MCPOptions: ParsableArguments {
+    @Flag(
+        name: .long,
+        help: "Let approve_plan approve when the client cannot ask a person (no elicitation). Off: a person runs `mend approve`.")
+    var allowApprovalWithoutElicitation = false
+
+    var toolOptions: MendToolOptions { MendToolOptions(allowApprovalWithoutElicitation: allowApprovalWithoutElicitation) }
+}
+
+struct JSONFlag: ParsableArguments {
+    @Flag(name: .long, help: "Print JSON instead of text.")
+    var json = false
+}
+
+/// The `<id>` of the commands about one incident, parsed once with a helpful error.
+struct IncidentArgument: ParsableArguments {
+    @Argument(help: "Incident id, as `mend incidents` lists it (7 or #7).", transform: IncidentID.parse)
+    var id: IncidentID
+}
+
+/// Who the audit log names for a command run by hand.
+var currentUser: String { ProcessInfo.processInfo.environment["USER"] ?? "cli" }
