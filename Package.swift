@@ -35,6 +35,9 @@ let package = Package(
                 "MendCore", "CSQLite",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .target(
@@ -43,6 +46,7 @@ let package = Package(
                 "MendCore", "MendStore", "MendGuard",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict),
         // The agent's plan wire format (schema, strict decoder, conversion names), shared by MendMCP and MendAgent.
@@ -64,6 +68,7 @@ let package = Package(
                 "MendCore", "MendPlanFormat",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
@@ -88,16 +93,26 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
+        // What the test targets share (paths, backends, keep-alive), instead of four copies.
+        .target(
+            name: "MendTestSupport", dependencies: ["MendCore", "MendStore", "MendPipeline"], path: "Tests/MendTestSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "MendGuardTests", dependencies: ["MendGuard", "MendCore"], resources: [.copy("Resources")],
             swiftSettings: strict),
         .testTarget(
-            name: "MendMCPTests", dependencies: ["MendMCP", "MendPlanFormat", "MendPipeline", "MendStore", "MendCore", .product(name: "MCP", package: "swift-sdk")],
+            name: "MendMCPTests",
+            dependencies: [
+                "MendTestSupport", "MendMCP", "MendPlanFormat", "MendPipeline", "MendStore", "MendCore",
+                .product(name: "MCP", package: "swift-sdk"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "MendAgentTests",
             dependencies: [
-                "MendAgent", "MendPlanFormat", "MendMCP", "MendPipeline", "MendStore", "MendCore", .product(name: "MCP", package: "swift-sdk"),
+                "MendTestSupport",
+                "MendAgent", "MendPlanFormat", "MendMCP", "MendPipeline", "MendStore", "MendCore",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
@@ -105,6 +120,7 @@ let package = Package(
         .testTarget(
             name: "MendServerTests",
             dependencies: [
+                "MendTestSupport",
                 "MendServer", "MendPipeline", "MendStore", "MendCore", "MendMCP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -112,7 +128,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "MendCoreTests", dependencies: ["MendCore"], swiftSettings: strict),
         .testTarget(
-            name: "MendPipelineTests", dependencies: ["MendCore", "MendStore", "MendPipeline", "MendGuard"],
+            name: "MendPipelineTests", dependencies: ["MendTestSupport", "MendCore", "MendStore", "MendPipeline", "MendGuard"],
             swiftSettings: strict),
     ]
 )

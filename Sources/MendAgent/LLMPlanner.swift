@@ -1,6 +1,7 @@
 import Foundation
 import MCP
 import MendCore
+import NIOConcurrencyHelpers
 
 /// Why the LLM planner gave up. The Engine records the description in the audit
 /// (`planner.fallback`) and uses the rules planner's plan instead.
@@ -83,19 +84,10 @@ public struct LLMPlanner: MeteredPlanner {
     }
 
     /// Sums tokens across turns, also when the loop exits by an error.
-    final class Meter: @unchecked Sendable {
-        private let lock = NSLock()
-        private var total = TokenUsage()
-        func add(_ u: TokenUsage) {
-            lock.lock()
-            total = total + u
-            lock.unlock()
-        }
-        var usage: TokenUsage {
-            lock.lock()
-            defer { lock.unlock() }
-            return total
-        }
+    final class Meter: Sendable {
+        private let total = NIOLockedValueBox(TokenUsage())
+        func add(_ u: TokenUsage) { total.withLockedValue { $0 = $0 + u } }
+        var usage: TokenUsage { total.withLockedValue { $0 } }
     }
 
     func converse(incident: Incident, schema: TableSchema?, meter: Meter, transcript: inout AgentTranscript) async throws -> Plan {

@@ -1,5 +1,6 @@
 import Foundation
 import MCP
+import NIOConcurrencyHelpers
 
 /// Mend's tools as the agent reaches them: an MCP client connected (in process) to
 /// the same tool registry the MCP server exposes, so the built-in agent and an
@@ -46,13 +47,13 @@ public struct MCPToolbox: Sendable {
     public func specs() async throws -> [ToolSpec] {
         // Nothing allowed, nothing to list: such a toolbox's client may never connect (``none()``).
         if allowed.isEmpty { return [] }
-        if let cached = cache.value { return cached }
+        if let cached = cache.withLockedValue({ $0 }) { return cached }
         let listed = try await list()
-        cache.value = listed
+        cache.withLockedValue { $0 = listed }
         return listed
     }
 
-    private let cache = Locked<[ToolSpec]?>(nil)
+    private let cache = NIOLockedValueBox<[ToolSpec]?>(nil)
 
     private func list() async throws -> [ToolSpec] {
         var out: [ToolSpec] = []
@@ -82,96 +83,5 @@ public struct MCPToolbox: Sendable {
             }
         }
         return (texts, result.isError ?? false)
-    }
-}
-
-/// A value shared between tasks behind a lock: the tool list cache here, the client's
-/// reported model in SamplingProvider. A lock, not an actor, because readers are sync.
-final class Locked<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value {
-        get {
-            lock.lock()
-            defer { lock.unlock() }
-            return stored
-        }
-        set {
-            lock.lock()
-            stored = newValue
-            lock.unlock()
-        }
-    }
-}
-
-struct DeadlineExceeded: Error, CustomStringConvertible {
-    var what: String
-    var after: Duration
-    var description: String { "\(what) did not finish within \(after)" }
-}
-
-/// Runs `operation` and gives up after `timeout`, even if the operation ignores
-/// cancellation (a task group would wait for it; this abandons it).
-func withDeadline<T: Sendable>(
-    _ timeout: Duration, what: String, _ operation: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    let once = Once<T>()
-    return try await withTaskCancellationHandler {
-        try await withCheckedThrowingContinuation { (k: CheckedContinuation<T, any Error>) in
-            once.set(continuation: k)
-            let work = Task {
-                do { once.finish(.success(try await operation())) } catch { once.finish(.failure(error)) }
-            }
-            let timer = Task {
-                try await Task.sleep(for: timeout)
-                once.finish(.failure(DeadlineExceeded(what: what, after: timeout)))
-            }
-            once.set(cancellers: [{ work.cancel() }, { timer.cancel() }])
-        }
-    } onCancel: {
-        once.finish(.failure(CancellationError()))
-    }
-}
-
-/// Resumes a continuation exactly once, then cancels the tasks racing for it.
-final class Once<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var result: Result<T, any Error>?
-    private var continuation: CheckedContinuation<T, any Error>?
-    private var cancellers: [@Sendable () -> Void] = []
-    private var resumed = false
-
-    func set(continuation k: CheckedContinuation<T, any Error>) {
-        lock.lock()
-        continuation = k
-        let r = result
-        if r != nil { resumed = true }
-        lock.unlock()
-        if let r { k.resume(with: r) }
-    }
-
-    func set(cancellers c: [@Sendable () -> Void]) {
-        lock.lock()
-        let finished = result != nil
-        if !finished { cancellers = c }
-        lock.unlock()
-        if finished { c.forEach { $0() } }
-    }
-
-    func finish(_ r: Result<T, any Error>) {
-        lock.lock()
-        guard result == nil else {
-            lock.unlock()
-            return
-        }
-        result = r
-        let k = resumed ? nil : continuation
-        if k != nil { resumed = true }
-        let c = cancellers
-        cancellers = []
-        lock.unlock()
-        k?.resume(with: r)
-        c.forEach { $0() }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import MCP
+import NIOConcurrencyHelpers
 
 /// An ``LLMProvider`` backed by MCP sampling: when Mend runs as an MCP server
 /// (`mend mcp --planner sampling`), each model turn is a `sampling/createMessage`
@@ -28,13 +29,13 @@ public struct SamplingProvider: LLMProvider {
     let sample: Sample
     /// The model the client last reported. Shared by copies of the provider.
     /// The last model name the client reported (planning may run concurrently).
-    private let reported = Locked<String?>(nil)
+    private let reported = NIOLockedValueBox<String?>(nil)
 
     public init(sample: @escaping Sample) {
         self.sample = sample
     }
 
-    public var model: String { reported.value.map { "mcp-sampling:\($0)" } ?? "mcp-sampling" }
+    public var model: String { reported.withLockedValue { $0 }.map { "mcp-sampling:\($0)" } ?? "mcp-sampling" }
     public var plannerName: String { model }
 
     public func complete(_ request: LLMRequest, timeout: Duration) async throws -> LLMResponse {
@@ -54,7 +55,8 @@ public struct SamplingProvider: LLMProvider {
         } catch {
             throw LLMError.configuration("MCP sampling failed (--planner sampling): \(error)")
         }
-        reported.value = Self.modelName(result.model)
+        let name = Self.modelName(result.model)
+        reported.withLockedValue { $0 = name }
         var content: [ContentBlock] = []
         var submitted = false
         for (i, block) in result.content.asArray.enumerated() {

@@ -26,55 +26,6 @@ public struct GuardContext: Sendable {
     }
 }
 
-/// One named rule that fired on a statement.
-public struct GuardFinding: Sendable, Codable, Equatable {
-    public var rule: String
-    public var risk: Risk
-    public var reason: String
-    public var saferAlternative: String?
-
-    public init(rule: String, risk: Risk, reason: String, saferAlternative: String? = nil) {
-        self.rule = rule
-        self.risk = risk
-        self.reason = reason
-        self.saferAlternative = saferAlternative
-    }
-}
-
-/// The guard's decision on one statement (or on a string that was not exactly one statement).
-public struct GuardVerdict: Sendable, Codable, Equatable {
-    /// The statement text judged.
-    public var sql: String
-    /// True iff `risk != .forbidden`.
-    public var allowed: Bool
-    /// Worst finding.
-    public var risk: Risk
-    /// Rule name of the worst finding (the first one, if several tie).
-    public var rule: String
-    public var reasons: [String]
-    public var saferAlternative: String?
-    public var findings: [GuardFinding]
-    /// Parse node type, e.g. "AlterTableStmt", or "parse_error" / "multi_statement" / "empty".
-    public var statementKind: String
-
-    init(sql: String, statementKind: String, findings: [GuardFinding]) {
-        let fs =
-            findings.isEmpty
-            ? [GuardFinding(rule: "not-allow-listed", risk: .forbidden, reason: "No rule accepted this statement.")]
-            : findings
-        let worst = fs.map(\.risk).max() ?? .forbidden
-        let lead = fs.first { $0.risk == worst } ?? fs[0]
-        self.sql = sql
-        self.risk = worst
-        self.allowed = worst != .forbidden
-        self.rule = lead.rule
-        self.reasons = fs.map(\.reason)
-        self.saferAlternative = lead.saferAlternative
-        self.findings = fs
-        self.statementKind = statementKind
-    }
-}
-
 public enum GuardError: Error, Sendable, CustomStringConvertible, Equatable {
     /// PostgreSQL's parser rejected the text; `cursor` is its 1-based character position (0 = unknown).
     case parse(message: String, cursor: Int)

@@ -88,12 +88,11 @@ public struct MendTools: Sendable {
             outcome = ToolOutcome(summary: Self.message(error), value: .object(["error": .string(Self.message(error))]), isError: true)
         }
         let digest = Engine.sha256Hex(JSON.canonical(.object(args)))
-        var detail = [
-            "tool": name, "arguments_sha256": digest, "client": caller.clientName, "result": outcome.isError ? "error" : "ok",
-        ]
-        if outcome.isError { detail["error"] = String(outcome.summary.prefix(500)) }
+        let event = AuditEvent.toolCalled(
+            tool: name, client: caller.clientName, argumentsSHA256: digest,
+            error: outcome.isError ? String(outcome.summary.prefix(500)) : nil)
         do {
-            try await engine.audit(kind: "mcp.tool_call", subject: "tool:\(name)", actor: caller.actor, detail: detail)
+            try await engine.audit(event, actor: caller.actor)
         } catch {
             // The call's own state changes are audited by the engine; losing this entry is
             // reported to the operator, not turned into a failed call the agent would retry.

@@ -81,7 +81,8 @@ public final class ServerMetrics: Sendable {
                 advance("mend_llm_tokens_total", [("model", model), ("direction", "out")], to: u.tokensOut, factory: factory)
                 let delta = u.cost - seenCost[model, default: 0]
                 if delta > 0 {
-                    FloatingPointCounter(label: "mend_llm_cost_usd_total", dimensions: [("model", model)], factory: factory).increment(by: delta)
+                    FloatingPointCounter(label: "mend_llm_cost_usd_total", dimensions: [("model", model)], factory: factory).increment(
+                        by: delta)
                     seenCost[model] = u.cost
                 }
             }

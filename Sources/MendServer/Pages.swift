@@ -101,7 +101,9 @@ enum Pages {
                 <td>\(t.quarantined)</td><td>\(t.coerced)</td><td>\(t.openIncidents)</td><td>\(t.schemaVersion)</td></tr>
                 """
         }
-        if stats.isEmpty { rows = #"<tr><td colspan="8">No tables yet: POST records to /v1/ingest/TABLE or run <code>mend ingest</code>.</td></tr>"# }
+        if stats.isEmpty {
+            rows = #"<tr><td colspan="8">No tables yet: POST records to /v1/ingest/TABLE or run <code>mend ingest</code>.</td></tr>"#
+        }
         let open = incidents.filter { $0.status == .open || $0.status == .pendingApproval }
         var inc = ""
         for i in open {
@@ -118,7 +120,8 @@ enum Pages {
         } else {
             let p50 = sorted[sorted.count / 2]
             let p90 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.9))]
-            ttr = "<p>\(sorted.count) incidents resolved · median \(duration(p50)) · p90 \(duration(p90)) · longest \(duration(sorted[sorted.count - 1]))</p>"
+            ttr =
+                "<p>\(sorted.count) incidents resolved · median \(duration(p50)) · p90 \(duration(p90)) · longest \(duration(sorted[sorted.count - 1]))</p>"
         }
         let resolved = incidents.filter { $0.status == .resolved || $0.status == .rejected }.suffix(10).reversed()
         var done = ""
@@ -169,9 +172,10 @@ enum Pages {
                     \(v.allowed ? #"<span class="ok">allowed</span>"# : #"<span class="bad">refused</span>"#)</p><ul>\(reasons)</ul>\(safer)</div>
                     """
             }
-            let decision = stored.decision.map { d in
-                "<p>Policy: <b>\(h(d.autonomy.rawValue))</b></p><ul>\(d.reasons.map { "<li>\(h($0))</li>" }.joined())</ul>"
-            } ?? ""
+            let decision =
+                stored.decision.map { d in
+                    "<p>Policy: <b>\(h(d.autonomy.rawValue))</b></p><ul>\(d.reasons.map { "<li>\(h($0))</li>" }.joined())</ul>"
+                } ?? ""
             var decided = ""
             if let by = stored.decidedBy {
                 decided = "<p>Decided by <b class=\"decided-by\">\(h(by))</b>\(stored.note.map { ": " + h($0) } ?? "")</p>"
@@ -232,7 +236,9 @@ enum Pages {
             """)
     }
 
-    static func schema(_ s: TableSchema, sourceKeys: [String: [String]], history: [StateStore.SchemaVersion], user: String?, csrf: String?) -> String {
+    static func schema(_ s: TableSchema, sourceKeys: [String: [String]], history: [StateStore.SchemaVersion], user: String?, csrf: String?)
+        -> String
+    {
         var cols = ""
         for c in s.columns {
             cols += """

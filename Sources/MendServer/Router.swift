@@ -267,13 +267,17 @@ public final class MendRouter: Sendable {
 
     func logout(_ r: ServerRequest, _ who: Principal) async -> ServerResponse {
         if case .session(let s) = who {
-            guard constantTimeEquals(r.form["csrf"] ?? "", s.csrf) else { return .error(403, "missing or wrong CSRF token: reload the page") }
+            guard constantTimeEquals(r.form["csrf"] ?? "", s.csrf) else {
+                return .error(403, "missing or wrong CSRF token: reload the page")
+            }
             await sessions.remove(s.id)
         }
         return .redirect("/login", headers: [("Set-Cookie", "\(Self.cookie)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")])
     }
 
-    static let ingestTypes = ["application/json", "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines", "text/plain"]
+    static let ingestTypes = [
+        "application/json", "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines", "text/plain",
+    ]
 
     func ingest(_ r: ServerRequest, table: String) async -> ServerResponse {
         if let type = r.header("content-type")?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased(),
@@ -289,7 +293,9 @@ public final class MendRouter: Sendable {
         if let key {
             // A retry racing the original would both see "not done": answer it to retry later.
             guard await keyLocks.tryAcquire(table + "\u{0}" + key) else {
-                return .error(409, "a request with this Idempotency-Key is still being processed; retry after it finishes", headers: [("Retry-After", "1")])
+                return .error(
+                    409, "a request with this Idempotency-Key is still being processed; retry after it finishes",
+                    headers: [("Retry-After", "1")])
             }
         }
         // One load per table at a time: batches of one table commit in order, as from one file.
@@ -301,7 +307,7 @@ public final class MendRouter: Sendable {
             }
         }
         do {
-            let result = try await engine.ingest(body: r.body, table: table, idempotencyKey: key, spoolDirectory: configuration.spoolDirectory)
+            let result = try await engine.ingest(body: r.body, table: table, idempotencyKey: key)
             var response = ServerResponse.json(200, IngestResponse(result))
             if result.replayed { response.headers.append(("Idempotent-Replayed", "true")) }
             return response
@@ -326,7 +332,9 @@ public final class MendRouter: Sendable {
         init(_ r: HTTPIngestResult) {
             let s = r.summary
             (table, records, loaded, parked, quarantined, coerced) = (s.table, s.lines, s.loaded, s.parked, s.quarantined, s.coerced)
-            (repaired, incidentsOpened, pendingApproval, replayed, seconds) = (s.repaired, s.incidentsOpened, s.pendingApproval, r.replayed, s.seconds)
+            (repaired, incidentsOpened, pendingApproval, replayed, seconds) = (
+                s.repaired, s.incidentsOpened, s.pendingApproval, r.replayed, s.seconds
+            )
         }
     }
 
@@ -336,7 +344,8 @@ public final class MendRouter: Sendable {
         switch who {
         case .session(let s):
             guard constantTimeEquals(form["csrf"] ?? "", s.csrf) else {
-                return .html(403, Pages.errorPage(status: 403, message: "Missing or wrong CSRF token: reload the incident page and try again."))
+                return .html(
+                    403, Pages.errorPage(status: 403, message: "Missing or wrong CSRF token: reload the incident page and try again."))
             }
             actor = "\(s.user) (dashboard)"
         case .bearer:
@@ -354,7 +363,8 @@ public final class MendRouter: Sendable {
         } else {
             guard !note.isEmpty else {
                 if case .bearer = who { return .error(400, "a rejection needs a reason (form field `reason`)") }
-                return .html(400, Pages.errorPage(status: 400, message: "A rejection needs a reason: go back and fill in the reason field."))
+                return .html(
+                    400, Pages.errorPage(status: 400, message: "A rejection needs a reason: go back and fill in the reason field."))
             }
             try await engine.reject(incidentID: id, by: actor, reason: note)
         }

@@ -17,21 +17,17 @@ public actor MendServer {
         public var token: String
         /// Largest request body accepted (ingest batches included); larger gets 413.
         public var maxBodyBytes: Int
-        /// Where ingest bodies are spooled before the pipeline reads them.
-        public var spoolDirectory: URL
         /// Dashboard sessions last this long.
         public var sessionLifetime: TimeInterval
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, token: String, maxBodyBytes: Int = 32 << 20,
-            spoolDirectory: URL = FileManager.default.temporaryDirectory.appendingPathComponent("mend-spool"),
             sessionLifetime: TimeInterval = 8 * 3600
         ) {
             self.host = host
             self.port = port
             self.token = token
             self.maxBodyBytes = maxBodyBytes
-            self.spoolDirectory = spoolDirectory
             self.sessionLifetime = sessionLifetime
         }
     }
@@ -141,7 +137,9 @@ final class RequestHandler: ChannelInboundHandler {
                 let reply: ServerReply
                 if oversized {
                     reply = .response(
-                        .error(413, "request body larger than \(limit) bytes: send smaller batches (mend serve --max-body-mb raises the limit)"))
+                        .error(
+                            413, "request body larger than \(limit) bytes: send smaller batches (mend serve --max-body-mb raises the limit)"
+                        ))
                 } else {
                     reply = await router.handle(request)
                 }
@@ -164,8 +162,9 @@ enum Writer {
             (status, headers, body) = (r.status, r.headers, r.body)
         case .mcp(let m):
             if case .stream(let stream, _) = m {
-                var head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: m.statusCode))
-                for (name, value) in m.headers { head.headers.add(name: name, value: value) }
+                var streamHead = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: m.statusCode))
+                for (name, value) in m.headers { streamHead.headers.add(name: name, value: value) }
+                let head = streamHead  // a constant: the closure runs on the event loop
                 loop.execute {
                     bound.value.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
                     bound.value.flush()
@@ -186,10 +185,11 @@ enum Writer {
             }
             (status, headers, body) = (m.statusCode, m.headers.map { ($0.key, $0.value) }, m.bodyData ?? Data())
         }
-        var head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status))
-        for (name, value) in headers { head.headers.add(name: name, value: value) }
-        head.headers.replaceOrAdd(name: "Content-Length", value: String(body.count))
-        if !keepAlive { head.headers.replaceOrAdd(name: "Connection", value: "close") }
+        var responseHead = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status))
+        for (name, value) in headers { responseHead.headers.add(name: name, value: value) }
+        responseHead.headers.replaceOrAdd(name: "Content-Length", value: String(body.count))
+        if !keepAlive { responseHead.headers.replaceOrAdd(name: "Connection", value: "close") }
+        let head = responseHead  // a constant: the closure runs on the event loop
         loop.execute {
             let ctx = bound.value
             ctx.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
@@ -197,7 +197,7 @@ enum Writer {
                 ctx.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ctx.channel.allocator.buffer(bytes: body)))), promise: nil)
             }
             let done = ctx.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
-            if !keepAlive { done.whenComplete { _ in ctx.close(promise: nil) } }
+            if !keepAlive { done.whenComplete { _ in bound.value.close(promise: nil) } }
         }
     }
 }

@@ -21,7 +21,7 @@ func pad(_ cols: [String]) -> String {
     .joined(separator: " ")
 }
 
-func printPlan(_ plan: Plan, verdicts: [StatementVerdict], decision: PolicyDecision?) {
+func printPlan(_ plan: Plan, verdicts: [GuardVerdict], decision: PolicyDecision?) {
     print("plan \(plan.id > 0 ? "#\(plan.id) " : "")by \(plan.plannedBy) (\(plan.status.rawValue), confidence \(plan.confidence)):")
     for op in plan.operations { print("  • \(op.summary)") }
     print("  why: \(plan.rationale)")

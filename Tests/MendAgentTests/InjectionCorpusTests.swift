@@ -3,6 +3,7 @@ import MCP
 import MendCore
 import MendPipeline
 import MendStore
+import MendTestSupport
 import Testing
 
 @testable import MendAgent

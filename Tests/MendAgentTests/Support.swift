@@ -5,31 +5,8 @@ import MendCore
 import MendMCP
 import MendPipeline
 import MendStore
+import MendTestSupport
 import Testing
-
-// Copied (trimmed) from Tests/MendPipelineTests/Support.swift: test targets cannot import each other.
-
-enum Paths {
-    static func tempDir() -> URL {
-        let u = FileManager.default.temporaryDirectory.appendingPathComponent("mend-agent-test-\(UUID().uuidString.prefix(8))")
-        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
-        return u
-    }
-}
-
-/// postgres-nio and SQLite handles are kept for the life of the test process (see the
-/// pipeline tests' Support.swift for why).
-actor KeepAlive {
-    static let shared = KeepAlive()
-    private var items: [any Sendable] = []
-    func add(_ w: any Sendable) { items.append(w) }
-}
-
-func writeLines(_ lines: [String], in dir: URL = Paths.tempDir(), name: String = "in.jsonl") -> String {
-    let url = dir.appendingPathComponent(name)
-    try? (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
-    return url.path
-}
 
 /// A policy under which the judgement operations apply on their own (so a test can
 /// see the whole repair), everything else as by default.

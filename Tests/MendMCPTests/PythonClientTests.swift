@@ -1,4 +1,5 @@
 import Foundation
+import MendTestSupport
 import Testing
 
 /// End-to-end with the official Python MCP SDK as a real third-party client (installed

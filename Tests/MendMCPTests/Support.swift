@@ -4,42 +4,19 @@ import MendCore
 import MendMCP
 import MendPipeline
 import MendStore
+import MendTestSupport
 import Testing
-
-enum Paths {
-    static var repo: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-    static func tempDir() -> URL {
-        let u = FileManager.default.temporaryDirectory.appendingPathComponent("mend-mcp-test-\(UUID().uuidString.prefix(8))")
-        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
-        return u
-    }
-}
-
-func writeLines(_ lines: [String], in dir: URL, name: String) -> String {
-    let url = dir.appendingPathComponent(name)
-    try? (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
-    return url.path
-}
-
-/// Test warehouses live as long as the test process (see MendPipelineTests' KeepAlive).
-actor KeepAlive {
-    static let shared = KeepAlive()
-    private var items: [any Warehouse] = []
-    func add(_ w: any Warehouse) { items.append(w) }
-}
 
 /// Forbids adding a column named `ssn` with its own rule and reason, as a stricter
 /// guard would. Mend's typed plans compile only to statements the real guard allows
 /// or rates by risk, so the refusal path is exercised through this seam.
 struct PIIGuard: StatementJudge {
     let inner = ParserJudge()
-    func judge(_ sql: String, context: JudgeContext) -> StatementVerdict {
+    func judge(_ sql: String, context: JudgeContext) -> GuardVerdict {
         if sql.contains("\"ssn\"") {
-            return StatementVerdict(
-                sql: sql, allowed: false, risk: .forbidden, rule: "pii-column",
-                reasons: ["a column named ssn would store national identifiers"], saferAlternative: "quarantine the records")
+            return GuardVerdict(
+                sql: sql, rule: "pii-column", risk: .forbidden, reason: "a column named ssn would store national identifiers",
+                saferAlternative: "quarantine the records")
         }
         return inner.judge(sql, context: context)
     }

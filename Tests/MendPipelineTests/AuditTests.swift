@@ -2,6 +2,7 @@ import Foundation
 import MendCore
 import MendPipeline
 import MendStore
+import MendTestSupport
 import Testing
 
 /// The audit chain on a real SQLite file: verify passes on an untouched log and names

@@ -2,6 +2,7 @@ import Foundation
 import MendCore
 import MendPipeline
 import MendStore
+import MendTestSupport
 import Testing
 
 /// Runs the built `mend` binary as a user would: exit codes and messages.

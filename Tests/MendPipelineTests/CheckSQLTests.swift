@@ -1,4 +1,5 @@
 import Foundation
+import MendTestSupport
 import Testing
 
 /// `mend check-sql`: what a user runs on a migration they wrote by hand.

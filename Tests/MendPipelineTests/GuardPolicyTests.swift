@@ -2,6 +2,7 @@ import Foundation
 import MendCore
 import MendPipeline
 import MendStore
+import MendTestSupport
 import Testing
 
 /// The same drift, three policies: applied on its own, held for a person, refused.

@@ -1,6 +1,7 @@
 import Foundation
 import MendCore
 import MendPipeline
+import MendTestSupport
 import Testing
 
 @Suite struct PolicyLoaderTests {

@@ -2,6 +2,7 @@ import Foundation
 import MendCore
 import MendPipeline
 import MendStore
+import MendTestSupport
 import Testing
 
 /// Runs a blocking call on a Dispatch thread: waiting for a child process on Swift's
@@ -213,7 +214,7 @@ struct PostgresTests {
             "9999-12-31T23:59:59.99999Z", "2026-03-01T10:00:01.1234565Z", "2026-12-31T23:59:59.9999995Z",
             "2026-03-01T10:00:01.000000500+01:00", "2026-03-01T10:00:01.123456789Z", "2026-03-01T10:00:01.0000015Z",
         ]
-        let doubles: [Double] = [0, -0.0, 0.1, -1.5e-300, 1.7976931348623157e308, 5e-324, 123456.789]
+        let doubles: [Double] = [0, -0.0, 0.1, -1.5e-300, 1.7976931348623157e308, Double.leastNonzeroMagnitude, 123456.789]
         let texts = ["", "tab\there", "new\nline", "back\\slash", "\r", "ünïcødé ✓", "\\N", "quote\"s"]
         var built: [[SQLValue]] = []
         for i in 0..<40 {

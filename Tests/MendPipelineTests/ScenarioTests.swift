@@ -2,6 +2,7 @@ import Foundation
 import MendCore
 import MendPipeline
 import MendStore
+import MendTestSupport
 import Testing
 
 /// Runs every case in ../shared/scenarios through the same code path as `mend ingest`,

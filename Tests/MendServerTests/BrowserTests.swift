@@ -1,5 +1,6 @@
 import Foundation
 import MendPipeline
+import MendTestSupport
 import Testing
 
 /// The dashboard in a real browser: headless Chromium (Debian's `chromium`, installed by
@@ -15,22 +16,26 @@ struct BrowserTests {
         let s = try await TestServer.start()
         defer { Task { await s.stop() } }
         _ = try await s.ingest("events", #"[{"id": 1, "kind": "click", "amount": 3}, {"id": 2, "kind": "view", "amount": 5}]"#)
-        let drift = try await s.ingest("events", #"[{"id": 3, "kind": "click", "amount": 7, "channel": "web"}, {"id": 4, "kind": "view", "amount": 1, "channel": "app"}]"#)
+        let drift = try await s.ingest(
+            "events",
+            #"[{"id": 3, "kind": "click", "amount": 7, "channel": "web"}, {"id": 4, "kind": "view", "amount": 1, "channel": "app"}]"#)
         let incident = try #require((drift.json["pending_approval"] as? [Int])?.first)
         #expect(try await s.count("events") == 2)
 
-        let shots = ProcessInfo.processInfo.environment["MEND_SCREENSHOTS"].map { URL(fileURLWithPath: $0, relativeTo: Paths.repo) }
+        let shots =
+            ProcessInfo.processInfo.environment["MEND_SCREENSHOTS"].map { URL(fileURLWithPath: $0, relativeTo: Paths.repo) }
             ?? s.dir.appendingPathComponent("screenshots")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = [
-            "python3", Paths.repo.appendingPathComponent("Tests/e2e/dashboard_chromium.py").path, s.base, TestServer.token, String(incident),
+            "python3", Paths.repo.appendingPathComponent("Tests/e2e/dashboard_chromium.py").path, s.base, TestServer.token,
+            String(incident),
             "Ada Lovelace", shots.path,
         ]
         // Output goes to files and the wait happens on a Dispatch thread: no pipe can fill
         // up, and no thread of Swift's cooperative pool is blocked by the child process.
         let log = s.dir.appendingPathComponent("chromium-test.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         p.standardOutput = handle
         p.standardError = handle
@@ -52,7 +57,10 @@ struct BrowserTests {
         let approved = try await s.engine.auditEntries().filter { $0.kind == "plan.approved" }
         #expect(approved.contains { $0.actor == "Ada Lovelace (dashboard)" && $0.detail.contains("checked in the browser test") })
         #expect(AuditVerifier.verify(try await s.engine.auditEntries()).ok)
-        for name in ["dashboard-login", "dashboard-overview", "dashboard-incident-pending", "dashboard-incident-applied", "dashboard-audit", "dashboard-schema"] {
+        for name in [
+            "dashboard-login", "dashboard-overview", "dashboard-incident-pending", "dashboard-incident-applied", "dashboard-audit",
+            "dashboard-schema",
+        ] {
             #expect(FileManager.default.fileExists(atPath: shots.appendingPathComponent(name + ".png").path), "no \(name).png")
         }
     }

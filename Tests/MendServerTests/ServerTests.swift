@@ -118,7 +118,8 @@ struct ServerTests {
         #expect(r.status == 200)
         #expect(r.header("Content-Type")?.hasPrefix("text/plain") == true)
         for line in [
-            "mend_records_loaded_total 3", "mend_records_quarantined_total 0", "mend_incidents_opened_total 1", "mend_incidents_resolved_total 1",
+            "mend_records_loaded_total 3", "mend_records_quarantined_total 0", "mend_incidents_opened_total 1",
+            "mend_incidents_resolved_total 1",
             #"mend_repairs_applied_total{risk="low"} 1"#, "mend_time_to_repair_seconds_count 1", "mend_planner_latency_seconds_count 1",
             "mend_records_parked 0",
         ] {
@@ -145,7 +146,8 @@ struct ServerTests {
         #expect(overview.body.contains("Pipeline overview") && overview.body.contains("alice"))
         // Logout needs the CSRF token too, then the cookie is worthless.
         #expect(try await s.send("POST", "/logout", headers: [cookie], body: "csrf=bad").status == 403)
-        let out = try await s.send("POST", "/logout", headers: [cookie, ("Content-Type", "application/x-www-form-urlencoded")], body: "csrf=\(csrf)")
+        let out = try await s.send(
+            "POST", "/logout", headers: [cookie, ("Content-Type", "application/x-www-form-urlencoded")], body: "csrf=\(csrf)")
         #expect(out.status == 303)
         #expect(try await s.send("GET", "/", headers: [cookie]).status == 303)
     }
@@ -171,7 +173,8 @@ struct ServerTests {
         let form = ("Content-Type", "application/x-www-form-urlencoded")
         let noToken = try await s.send("POST", "/incidents/\(pending)/approve", headers: [cookie, form], body: "reason=ok")
         #expect(noToken.status == 403)
-        let badToken = try await s.send("POST", "/incidents/\(pending)/approve", headers: [cookie, form], body: "csrf=\(String(repeating: "0", count: 64))")
+        let badToken = try await s.send(
+            "POST", "/incidents/\(pending)/approve", headers: [cookie, form], body: "csrf=\(String(repeating: "0", count: 64))")
         #expect(badToken.status == 403)
         #expect(try await s.engine.schema(table: "events")?.0.columns.contains { $0.name == "channel" } == false)
 
@@ -211,14 +214,16 @@ struct ServerTests {
         let b = try #require((try await s.ingest("events", #"{"id": 3, "kind": "c", "x2": 1}"#).json["pending_approval"] as? [Int])?.first)
         let anonymous = try await s.send("POST", "/incidents/\(b)/approve", headers: TestServer.bearer + [form], body: "")
         #expect(anonymous.status == 400)
-        let named = try await s.send("POST", "/incidents/\(b)/approve", headers: TestServer.bearer + [form, ("X-Mend-User", "carol")], body: "")
+        let named = try await s.send(
+            "POST", "/incidents/\(b)/approve", headers: TestServer.bearer + [form, ("X-Mend-User", "carol")], body: "")
         #expect(named.status == 200 && named.json["by"] as? String == "carol (api)")
     }
 
     @Test func mcpIsServedOnTheSamePort() async throws {
         let s = try await TestServer.start()
         defer { Task { await s.stop() } }
-        let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
+        let initialize =
+            #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
         let r = try await s.send(
             "POST", "/mcp",
             headers: TestServer.bearer + [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")],

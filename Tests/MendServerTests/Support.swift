@@ -4,26 +4,9 @@ import MendCore
 import MendPipeline
 import MendServer
 import MendStore
+import MendTestSupport
 import NIOCore
 import Testing
-
-enum Paths {
-    static var repo: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-    static func tempDir() -> URL {
-        let u = FileManager.default.temporaryDirectory.appendingPathComponent("mend-server-test-\(UUID().uuidString.prefix(8))")
-        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
-        return u
-    }
-}
-
-/// Test warehouses live as long as the test process (see MendPipelineTests' KeepAlive).
-actor KeepAlive {
-    static let shared = KeepAlive()
-    private var items: [any Warehouse] = []
-    func add(_ w: any Warehouse) { items.append(w) }
-}
 
 struct Reply: Sendable {
     var status: Int
@@ -53,7 +36,7 @@ struct TestServer {
         let engine = Engine(warehouse: w, policy: policy, judge: ParserJudge())
         try await engine.bootstrap()
         let config = MendServer.Configuration(
-            host: "127.0.0.1", port: 0, token: token, maxBodyBytes: maxBodyBytes, spoolDirectory: dir.appendingPathComponent("spool"))
+            host: "127.0.0.1", port: 0, token: token, maxBodyBytes: maxBodyBytes)
         let server = await MendServer(configuration: config, engine: engine)
         let address = try await server.bind()
         let port = try #require(address.port)

@@ -24,11 +24,10 @@ enum ApplyPlanTool: MendTool {
         let caller = context.caller
         let id = try a.incidentID()
         let given = try a.plan(plannedBy: caller.actor)
-        let (incident, _, plans) = try await engine.incidentDetail(id, samples: 0)
+        let (incident, _, _) = try await engine.incidentDetail(id, samples: 0)
         if incident.status == .resolved {
             throw ToolError.refused("incident #\(id) is already resolved; list_incidents shows the open ones")
         }
-        let current = plans.last
         let result: Engine.RepairResult
         if let given {
             // Dry run first: a refused plan must not replace a plan that waits for a person.
@@ -36,22 +35,15 @@ enum ApplyPlanTool: MendTool {
             if p.problem != nil || p.decision.autonomy == .deny {
                 let why = p.problem.map { "the plan is invalid: \($0)" } ?? PlanFlow.refusal(p)
                 try await engine.audit(
-                    kind: "plan.refused", subject: "incident:\(id)", actor: caller.actor,
-                    detail: [
-                        "operations": given.operations.map(\.summary).joined(separator: "; "), "reasons": why,
-                        "sql": p.statements.map(\.sql).joined(separator: ";\n"), "risk": p.risk.rawValue,
-                    ])
+                    .planRefused(
+                        incident: id, operations: given.operations.map(\.summary).joined(separator: "; "), reasons: why,
+                        sql: p.statements.map(\.sql).joined(separator: ";\n"), risk: p.risk),
+                    actor: caller.actor)
                 return ToolOutcome(summary: "refused: \(why)", value: PlanFlow.proposalValue(p, dryRun: false), isError: true)
             }
-            _ = try await engine.supersedePendingPlan(incidentID: id, by: caller.actor, reason: "replaced by a plan from \(caller.actor)")
-            result = try await engine.repair(incidentID: id, plan: given, by: caller.actor)
-        } else if let current, current.plan.status == .pendingApproval {
-            return try await PlanFlow.seekApproval(current, incidentID: id, context)
-        } else if let current, current.plan.status == .approved {
-            try await engine.apply(planID: current.plan.id, by: caller.actor)
-            result = .applied(planID: current.plan.id)
+            result = try await engine.advance(incidentID: id, .plan(given), by: caller.actor)
         } else {
-            result = try await engine.repair(incidentID: id, by: caller.actor)
+            result = try await engine.advance(incidentID: id, .next, by: caller.actor)
         }
         switch result {
         case .applied(let planID):
@@ -66,6 +58,10 @@ enum ApplyPlanTool: MendTool {
             return ToolOutcome(
                 summary: "plan #\(planID) refused: \(reason)",
                 value: .object(["outcome": "refused", "plan_id": .int(Int(planID)), "plan": stored.map(ToolValue.storedPlan) ?? .null]),
+                isError: true)
+        case .rejected(let planID):
+            return ToolOutcome(
+                summary: "plan #\(planID) was rejected", value: .object(["outcome": "rejected", "plan_id": .int(Int(planID))]),
                 isError: true)
         }
     }

@@ -91,7 +91,7 @@ enum ToolValue {
         ])
     }
 
-    static func verdict(_ v: StatementVerdict) -> Value {
+    static func verdict(_ v: GuardVerdict) -> Value {
         .object([
             "sql": .string(v.sql), "allowed": .bool(v.allowed), "risk": .string(v.risk.rawValue), "rule": .string(v.rule),
             "reasons": .array(v.reasons.map(Value.string)), "safer_alternative": v.saferAlternative.map(Value.string) ?? .null,

@@ -13,16 +13,12 @@ struct Apply: AsyncParsableCommand {
     func run() async throws {
         let engine = try await options.engine()
         let id = incident.id.value
-        if let current = try await engine.currentPlan(incidentID: id), current.plan.status == .approved {
-            try await engine.apply(planID: current.plan.id, by: currentUser)
-        } else if let current = try await engine.currentPlan(incidentID: id), current.plan.status == .pendingApproval {
-            throw PipelineError.state("plan #\(current.plan.id) waits for approval: run `mend approve \(id)`")
-        } else {
-            switch try await engine.repair(incidentID: id, by: currentUser) {
-            case .applied(let p): print("plan #\(p) applied")
-            case .pending(let p): print("plan #\(p) waits for approval: `mend approve \(id)`")
-            case .refused(let p, let why): throw PipelineError.refused("plan #\(p) refused: \(why)")
-            }
+        // The lifecycle decides what comes next: plan it, or run the approved plan.
+        switch try await engine.advance(incidentID: id, .next, by: currentUser) {
+        case .applied(let p): print("plan #\(p) applied")
+        case .pending(let p): throw PipelineError.state("plan #\(p) waits for approval: run `mend approve \(id)`")
+        case .refused(let p, let why): throw PipelineError.refused("plan #\(p) refused: \(why)")
+        case .rejected(let p): throw PipelineError.state("plan #\(p) was rejected; its records stay parked")
         }
         let (i, _, _) = try await engine.incidentDetail(id, samples: 0)
         print("incident #\(id) is \(i.status.rawValue) (\(i.parked) still parked)")

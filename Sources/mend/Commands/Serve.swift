@@ -20,8 +20,6 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Address to bind.") var host = "127.0.0.1"
     @Option(name: .long, help: "Port to bind (0: any free port).") var port = 8080
     @Option(name: .long, help: "Largest request body in MiB; larger requests get 413.") var maxBodyMb = 32
-    @Option(name: .long, help: "Directory for spooled ingest bodies (default: a mend-spool folder in the temp directory).")
-    var spoolDir: String?
     @OptionGroup var options: RepairOptions
     @OptionGroup var mcp: MCPOptions
 
@@ -34,8 +32,7 @@ struct Serve: AsyncParsableCommand {
         guard maxBodyMb > 0 else { throw ValidationError("--max-body-mb must be at least 1") }
         let engine = try await options.engine()
         try await engine.bootstrap()
-        var config = MendServer.Configuration(host: host, port: port, token: token, maxBodyBytes: maxBodyMb << 20)
-        if let spoolDir { config.spoolDirectory = URL(fileURLWithPath: spoolDir) }
+        let config = MendServer.Configuration(host: host, port: port, token: token, maxBodyBytes: maxBodyMb << 20)
         let server = await MendServer(configuration: config, engine: engine, options: mcp.toolOptions)
         let address = try await server.bind()
         let base = "http://\(host):\(address.port ?? port)"

@@ -57,8 +57,7 @@ public actor PostgresWarehouse: Warehouse {
     private let connection: PostgresConnection
     /// The repair role's connection when one is configured; DDL runs there.
     private let repairConnection: PostgresConnection?
-    private var inTransaction = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private let transactions = TransactionLock()
     static let logger = Logger(label: "mend.postgres")
 
     public init(url: String) async throws {
@@ -98,23 +97,11 @@ public actor PostgresWarehouse: Warehouse {
         try? await repairConnection?.close()
     }
 
-    private func lock() async {
-        if !inTransaction {
-            inTransaction = true
-            return
-        }
-        await withCheckedContinuation { waiters.append($0) }
-    }
-
-    private func unlock() {
-        if waiters.isEmpty { inTransaction = false } else { waiters.removeFirst().resume() }
-    }
-
     public func transaction<T: Sendable>(lockKey: String?, _ body: @Sendable (any SQLSession) async throws -> T)
         async throws -> T
     {
-        await lock()
-        defer { unlock() }
+        await transactions.lock()
+        defer { transactions.unlock() }
         let conn = connection
         let session = PostgresSession(connection: conn, repair: repairConnection, schema: config.schema, stateSchema: config.stateSchema)
         try await Self.run(conn, "BEGIN", [])

@@ -1,9 +1,3 @@
-/// Anything that turns an incident into a plan: the rules below, an LLM, an MCP client.
-public protocol Planner: Sendable {
-    var name: String { get }
-    func plan(incident: Incident, schema: TableSchema?) async throws -> Plan
-}
-
 /// The deterministic planner: additive, conservative, no network.
 ///
 /// - a new field becomes a nullable column of its inferred type;

@@ -163,12 +163,13 @@ public struct PostgresRoles: Sendable {
                 // Never echo a password back.
                 if let r = sql.range(of: "PASSWORD") { done.append(String(sql[..<r.upperBound]) + " '…'") } else { done.append(sql) }
             }
-            try await state.bootstrap(s)
+            let tx = StateTransaction(store: state, session: s)
+            try await tx.bootstrap()
             let stateTables = try await s.query(
                 "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relkind = 'r' ORDER BY 1",
                 [.text(me.stateSchema)]
             ).compactMap { $0.first?.string }
-            let targets = try await state.managedTables(s)
+            let targets = try await tx.managedTables()
             for sql in me.grantStatements(stateTables: stateTables, existingTargetTables: targets) {
                 try await s.execute(sql)
                 done.append(sql)

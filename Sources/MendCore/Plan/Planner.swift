@@ -1,3 +1,11 @@
+import Foundation
+
+/// Anything that turns an incident into a plan: the rules below, an LLM, an MCP client.
+public protocol Planner: Sendable {
+    var name: String { get }
+    func plan(incident: Incident, schema: TableSchema?) async throws -> Plan
+}
+
 /// What one planning attempt spent: tokens and an estimated price. Planners that
 /// call a metered model report it so the Engine can record it (`mend stats` sums it).
 public struct PlannerUsage: Sendable, Codable, Equatable {
@@ -13,6 +21,9 @@ public struct PlannerUsage: Sendable, Codable, Equatable {
         self.tokensOut = tokensOut
         self.cost = cost
     }
+
+    /// The cost as the audit log writes it: six decimals, never exponent notation.
+    public var costText: String { String(format: "%.6f", cost) }
 }
 
 /// A planner that spends tokens. It reports usage beside the outcome, also when it

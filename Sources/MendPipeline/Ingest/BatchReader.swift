@@ -1,6 +1,7 @@
 import Foundation
 import MendCore
 import MendStore
+import NIOConcurrencyHelpers
 
 /// A record parsed and flattened, waiting for its batch to commit.
 struct Pending: Sendable {
@@ -46,19 +47,12 @@ struct ReadBatch: Sendable {
 }
 
 /// The schema the reader validates against, set by the engine after each repair.
-final class SchemaBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: (TableSchema, Int)?
+final class SchemaBox: Sendable {
+    private let value = NIOLockedValueBox<(TableSchema, Int)?>(nil)
     func set(_ schema: TableSchema?, maxValueBytes: Int) {
-        lock.lock()
-        value = schema.map { ($0, maxValueBytes) }
-        lock.unlock()
+        value.withLockedValue { $0 = schema.map { ($0, maxValueBytes) } }
     }
-    func get() -> (TableSchema, Int)? {
-        lock.lock()
-        defer { lock.unlock() }
-        return value
-    }
+    func get() -> (TableSchema, Int)? { value.withLockedValue { $0 } }
 }
 
 /// Parses and flattens the next batch of lines. It runs on its own task so that the
@@ -68,7 +62,7 @@ final class SchemaBox: @unchecked Sendable {
 /// Unchecked Sendable: the ingest loop hands it to exactly one task at a time and
 /// awaits that task before starting the next, so its state is never shared.
 final class BatchReader: @unchecked Sendable {
-    private let reader: LineReader
+    private let reader: any RecordSource
     private let table: String
     private let source: String
     private let size: Int
@@ -82,7 +76,7 @@ final class BatchReader: @unchecked Sendable {
     /// COPY, so one part unless MEND_PARSE_THREADS says otherwise (a remote server).
     private let parts: Int
 
-    init(reader: LineReader, table: String, source: String, size: Int, warehouse: any Warehouse) {
+    init(reader: any RecordSource, table: String, source: String, size: Int, warehouse: any Warehouse) {
         self.warehouse = warehouse
         self.reader = reader
         self.table = table
@@ -118,6 +112,8 @@ final class BatchReader: @unchecked Sendable {
         b.validatedAgainst = current
         var spans: [(line: Int64, range: Range<Int>)] = []
         spans.reserveCapacity(size)
+        // Line numbers by counting: asking the source per line would cost on the hot path.
+        let firstLine = reader.position.line
         while b.lines < size {
             var sawLine = false
             let more = reader.next { bytes in
@@ -125,7 +121,7 @@ final class BatchReader: @unchecked Sendable {
                 if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }  // blank line: not a record
                 let start = b.raw.count
                 b.raw.append(contentsOf: bytes)
-                spans.append((reader.lineNumber, start..<b.raw.count))
+                spans.append((firstLine + Int64(b.lines) + 1, start..<b.raw.count))
             }
             if !more {
                 b.atEnd = true
@@ -133,7 +129,7 @@ final class BatchReader: @unchecked Sendable {
             }
             if sawLine { b.lines += 1 }
         }
-        b.offset = StateStore.Offset(line: reader.lineNumber, byteOffset: reader.byteOffset, fingerprint: nil)
+        b.offset = reader.position
 
         let n = spans.count <= 256 ? 1 : parts
         let chunk = (spans.count + n - 1) / max(n, 1)

@@ -20,8 +20,7 @@ public actor SQLiteWarehouse: Warehouse {
         get { handle.statements }
         set { handle.statements = newValue }
     }
-    private var inTransaction = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private let transactions = TransactionLock()
 
     public init(path: String) throws {
         self.path = path
@@ -48,27 +47,11 @@ public actor SQLiteWarehouse: Warehouse {
         statements = [:]
     }
 
-    private func lock() async {
-        if !inTransaction {
-            inTransaction = true
-            return
-        }
-        await withCheckedContinuation { waiters.append($0) }
-    }
-
-    private func unlock() {
-        if waiters.isEmpty {
-            inTransaction = false
-        } else {
-            waiters.removeFirst().resume()
-        }
-    }
-
     public func transaction<T: Sendable>(lockKey: String?, _ body: @Sendable (any SQLSession) async throws -> T)
         async throws -> T
     {
-        await lock()
-        defer { unlock() }
+        await transactions.lock()
+        defer { transactions.unlock() }
         try exec("BEGIN IMMEDIATE")
         do {
             let result = try await body(SQLiteSession(warehouse: self))

@@ -1,0 +1,205 @@
+/// An incident's life as a pure state machine, in the manner of postgres-nio's
+/// connection state machines: the engine feeds it events and carries out the action it
+/// returns. It does no I/O, so every transition, legal or not, is tested without a
+/// database; the engine persists each `.persist` change in one transaction with a
+/// compare-and-set on the stored statuses, so two approvers or two workers cannot both win.
+public struct IncidentLifecycle: Sendable, Equatable {
+    public enum State: Sendable, Equatable {
+        /// Records are parked and no plan is live: none yet, or the last one was refused,
+        /// failed, superseded or ran without fixing every record.
+        case open
+        /// A stored plan waits for a person.
+        case awaitingApproval(plan: Int64)
+        /// A plan may run: the policy let it through or a person approved it.
+        case approved(plan: Int64)
+        /// Nothing is parked any more.
+        case resolved
+        /// A person rejected the plan; the records stay parked.
+        case rejected
+    }
+
+    public enum Event: Sendable, Equatable {
+        /// A plan was stored (as `proposed`) with the policy's decision on it.
+        case planned(plan: Int64, ProposedPlan)
+        case approve(by: String, note: String?)
+        case reject(by: String, reason: String)
+        /// A new plan replaces the one waiting for approval.
+        case supersede(by: String, reason: String)
+        /// "What happens next?": the one question the CLI, MCP and HTTP ask.
+        case advance
+        case ran(AppliedPlan)
+        case runFailed(error: String)
+        case replayed(loaded: Int64, quarantined: Int64, stillParked: Int64)
+        case quarantined(count: Int, reason: String, parkedIDs: [Int64], stillParked: Int64)
+    }
+
+    /// A status write guarded by the status it expects to replace.
+    public struct StatusChange<Status: Sendable & Equatable>: Sendable, Equatable {
+        public var id: Int64
+        public var from: Status
+        public var to: Status
+        /// Kept with a plan's status (why it was rejected, who approved it and how).
+        public var note: String?
+
+        public init(id: Int64, from: Status, to: Status, note: String? = nil) {
+            self.id = id
+            self.from = from
+            self.to = to
+            self.note = note
+        }
+    }
+
+    /// What one transaction writes.
+    public struct Change: Sendable, Equatable {
+        public var plan: StatusChange<PlanStatus>?
+        public var incident: StatusChange<IncidentStatus>?
+        public var audit: [AuditEvent]
+    }
+
+    public enum Action: Sendable, Equatable {
+        /// Write the change; the stored statuses must still be the `from` values.
+        case persist(Change)
+        /// Ask the planner, then feed `.planned`.
+        case proposePlan
+        /// Run the approved plan, then feed `.ran` or `.runFailed`.
+        case runPlan(plan: Int64)
+        /// A person decides next; nothing to write.
+        case awaitApproval(plan: Int64)
+        /// The event is not legal in this state; nothing changes.
+        case illegal(String)
+    }
+
+    public let incident: Int64
+    public let table: String
+    public private(set) var state: State
+
+    public init(incident: Int64, table: String, state: State) {
+        self.incident = incident
+        self.table = table
+        self.state = state
+    }
+
+    /// The state as stored: the incident's status and its latest plan's.
+    public init(incident: Incident, latestPlan: (id: Int64, status: PlanStatus)?) {
+        self.incident = incident.id
+        self.table = incident.table
+        switch (incident.status, latestPlan?.status) {
+        case (.resolved, _): state = .resolved
+        case (.rejected, _): state = .rejected
+        case (_, .pendingApproval?): state = .awaitingApproval(plan: latestPlan?.id ?? 0)
+        case (_, .approved?): state = .approved(plan: latestPlan?.id ?? 0)
+        default: state = .open
+        }
+    }
+
+    /// The incident status that goes with a state.
+    static func stored(_ s: State) -> IncidentStatus {
+        switch s {
+        case .open, .approved: .open
+        case .awaitingApproval: .pendingApproval
+        case .resolved: .resolved
+        case .rejected: .rejected
+        }
+    }
+
+    public mutating func event(_ event: Event) -> Action {
+        let before = state
+        switch (state, event) {
+        case (.open, .advance):
+            return .proposePlan
+        case (.awaitingApproval(let p), .advance):
+            return .awaitApproval(plan: p)
+        case (.approved(let p), .advance):
+            return .runPlan(plan: p)
+
+        case (.open, .planned(let id, let proposal)):
+            let to: PlanStatus
+            switch proposal.decision {
+            case .auto:
+                to = .approved
+                state = .approved(plan: id)
+            case .approve:
+                to = .pendingApproval
+                state = .awaitingApproval(plan: id)
+            case .deny:
+                to = .refused
+            }
+            return persist(
+                before, plan: .init(id: id, from: .proposed, to: to),
+                [.planProposed(plan: id, proposal), .policyDecided(plan: id, decision: proposal.decision, reasons: proposal.reasons)])
+
+        case (.awaitingApproval(let p), .approve(let by, let note)):
+            state = .approved(plan: p)
+            return persist(
+                before, plan: .init(id: p, from: .pendingApproval, to: .approved, note: note ?? "approved by \(by)"),
+                [.planApproved(plan: p, incident: incident, note: note)])
+        case (.awaitingApproval(let p), .reject(_, let reason)):
+            state = .rejected
+            return persist(
+                before, plan: .init(id: p, from: .pendingApproval, to: .rejected, note: reason),
+                [.planRejected(plan: p, incident: incident, reason: reason)])
+        case (.awaitingApproval(let p), .supersede(_, let reason)):
+            state = .open
+            return persist(
+                before, plan: .init(id: p, from: .pendingApproval, to: .rejected, note: "superseded: \(reason)"),
+                [.planSuperseded(plan: p, incident: incident, reason: reason)])
+
+        case (.approved(let p), .ran(let applied)):
+            state = .open  // replay decides whether it is resolved
+            return persist(before, plan: .init(id: p, from: .approved, to: .applied), [.planApplied(plan: p, applied)])
+        case (.approved(let p), .runFailed(let error)):
+            state = .open
+            return persist(
+                before, plan: .init(id: p, from: .approved, to: .failed, note: error),
+                [.planFailed(plan: p, incident: incident, error: error)])
+
+        case (_, .replayed(let loaded, let quarantined, let left)):
+            var audit: [AuditEvent] = [
+                .incidentReplayed(incident: incident, loaded: loaded, quarantined: quarantined, stillParked: left)
+            ]
+            if left == 0, state != .resolved {
+                state = .resolved
+                audit.append(.incidentResolved(incident: incident, table: table, by: .replay))
+            }
+            return persist(before, plan: retiredPlan(before), audit)
+        case (.resolved, .quarantined(let count, _, _, _)) where count > 0:
+            return .illegal("incident #\(incident) is resolved: nothing is parked")
+        case (_, .quarantined(let count, let reason, let ids, let left)):
+            var audit: [AuditEvent] = []
+            if count > 0 {
+                audit.append(.recordsQuarantined(incident: incident, table: table, count: count, reason: reason, parkedIDs: ids))
+            }
+            if left == 0, count > 0 {
+                state = .resolved
+                audit.append(.incidentResolved(incident: incident, table: table, by: .quarantine))
+            }
+            return persist(before, plan: retiredPlan(before), audit)
+
+        case (.resolved, _):
+            return .illegal("incident #\(incident) is already resolved; `mend incidents` lists the open ones")
+        case (.rejected, _):
+            return .illegal(
+                "incident #\(incident) was rejected; its records stay parked (new records with this drift open a new incident)")
+        case (.awaitingApproval(let p), .planned):
+            return .illegal("plan #\(p) of incident #\(incident) waits for approval; supersede or reject it before planning again")
+        case (.approved(let p), .planned), (.approved(let p), .approve), (.approved(let p), .reject), (.approved(let p), .supersede):
+            return .illegal("plan #\(p) of incident #\(incident) is already approved and about to run")
+        case (.open, .approve), (.open, .reject), (.open, .supersede):
+            return .illegal("incident #\(incident) has no plan waiting for approval; `mend show \(incident)` shows its plans")
+        case (.open, .ran), (.open, .runFailed), (.awaitingApproval, .ran), (.awaitingApproval, .runFailed):
+            return .illegal("incident #\(incident) has no approved plan to run")
+        }
+    }
+
+    /// A plan that waits for approval is retired when the incident resolves under it.
+    private func retiredPlan(_ before: State) -> StatusChange<PlanStatus>? {
+        guard state == .resolved, case .awaitingApproval(let p) = before else { return nil }
+        return .init(id: p, from: .pendingApproval, to: .rejected, note: "superseded: nothing is parked any more")
+    }
+
+    private func persist(_ before: State, plan: StatusChange<PlanStatus>?, _ audit: [AuditEvent]) -> Action {
+        let from = Self.stored(before)
+        let to = Self.stored(state)
+        return .persist(Change(plan: plan, incident: from == to ? nil : .init(id: incident, from: from, to: to), audit: audit))
+    }
+}

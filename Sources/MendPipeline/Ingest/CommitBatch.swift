@@ -1,0 +1,137 @@
+import Foundation
+import MendCore
+import MendStore
+
+/// The batch commit: one transaction per batch, rows and position together.
+extension Engine {
+    struct BatchResult: Sendable {
+        var loaded: Int64 = 0
+        var parked: Int64 = 0
+        var quarantined: Int64 = 0
+        var coerced: Int64 = 0
+        var opened: Int64 = 0
+        var touched: Set<Int64> = []
+    }
+
+    /// Validates a batch (or takes the reader's fits), then in one transaction: loads
+    /// the rows that fit, parks the rest (Park.swift), quarantines what is not a record,
+    /// and commits the source position with them.
+    func commitBatch(
+        table: String, source input: any RecordSource, schema: TableSchema?, read: ReadBatch, knownKeys: inout Set<String>
+    ) async throws -> BatchResult {
+        let source = input.name
+        let offset = read.offset
+        let keepsOffset = input.isResumable
+        let batch = read.records
+        let quarantined = read.quarantined
+        // Fits computed ahead by the reader hold only if the table has not changed since.
+        let precomputed = schema != nil && read.validatedAgainst == schema
+        var rows: [[SQLValue]] = []
+        var rowOrigin: [Int] = []
+        var contractRows = 0
+        rows.reserveCapacity(batch.count)
+        rowOrigin.reserveCapacity(batch.count)
+        var parked: [Park.Item] = []
+        var quarantine = quarantined
+        var result = BatchResult()
+        var newKeys: [(String, String)] = []
+        // Updated only once the batch commits: a rolled-back batch must record its keys again.
+        var seenKeys = knownKeys
+        var validator = schema.map { Validator(schema: $0, maxValueBytes: policy.maxValueBytes) }
+        for (idx, p) in batch.enumerated() {
+            // The reader's fit when it still holds; otherwise validate here (the validator is
+            // mutated in place: copying it per record cost a retain per field).
+            var fields = p.fields
+            let computed: Fit?
+            if precomputed, let f = p.fit {
+                computed = f
+            } else {
+                let all = read.fields(p)  // a fast-path record is parsed again, once
+                fields = all
+                computed = validator?.fit(all)
+            }
+            guard let fit = computed else {
+                quarantine.append(
+                    QuarantinedRecord(
+                        table: table, source: source, line: p.line, raw: read.text(p),
+                        reason: "line \(p.line): no field has a value, so no table can be created from it"))
+                continue
+            }
+            switch fit {
+            case .row(let row, let coerced):
+                rows.append(row)
+                rowOrigin.append(idx)
+                result.coerced += Int64(coerced)
+                // Fast-path records (fields nil) have the shape of a record that took the
+                // general path first, whose key pairs are remembered there.
+                for f in fields ?? [] where f.column != f.sourceKey {
+                    let k = f.column + "\u{1F}" + f.sourceKey
+                    if seenKeys.insert(k).inserted { newKeys.append((schema?.mappings[f.column] ?? f.column, f.sourceKey)) }
+                }
+            case .drifts(var drifts):
+                switch applyContracts(table: table, drifts: &drifts, fields: fields ?? read.fields(p), validator: &validator) {
+                case .load(let row, let coerced):
+                    rows.append(row)
+                    rowOrigin.append(idx)
+                    contractRows += 1
+                    result.coerced += Int64(coerced)
+                case .quarantine(let why):
+                    quarantine.append(
+                        QuarantinedRecord(table: table, source: source, line: p.line, raw: read.text(p), reason: why))
+                case .park:
+                    let reason = drifts.map(\.reason).joined(separator: "; ")
+                    parked.append(
+                        Park.Item(
+                            drifts: drifts,
+                            record: ParkedRecord(
+                                table: table, source: source, line: p.line, record: read.text(p), drifts: drifts, reason: reason)))
+                }
+            }
+        }
+        let columns = schema?.columns ?? []
+        let actor = self.actor
+        let toPark = parked
+        let toQuarantine = quarantine
+        let loadRows = rows
+        let keys = newKeys
+        let coerced = result.coerced
+        let inputCount = batch.count + quarantined.count
+        let origins = rowOrigin
+        // The reader's encoding holds when this batch loads exactly the rows it encoded.
+        let prepared = precomputed && read.prepared?.rowCount == rows.count && contractRows == 0 ? read.prepared : nil
+        let rejectedText: @Sendable (Int) -> String = { i in read.text(batch[i]) }
+        let lines = batch.map(\.line)
+        let (opened, touched, rejected) = try await state.transaction { tx -> (Int64, Set<Int64>, Int) in
+            // The table's state row comes with `addCounters` (an upsert): one statement less per batch.
+            var toPark = toPark
+            let failures = try await tx.session.loadIsolating(table: table, columns: columns, rows: loadRows, prepared: prepared)
+            for (i, message) in failures {
+                // The database refused a row Mend's validation let through (a value out of
+                // range, a constraint added by hand): park it with the database's words.
+                let src = origins[i]
+                let drift = Drift(
+                    kind: .typeMismatch, column: "", sourceKey: "", observed: nil, expected: nil,
+                    reason: "the database rejected the row: \(message)")
+                toPark.append(
+                    Park.Item(
+                        drifts: [drift],
+                        record: ParkedRecord(
+                            table: table, source: source, line: lines[src], record: rejectedText(src), drifts: [drift],
+                            reason: drift.reason)))
+            }
+            let (opened, touched) = try await Park.park(toPark, table: table, actor: actor, in: tx)
+            try await Park.quarantine(toQuarantine, table: table, actor: actor, in: tx)
+            try await tx.rememberSourceKeys(table, keys)
+            try await tx.addCounters(table, input: inputCount, loaded: loadRows.count - failures.count, coerced: Int(coerced))
+            if keepsOffset { try await tx.setOffset(source: source, table: table, offset) }
+            return (opened, touched, failures.count)
+        }
+        knownKeys = seenKeys
+        result.loaded = Int64(rows.count - rejected)
+        result.parked = Int64(parked.count + rejected)
+        result.quarantined = Int64(quarantine.count)
+        result.opened = opened
+        result.touched = touched
+        return result
+    }
+}

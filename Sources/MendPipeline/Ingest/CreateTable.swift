@@ -1,0 +1,44 @@
+import Foundation
+import MendCore
+import MendStore
+
+extension Engine {
+    /// Creates a missing table from the first records, through the same plan, policy,
+    /// guard and audit path as any repair.
+    func createTable(_ table: String, from records: [[FlatField]]) async throws -> TableSchema? {
+        let columns = SchemaInference.columns(from: records)
+        if columns.isEmpty { return nil }
+        let op = PlanOperation(kind: .createTable, columns: columns)
+        let plan = Plan(
+            incidentID: 0, table: table, operations: [op],
+            rationale: "table \(table) does not exist: create it from the types of its first \(records.count) records",
+            confidence: 1, plannedBy: "rules")
+        let contract = policy.contract(for: .createTable, table: table, column: nil)
+        guard contract == .evolve else {
+            throw PipelineError.refused(
+                "table \(table) does not exist and the policy's tables contract is \(contract.rawValue); create it first or set contracts.tables: evolve"
+            )
+        }
+        guard let sql = compiler.compile(op, table: table) else { return nil }
+        let verdict = judge.judge(sql, context: await judgeContext(table: table, schema: nil, creating: true))
+        let decision = policy.decide(plan, risks: [verdict.risk])
+        guard decision.autonomy == .auto, verdict.allowed else {
+            throw PipelineError.refused(
+                "table \(table) does not exist and creating it needs a decision: \((decision.reasons + verdict.reasons).joined(separator: "; "))"
+            )
+        }
+        let actor = self.actor
+        let w = warehouse
+        return try await state.transaction(lockKey: table) { tx in
+            if try await w.catalog(table: table, in: tx.session) == nil {
+                try await tx.session.executeRepair(sql, operation: op, table: table)
+                try await tx.ensureTable(table)
+                _ = try await tx.recordSchemaVersion(table, planID: nil, ddl: sql)
+                try await tx.audit(
+                    .tableCreated(table: table, sql: sql, risk: verdict.risk, rule: verdict.rule, columns: columns.count), actor: actor)
+            }
+            try await tx.ensureTable(table)
+            return try await tx.schema(table)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import MendCore
+import MendStore
+
+/// What `ingest` reports.
+public struct IngestSummary: Sendable, Codable, Equatable {
+    public var table: String
+    public var lines: Int64 = 0
+    public var loaded: Int64 = 0
+    public var parked: Int64 = 0
+    public var quarantined: Int64 = 0
+    public var coerced: Int64 = 0
+    public var skippedByResume: Int64 = 0
+    public var repaired: Int64 = 0
+    public var incidentsOpened: Int64 = 0
+    public var pendingApproval: [Int64] = []
+    public var seconds: Double = 0
+}
+
+/// The ingest loop: read a batch (parsed ahead on its own task), commit it, and when
+/// records were parked let the repair loop run before the next batch.
+extension Engine {
+    /// A JSON Lines file, or standard input for "-". `sourceName` names the source in
+    /// parked records and offsets (default: the file's absolute path).
+    public func ingest(
+        path: String, table: String, resume: Bool = true, sourceName: String? = nil,
+        progress: (@Sendable (Int64) -> Void)? = nil
+    ) async throws -> IngestSummary {
+        if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
+        return try await ingest(source: try FileSource(path: path, name: sourceName), table: table, resume: resume, progress: progress)
+    }
+
+    /// Records from any source. With `resume`, a resumable source skips what an earlier
+    /// run committed; each batch commits its end position with its rows.
+    public func ingest(
+        source: any RecordSource, table: String, resume: Bool = true, progress: (@Sendable (Int64) -> Void)? = nil
+    ) async throws -> IngestSummary {
+        if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
+        try await bootstrap()
+        let started = Date()
+        var summary = IngestSummary(table: table)
+        let sourceName = source.name
+        if resume, source.isResumable {
+            if let off = try await state.transaction({ tx in try await tx.offset(source: sourceName, table: table) }) {
+                source.resume(from: off)
+                summary.skippedByResume = off.line
+            }
+        }
+        var schema = try await state.transaction { tx in try await tx.schema(table) }
+        var knownKeys = Set<String>()
+        let batches = BatchReader(reader: source, table: table, source: sourceName, size: batchSize, warehouse: warehouse)
+        batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
+        var reading = Task.detached { batches.next() }
+        while true {
+            let read = await reading.value
+            if !read.atEnd { reading = Task.detached { batches.next() } }  // parse ahead while this batch commits
+            let batch = read.records
+            if batch.isEmpty && read.quarantined.isEmpty && read.lines == 0 { break }
+            summary.lines += Int64(read.lines)
+            if schema == nil, !batch.isEmpty {
+                schema = try await createTable(table, from: batch.map(read.fields))
+                batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
+            }
+            let r: BatchResult
+            do {
+                r = try await commitBatch(table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys)
+            } catch StoreError.staleSchema {
+                // Someone altered the table by hand: the transaction rolled back, so
+                // re-read the catalog and validate the same batch again.
+                schema = try await state.transaction { tx in try await tx.schema(table) }
+                if schema == nil, !batch.isEmpty { schema = try await createTable(table, from: batch.map(read.fields)) }
+                batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
+                r = try await commitBatch(table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys)
+            }
+            try await source.acknowledge(through: read.offset)
+            summary.loaded += r.loaded
+            summary.parked += r.parked
+            summary.quarantined += r.quarantined
+            summary.coerced += r.coerced
+            summary.incidentsOpened += r.opened
+            progress?(summary.lines)
+            if !r.touched.isEmpty {
+                let outcome = try await repairOpenIncidents(table: table)
+                summary.repaired += outcome.applied
+                schema = try await state.transaction { tx in try await tx.schema(table) }
+                batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
+            }
+            if read.atEnd { break }
+        }
+        summary.pendingApproval = try await state.transaction { tx in
+            try await tx.incidents(table: table, status: .pendingApproval).map(\.id)
+        }
+        summary.seconds = Date().timeIntervalSince(started)
+        return summary
+    }
+}

@@ -1,0 +1,106 @@
+import Crypto
+import Foundation
+import MendCore
+import MendGuard
+import MendStore
+
+/// What the CLI, MCP and HTTP show: each read in its own transaction.
+extension Engine {
+    public func stats() async throws -> [TableStats] {
+        try await bootstrap()
+        return try await state.transaction { tx in try await tx.stats() }
+    }
+
+    public func incidents() async throws -> [Incident] {
+        try await bootstrap()
+        return try await state.transaction { tx in try await tx.incidents() }
+    }
+
+    public func incidentDetail(_ id: Int64, samples: Int = 5) async throws -> (Incident, [ParkedRecord], [StoredPlan]) {
+        try await bootstrap()
+        return try await state.transaction { tx in
+            guard let i = try await tx.incident(id) else {
+                throw PipelineError.notFound("no incident \(id); run `mend incidents` to list them")
+            }
+            return (i, try await tx.parkedRecords(incidentID: id, limit: samples), try await tx.plans(incidentID: id))
+        }
+    }
+
+    public func schema(table: String) async throws -> (TableSchema, [String: [String]], [StateStore.SchemaVersion])? {
+        try await bootstrap()
+        return try await state.transaction { tx in
+            guard let schema = try await tx.schema(table) else { return nil }
+            return (schema, try await tx.sourceKeys(table), try await tx.schemaHistory(table))
+        }
+    }
+
+    public func auditEntries(limit: Int? = nil) async throws -> [AuditEntry] {
+        try await bootstrap()
+        return try await state.transaction { tx in try await tx.auditEntries(limit: limit) }
+    }
+
+    public func repairTimes() async throws -> [(Int64, String, Double)] {
+        try await bootstrap()
+        return try await state.transaction { tx in try await tx.repairTimes() }
+    }
+
+    /// Up to `limit` loaded rows of a managed table, every value as text (or nil), in
+    /// column order. Text keeps the adapters simple; callers re-type with the schema.
+    public func sampleRows(table: String, limit: Int) async throws -> (columns: [Column], rows: [[String?]]) {
+        try await bootstrap()
+        if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
+        let w = warehouse
+        let n = max(1, min(limit, 100))
+        return try await state.transaction { tx in
+            // Only tables Mend manages: the sample tool is not a way to read arbitrary tables.
+            guard try await tx.managedTables().contains(table), let cols = try await w.catalog(table: table, in: tx.session) else {
+                throw PipelineError.notFound("no table \(table) managed by Mend; `mend stats` lists them")
+            }
+            let list = cols.map { "CAST(\(Identifier.quote($0.name)) AS TEXT)" }.joined(separator: ", ")
+            let rows = try await tx.session.query(
+                "SELECT \(list) FROM \(Identifier.qualified(w.targetSchema, table)) LIMIT ?", [.int(Int64(n))])
+            return (cols, rows.map { $0.map(\.textForm) })
+        }
+    }
+
+    /// The tables Mend loads (and may repair).
+    public func managedTables() async throws -> [String] {
+        try await bootstrap()
+        return try await state.transaction { tx in try await tx.managedTables() }
+    }
+
+    /// Appends one entry to the hash-chained audit log in its own transaction.
+    public func audit(_ event: AuditEvent, actor: String) async throws {
+        try await bootstrap()
+        try await state.transaction { tx in _ = try await tx.audit(event, actor: actor) }
+    }
+
+    /// Lowercase hex SHA-256, for audit entries that must identify a payload without storing it.
+    public nonisolated static func sha256Hex(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The guard's context from the live catalog: what `mend check-sql --db` checks against.
+    public func guardContext() async throws -> GuardContext {
+        try await bootstrap()
+        let w = warehouse
+        let schema = (w.targetSchema ?? "main").lowercased()
+        return try await state.transaction { tx in
+            let tables = try await tx.managedTables()
+            var types: [String: [String: String]] = [:]
+            for t in tables {
+                if let cols = try await w.catalog(table: t, in: tx.session) {
+                    types["\(schema).\(t)"] = Dictionary(
+                        cols.map { ($0.name, $0.declaredType.lowercased()) }, uniquingKeysWith: { a, _ in a })
+                }
+            }
+            return GuardContext(
+                managedTables: Set(tables.map { "\(schema).\($0)" }), allowedSchemas: [schema], defaultSchema: schema, columnTypes: types)
+        }
+    }
+
+    public func usage() async throws -> StateStore.UsageTotals {
+        try await bootstrap()
+        return try await state.transaction { tx in try await tx.usage() }
+    }
+}

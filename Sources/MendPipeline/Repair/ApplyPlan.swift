@@ -1,0 +1,84 @@
+import Foundation
+import MendCore
+import MendStore
+
+/// The apply step: an approved plan's DDL under the table's repair lock.
+extension Engine {
+    /// Applies an approved plan: under the table's repair lock, re-reads the catalog,
+    /// skips what another worker already did, judges each statement again, runs it,
+    /// records the schema version, then replays the parked records.
+    public func apply(planID: Int64, by who: String) async throws {
+        guard let stored = try await state.transaction({ tx in try await tx.plan(id: planID) }) else {
+            throw PipelineError.notFound("no plan \(planID)")
+        }
+        guard stored.plan.status == .approved else {
+            if stored.plan.status == .pendingApproval {
+                throw PipelineError.state(
+                    "plan \(planID) waits for approval: run `mend approve \(stored.plan.incidentID)` (or reject it)")
+            }
+            throw PipelineError.state("plan \(planID) is \(stored.plan.status.rawValue); only approved plans are applied")
+        }
+        let plan = stored.plan
+        let table = plan.table
+        let compiler = self.compiler
+        let judge = self.judge
+        let baseContext = await judgeContext(table: table, schema: nil)
+        do {
+            try await state.transaction(lockKey: table) { tx in
+                guard var schema = try await tx.schema(table) else {
+                    throw PipelineError.notFound("table \(table) no longer exists")
+                }
+                var executed: [GuardVerdict] = []
+                for op in plan.operations {
+                    switch op.kind {
+                    case .addColumn, .addVariantColumn, .widenColumn, .createTable:
+                        if Engine.alreadySatisfied(op, schema: schema) { continue }
+                        guard let sql = compiler.compile(op, table: table) else { continue }
+                        var context = baseContext
+                        context.columnTypes[table] = Dictionary(
+                            schema.columns.map { ($0.name, $0.declaredType.lowercased()) }, uniquingKeysWith: { a, _ in a })
+                        let verdict = judge.judge(sql, context: context)
+                        guard verdict.allowed else {
+                            throw PipelineError.refused("the guard refused \(sql): \(verdict.reasons.joined(separator: "; "))")
+                        }
+                        try await tx.session.executeRepair(sql, operation: op, table: table)
+                        executed.append(verdict)
+                        schema = try await tx.schema(table) ?? schema
+                    case .mapField:
+                        if let src = op.source, let col = op.column { try await tx.addMapping(table, source: src, column: col) }
+                    case .convertValue:
+                        if let col = op.column, let c = op.conversion { try await tx.addConversion(table, column: col, c) }
+                    case .quarantine:
+                        break
+                    }
+                }
+                let ddl = executed.map(\.sql).joined(separator: ";\n")
+                let version =
+                    executed.isEmpty ? Int64(schema.version) : try await tx.recordSchemaVersion(table, planID: planID, ddl: ddl)
+                let ran = AppliedPlan(
+                    incident: plan.incidentID, sql: ddl, schemaVersion: version, risk: executed.map(\.risk).max() ?? .low,
+                    rules: executed.map(\.rule), reasons: executed.flatMap(\.reasons),
+                    skippedAlreadyApplied: plan.operations.count - executed.count)
+                try await Engine.step(incidentID: plan.incidentID, .ran(ran), by: who, in: tx)
+            }
+        } catch let error as StoreError where error.isConflict {
+            throw error  // another worker moved the plan on; its outcome stands
+        } catch {
+            let message = "\(error)"
+            try await state.transaction { tx in
+                try await Engine.step(incidentID: plan.incidentID, .runFailed(error: message), by: who, in: tx)
+            }
+            throw error
+        }
+        _ = try await replay(incidentID: plan.incidentID, by: who)
+    }
+
+    static func alreadySatisfied(_ op: PlanOperation, schema: TableSchema) -> Bool {
+        guard let c = op.column else { return op.kind == .createTable }
+        switch op.kind {
+        case .addColumn, .addVariantColumn: return schema.column(named: c) != nil
+        case .widenColumn: return schema.column(named: c)?.type == op.type
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import MendCore
+import MendStore
+
+/// The proposal: plan (or take a given plan), compile, judge, decide. A dry run.
+extension Engine {
+    /// A plan with its compiled SQL, verdicts and the policy's decision: what `mend plan` shows.
+    public struct Proposal: Sendable, Codable {
+        public var plan: Plan
+        public var statements: [GuardVerdict]
+        public var risk: Risk
+        public var decision: PolicyDecision
+        public var problem: String?
+    }
+
+    /// Dry run: plans (or takes the given plan), compiles, judges and decides. It writes
+    /// nothing about the plan; only what a metered planner spent (and a fallback's reason).
+    public func propose(incidentID: Int64, plan given: Plan? = nil) async throws -> Proposal {
+        let (proposal, usage) = try await proposeMetered(incidentID: incidentID, plan: given)
+        if let usage {
+            try await state.transaction { tx in
+                try await tx.recordUsage(
+                    planID: nil, model: usage.model, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut, cost: usage.cost)
+            }
+        }
+        return proposal
+    }
+
+    /// `propose`, plus what the planner spent, so `repair` can record it with the plan's id.
+    func proposeMetered(incidentID: Int64, plan given: Plan? = nil) async throws -> (Proposal, PlannerUsage?) {
+        try await bootstrap()
+        let (incident, schema) = try await state.transaction { tx in
+            (try await tx.incident(incidentID), try await tx.schema((try await tx.incident(incidentID))?.table ?? ""))
+        }
+        guard let incident else { throw PipelineError.notFound("no incident \(incidentID); run `mend incidents` to list them") }
+        var plan: Plan
+        var usage: PlannerUsage?
+        if let given {
+            plan = given
+            plan.incidentID = incident.id
+            plan.table = incident.table
+        } else {
+            (plan, usage) = try await makePlan(incident: incident, schema: schema)
+        }
+        return (await judgePlan(plan, schema: schema), usage)
+    }
+
+    func makePlan(incident: Incident, schema: TableSchema?) async throws -> (Plan, PlannerUsage?) {
+        var detail = incident
+        // Planners see every distinct drift of the incident, not only the first sample.
+        let records = try await state.transaction { tx in try await tx.parkedRecords(incidentID: incident.id, limit: 200) }
+        var seen = Set(detail.drifts.map(\.signature))
+        for r in records { for d in r.drifts where seen.insert(d.signature).inserted { detail.drifts.append(d) } }
+        let planner = self.planner
+        var usage: PlannerUsage?
+        let reason: String
+        do {
+            let p: Plan
+            if let metered = planner as? any MeteredPlanner {
+                let outcome = await metered.meteredPlan(incident: detail, schema: schema)
+                usage = outcome.usage
+                p = try outcome.result.get()
+            } else {
+                p = try await planner.plan(incident: detail, schema: schema)
+            }
+            guard let problem = p.problem() else { return (p, usage) }
+            reason = "the \(planner.name) planner returned an invalid plan: \(problem)"
+        } catch {
+            reason = "the \(planner.name) planner failed: \(error)"
+        }
+        // The rules planner stands in; the audit says why (issue 6).
+        try await state.transaction { tx in
+            try await tx.audit(.plannerFallback(incident: incident.id, planner: planner.name, reason: reason), actor: planner.name)
+        }
+        return (rules.planSync(incident: detail, schema: schema), usage)
+    }
+
+    func judgeContext(table: String, schema: TableSchema?, creating: Bool = false) async -> JudgeContext {
+        var managed = Set([table])
+        if let tables = try? await state.transaction({ tx in try await tx.managedTables() }) {
+            managed.formUnion(tables)
+        }
+        var types: [String: [String: String]] = [:]
+        if let schema {
+            types[table] = Dictionary(schema.columns.map { ($0.name, $0.declaredType.lowercased()) }, uniquingKeysWith: { a, _ in a })
+        }
+        return JudgeContext(
+            dialect: warehouse.dialect, schema: warehouse.targetSchema ?? "main", managedTables: managed, columnTypes: types)
+    }
+
+    func judgePlan(_ plan: Plan, schema: TableSchema?) async -> Proposal {
+        let problem = plan.problem()
+        var verdicts: [GuardVerdict] = []
+        var risks: [Risk?] = []
+        let context = await judgeContext(table: plan.table, schema: schema)
+        for op in plan.operations {
+            if problem == nil, let sql = compiler.compile(op, table: plan.table) {
+                let v = judge.judge(sql, context: context)
+                verdicts.append(v)
+                risks.append(v.risk)
+            } else {
+                risks.append(semanticRisk(op))
+            }
+        }
+        var decision = policy.decide(plan, risks: risks)
+        if let problem {
+            decision = PolicyDecision(autonomy: .deny, reasons: ["the plan is invalid: \(problem)"])
+        }
+        let risk = risks.compactMap { $0 }.max() ?? .low
+        return Proposal(plan: plan, statements: verdicts, risk: risk, decision: decision, problem: problem)
+    }
+
+    /// Risk of operations that compile to no SQL: they change what future loads do.
+    func semanticRisk(_ op: PlanOperation) -> Risk {
+        switch op.kind {
+        case .mapField, .convertValue: .medium
+        case .quarantine: .low
+        default: .high
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import MendCore
+import MendStore
+
+/// The repair loop: plan every open incident of a table that has no live plan.
+extension Engine {
+    public struct RepairOutcome: Sendable {
+        public var applied: Int64 = 0
+        public var pending: [Int64] = []
+        public var refused: [Int64] = []
+    }
+
+    /// Plans every open incident of a table that has no live plan yet, and applies
+    /// what the policy lets through. Replays can move records into new incidents, so
+    /// it runs until nothing new appears (bounded).
+    public func repairOpenIncidents(table: String) async throws -> RepairOutcome {
+        var outcome = RepairOutcome()
+        for _ in 0..<8 {
+            let candidates = try await state.transaction { tx -> [Int64] in
+                let open = try await tx.incidents(table: table, status: .open)
+                var ids: [Int64] = []
+                for i in open where i.parked > 0 {
+                    let live = try await tx.plans(incidentID: i.id).filter {
+                        [.pendingApproval, .approved, .refused, .proposed].contains($0.plan.status)
+                    }
+                    if live.isEmpty { ids.append(i.id) }
+                }
+                return ids
+            }
+            if candidates.isEmpty { break }
+            for id in candidates {
+                let r = try await repair(incidentID: id)
+                switch r {
+                case .applied: outcome.applied += 1
+                case .pending: outcome.pending.append(id)
+                case .refused, .rejected: outcome.refused.append(id)
+                }
+            }
+        }
+        return outcome
+    }
+
+    /// Plans one incident (or takes the given plan) and applies it when the policy
+    /// says auto. Kept for callers that mean "plan it now"; `advance` is the entry point.
+    @discardableResult
+    public func repair(incidentID: Int64, plan given: Plan? = nil, by: String? = nil) async throws -> RepairResult {
+        try await storePlan(incidentID: incidentID, plan: given, by: by ?? actor)
+    }
+
+    /// Stores a plan with its verdicts and the policy's decision, as the lifecycle's
+    /// `.planned` event, in one transaction; then runs it when the decision is auto.
+    func storePlan(incidentID: Int64, plan given: Plan?, by actor: String) async throws -> RepairResult {
+        let (proposal, usage) = try await proposeMetered(incidentID: incidentID, plan: given)
+        var plan = proposal.plan
+        plan.status = .proposed
+        let stored = plan
+        let (planID, after) = try await state.transaction { tx -> (Int64, IncidentLifecycle.State) in
+            let id = try await tx.insertPlan(stored, decision: proposal.decision, verdicts: proposal.statements)
+            if let usage {
+                // Tokens spent on this plan (also when the rules planner stood in for a failed model).
+                try await tx.recordUsage(
+                    planID: id, model: usage.model, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut, cost: usage.cost)
+            }
+            let facts = ProposedPlan(
+                incident: incidentID, plannedBy: stored.plannedBy,
+                operations: stored.operations.map(\.summary).joined(separator: "; "), rationale: stored.rationale,
+                confidence: stored.confidence, sql: proposal.statements.map(\.sql).joined(separator: ";\n"), risk: proposal.risk,
+                decision: proposal.decision.autonomy, reasons: proposal.decision.reasons, usage: usage)
+            return (id, try await Engine.step(incidentID: incidentID, .planned(plan: id, facts), by: actor, in: tx))
+        }
+        switch after {
+        case .approved:
+            try await apply(planID: planID, by: actor)
+            return .applied(planID: planID)
+        case .awaitingApproval:
+            return .pending(planID: planID)
+        default:
+            return .refused(planID: planID, reason: proposal.decision.reasons.joined(separator: "; "))
+        }
+    }
+}

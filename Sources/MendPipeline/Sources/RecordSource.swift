@@ -1,0 +1,27 @@
+import MendStore
+
+/// Where records come from: a file, standard input, an HTTP body, a stream. The engine
+/// reads JSON texts with their positions from one of these, commits each batch's end
+/// position in the same transaction as its rows, and acknowledges it after the commit.
+///
+/// Sources are read by one task at a time (the batch reader's), never concurrently.
+public protocol RecordSource: AnyObject, Sendable {
+    /// Names the source in parked records, quarantine and offsets.
+    var name: String { get }
+    /// Calls `body` with the next record's JSON text (without its line end); false at the end.
+    func next(_ body: (UnsafeBufferPointer<UInt8>) -> Void) -> Bool
+    /// The position after the last text read: the offset a batch commits.
+    var position: StateStore.Offset { get }
+    /// True when a committed position means something on the next run: Mend then
+    /// stores it with each batch and `resume` skips what was already committed.
+    var isResumable: Bool { get }
+    /// Skips to a committed position.
+    func resume(from offset: StateStore.Offset)
+    /// Called once the batch that ends at `position` is committed, parked and quarantined
+    /// included: a stream acknowledges its messages here, never before.
+    func acknowledge(through position: StateStore.Offset) async throws
+}
+
+extension RecordSource {
+    public func acknowledge(through position: StateStore.Offset) async throws {}
+}

@@ -1,0 +1,71 @@
+import Foundation
+import MendCore
+
+/// Where a record is parked (the dead-letter queue beside the table) and quarantined,
+/// and how replay reads, moves and deletes parked records.
+extension StateTransaction {
+    public func park(_ records: [ParkedRecord]) async throws {
+        guard !records.isEmpty else { return }
+        let now = Self.now()
+        var sets: [[SQLValue]] = []
+        sets.reserveCapacity(records.count)
+        for r in records {
+            // jsonb cannot hold \u0000: such records keep their exact text in `raw` instead.
+            let asRaw = pg && r.record.contains("\\u0000")
+            sets.append([
+                .text(r.table), .int(r.incidentID), .text(r.source), .int(r.line), asRaw ? .null : .text(r.record),
+                asRaw ? .text(r.record) : .null, .text(try encode(r.drifts)),
+                .text(r.reason), .double(now),
+            ])
+        }
+        try await session.insertMany(
+            "INSERT INTO \(t("parked")) (tbl, incident_id, source, line, record, raw, drifts, reason, parked_at) VALUES",
+            tuple: "(?, ?, ?, ?, \(jp), ?, \(jp), ?, ?)", sets)
+    }
+
+    public func quarantine(_ records: [QuarantinedRecord]) async throws {
+        guard !records.isEmpty else { return }
+        let now = Self.now()
+        try await session.insertMany(
+            "INSERT INTO \(t("quarantine")) (tbl, source, line, raw, reason, quarantined_at) VALUES", tuple: "(?, ?, ?, ?, ?, ?)",
+            records.map { [.text($0.table), .text($0.source), .int($0.line), .text($0.raw), .text($0.reason), .double(now)] })
+    }
+
+    public func parkedRecords(incidentID: Int64, limit: Int = 1_000_000, afterID: Int64 = 0) async throws
+        -> [ParkedRecord]
+    {
+        try await session.query(
+            "SELECT id, tbl, incident_id, source, line, COALESCE(raw, CAST(record AS TEXT)), CAST(drifts AS TEXT), reason FROM \(t("parked")) WHERE incident_id = ? AND id > ? ORDER BY id LIMIT ?",
+            [.int(incidentID), .int(afterID), .int(Int64(limit))]
+        ).map { r in
+            ParkedRecord(
+                id: r[0].int ?? 0, table: r[1].string ?? "", incidentID: r[2].int ?? 0, source: r[3].string ?? "",
+                line: r[4].int ?? 0, record: r[5].string ?? "",
+                drifts: (try? decode([Drift].self, r[6].string ?? "[]")) ?? [], reason: r[7].string ?? "")
+        }
+    }
+
+    public func deleteParked(ids: [Int64]) async throws {
+        guard !ids.isEmpty else { return }
+        try await session.executeForIDs("DELETE FROM \(t("parked")) WHERE id IN", ids)
+    }
+
+    public func reassignParked(id: Int64, incidentID: Int64, drifts: [Drift], reason: String) async throws {
+        try await session.execute(
+            "UPDATE \(t("parked")) SET incident_id = ?, drifts = \(jp), reason = ? WHERE id = ?",
+            [.int(incidentID), .text(try encode(drifts)), .text(reason), .int(id)])
+    }
+
+    public func parkedCount(incidentID: Int64) async throws -> Int64 {
+        try await session.scalarInt("SELECT COUNT(*) FROM \(t("parked")) WHERE incident_id = ?", [.int(incidentID)])
+    }
+
+    /// Moves a parked record to quarantine (a plan decided it cannot be loaded).
+    public func quarantineParked(_ records: [ParkedRecord], reason: String) async throws {
+        try await quarantine(
+            records.map {
+                QuarantinedRecord(table: $0.table, source: $0.source, line: $0.line, raw: $0.record, reason: reason + ": " + $0.reason)
+            })
+        try await deleteParked(ids: records.map(\.id))
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import MendCore
+
+/// Mend's own state, kept in the target database beside the data, written in the same
+/// transactions as the rows it describes. SQL is written once with `?` placeholders;
+/// the dialect differences are the type names below.
+public struct StateStore: Sendable {
+    public let warehouse: any Warehouse
+    public init(_ warehouse: any Warehouse) { self.warehouse = warehouse }
+
+    func t(_ name: String) -> String { warehouse.stateTable(name) }
+    var pg: Bool { warehouse.dialect == .postgres }
+    var serial: String { pg ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT" }
+    var jsonType: String { pg ? "jsonb" : "TEXT" }
+    /// A bound JSON parameter: PostgreSQL needs the cast from text to jsonb.
+    var jp: String { pg ? "CAST(? AS jsonb)" : "?" }
+
+    /// Names of the state tables `bootstrap` creates.
+    public static let tableNames = [
+        "tables", "columns", "mappings", "conversions", "schema_versions", "incidents", "parked", "quarantine", "plans", "audit",
+        "offsets", "usage", "idempotency",
+    ]
+
+    public static func now() -> Double { Date().timeIntervalSince1970 }
+    static func iso(_ t: Double) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date(timeIntervalSince1970: t))
+    }
+
+    /// Runs `body` in one database transaction with a state handle on it. `lockKey`
+    /// takes the table-level repair lock (see `Warehouse.transaction`).
+    @discardableResult
+    public func transaction<T: Sendable>(
+        lockKey: String? = nil, _ body: @Sendable @escaping (StateTransaction) async throws -> T
+    ) async throws -> T {
+        let store = self
+        return try await warehouse.transaction(lockKey: lockKey) { s in try await body(StateTransaction(store: store, session: s)) }
+    }
+}
+
+/// Mend's state inside one open transaction. Every read and write of the state goes
+/// through here, as typed calls: no SQL text travels from the engine into the store.
+public struct StateTransaction: Sendable {
+    public let store: StateStore
+    /// The transaction's session, for the rows themselves (load, repair DDL, catalog).
+    public let session: any SQLSession
+
+    public init(store: StateStore, session: any SQLSession) {
+        self.store = store
+        self.session = session
+    }
+
+    var warehouse: any Warehouse { store.warehouse }
+    func t(_ name: String) -> String { store.t(name) }
+    var pg: Bool { store.pg }
+    var serial: String { store.serial }
+    var jsonType: String { store.jsonType }
+    var jp: String { store.jp }
+    static func now() -> Double { StateStore.now() }
+    static func iso(_ t: Double) -> String { StateStore.iso(t) }
+
+    public func bootstrap() async throws {
+        // Already set up (perhaps by `mend setup-roles`, for roles without CREATE): a
+        // least-privilege role must not need DDL rights to start.
+        if pg {
+            let names = store.warehouse.schemasToCreate
+            let found = try await session.query(
+                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON c.relnamespace = n.oid WHERE n.nspname = ? AND c.relname = 'idempotency'",
+                [.text(names.last ?? "_mend")])
+            if !found.isEmpty { return }
+        }
+        for schema in store.warehouse.schemasToCreate {
+            // Creating an existing schema needs CREATE on the database; check first so
+            // a least-privilege role can still start.
+            let exists = try await session.query("SELECT 1 FROM pg_namespace WHERE nspname = ?", [.text(schema)])
+            if exists.isEmpty { try await session.execute("CREATE SCHEMA IF NOT EXISTS \(Identifier.quote(schema))") }
+        }
+        let ddl = [
+            "CREATE TABLE IF NOT EXISTS \(t("tables")) (tbl TEXT PRIMARY KEY, input BIGINT NOT NULL DEFAULT 0, loaded BIGINT NOT NULL DEFAULT 0, coerced BIGINT NOT NULL DEFAULT 0, created_at DOUBLE PRECISION)",
+            "CREATE TABLE IF NOT EXISTS \(t("columns")) (tbl TEXT NOT NULL, col TEXT NOT NULL, source_key TEXT NOT NULL, PRIMARY KEY (tbl, col, source_key))",
+            "CREATE TABLE IF NOT EXISTS \(t("mappings")) (tbl TEXT NOT NULL, source TEXT NOT NULL, col TEXT NOT NULL, PRIMARY KEY (tbl, source))",
+            "CREATE TABLE IF NOT EXISTS \(t("conversions")) (tbl TEXT NOT NULL, col TEXT NOT NULL, conversion TEXT NOT NULL, PRIMARY KEY (tbl, col))",
+            "CREATE TABLE IF NOT EXISTS \(t("schema_versions")) (id \(serial), tbl TEXT NOT NULL, version BIGINT NOT NULL, plan_id BIGINT, ddl TEXT, applied_at DOUBLE PRECISION)",
+            "CREATE TABLE IF NOT EXISTS \(t("incidents")) (id \(serial), tbl TEXT NOT NULL, signature TEXT NOT NULL, kinds TEXT NOT NULL, status TEXT NOT NULL, opened_at DOUBLE PRECISION, resolved_at DOUBLE PRECISION, first_parked_at DOUBLE PRECISION, last_replayed_at DOUBLE PRECISION, drifts \(jsonType))",
+            "CREATE TABLE IF NOT EXISTS \(t("parked")) (id \(serial), tbl TEXT NOT NULL, incident_id BIGINT NOT NULL, source TEXT, line BIGINT, record \(jsonType), raw TEXT, drifts \(jsonType), reason TEXT, parked_at DOUBLE PRECISION)",
+            "CREATE TABLE IF NOT EXISTS \(t("quarantine")) (id \(serial), tbl TEXT NOT NULL, source TEXT, line BIGINT, raw TEXT, reason TEXT, quarantined_at DOUBLE PRECISION)",
+            "CREATE TABLE IF NOT EXISTS \(t("plans")) (id \(serial), incident_id BIGINT NOT NULL, tbl TEXT NOT NULL, plan \(jsonType) NOT NULL, status TEXT NOT NULL, decision \(jsonType), verdicts \(jsonType), planned_by TEXT, created_at DOUBLE PRECISION, decided_by TEXT, decided_at DOUBLE PRECISION, note TEXT)",
+            "CREATE TABLE IF NOT EXISTS \(t("audit")) (seq BIGINT PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS \(t("offsets")) (source TEXT NOT NULL, tbl TEXT NOT NULL, line BIGINT NOT NULL, byte_offset BIGINT NOT NULL, fingerprint TEXT, PRIMARY KEY (source, tbl))",
+            "CREATE TABLE IF NOT EXISTS \(t("usage")) (id \(serial), plan_id BIGINT, model TEXT, tokens_in BIGINT, tokens_out BIGINT, cost DOUBLE PRECISION, at DOUBLE PRECISION)",
+            // HTTP Idempotency-Key answers (mend serve); created here so setup-roles owns and grants it.
+            "CREATE TABLE IF NOT EXISTS \(t("idempotency")) (key TEXT NOT NULL, tbl TEXT NOT NULL, body_sha256 TEXT NOT NULL, status TEXT NOT NULL, response TEXT, created_at DOUBLE PRECISION, PRIMARY KEY (key, tbl))",
+        ]
+        for sql in ddl { try await session.execute(sql) }
+        let idx = pg ? "" : "_mend_"
+        try await session.execute("CREATE INDEX IF NOT EXISTS \(idx)parked_incident ON \(t("parked")) (incident_id)")
+        try await session.execute("CREATE INDEX IF NOT EXISTS \(idx)incidents_tbl ON \(t("incidents")) (tbl, status)")
+    }
+
+    func encode<T: Encodable>(_ v: T) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return String(decoding: try e.encode(v), as: UTF8.self)
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+}

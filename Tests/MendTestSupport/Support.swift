@@ -1,0 +1,71 @@
+import Foundation
+import MendCore
+import MendPipeline
+import MendStore
+
+/// What every test target shares: temporary directories, the shared scenarios, the
+/// databases under test. One target, so the test targets stop carrying copies.
+public enum Paths {
+    public static var repo: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+    /// Where the shared drift scenarios live: ../shared/scenarios beside the repository, or MEND_SCENARIOS.
+    public static var scenarios: URL {
+        if let p = ProcessInfo.processInfo.environment["MEND_SCENARIOS"] { return URL(fileURLWithPath: p) }
+        return repo.deletingLastPathComponent().appendingPathComponent("shared/scenarios")
+    }
+    public static func tempDir() -> URL {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("mend-test-\(UUID().uuidString.prefix(8))")
+        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        return u
+    }
+}
+
+public enum Backend: String, CaseIterable, Sendable {
+    case sqlite, postgres
+
+    /// The superuser URL of the throwaway cluster `make test` starts.
+    public static var postgresURL: String? { ProcessInfo.processInfo.environment["MEND_TEST_PG"] }
+    public static var available: [Backend] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
+
+    /// A fresh database: a new SQLite file, or a new schema on the test cluster.
+    public func freshURL() -> String {
+        switch self {
+        case .sqlite:
+            return "sqlite:" + Paths.tempDir().appendingPathComponent("t.db").path
+        case .postgres:
+            let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+            return (Backend.postgresURL ?? "") + "?schema=\(schema)&state_schema=\(schema)_mend"
+        }
+    }
+
+    public func engine(policy: Policy = .default, url: String? = nil) async throws -> Engine {
+        let w = try await WarehouseFactory.open(url: url ?? freshURL())
+        await KeepAlive.shared.add(w)
+        return Engine(warehouse: w, policy: policy, judge: ParserJudge())
+    }
+}
+
+extension Engine {
+    /// Runs one SQL query in its own transaction (tests only).
+    public func rows(_ sql: String, _ binds: [SQLValue] = []) async throws -> [[SQLValue]] {
+        try await warehouse.transaction { s in try await s.query(sql, binds) }
+    }
+
+    public func tableRef(_ t: String) -> String { Identifier.qualified(warehouse.targetSchema, t) }
+}
+
+public func writeLines(_ lines: [String], in dir: URL = Paths.tempDir(), name: String = "in.jsonl") -> String {
+    let url = dir.appendingPathComponent(name)
+    try? (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+    return url.path
+}
+
+/// postgres-nio asserts that a connection is closed before it is freed; a test that
+/// stops early at a failed #require would free it open and crash the whole run. Test
+/// warehouses (and other handles) are therefore kept for the life of the test process.
+public actor KeepAlive {
+    public static let shared = KeepAlive()
+    private var items: [any Sendable] = []
+    public func add(_ w: any Sendable) { items.append(w) }
+}
