@@ -1,7 +1,13 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    // The strict upcoming features Hummingbird builds with: explicit `any`, imports that say what they bring in.
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
 
 let package = Package(
     name: "Mend",
@@ -17,7 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
-        // Already resolved through async-http-client; named for NIOCore (agent) and the tests' loopback server.
+        // Already resolved through async-http-client; named for the products Mend imports itself
+        // (NIOCore, NIOConcurrencyHelpers' lock box, the server's HTTP/1 pipeline).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // `mend serve`'s /metrics: the swift-metrics API, exported in Prometheus text by swift-prometheus.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -55,11 +62,8 @@ let package = Package(
         .target(
             name: "MendMCP",
             dependencies: [
-                "MendCore", "MendPlanFormat", "MendStore", "MendPipeline", "MendGuard",
+                "MendCore", "MendPlanFormat", "MendStore", "MendPipeline",
                 .product(name: "MCP", package: "swift-sdk"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .target(
@@ -83,6 +87,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict),
@@ -91,6 +96,8 @@ let package = Package(
             dependencies: [
                 "MendCore", "MendStore", "MendPipeline", "MendGuard", "MendMCP", "MendAgent", "MendServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict),
         // What the test targets share (paths, backends, keep-alive), instead of four copies.
@@ -121,14 +128,15 @@ let package = Package(
             name: "MendServerTests",
             dependencies: [
                 "MendTestSupport",
-                "MendServer", "MendPipeline", "MendStore", "MendCore", "MendMCP",
+                "MendServer", "MendPipeline", "MendStore", "MendCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .testTarget(name: "MendCoreTests", dependencies: ["MendCore"], swiftSettings: strict),
         .testTarget(
-            name: "MendPipelineTests", dependencies: ["MendTestSupport", "MendCore", "MendStore", "MendPipeline", "MendGuard"],
+            name: "MendPipelineTests", dependencies: ["MendTestSupport", "MendCore", "MendStore", "MendPipeline"],
             swiftSettings: strict),
     ]
 )

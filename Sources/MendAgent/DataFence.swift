@@ -1,5 +1,5 @@
 import Foundation
-import MCP
+public import MCP
 
 /// Prompt-injection hygiene. Whatever came from records (values, keys, drift
 /// reasons that quote keys) or from tools reaches the model only as JSON inside a

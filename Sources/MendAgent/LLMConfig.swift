@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// An API key. It is held in memory only: its description is redacted, so string
 /// interpolation, `print` or an error message cannot leak it.

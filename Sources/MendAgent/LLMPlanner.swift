@@ -1,6 +1,6 @@
 import Foundation
-import MCP
-import MendCore
+public import MCP
+public import MendCore
 import NIOConcurrencyHelpers
 
 /// Why the LLM planner gave up. The Engine records the description in the audit

@@ -1,5 +1,5 @@
 import Foundation
-import MCP
+public import MCP
 
 /// One piece of a conversation turn, in a provider-neutral shape. Each provider maps
 /// it to its own wire format (Anthropic content blocks, OpenAI messages and tool_calls).

@@ -1,5 +1,5 @@
 import Foundation
-import MCP
+public import MCP
 import NIOConcurrencyHelpers
 
 /// Mend's tools as the agent reaches them: an MCP client connected (in process) to

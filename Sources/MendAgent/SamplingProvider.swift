@@ -1,5 +1,5 @@
 import Foundation
-import MCP
+public import MCP
 import NIOConcurrencyHelpers
 
 /// An ``LLMProvider`` backed by MCP sampling: when Mend runs as an MCP server

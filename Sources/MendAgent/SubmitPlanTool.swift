@@ -1,6 +1,6 @@
 import Foundation
-import MCP
-import MendCore
+public import MCP
+public import MendCore
 import MendPlanFormat
 
 /// The `submit_plan` tool: the shared plan wire format (`PlanFormat`, also what MCP

@@ -1,3 +1,4 @@
+import Foundation
 import MendCore
 
 /// ALTER TABLE: the only statement the repair path may run, and only for ADD COLUMN and

@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a DEFAULT or USING expression behaves when PostgreSQL evaluates it.
 enum ExprClass: Int, Comparable, Sendable {
     /// Literals, casts of literals to built-in types, arrays of literals, builtin operators on them.

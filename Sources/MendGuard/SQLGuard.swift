@@ -1,4 +1,4 @@
-import MendCore
+public import MendCore
 
 /// Decides whether an SQL string may run on Mend's repair path.
 ///

@@ -1,3 +1,4 @@
+import Foundation
 import MendCore
 
 /// Statements other than ALTER TABLE: none is allowed on the repair path, but each gets the most

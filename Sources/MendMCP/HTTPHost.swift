@@ -1,9 +1,6 @@
-import Foundation
-import MCP
-import MendPipeline
-import NIOCore
-import NIOHTTP1
-import NIOPosix
+public import Foundation
+public import MCP
+public import MendPipeline
 
 /// MCP over Streamable HTTP, mounted at `/mcp` by MendServer (which owns the listener): one
 /// `StatefulHTTPServerTransport` and Mend server per session, and a bearer token on

@@ -1,5 +1,5 @@
-import MCP
-import MendPipeline
+public import MCP
+public import MendPipeline
 
 public enum MendMCP {
     public static let version = "0.2.0"

@@ -1,7 +1,7 @@
 import Foundation
-import MCP
+public import MCP
 import MendCore
-import MendPipeline
+public import MendPipeline
 import MendPlanFormat
 import MendStore
 
@@ -112,7 +112,7 @@ public struct MendTools: Sendable {
         case let e as PlanValidationError: e.description
         case let e as ToolError: e.description
         case let e as PipelineError: e.description
-        case let e as CustomStringConvertible: e.description
+        case let e as any CustomStringConvertible: e.description
         default: "\(error)"
         }
     }

@@ -1,8 +1,9 @@
 import Foundation
-import MCP
+public import MCP
 import MendCore
 import MendPipeline
 import MendPlanFormat
+import MendStore
 
 /// Resources: the same facts as the read tools, addressable by URI so a client can
 /// attach them to a conversation.

@@ -1,6 +1,6 @@
 import Foundation
-import MendCore
-import MendStore
+public import MendCore
+public import MendStore
 
 /// The pipeline: one engine per database. Its jobs live in the folders named after the
 /// stages a record passes through: Sources/ (where records come from), Ingest/ (read,

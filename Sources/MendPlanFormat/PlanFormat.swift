@@ -1,6 +1,6 @@
 import Foundation
-import MCP
-import MendCore
+public import MCP
+public import MendCore
 
 /// The typed repair plan an agent writes, in one definition shared by the MCP server
 /// (`propose_plan`, `apply_plan`, `mend://schemas/plan`) and the built-in LLM agent

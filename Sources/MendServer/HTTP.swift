@@ -1,5 +1,5 @@
-import Foundation
-import MCP
+public import Foundation
+public import MCP
 
 /// One HTTP request as the router sees it: the whole body read, header names lowercased.
 public struct ServerRequest: Sendable {

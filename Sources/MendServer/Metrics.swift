@@ -1,9 +1,9 @@
 import CoreMetrics
 import Foundation
-import MendCore
-import MendPipeline
+public import MendCore
+public import MendPipeline
 import Metrics
-import Prometheus
+public import Prometheus
 
 /// `/metrics`: swift-metrics instruments on a per-server Prometheus registry (not the
 /// global MetricsSystem, so several servers in one test process do not share counts).

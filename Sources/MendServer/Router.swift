@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import MCP
 import MendCore
 import MendMCP
 import MendPipeline

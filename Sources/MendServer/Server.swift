@@ -1,8 +1,8 @@
-import Foundation
+public import Foundation
 import MCP
-import MendMCP
-import MendPipeline
-import NIOCore
+public import MendMCP
+public import MendPipeline
+public import NIOCore
 import NIOHTTP1
 import NIOPosix
 

@@ -1,3 +1,4 @@
+import Foundation
 import MendCore
 import Testing
 

@@ -1,5 +1,5 @@
-import MendTestSupport
-import Testing
+public import MendTestSupport
+public import Testing
 
 // Paths, Backend, writeLines and KeepAlive come from MendTestSupport.
 extension Backend: CustomTestStringConvertible {

@@ -1,5 +1,7 @@
 import Foundation
+import MendCore
 import MendPipeline
+import MendStore
 import MendTestSupport
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import MendCore
 import MendPipeline
 import MendServer
+import MendStore
 import Testing
 
 @Suite("mend serve over HTTP")

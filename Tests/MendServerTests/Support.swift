@@ -6,6 +6,7 @@ import MendServer
 import MendStore
 import MendTestSupport
 import NIOCore
+import NIOHTTP1
 import Testing
 
 struct Reply: Sendable {

@@ -1,6 +1,6 @@
-import Foundation
-import MendCore
-import MendPipeline
+public import Foundation
+public import MendCore
+public import MendPipeline
 import MendStore
 
 /// What every test target shares: temporary directories, the shared scenarios, the

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 public enum IncidentStatus: String, Codable, Sendable {
     case open, pendingApproval = "pending_approval", resolved, rejected

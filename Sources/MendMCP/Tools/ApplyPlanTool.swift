@@ -1,4 +1,5 @@
 import MCP
+import MendCore
 import MendPipeline
 import MendPlanFormat
 

@@ -1,4 +1,7 @@
 import MCP
+import MendCore
+import MendPipeline
+import MendStore
 
 /// `approve_plan`: a person's approval of the pending plan, asked through elicitation;
 /// an agent cannot approve its own plan unless the operator allowed it.

@@ -1,6 +1,7 @@
 import MCP
 import MendCore
 import MendPipeline
+import MendStore
 
 /// `get_incident`: one incident with drifts, parked samples and plans (also the
 /// resource `mend://incidents/{id}`).

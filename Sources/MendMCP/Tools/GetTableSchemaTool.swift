@@ -1,5 +1,7 @@
 import MCP
+import MendCore
 import MendPipeline
+import MendStore
 
 /// `get_table_schema`: columns, mappings, conversions and DDL history of a table.
 enum GetTableSchemaTool: MendTool {

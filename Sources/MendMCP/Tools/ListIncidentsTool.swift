@@ -1,5 +1,6 @@
 import MCP
 import MendCore
+import MendPipeline
 
 /// `list_incidents`: the starting point, optionally filtered by status or table.
 enum ListIncidentsTool: MendTool {

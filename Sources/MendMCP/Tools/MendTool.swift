@@ -1,4 +1,4 @@
-import MCP
+public import MCP
 import MendPipeline
 
 /// One MCP tool: what tools/list shows (name, description, input schema, annotations)

@@ -1,4 +1,6 @@
 import MCP
+import MendPipeline
+import MendStore
 
 /// `pipeline_stats`: per-table counts (input = loaded + parked + quarantined) and repair times.
 enum PipelineStatsTool: MendTool {

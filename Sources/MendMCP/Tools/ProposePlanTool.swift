@@ -1,4 +1,6 @@
 import MCP
+import MendCore
+import MendPipeline
 import MendPlanFormat
 
 /// `propose_plan`: a dry run of the agent's plan (or the rules planner's), changing nothing.

@@ -1,4 +1,5 @@
 import MCP
+import MendPipeline
 import MendPlanFormat
 
 /// `quarantine_records`: sets parked records aside for good, with a reason.

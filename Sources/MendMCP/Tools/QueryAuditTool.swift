@@ -1,6 +1,7 @@
 import MCP
 import MendPipeline
 import MendPlanFormat
+import MendStore
 
 /// `query_audit`: the hash-chained audit log, filtered, optionally verified.
 enum QueryAuditTool: MendTool {

@@ -1,4 +1,5 @@
 import MCP
+import MendPipeline
 
 /// `reject_plan`: rejects the pending plan with a reason; the records stay parked.
 enum RejectPlanTool: MendTool {

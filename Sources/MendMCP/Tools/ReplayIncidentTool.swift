@@ -1,4 +1,5 @@
 import MCP
+import MendPipeline
 
 /// `replay_incident`: parked records through validation again; only adds rows.
 enum ReplayIncidentTool: MendTool {

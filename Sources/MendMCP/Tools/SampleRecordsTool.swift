@@ -1,4 +1,6 @@
 import MCP
+import MendCore
+import MendPipeline
 
 /// `sample_records`: a few loaded rows, typed again by their columns' logical types.
 enum SampleRecordsTool: MendTool {

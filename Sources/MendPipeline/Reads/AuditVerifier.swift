@@ -1,4 +1,4 @@
-import MendStore
+public import MendStore
 
 /// Checks the audit chain: sequence numbers without gaps, each entry pointing at the
 /// hash of the one before, each hash matching its content.

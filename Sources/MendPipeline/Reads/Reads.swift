@@ -1,8 +1,8 @@
 import Crypto
-import Foundation
-import MendCore
-import MendGuard
-import MendStore
+public import Foundation
+public import MendCore
+public import MendGuard
+public import MendStore
 
 /// What the CLI, MCP and HTTP show: each read in its own transaction.
 extension Engine {

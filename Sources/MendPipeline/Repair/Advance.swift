@@ -1,6 +1,6 @@
 import Foundation
-import MendCore
-import MendStore
+public import MendCore
+public import MendStore
 
 /// The one way an incident moves: the CLI, MCP and HTTP all call `advance`, which
 /// asks the incident's `IncidentLifecycle` what the command means in its current

@@ -1,5 +1,5 @@
 import Foundation
-import MendCore
+public import MendCore
 import Yams
 
 public enum PolicyLoader {

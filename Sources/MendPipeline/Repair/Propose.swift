@@ -1,5 +1,5 @@
 import Foundation
-import MendCore
+public import MendCore
 import MendStore
 
 /// The proposal: plan (or take a given plan), compile, judge, decide. A dry run.

@@ -1,5 +1,5 @@
 import Foundation
-import MendCore
+public import MendCore
 import MendStore
 
 /// The repair loop: plan every open incident of a table that has no live plan.

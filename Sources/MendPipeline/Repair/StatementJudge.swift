@@ -1,4 +1,4 @@
-import MendCore
+public import MendCore
 import MendGuard
 import MendStore
 

@@ -1,5 +1,5 @@
-import Foundation
-import MendStore
+public import Foundation
+public import MendStore
 
 /// Records held in memory, one JSON text per line: an HTTP body after `NDJSONBody.normalize`.
 /// No spool file: the bytes are the request's, and a retry with the same body resumes

@@ -1,5 +1,5 @@
 import Foundation
-import MendStore
+public import MendStore
 
 /// A JSON Lines file or standard input, read line by line (see `LineReader`).
 public final class FileSource: RecordSource, @unchecked Sendable {

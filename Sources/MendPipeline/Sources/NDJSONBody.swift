@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Turns an ingest body into NDJSON without re-encoding any record: numbers, key order
 /// and escapes reach the pipeline exactly as sent.

@@ -1,4 +1,4 @@
-import MendStore
+public import MendStore
 
 /// Where records come from: a file, standard input, an HTTP body, a stream. The engine
 /// reads JSON texts with their positions from one of these, commits each batch's end

@@ -1,5 +1,5 @@
 import Foundation
-import MendCore
+public import MendCore
 
 /// The audit writer: one hash-chained entry per state change.
 extension StateTransaction {

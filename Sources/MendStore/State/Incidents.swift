@@ -1,5 +1,5 @@
 import Foundation
-import MendCore
+public import MendCore
 
 /// Incidents: opened by the park step, advanced by the lifecycle.
 extension StateTransaction {

@@ -1,4 +1,4 @@
-import MendCore
+public import MendCore
 
 /// Where the incident lifecycle's decisions are written: one `IncidentLifecycle.Change`
 /// in the caller's transaction, each status guarded by a compare-and-set.

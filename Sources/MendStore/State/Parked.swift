@@ -1,5 +1,5 @@
 import Foundation
-import MendCore
+public import MendCore
 
 /// Where a record is parked (the dead-letter queue beside the table) and quarantined,
 /// and how replay reads, moves and deletes parked records.

@@ -1,5 +1,5 @@
 import Foundation
-import MendCore
+public import MendCore
 
 /// Stored plans with their verdicts and the policy's decision.
 extension StateTransaction {

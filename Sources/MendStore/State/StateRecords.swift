@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import MendCore
+public import MendCore
 
 /// A record parked because it does not fit, with what is needed to replay it.
 public struct ParkedRecord: Sendable, Equatable, Codable {

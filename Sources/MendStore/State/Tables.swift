@@ -1,5 +1,5 @@
 import Foundation
-import MendCore
+public import MendCore
 
 /// A managed table's row in Mend's state: counters, source keys, mappings, conversions
 /// and schema versions.

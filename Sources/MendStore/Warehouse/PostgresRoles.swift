@@ -1,3 +1,4 @@
+import Foundation
 import MendCore
 
 /// Least privilege on PostgreSQL, enforced by PostgreSQL itself (see docs/security.md).

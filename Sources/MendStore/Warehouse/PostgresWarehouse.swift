@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 import Logging
-import MendCore
+public import MendCore
 import NIOCore
 import PostgresNIO
 

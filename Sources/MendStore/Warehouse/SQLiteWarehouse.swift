@@ -1,6 +1,6 @@
 import CSQLite
 import Foundation
-import MendCore
+public import MendCore
 
 // SQLITE_TRANSIENT tells SQLite to copy bound text before the call returns.
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)

@@ -1,4 +1,4 @@
-import MendCore
+public import MendCore
 import NIOCore
 
 /// Errors from the storage layer, each saying what to do about it.

@@ -4,6 +4,7 @@ import MCP
 import MendMCP
 import MendPipeline
 import MendServer
+import NIOCore
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
