@@ -1,4 +1,6 @@
 import Foundation
+import MendPipeline
+import MendStore
 import MendTestSupport
 import Testing
 
@@ -34,5 +36,30 @@ import Testing
         let (status, out) = try await runMend(["check-sql", write("ALTER TABLE other ADD COLUMN x text;"), "--db", url])
         #expect(status != 0)
         #expect(out.contains("unmanaged-table"), "\(out)")
+    }
+}
+
+/// `mend check-sql --db` on PostgreSQL reads the user types, so a domain's CHECK or
+/// DEFAULT counts (issue 18), through the real CLI against the throwaway cluster.
+@Suite struct CheckSQLCatalogTests {
+    @Test(.enabled(if: Backend.postgresURL != nil)) func domainsAreCheckedInTheCatalog() async throws {
+        let url = Backend.postgres.freshURL()
+        let engine = try await Backend.postgres.engine(url: url)
+        let schema = try #require(engine.warehouse.targetSchema)
+        _ = try await engine.ingest(path: writeLines([#"{"id": 1}"#]), table: "events")
+        _ = try await engine.rows("CREATE DOMAIN \(schema).positive AS integer CHECK (VALUE > 0)")
+        _ = try await engine.rows("CREATE DOMAIN \(schema).plain AS text")
+        let dir = Paths.tempDir().appendingPathComponent("m.sql")
+        try "ALTER TABLE events ADD COLUMN a \(schema).positive;\nALTER TABLE events ADD COLUMN b \(schema).plain;".write(
+            to: dir, atomically: true, encoding: .utf8)
+        let (status, out) = try await runMend(["check-sql", dir.path, "--db", url, "--json"])
+        #expect(status != 0)
+        let verdicts = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]], "\(out)")
+        #expect(verdicts.count == 2)
+        #expect(verdicts[0]["rule"] as? String == "domain-constraint", "\(verdicts[0])")
+        #expect(verdicts[0]["allowed"] as? Bool == false)
+        let rules = (verdicts[1]["findings"] as? [[String: Any]])?.compactMap { $0["rule"] as? String } ?? []
+        #expect(rules.contains("checked-user-type"), "\(verdicts[1])")
+        #expect(verdicts[1]["risk"] as? String == "low")
     }
 }

@@ -99,6 +99,22 @@ extension Engine {
         }
     }
 
+    /// The user-defined types of a PostgreSQL database (domains, enums, ...), so the guard
+    /// can tell a plain domain from one with a CHECK or a DEFAULT; nil on SQLite, which has none.
+    public func guardTypeCatalog() async throws -> GuardTypeCatalog? {
+        guard warehouse.dialect == .postgres else { return nil }
+        try await bootstrap()
+        let rows = try await state.transaction { tx in try await tx.session.query(GuardTypeCatalog.query, []) }
+        return GuardTypeCatalog(
+            rows.compactMap { r in
+                guard let schema = r[0].string, let name = r[1].string, let kind = GuardTypeCatalog.Kind(typtype: r[2].string ?? "")
+                else { return nil }
+                return GuardTypeCatalog.UserType(
+                    schema: schema, name: name, kind: kind, notNull: r[3] == .bool(true), checks: Int(r[4].int ?? 0),
+                    defaultExpression: r[5].string, baseSchema: r[6].string, baseName: r[7].string)
+            })
+    }
+
     public func usage() async throws -> StateStore.UsageTotals {
         try await bootstrap()
         return try await state.transaction { tx in try await tx.usage() }

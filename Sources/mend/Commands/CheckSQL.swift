@@ -10,7 +10,7 @@ struct CheckSQL: AsyncParsableCommand {
         commandName: "check-sql",
         abstract: "Lint SQL with PostgreSQL's own parser: verdict, risk, rule, reason and safer alternative per statement.",
         discussion:
-            "Exits 0 only when every statement is allowed at low risk. With --db it also checks the catalog (managed tables, allowed schema, current column types)."
+            "Exits 0 only when every statement is allowed at low risk. With --db it also checks the catalog (managed tables, allowed schema, current column types, and on PostgreSQL the user types: a domain with a CHECK or a DEFAULT is not a catalog-only change)."
     )
     @Argument(help: "SQL file, or - for standard input.") var file: String
     @Option(name: .long, help: "Database to take the catalog from (optional).") var db: String?
@@ -27,13 +27,15 @@ struct CheckSQL: AsyncParsableCommand {
             text = String(decoding: d, as: UTF8.self)
         }
         var context: GuardContext? = nil
+        var types: GuardTypeCatalog? = nil
         if let db {
             let w = try await WarehouseFactory.open(url: db)
             await OpenWarehouses.shared.add(w)
             let engine = Engine(warehouse: w, judge: ParserJudge())
             context = try await engine.guardContext()
+            types = try await engine.guardTypeCatalog()
         }
-        let verdicts = SQLGuard(context: context).lint(text)
+        let verdicts = SQLGuard(context: context, types: types).lint(text)
         if output.json {
             try printJSON(verdicts)
         } else {
