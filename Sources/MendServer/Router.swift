@@ -223,21 +223,23 @@ public final class MendRouter: Sendable {
     /// Maps what the pipeline throws to a status: the caller's mistakes are 4xx; only
     /// failures of Mend or its database are 5xx.
     static func reply(for error: any Error, html: Bool) -> ServerResponse {
-        let (status, message): (Int, String)
+        let (status, full): (Int, String)
         switch error {
         case let e as PipelineError:
             switch e {
-            case .notFound: (status, message) = (404, e.description)
-            case .state, .refused: (status, message) = (409, e.description)
-            case .input, .invalidTable, .policy: (status, message) = (400, e.description)
+            case .notFound: (status, full) = (404, e.description)
+            case .state, .refused: (status, full) = (409, e.description)
+            case .input, .invalidTable, .policy: (status, full) = (400, e.description)
             }
         case let e as IngestBodyError:
-            if case .keyReused = e { (status, message) = (422, e.description) } else { (status, message) = (400, e.description) }
+            if case .keyReused = e { (status, full) = (422, e.description) } else { (status, full) = (400, e.description) }
         case let e as StoreError:
-            (status, message) = (503, "the database failed: \(e.description); check the database, then retry")
+            (status, full) = (503, "the database failed: \(e.withoutStatement); check the database, then retry")
         default:
-            (status, message) = (500, "internal error: \(error)")
+            (status, full) = (500, "internal error: \(error)")
         }
+        // An error reply never echoes SQL or a record at length: the log and the audit have the rest.
+        let message = full.count > 500 ? String(full.prefix(500)) + "… (truncated)" : full
         return html ? .html(status, Pages.errorPage(status: status, message: message)) : .error(status, message)
     }
 

@@ -69,7 +69,7 @@ import Testing
     }
 
     @Test func anythingUnusualGoesTheGeneralWay() throws {
-        var v = Validator(schema: Self.schema, maxValueBytes: 8)
+        var v = Validator(schema: Self.schema, limits: RecordLimits(maxValueBytes: 8))
         Self.learn(#"{"id":1,"name":"a","userId":2}"#, &v)
         #expect(Self.fast(#"{"id":1,"name":"b","userId":2}"#, &v) != nil)
         let general = [

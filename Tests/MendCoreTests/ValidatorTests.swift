@@ -17,7 +17,7 @@ import Testing
             return .drifts([])
         }
         var f = Flattener()
-        var v = Validator(schema: schema, maxValueBytes: maxValueBytes)
+        var v = Validator(schema: schema, limits: RecordLimits(maxValueBytes: maxValueBytes))
         return v.fit(f.flatten(members))
     }
 

@@ -19,15 +19,22 @@ public struct RulesPlanner: Planner {
         var notes: [String] = []
         var quarantine = false
         var seen = Set<String>()
+        // Positions by column, so each drift costs one lookup: a record with 100,000 new
+        // keys must not make the plan quadratic.
+        var addAt: [String: Int] = [:]
+        var columns = Set<String>()
+        var widened = Set<String>()
         for d in incident.drifts where seen.insert(d.signature).inserted {
             switch d.kind {
             case .unknownField:
                 // A column another worker added meanwhile still gets its operation: apply
                 // skips what the catalog already has, and the replay then loads the records.
                 guard let t = d.observed else { continue }
-                if let i = ops.firstIndex(where: { $0.kind == .addColumn && $0.column == d.column }) {
+                if let i = addAt[d.column] {
                     ops[i].type = ops[i].type.map { $0.join(t) } ?? t
                 } else {
+                    addAt[d.column] = ops.count
+                    columns.insert(d.column)
                     ops.append(.addColumn(d.column, t))
                 }
                 notes.append("\(d.sourceKey) is new (\(t.rawValue)): add it as a nullable column")
@@ -40,7 +47,8 @@ public struct RulesPlanner: Planner {
                 let numeric: Set<LogicalType> = [.bigint, .double, .numeric]
                 if numeric.contains(expected), numeric.contains(observed) {
                     let target: LogicalType = .numeric
-                    if !ops.contains(where: { $0.kind == .widenColumn && $0.column == d.column }) {
+                    if widened.insert(d.column).inserted {
+                        columns.insert(d.column)
                         ops.append(.widen(d.column, from: expected, to: target))
                     }
                     notes.append(
@@ -48,14 +56,14 @@ public struct RulesPlanner: Planner {
                     )
                 } else {
                     let variant = Identifier.shorten("\(d.column)__v_\(observed.rawValue)")
-                    if !ops.contains(where: { $0.column == variant }) {
+                    if columns.insert(variant).inserted {
                         ops.append(PlanOperation(kind: .addVariantColumn, column: variant, type: observed, of: d.column))
                     }
                     notes.append(
                         "\(d.column) is \(expected.rawValue) but \(observed.rawValue) arrived and cannot be coerced without loss: keep such values in \(variant)"
                     )
                 }
-            case .missingRequired, .invalidIdentifier, .valueTooLarge, .unparseable:
+            case .missingRequired, .invalidIdentifier, .valueTooLarge, .unparseable, .recordTooLarge:
                 quarantine = true
                 notes.append("\(d.kind.rawValue) on \(d.column): no schema change fixes it")
             }

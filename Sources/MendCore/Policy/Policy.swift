@@ -71,12 +71,23 @@ public struct Policy: Codable, Sendable, Equatable {
     public var tables: [String: TablePolicy]
     /// Largest string value loaded, in bytes; larger ones are parked as value_too_large.
     public var maxValueBytes: Int
+    /// Most fields one record may have; larger records are parked as record_too_large.
+    public var maxRecordFields: Int
+    /// Most new columns one plan may add on its own; a plan that adds more waits for a person.
+    public var maxAutoNewColumns: Int
+
+    public static let defaultMaxAutoNewColumns = 50
 
     enum CodingKeys: String, CodingKey {
         case contracts, autonomy, tables
         case maxAutoRisk = "max_auto_risk"
         case maxValueBytes = "max_value_bytes"
+        case maxRecordFields = "max_record_fields"
+        case maxAutoNewColumns = "max_auto_new_columns"
     }
+
+    /// The per-record limits validation applies.
+    public var recordLimits: RecordLimits { RecordLimits(maxValueBytes: maxValueBytes, maxFields: maxRecordFields) }
 
     public static let defaultAutonomy: [OperationKind: Autonomy] = [
         .createTable: .auto, .addColumn: .auto, .widenColumn: .approve, .addVariantColumn: .approve,
@@ -88,13 +99,16 @@ public struct Policy: Codable, Sendable, Equatable {
     public init(
         contracts: Contracts = Contracts(tables: .evolve, columns: .evolve, dataType: .evolve),
         autonomy: [String: Autonomy] = [:], maxAutoRisk: Risk = .low, tables: [String: TablePolicy] = [:],
-        maxValueBytes: Int = 8 << 20
+        maxValueBytes: Int = RecordLimits.defaultMaxValueBytes, maxRecordFields: Int = RecordLimits.defaultMaxFields,
+        maxAutoNewColumns: Int = Policy.defaultMaxAutoNewColumns
     ) {
         self.contracts = contracts
         self.autonomy = autonomy
         self.maxAutoRisk = maxAutoRisk
         self.tables = tables
         self.maxValueBytes = maxValueBytes
+        self.maxRecordFields = maxRecordFields
+        self.maxAutoNewColumns = maxAutoNewColumns
     }
 
     public init(from decoder: any Decoder) throws {
@@ -103,7 +117,9 @@ public struct Policy: Codable, Sendable, Equatable {
         autonomy = try c.decodeIfPresent([String: Autonomy].self, forKey: .autonomy) ?? [:]
         maxAutoRisk = try c.decodeIfPresent(Risk.self, forKey: .maxAutoRisk) ?? .low
         tables = try c.decodeIfPresent([String: TablePolicy].self, forKey: .tables) ?? [:]
-        maxValueBytes = try c.decodeIfPresent(Int.self, forKey: .maxValueBytes) ?? (8 << 20)
+        maxValueBytes = try c.decodeIfPresent(Int.self, forKey: .maxValueBytes) ?? RecordLimits.defaultMaxValueBytes
+        maxRecordFields = try c.decodeIfPresent(Int.self, forKey: .maxRecordFields) ?? RecordLimits.defaultMaxFields
+        maxAutoNewColumns = try c.decodeIfPresent(Int.self, forKey: .maxAutoNewColumns) ?? Policy.defaultMaxAutoNewColumns
         if let bad = (autonomy.keys + tables.values.flatMap { ($0.autonomy ?? [:]).keys })
             .first(where: { OperationKind(rawValue: $0) == nil })
         {
@@ -156,6 +172,12 @@ public struct Policy: Codable, Sendable, Equatable {
             }
             reasons.append(why)
             outcome = max(outcome, a)
+        }
+        let added = plan.operations.filter { $0.kind == .addColumn || $0.kind == .addVariantColumn }.count
+        if added > maxAutoNewColumns, outcome == .auto {
+            outcome = .approve
+            reasons.append(
+                "the plan adds \(added) columns, more than the \(maxAutoNewColumns) a plan may add on its own (policy max_auto_new_columns)")
         }
         return PolicyDecision(autonomy: outcome, reasons: reasons)
     }

@@ -6,6 +6,8 @@ public enum DriftKind: String, Codable, Sendable, CaseIterable, Comparable {
     case unparseable
     case invalidIdentifier = "invalid_identifier"
     case valueTooLarge = "value_too_large"
+    /// More fields than the policy's `max_record_fields`: parked whole, never a table's worth of columns.
+    case recordTooLarge = "record_too_large"
 
     public static func < (a: DriftKind, b: DriftKind) -> Bool { a.rawValue < b.rawValue }
 }

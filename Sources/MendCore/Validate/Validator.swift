@@ -13,10 +13,13 @@ public enum Fit: Sendable, Equatable {
 public struct Validator: Sendable {
     public let schema: TableSchema
     public var maxValueBytes: Int
+    /// Records with more fields are parked whole (`record_too_large`), before any field is looked at.
+    public var maxFields: Int
 
-    public init(schema: TableSchema, maxValueBytes: Int = 8 << 20) {
+    public init(schema: TableSchema, limits: RecordLimits = RecordLimits()) {
         self.schema = schema
-        self.maxValueBytes = maxValueBytes
+        self.maxValueBytes = limits.maxValueBytes
+        self.maxFields = limits.maxFields
         types = schema.columns.map { $0.type ?? .text }
         nullable = schema.columns.map(\.nullable)
     }
@@ -33,6 +36,13 @@ public struct Validator: Sendable {
     private var lastPositions: [Int?] = []
 
     public mutating func fit(_ fields: [FlatField]) -> Fit {
+        if fields.count > maxFields {
+            return .drifts([
+                Drift(
+                    kind: .recordTooLarge, column: "", sourceKey: "", observed: nil, expected: nil,
+                    reason: "the record has \(fields.count) fields, over the limit of \(maxFields) (policy max_record_fields)")
+            ])
+        }
         var sameShape = fields.count == lastColumns.count
         if sameShape {
             for i in fields.indices where fields[i].column != lastColumns[i] {
@@ -122,5 +132,23 @@ public struct Validator: Sendable {
         Drift(
             kind: .missingRequired, column: column.name, sourceKey: key, observed: nil, expected: column.type,
             reason: "column \(column.name) is NOT NULL and the record has no value for it")
+    }
+}
+
+/// Per-record limits, from the policy. A record over a limit is parked with the reason;
+/// it never stalls the table or turns into thousands of columns.
+public struct RecordLimits: Sendable, Equatable {
+    /// Largest string value, in bytes (`max_value_bytes`).
+    public var maxValueBytes: Int
+    /// Most fields one record may have once flattened (`max_record_fields`). Below
+    /// PostgreSQL's 1,600 columns per table, so no single record can exhaust a table.
+    public var maxFields: Int
+
+    public static let defaultMaxValueBytes = 8 << 20
+    public static let defaultMaxFields = 1_000
+
+    public init(maxValueBytes: Int = RecordLimits.defaultMaxValueBytes, maxFields: Int = RecordLimits.defaultMaxFields) {
+        self.maxValueBytes = maxValueBytes
+        self.maxFields = maxFields
     }
 }

@@ -48,11 +48,11 @@ struct ReadBatch: Sendable {
 
 /// The schema the reader validates against, set by the engine after each repair.
 final class SchemaBox: Sendable {
-    private let value = NIOLockedValueBox<(TableSchema, Int)?>(nil)
-    func set(_ schema: TableSchema?, maxValueBytes: Int) {
-        value.withLockedValue { $0 = schema.map { ($0, maxValueBytes) } }
+    private let value = NIOLockedValueBox<(TableSchema, RecordLimits)?>(nil)
+    func set(_ schema: TableSchema?, limits: RecordLimits) {
+        value.withLockedValue { $0 = schema.map { ($0, limits) } }
     }
-    func get() -> (TableSchema, Int)? { value.withLockedValue { $0 } }
+    func get() -> (TableSchema, RecordLimits)? { value.withLockedValue { $0 } }
 }
 
 /// Parses and flattens the next batch of lines. It runs on its own task so that the
@@ -101,9 +101,9 @@ final class BatchReader: @unchecked Sendable {
         b.raw.reserveCapacity(size * 256)
         let reader = self.reader
         var current: TableSchema? = nil
-        if let (schema, maxBytes) = schema.get() {
+        if let (schema, limits) = schema.get() {
             for k in 0..<parts where validators[k]?.schema != schema {
-                validators[k] = Validator(schema: schema, maxValueBytes: maxBytes)
+                validators[k] = Validator(schema: schema, limits: limits)
             }
             current = schema
         } else {

@@ -37,7 +37,7 @@ extension Engine {
         var newKeys: [(String, String)] = []
         // Updated only once the batch commits: a rolled-back batch must record its keys again.
         var seenKeys = knownKeys
-        var validator = schema.map { Validator(schema: $0, maxValueBytes: policy.maxValueBytes) }
+        var validator = schema.map { Validator(schema: $0, limits: policy.recordLimits) }
         for (idx, p) in batch.enumerated() {
             // The reader's fit when it still holds; otherwise validate here (the validator is
             // mutated in place: copying it per record cost a retain per field).

@@ -49,7 +49,7 @@ extension Engine {
         var schema = try await state.transaction { tx in try await tx.schema(table) }
         var knownKeys = Set<String>()
         let batches = BatchReader(reader: source, table: table, source: sourceName, size: batchSize, warehouse: warehouse)
-        batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
+        batches.schema.set(schema, limits: policy.recordLimits)
         var reading = Task.detached { batches.next() }
         while true {
             let read = await reading.value
@@ -58,8 +58,8 @@ extension Engine {
             if batch.isEmpty && read.quarantined.isEmpty && read.lines == 0 { break }
             summary.lines += Int64(read.lines)
             if schema == nil, !batch.isEmpty {
-                schema = try await createTable(table, from: batch.map(read.fields))
-                batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
+                schema = try await createTable(table, from: batch.map(read.fields).filter { $0.count <= policy.maxRecordFields })
+                batches.schema.set(schema, limits: policy.recordLimits)
             }
             let r: BatchResult
             do {
@@ -68,8 +68,10 @@ extension Engine {
                 // Someone altered the table by hand: the transaction rolled back, so
                 // re-read the catalog and validate the same batch again.
                 schema = try await state.transaction { tx in try await tx.schema(table) }
-                if schema == nil, !batch.isEmpty { schema = try await createTable(table, from: batch.map(read.fields)) }
-                batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
+                if schema == nil, !batch.isEmpty {
+                    schema = try await createTable(table, from: batch.map(read.fields).filter { $0.count <= policy.maxRecordFields })
+                }
+                batches.schema.set(schema, limits: policy.recordLimits)
                 r = try await commitBatch(table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys)
             }
             try await source.acknowledge(through: read.offset)
@@ -83,7 +85,7 @@ extension Engine {
                 let outcome = try await repairOpenIncidents(table: table)
                 summary.repaired += outcome.applied
                 schema = try await state.transaction { tx in try await tx.schema(table) }
-                batches.schema.set(schema, maxValueBytes: policy.maxValueBytes)
+                batches.schema.set(schema, limits: policy.recordLimits)
             }
             if read.atEnd { break }
         }

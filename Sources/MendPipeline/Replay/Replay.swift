@@ -21,7 +21,7 @@ extension Engine {
         let plan = try await currentPlan(incidentID: incidentID)
         let quarantineAll = plan?.plan.status == .applied && plan?.plan.operations.contains(where: { $0.kind == .quarantine }) == true
         let table = incident.table
-        let maxBytes = policy.maxValueBytes
+        let limits = policy.recordLimits
         var result = ReplayResult()
         var afterID: Int64 = 0
         while true {
@@ -38,7 +38,7 @@ extension Engine {
                     return (r, last, false)
                 }
                 guard let schema = try await tx.schema(table) else { throw PipelineError.notFound("table \(table) is gone") }
-                var validator = Validator(schema: schema, maxValueBytes: maxBytes)
+                var validator = Validator(schema: schema, limits: limits)
                 var flattener = Flattener()
                 var rows: [[SQLValue]] = []
                 var loadedIDs: [Int64] = []

@@ -24,6 +24,12 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .staleSchema(let why): "the table changed outside Mend (\(why)); the schema cache was stale"
         }
     }
+
+    /// The description without the statement text, for replies to callers outside Mend.
+    public var withoutStatement: String {
+        if case .sql(let message, _) = self { return "database error: \(message)" }
+        return description
+    }
 }
 
 /// A unit of work inside one database transaction.

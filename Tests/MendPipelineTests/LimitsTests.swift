@@ -1,0 +1,49 @@
+import Foundation
+import MendCore
+import MendPipeline
+import MendStore
+import MendTestSupport
+import Testing
+
+/// Limits park a record with a reason; they never stall a table, never reject the
+/// records around it, and never turn one record into a table's worth of columns.
+@Suite struct LimitsTests {
+    static func wide(_ id: Int, keys: Int) -> String {
+        "{\"id\": \(id), " + (0..<keys).map { "\"k\($0)\": \($0)" }.joined(separator: ", ") + "}"
+    }
+
+    @Test(arguments: Backend.available) func aRecordWithTooManyKeysIsParkedAndTheBatchLoads(_ backend: Backend) async throws {
+        let engine = try await backend.engine()
+        // On a new table: the wide record is not part of the table's first schema.
+        let lines = [#"{"id": 1, "kind": "a"}"#, Self.wide(2, keys: 5_000), #"{"id": 3, "kind": "b"}"#]
+        let s = try await engine.ingest(path: writeLines(lines), table: "events")
+        #expect(s.loaded == 2)
+        #expect(s.parked == 1)
+        let columns = try #require(try await engine.schema(table: "events")).0.columns.map(\.name)
+        #expect(columns.count == 2, "\(columns.count) columns")
+        let incident = try #require(try await engine.incidents().first)
+        #expect(incident.kinds == [.recordTooLarge])
+        let (_, parked, plans) = try await engine.incidentDetail(incident.id)
+        #expect(parked.first?.reason.contains("max_record_fields") == true, "\(parked.first?.reason ?? "")")
+        // The rules planner proposes quarantine, which waits for a person under the default policy.
+        #expect(plans.last?.plan.operations.map(\.kind) == [.quarantine])
+        #expect(plans.last?.plan.status == .pendingApproval)
+    }
+
+    @Test(arguments: Backend.available) func aPlanAddingManyColumnsWaitsForAPerson(_ backend: Backend) async throws {
+        let engine = try await backend.engine()
+        _ = try await engine.ingest(path: writeLines([#"{"id": 1}"#]), table: "events")
+        let s = try await engine.ingest(path: writeLines([Self.wide(2, keys: 60)]), table: "events")
+        #expect(s.pendingApproval.count == 1)
+        let plan = try #require(try await engine.currentPlan(incidentID: s.pendingApproval[0]))
+        #expect(plan.plan.operations.count == 60)
+        #expect(plan.decision?.reasons.contains { $0.contains("max_auto_new_columns") } == true)
+        #expect(try await engine.schema(table: "events")?.0.columns.count == 1, "nothing added without approval")
+    }
+
+    @Test func thePolicyOverridesTheLimits() throws {
+        let p = try PolicyLoader.parse("max_record_fields: 10\nmax_auto_new_columns: 200\n")
+        #expect(p.recordLimits.maxFields == 10)
+        #expect(p.maxAutoNewColumns == 200)
+    }
+}
