@@ -228,3 +228,18 @@ import Testing
         }
     }
 }
+
+/// Overflow, underflow and non-finite values never load as something else.
+@Suite struct CoercerRangeTests {
+    @Test func overflowAndUnderflowAreMismatches() {
+        for text in ["1e400", "-1e400", "1e-400", "-2.5e-330"] {
+            guard case .mismatch(let why) = Coercer.coerce(.number(JSONNumber(text: text)), to: .double) else {
+                Issue.record("\(text) must not fit a double precision column")
+                continue
+            }
+            #expect(why.contains(text))
+        }
+        #expect(Coercer.coerce(.number(JSONNumber(text: "0e-400")), to: .double) == .exact(.double(0)))
+        #expect(Coercer.coerce(.number(JSONNumber(text: "5e-324")), to: .double) == .exact(.double(Double.leastNonzeroMagnitude)))
+    }
+}

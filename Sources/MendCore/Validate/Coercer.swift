@@ -35,6 +35,10 @@ public enum Coercer {
             }
             let d = n.double
             guard d.isFinite else { return .mismatch("\(n.text) is out of range for double precision") }
+            // 1e-400 reads as 0.0: a number that is not zero must not load as zero.
+            if d == 0, let t = DecimalText(n.text), !t.digits.isEmpty {
+                return .mismatch("\(n.text) underflows double precision (it would be stored as 0)")
+            }
             // An integer literal beyond Int64 fits only if the double holds it exactly.
             if n.int == nil, n.isInteger, DecimalText(n.text) != DecimalText(d.description) {
                 return .mismatch("\(n.text) cannot be held exactly by a double precision column")
