@@ -46,4 +46,17 @@ import Testing
         #expect(p.recordLimits.maxFields == 10)
         #expect(p.maxAutoNewColumns == 200)
     }
+
+    @Test(arguments: Backend.available) func junkLinesCostOneAuditEntryPerBatch(_ backend: Backend) async throws {
+        let engine = try await backend.engine()
+        let lines = [#"{"id": 1}"#] + (0..<500).map { "junk \($0)" } + [#"{"id": 2}"#]
+        let s = try await engine.ingest(path: writeLines(lines), table: "events")
+        #expect(s.quarantined == 500)
+        #expect(s.loaded == 2)
+        let entries = try await engine.auditEntries().filter { $0.kind == "record.quarantined" }
+        #expect(entries.count == 1)
+        #expect(entries.first?.detail.contains("\"count\":\"500\"") == true, "\(entries.first?.detail ?? "")")
+        #expect(entries.first?.detail.contains("records_sha256") == true)
+        #expect(try await engine.stats().first?.quarantined == 500, "every line is still kept, with its reason")
+    }
 }

@@ -6,7 +6,11 @@ public enum AuditEvent: Sendable, Equatable {
     case incidentOpened(incident: Int64, table: String, signature: String, kinds: [DriftKind], firstReason: String)
     /// Replay moved records that still drift onto a signature with no open incident.
     case incidentOpenedByReplay(incident: Int64, table: String, signature: String, fromReplayOf: Int64)
-    case recordQuarantined(source: String, line: Int64, table: String, reason: String)
+    /// The records of one batch that were set aside on arrival (not JSON, not an object,
+    /// discarded by a contract): one entry per batch, with counts and a digest of their
+    /// bytes, so 200,000 junk lines cost a handful of entries instead of 200,000.
+    case recordsQuarantinedOnArrival(
+        source: String, table: String, count: Int, firstLine: Int64, lastLine: Int64, firstReason: String, sha256: String)
     case plannerFallback(incident: Int64, planner: String, reason: String)
     case planProposed(plan: Int64, ProposedPlan)
     case policyDecided(plan: Int64, decision: Autonomy, reasons: [String])
@@ -31,7 +35,7 @@ public enum AuditEvent: Sendable, Equatable {
         switch self {
         case .tableCreated: "table.created"
         case .incidentOpened, .incidentOpenedByReplay: "incident.opened"
-        case .recordQuarantined: "record.quarantined"
+        case .recordsQuarantinedOnArrival: "record.quarantined"
         case .plannerFallback: "planner.fallback"
         case .planProposed: "plan.proposed"
         case .policyDecided: "policy.decided"
@@ -66,7 +70,8 @@ public enum AuditEvent: Sendable, Equatable {
             .planRefused(let id, _, _, _, _), .incidentReplayed(let id, _, _, _), .incidentResolved(let id, _, _),
             .recordsQuarantined(let id, _, _, _, _):
             "incident:\(id)"
-        case .recordQuarantined(let source, let line, _, _): "\(source):\(line)"
+        case .recordsQuarantinedOnArrival(let source, _, let count, let first, let last, _, _):
+            count == 1 ? "\(source):\(first)" : "\(source):\(first)-\(last)"
         case .planProposed(let id, _), .policyDecided(let id, _, _), .planApproved(let id, _, _), .planRejected(let id, _, _),
             .planSuperseded(let id, _, _), .planApplied(let id, _), .planFailed(let id, _, _):
             "plan:\(id)"
@@ -86,8 +91,12 @@ public enum AuditEvent: Sendable, Equatable {
             ]
         case .incidentOpenedByReplay(_, let table, let signature, let from):
             return ["table": table, "signature": signature, "from_replay_of": String(from)]
-        case .recordQuarantined(_, _, let table, let reason):
-            return ["table": table, "reason": reason]
+        case .recordsQuarantinedOnArrival(_, let table, let count, let first, let last, let reason, let digest):
+            if count == 1 { return ["table": table, "reason": reason] }
+            return [
+                "table": table, "count": String(count), "first_line": String(first), "last_line": String(last),
+                "first_reason": reason, "records_sha256": digest,
+            ]
         case .plannerFallback(_, let planner, let reason):
             return ["planner": planner, "fallback": "rules", "reason": reason]
         case .planProposed(_, let p):

@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import MendCore
 import MendStore
 
@@ -45,10 +47,25 @@ enum Park {
         return (opened, touched)
     }
 
+    /// Quarantines a batch's non-records with one audit entry per source; the entry's
+    /// digest covers every record's bytes, so the log still pins exactly what was set aside.
     static func quarantine(_ records: [QuarantinedRecord], table: String, actor: String, in tx: StateTransaction) async throws {
+        guard !records.isEmpty else { return }
         try await tx.quarantine(records)
-        for q in records {
-            try await tx.audit(.recordQuarantined(source: q.source, line: q.line, table: table, reason: q.reason), actor: actor)
+        var bySource: [String: [QuarantinedRecord]] = [:]
+        for q in records { bySource[q.source, default: []].append(q) }
+        for (source, group) in bySource.sorted(by: { $0.key < $1.key }) {
+            var h = SHA256()
+            for q in group {
+                h.update(data: Data(q.raw.utf8))
+                h.update(data: Data([0x0A]))
+            }
+            let digest = h.finalize().map { String(format: "%02x", $0) }.joined()
+            try await tx.audit(
+                .recordsQuarantinedOnArrival(
+                    source: source, table: table, count: group.count, firstLine: group.map(\.line).min() ?? 0,
+                    lastLine: group.map(\.line).max() ?? 0, firstReason: group[0].reason, sha256: digest),
+                actor: actor)
         }
     }
 }
