@@ -51,6 +51,19 @@ struct ServerTests {
         #expect(try await s.count("events") == 5)
         let empty = try await s.ingest("events", "[]")
         #expect(empty.status == 200 && empty.json["records"] as? Int == 0)
+        // What HTTP sent is audited as HTTP's, not as the CLI's user.
+        let actors = Set(
+            try await s.engine.auditEntries().filter { $0.kind == "table.created" || $0.kind == "record.quarantined" }.map(\.actor))
+        #expect(actors == ["http:ingest"])
+    }
+
+    @Test func mendsOwnStateTablesAreNotShown() async throws {
+        let s = try await TestServer.start()
+        defer { Task { await s.stop() } }
+        _ = try await s.ingest("events", #"{"id": 1}"#)
+        #expect(try await s.engine.schema(table: "events") != nil)
+        #expect(try await s.engine.schema(table: "_mend_audit") == nil)
+        #expect(try await s.engine.schema(table: "_mend_tables") == nil)
     }
 
     @Test func badInputGetsClear4xx() async throws {

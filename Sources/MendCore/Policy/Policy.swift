@@ -177,7 +177,8 @@ public struct Policy: Codable, Sendable, Equatable {
         if added > maxAutoNewColumns, outcome == .auto {
             outcome = .approve
             reasons.append(
-                "the plan adds \(added) columns, more than the \(maxAutoNewColumns) a plan may add on its own (policy max_auto_new_columns)")
+                "the plan adds \(added) columns, more than the \(maxAutoNewColumns) a plan may add on its own (policy max_auto_new_columns)"
+            )
         }
         return PolicyDecision(autonomy: outcome, reasons: reasons)
     }

@@ -17,7 +17,8 @@ extension Engine {
     /// the rows that fit, parks the rest (Park.swift), quarantines what is not a record,
     /// and commits the source position with them.
     func commitBatch(
-        table: String, source input: any RecordSource, schema: TableSchema?, read: ReadBatch, knownKeys: inout Set<String>
+        table: String, source input: any RecordSource, schema: TableSchema?, read: ReadBatch, knownKeys: inout Set<String>,
+        by actor: String
     ) async throws -> BatchResult {
         let source = input.name
         let offset = read.offset
@@ -89,7 +90,6 @@ extension Engine {
             }
         }
         let columns = schema?.columns ?? []
-        let actor = self.actor
         let toPark = parked
         let toQuarantine = quarantine
         let loadRows = rows

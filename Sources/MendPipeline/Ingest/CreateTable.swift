@@ -5,7 +5,7 @@ import MendStore
 extension Engine {
     /// Creates a missing table from the first records, through the same plan, policy,
     /// guard and audit path as any repair.
-    func createTable(_ table: String, from records: [[FlatField]]) async throws -> TableSchema? {
+    func createTable(_ table: String, from records: [[FlatField]], by actor: String) async throws -> TableSchema? {
         let columns = SchemaInference.columns(from: records)
         if columns.isEmpty { return nil }
         let op = PlanOperation(kind: .createTable, columns: columns)
@@ -27,7 +27,6 @@ extension Engine {
                 "table \(table) does not exist and creating it needs a decision: \((decision.reasons + verdict.reasons).joined(separator: "; "))"
             )
         }
-        let actor = self.actor
         let w = warehouse
         return try await state.transaction(lockKey: table) { tx in
             if try await w.catalog(table: table, in: tx.session) == nil {

@@ -35,13 +35,15 @@ extension Engine {
     /// its offset, which the batch commits with its rows: a retry after a crash skips
     /// what was already loaded, and a retry after success is answered from the stored
     /// response. Callers serialize requests with the same key (MendServer does, per process).
-    public func ingest(body: Data, table: String, idempotencyKey: String?) async throws -> HTTPIngestResult {
+    public func ingest(body: Data, table: String, idempotencyKey: String?, actor: String = "http:ingest") async throws
+        -> HTTPIngestResult
+    {
         if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
         let ndjson = try NDJSONBody.normalize(body)
         try await bootstrap()
         guard let key = idempotencyKey else {
             let source = BodySource(ndjson: ndjson, name: "http:req-\(UUID().uuidString)", resumable: false)
-            return HTTPIngestResult(summary: try await ingest(source: source, table: table, resume: false), replayed: false)
+            return HTTPIngestResult(summary: try await ingest(source: source, table: table, resume: false, actor: actor), replayed: false)
         }
         let digest = Engine.sha256Hex(ndjson)
         let existing = try await state.transaction { tx in try await tx.idempotentRequest(key: key, table: table) }
@@ -56,7 +58,7 @@ extension Engine {
         }
         let name = Engine.sha256Hex(Data("\(table)\u{0}\(key)".utf8))
         let source = BodySource(ndjson: ndjson, name: "http:key-\(name)", resumable: true)
-        let summary = try await ingest(source: source, table: table, resume: true)
+        let summary = try await ingest(source: source, table: table, resume: true, actor: actor)
         let response = String(decoding: try JSONEncoder().encode(summary), as: UTF8.self)
         try await state.transaction { tx in try await tx.finishIdempotentRequest(key: key, table: table, response: response) }
         return HTTPIngestResult(summary: summary, replayed: false)

@@ -31,10 +31,13 @@ extension Engine {
     }
 
     /// Records from any source. With `resume`, a resumable source skips what an earlier
-    /// run committed; each batch commits its end position with its rows.
+    /// run committed; each batch commits its end position with its rows. `actor` names who
+    /// sent them in the audit (default: the engine's actor, e.g. `mend:alice` for the CLI).
     public func ingest(
-        source: any RecordSource, table: String, resume: Bool = true, progress: (@Sendable (Int64) -> Void)? = nil
+        source: any RecordSource, table: String, resume: Bool = true, actor who: String? = nil,
+        progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> IngestSummary {
+        let actor = who ?? self.actor
         if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
         try await bootstrap()
         let started = Date()
@@ -58,21 +61,22 @@ extension Engine {
             if batch.isEmpty && read.quarantined.isEmpty && read.lines == 0 { break }
             summary.lines += Int64(read.lines)
             if schema == nil, !batch.isEmpty {
-                schema = try await createTable(table, from: batch.map(read.fields).filter { $0.count <= policy.maxRecordFields })
+                schema = try await createTable(table, from: batch.map(read.fields).filter { $0.count <= policy.maxRecordFields }, by: actor)
                 batches.schema.set(schema, limits: policy.recordLimits)
             }
             let r: BatchResult
             do {
-                r = try await commitBatch(table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys)
+                r = try await commitBatch(table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys, by: actor)
             } catch StoreError.staleSchema {
                 // Someone altered the table by hand: the transaction rolled back, so
                 // re-read the catalog and validate the same batch again.
                 schema = try await state.transaction { tx in try await tx.schema(table) }
                 if schema == nil, !batch.isEmpty {
-                    schema = try await createTable(table, from: batch.map(read.fields).filter { $0.count <= policy.maxRecordFields })
+                    schema = try await createTable(
+                        table, from: batch.map(read.fields).filter { $0.count <= policy.maxRecordFields }, by: actor)
                 }
                 batches.schema.set(schema, limits: policy.recordLimits)
-                r = try await commitBatch(table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys)
+                r = try await commitBatch(table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys, by: actor)
             }
             try await source.acknowledge(through: read.offset)
             summary.loaded += r.loaded
@@ -82,7 +86,7 @@ extension Engine {
             summary.incidentsOpened += r.opened
             progress?(summary.lines)
             if !r.touched.isEmpty {
-                let outcome = try await repairOpenIncidents(table: table)
+                let outcome = try await repairOpenIncidents(table: table, by: actor)
                 summary.repaired += outcome.applied
                 schema = try await state.transaction { tx in try await tx.schema(table) }
                 batches.schema.set(schema, limits: policy.recordLimits)

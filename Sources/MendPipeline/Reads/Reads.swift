@@ -29,7 +29,9 @@ extension Engine {
     public func schema(table: String) async throws -> (TableSchema, [String: [String]], [StateStore.SchemaVersion])? {
         try await bootstrap()
         return try await state.transaction { tx in
-            guard let schema = try await tx.schema(table) else { return nil }
+            // Only tables Mend loads: its own `_mend*` state tables and other tables of the
+            // database are not shown (to MCP agents, the dashboard or the CLI).
+            guard try await tx.managedTables().contains(table), let schema = try await tx.schema(table) else { return nil }
             return (schema, try await tx.sourceKeys(table), try await tx.schemaHistory(table))
         }
     }

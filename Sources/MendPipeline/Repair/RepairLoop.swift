@@ -13,7 +13,7 @@ extension Engine {
     /// Plans every open incident of a table that has no live plan yet, and applies
     /// what the policy lets through. Replays can move records into new incidents, so
     /// it runs until nothing new appears (bounded).
-    public func repairOpenIncidents(table: String) async throws -> RepairOutcome {
+    public func repairOpenIncidents(table: String, by who: String? = nil) async throws -> RepairOutcome {
         var outcome = RepairOutcome()
         for _ in 0..<8 {
             let candidates = try await state.transaction { tx -> [Int64] in
@@ -29,7 +29,7 @@ extension Engine {
             }
             if candidates.isEmpty { break }
             for id in candidates {
-                let r = try await repair(incidentID: id)
+                let r = try await repair(incidentID: id, by: who)
                 switch r {
                 case .applied: outcome.applied += 1
                 case .pending: outcome.pending.append(id)
