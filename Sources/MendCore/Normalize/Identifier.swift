@@ -1,3 +1,5 @@
+import Foundation
+
 /// SQL identifiers: how source keys become column names, and the one function that
 /// quotes an identifier for SQL text.
 public enum Identifier {
@@ -24,6 +26,13 @@ public enum Identifier {
         return quote(schema) + "." + quote(name)
     }
 
+    /// The Unicode NFC form of a name: "café" typed as e + U+0301 and as é is one table,
+    /// one column. ASCII (the common case) is returned as it is, without the Foundation call.
+    public static func canonical(_ name: String) -> String {
+        if name.utf8.allSatisfy({ $0 < 0x80 }) { return name }
+        return name.precomposedStringWithCanonicalMapping
+    }
+
     /// Why a name given by a user (a table name) is not acceptable, or nil if it is.
     public static func validateUserName(_ name: String) -> String? {
         if name.isEmpty { return "the name is empty" }
@@ -40,7 +49,8 @@ public enum Identifier {
     /// `x int; DROP TABLE t; --` → `x_int_drop_table_t`. Letters outside ASCII are kept
     /// (PostgreSQL accepts them), lowercased. A name that would start with a digit gets
     /// a leading underscore. An empty result becomes `_` (see `hasLetterOrDigit`).
-    public static func normalize(_ key: String) -> String {
+    public static func normalize(_ raw: String) -> String {
+        let key = canonical(raw)
         var out = ""
         out.reserveCapacity(key.utf8.count + 4)
         var previous: Character? = nil

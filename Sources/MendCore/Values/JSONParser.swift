@@ -187,7 +187,10 @@ public struct JSONParser {
         while pos < bytes.count {
             let b = bytes[pos]
             if b == UInt8(ascii: "\"") {
-                let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<pos]), as: UTF8.self)
+                // Validating, not repairing: invalid UTF-8 must not load as U+FFFD without a word.
+                guard let s = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<pos]), as: UTF8.self) else {
+                    throw error("invalid UTF-8 in a string")
+                }
                 pos += 1
                 return s
             }
@@ -200,7 +203,8 @@ public struct JSONParser {
             let b = bytes[pos]
             if b == UInt8(ascii: "\"") {
                 pos += 1
-                return String(decoding: out, as: UTF8.self)
+                guard let s = String(validating: out, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
+                return s
             }
             if b < 0x20 { throw error("control character in string") }
             if b != UInt8(ascii: "\\") {

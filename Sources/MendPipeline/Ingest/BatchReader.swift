@@ -183,11 +183,7 @@ final class BatchReader: @unchecked Sendable {
                                         }
                                         local.append(.record(Pending(line: line, raw: range, fields: fields, fit: fit)))
                                     } catch {
-                                        local.append(
-                                            .quarantine(
-                                                QuarantinedRecord(
-                                                    table: table, source: source, line: line, raw: String(decoding: bytes, as: UTF8.self),
-                                                    reason: "line \(line): not JSON: \(error)")))
+                                        local.append(.quarantine(Self.notJSON(bytes, table: table, source: source, line: line, error)))
                                     }
                                 }
                                 if encodeAhead, let columns = va[k]?.schema.columns, !rows.isEmpty {
@@ -214,6 +210,21 @@ final class BatchReader: @unchecked Sendable {
             if !pieces.isEmpty { b.prepared = PreparedLoad.concatenating(pieces) }
         }
         return b
+    }
+}
+
+extension BatchReader {
+    /// A line that is not JSON, kept exactly: text as it came, or, when it is not even
+    /// UTF-8 (which no text column can hold), its bytes in base64 behind a `base64:` prefix.
+    static func notJSON(
+        _ bytes: UnsafeBufferPointer<UInt8>, table: String, source: String, line: Int64, _ error: any Error
+    ) -> QuarantinedRecord {
+        if let text = String(validating: bytes, as: UTF8.self) {
+            return QuarantinedRecord(table: table, source: source, line: line, raw: text, reason: "line \(line): not JSON: \(error)")
+        }
+        return QuarantinedRecord(
+            table: table, source: source, line: line, raw: "base64:" + Data(bytes).base64EncodedString(),
+            reason: "line \(line): not UTF-8 (its bytes are kept as base64): \(error)")
     }
 }
 

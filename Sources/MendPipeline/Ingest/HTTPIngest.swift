@@ -35,9 +35,10 @@ extension Engine {
     /// its offset, which the batch commits with its rows: a retry after a crash skips
     /// what was already loaded, and a retry after success is answered from the stored
     /// response. Callers serialize requests with the same key (MendServer does, per process).
-    public func ingest(body: Data, table: String, idempotencyKey: String?, actor: String = "http:ingest") async throws
+    public func ingest(body: Data, table given: String, idempotencyKey: String?, actor: String = "http:ingest") async throws
         -> HTTPIngestResult
     {
+        let table = Identifier.canonical(given)
         if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
         let ndjson = try NDJSONBody.normalize(body)
         try await bootstrap()

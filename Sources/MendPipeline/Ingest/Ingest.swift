@@ -23,9 +23,10 @@ extension Engine {
     /// A JSON Lines file, or standard input for "-". `sourceName` names the source in
     /// parked records and offsets (default: the file's absolute path).
     public func ingest(
-        path: String, table: String, resume: Bool = true, sourceName: String? = nil,
+        path: String, table given: String, resume: Bool = true, sourceName: String? = nil,
         progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> IngestSummary {
+        let table = Identifier.canonical(given)
         if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
         return try await ingest(source: try FileSource(path: path, name: sourceName), table: table, resume: resume, progress: progress)
     }
@@ -34,9 +35,10 @@ extension Engine {
     /// run committed; each batch commits its end position with its rows. `actor` names who
     /// sent them in the audit (default: the engine's actor, e.g. `mend:alice` for the CLI).
     public func ingest(
-        source: any RecordSource, table: String, resume: Bool = true, actor who: String? = nil,
+        source: any RecordSource, table given: String, resume: Bool = true, actor who: String? = nil,
         progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> IngestSummary {
+        let table = Identifier.canonical(given)
         let actor = who ?? self.actor
         if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
         try await bootstrap()

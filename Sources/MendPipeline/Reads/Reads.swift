@@ -26,8 +26,9 @@ extension Engine {
         }
     }
 
-    public func schema(table: String) async throws -> (TableSchema, [String: [String]], [StateStore.SchemaVersion])? {
+    public func schema(table given: String) async throws -> (TableSchema, [String: [String]], [StateStore.SchemaVersion])? {
         try await bootstrap()
+        let table = Identifier.canonical(given)
         return try await state.transaction { tx in
             // Only tables Mend loads: its own `_mend*` state tables and other tables of the
             // database are not shown (to MCP agents, the dashboard or the CLI).
@@ -48,8 +49,9 @@ extension Engine {
 
     /// Up to `limit` loaded rows of a managed table, every value as text (or nil), in
     /// column order. Text keeps the adapters simple; callers re-type with the schema.
-    public func sampleRows(table: String, limit: Int) async throws -> (columns: [Column], rows: [[String?]]) {
+    public func sampleRows(table given: String, limit: Int) async throws -> (columns: [Column], rows: [[String?]]) {
         try await bootstrap()
+        let table = Identifier.canonical(given)
         if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
         let w = warehouse
         let n = max(1, min(limit, 100))
