@@ -162,3 +162,20 @@ import Testing
             AuditEvent.toolCalled(tool: "x", client: "c", argumentsSHA256: "h", error: nil).detail["result"] == "ok")
     }
 }
+
+/// Data written before the machine existed may pair an applied plan with a
+/// `pending_approval` incident; the compare-and-set expects the status actually stored.
+@Suite struct IncidentLifecycleLegacyTests {
+    @Test func theCompareAndSetExpectsTheStoredStatus() {
+        let incident = Incident(
+            id: 5, table: "t", signature: "s", kinds: [], status: .pendingApproval, parked: 0, openedAt: Date(), drifts: [])
+        var m = IncidentLifecycle(incident: incident, latestPlan: (9, .applied))
+        #expect(m.state == .open)
+        guard case .persist(let change) = m.event(.replayed(loaded: 1, quarantined: 0, stillParked: 0)) else {
+            Issue.record("replay must write")
+            return
+        }
+        #expect(change.incident == .init(id: 5, from: .pendingApproval, to: .resolved))
+        #expect(m.storedStatus == .resolved)
+    }
+}

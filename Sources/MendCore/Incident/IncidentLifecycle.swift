@@ -72,17 +72,23 @@ public struct IncidentLifecycle: Sendable, Equatable {
     public let incident: Int64
     public let table: String
     public private(set) var state: State
+    /// The incident status as stored: the `from` of the next compare-and-set. Kept apart
+    /// from `state` because data written before this machine existed may pair a state
+    /// with another status (an applied plan under a `pending_approval` incident).
+    public private(set) var storedStatus: IncidentStatus
 
     public init(incident: Int64, table: String, state: State) {
         self.incident = incident
         self.table = table
         self.state = state
+        storedStatus = Self.stored(state)
     }
 
     /// The state as stored: the incident's status and its latest plan's.
     public init(incident: Incident, latestPlan: (id: Int64, status: PlanStatus)?) {
         self.incident = incident.id
         self.table = incident.table
+        storedStatus = incident.status
         switch (incident.status, latestPlan?.status) {
         case (.resolved, _): state = .resolved
         case (.rejected, _): state = .rejected
@@ -197,9 +203,10 @@ public struct IncidentLifecycle: Sendable, Equatable {
         return .init(id: p, from: .pendingApproval, to: .rejected, note: "superseded: nothing is parked any more")
     }
 
-    private func persist(_ before: State, plan: StatusChange<PlanStatus>?, _ audit: [AuditEvent]) -> Action {
-        let from = Self.stored(before)
+    private mutating func persist(_ before: State, plan: StatusChange<PlanStatus>?, _ audit: [AuditEvent]) -> Action {
+        let from = storedStatus
         let to = Self.stored(state)
+        storedStatus = to
         return .persist(Change(plan: plan, incident: from == to ? nil : .init(id: incident, from: from, to: to), audit: audit))
     }
 }

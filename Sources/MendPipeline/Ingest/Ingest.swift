@@ -34,8 +34,8 @@ extension Engine {
     /// Records from any source. With `resume`, a resumable source skips what an earlier
     /// run committed; each batch commits its end position with its rows. `actor` names who
     /// sent them in the audit (default: the engine's actor, e.g. `mend:alice` for the CLI).
-    public func ingest(
-        source: any RecordSource, table given: String, resume: Bool = true, actor who: String? = nil,
+    public func ingest<Source: RecordSource>(
+        source: Source, table given: String, resume: Bool = true, actor who: String? = nil,
         progress: (@Sendable (Int64) -> Void)? = nil
     ) async throws -> IngestSummary {
         let table = Identifier.canonical(given)

@@ -54,18 +54,28 @@ extension Engine {
         var plan = proposal.plan
         plan.status = .proposed
         let stored = plan
+        let facts = ProposedPlan(
+            incident: incidentID, plannedBy: stored.plannedBy,
+            operations: stored.operations.map(\.summary).joined(separator: "; "), rationale: stored.rationale,
+            confidence: stored.confidence, sql: proposal.statements.map(\.sql).joined(separator: ";\n"), risk: proposal.risk,
+            decision: proposal.decision.autonomy, reasons: proposal.decision.reasons, usage: usage)
         let (planID, after) = try await state.transaction { tx -> (Int64, IncidentLifecycle.State) in
+            // Only an open incident takes a new plan; checked before the insert, because the
+            // new (proposed) plan would otherwise hide one that waits for approval.
+            guard let (machine, _, _) = try await tx.lifecycle(incidentID: incidentID) else {
+                throw PipelineError.notFound("no incident \(incidentID); run `mend incidents` to list them")
+            }
+            guard machine.state == .open else {
+                var probe = machine
+                if case .illegal(let why) = probe.event(.planned(plan: 0, facts)) { throw PipelineError.state(why) }
+                throw PipelineError.state("incident \(incidentID) is not open for a new plan")
+            }
             let id = try await tx.insertPlan(stored, decision: proposal.decision, verdicts: proposal.statements)
             if let usage {
                 // Tokens spent on this plan (also when the rules planner stood in for a failed model).
                 try await tx.recordUsage(
                     planID: id, model: usage.model, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut, cost: usage.cost)
             }
-            let facts = ProposedPlan(
-                incident: incidentID, plannedBy: stored.plannedBy,
-                operations: stored.operations.map(\.summary).joined(separator: "; "), rationale: stored.rationale,
-                confidence: stored.confidence, sql: proposal.statements.map(\.sql).joined(separator: ";\n"), risk: proposal.risk,
-                decision: proposal.decision.autonomy, reasons: proposal.decision.reasons, usage: usage)
             return (id, try await Engine.step(incidentID: incidentID, .planned(plan: id, facts), by: actor, in: tx))
         }
         switch after {

@@ -218,20 +218,14 @@ extension SQLSession {
             // Fast path: the batch in the adapter's fastest form (encoded ahead, or binary
             // COPY). On failure, bisect with plain rows (text format on PostgreSQL), so a
             // rejected row is parked with the text format's error.
-            try await execute("SAVEPOINT mend_load")
-            do {
+            let failed = try await inSavepoint {
                 if let prepared, prepared.rowCount == rows.count {
                     try await load(table: table, columns: columns, rows: rows, prepared: prepared)
                 } else {
                     try await loadFast(table: table, columns: columns, rows: rows)
                 }
-                try await execute("RELEASE SAVEPOINT mend_load")
-                return []
-            } catch let e as StoreError {
-                if case .staleSchema = e { throw e }
-                try await execute("ROLLBACK TO SAVEPOINT mend_load")
-                try await execute("RELEASE SAVEPOINT mend_load")
             }
+            if failed == nil { return [] }
         }
         return try await isolate(table: table, columns: columns, rows: rows[...])
     }
@@ -240,24 +234,34 @@ extension SQLSession {
         if rows.isEmpty { return [] }
         // The whole batch once more in the plain form: on PostgreSQL it is the text format
         // (binary can fail where text loads), and a batch of one gets the text's error.
+        guard let e = try await inSavepoint({ try await load(table: table, columns: columns, rows: Array(rows)) }) else {
+            return []
+        }
+        if rows.count == 1 {
+            let message: String
+            if case .sql(let m, _) = e { message = m } else { message = e.description }
+            return [(rows.startIndex, message)]
+        }
+        let mid = rows.startIndex + rows.count / 2
+        let left = try await isolate(table: table, columns: columns, rows: rows[rows.startIndex..<mid])
+        let right = try await isolate(table: table, columns: columns, rows: rows[mid..<rows.endIndex])
+        return left + right
+    }
+
+    /// Runs `body` inside a savepoint. A store error rolls the savepoint back and is
+    /// returned (the transaction goes on); a stale schema is thrown, as the whole batch
+    /// must be validated again.
+    private func inSavepoint(_ body: () async throws -> Void) async throws -> StoreError? {
         try await execute("SAVEPOINT mend_load")
         do {
-            try await load(table: table, columns: columns, rows: Array(rows))
+            try await body()
             try await execute("RELEASE SAVEPOINT mend_load")
-            return []
+            return nil
         } catch let e as StoreError {
             if case .staleSchema = e { throw e }
             try await execute("ROLLBACK TO SAVEPOINT mend_load")
             try await execute("RELEASE SAVEPOINT mend_load")
-            if rows.count == 1 {
-                let message: String
-                if case .sql(let m, _) = e { message = m } else { message = e.description }
-                return [(rows.startIndex, message)]
-            }
-            let mid = rows.startIndex + rows.count / 2
-            let left = try await isolate(table: table, columns: columns, rows: rows[rows.startIndex..<mid])
-            let right = try await isolate(table: table, columns: columns, rows: rows[mid..<rows.endIndex])
-            return left + right
+            return e
         }
     }
 }
