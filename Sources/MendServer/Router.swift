@@ -191,6 +191,17 @@ public final class MendRouter: Sendable {
                 let text = try await metrics.render(engine: engine)
                 return ("metrics", .response(.text(200, text, contentType: "text/plain; version=0.0.4; charset=utf-8")))
             case ("POST", .ingest(let table)):
+                // Bearer only: a browser's session cookie is ambient, so a page on any origin
+                // could otherwise send records with it (text/plain needs no CORS preflight).
+                guard case .bearer = who else {
+                    return (
+                        "unauthorized",
+                        .response(
+                            .error(
+                                401, "ingest takes the bearer token, not a dashboard session: send `Authorization: Bearer $MEND_TOKEN`",
+                                headers: [("WWW-Authenticate", "Bearer realm=\"mend\"")]))
+                    )
+                }
                 return ("ingest", .response(await ingest(r, table: table)))
             case (_, .ingest):
                 return ("ingest", .response(.error(405, "use POST to ingest", headers: [("Allow", "POST")])))

@@ -57,6 +57,18 @@ struct ServerTests {
         #expect(actors == ["http:ingest"])
     }
 
+    @Test func ingestTakesTheBearerTokenOnlyNotASessionCookie() async throws {
+        let s = try await TestServer.start()
+        defer { Task { await s.stop() } }
+        let (cookie, _) = try await s.login()
+        let r = try await s.send(
+            "POST", "/v1/ingest/events", headers: [cookie, ("Content-Type", "text/plain"), ("Origin", "https://evil.example")],
+            body: #"{"id": 1}"#)
+        #expect(r.status == 401)
+        #expect(r.body.contains("bearer token"))
+        #expect(try await s.count("events") == 0)
+    }
+
     @Test func mendsOwnStateTablesAreNotShown() async throws {
         let s = try await TestServer.start()
         defer { Task { await s.stop() } }
