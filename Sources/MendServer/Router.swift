@@ -18,7 +18,12 @@ actor SessionStore {
     }
 
     private var sessions: [String: Session] = [:]
+    private var throttle = LoginThrottle()
     let lifetime: TimeInterval
+
+    /// Nil when a login may be tried, else the seconds until one may.
+    func loginRetryAfter() -> TimeInterval? { throttle.retryAfter(now: Date()) }
+    func loginFailed() { throttle.failed(now: Date()) }
 
     init(lifetime: TimeInterval) { self.lifetime = lifetime }
 
@@ -268,7 +273,13 @@ public final class MendRouter: Sendable {
     func login(_ r: ServerRequest) async -> ServerResponse {
         let form = r.form
         let user = (form["user"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        if let wait = await sessions.loginRetryAfter() {
+            return .html(
+                429, Pages.login(error: "Too many wrong tokens: try again in \(Int(wait.rounded(.up))) seconds."),
+                headers: [("Retry-After", String(Int(wait.rounded(.up))))])
+        }
         guard constantTimeEquals(form["token"] ?? "", configuration.token) else {
+            await sessions.loginFailed()
             return .html(401, Pages.login(error: "That token is not this server's MEND_TOKEN."))
         }
         guard (1...64).contains(user.count), !user.contains(where: { $0.isNewline }) else {

@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+
+@testable import MendServer
+
+/// Wrong tokens on the login form are limited: the token cannot be guessed at network speed.
+@Suite struct LoginThrottleTests {
+    @Test func fiveFailuresInAMinuteLockLoginsUntilTheOldestExpires() {
+        var t = LoginThrottle()
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        for i in 0..<5 {
+            #expect(t.retryAfter(now: start.addingTimeInterval(Double(i))) == nil)
+            t.failed(now: start.addingTimeInterval(Double(i)))
+        }
+        let wait = t.retryAfter(now: start.addingTimeInterval(5))
+        #expect(wait == 55)
+        #expect(t.retryAfter(now: start.addingTimeInterval(60)) == nil, "the oldest failure left the window")
+        #expect(t.failures.count == 4)
+    }
+
+    @Test func theServerAnswers429WithRetryAfter() async throws {
+        let s = try await TestServer.start()
+        defer { Task { await s.stop() } }
+        let form = [("Content-Type", "application/x-www-form-urlencoded")]
+        for _ in 0..<5 {
+            let r = try await s.send("POST", "/login", headers: form, body: "user=mallory&token=guess")
+            #expect(r.status == 401)
+        }
+        let locked = try await s.send("POST", "/login", headers: form, body: "user=alice&token=\(TestServer.token)")
+        #expect(locked.status == 429)
+        #expect(Int(locked.header("Retry-After") ?? "") ?? 0 > 0)
+    }
+}
