@@ -286,7 +286,10 @@ public final class MendRouter: Sendable {
             return .html(400, Pages.login(error: "Enter your name (1 to 64 characters): approvals are audited under it."))
         }
         let s = await sessions.create(user: user)
-        let cookie = "\(Self.cookie)=\(s.id); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(configuration.sessionLifetime))"
+        // Behind a TLS-terminating proxy the browser speaks HTTPS: the cookie must then never go over HTTP.
+        let secure = r.header("x-forwarded-proto")?.lowercased() == "https" ? "; Secure" : ""
+        let cookie =
+            "\(Self.cookie)=\(s.id); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(configuration.sessionLifetime))\(secure)"
         return .redirect("/", headers: [("Set-Cookie", cookie)])
     }
 

@@ -30,4 +30,15 @@ import Testing
         #expect(locked.status == 429)
         #expect(Int(locked.header("Retry-After") ?? "") ?? 0 > 0)
     }
+
+    @Test func theSessionCookieIsSecureBehindHTTPS() async throws {
+        let s = try await TestServer.start()
+        defer { Task { await s.stop() } }
+        let form = [("Content-Type", "application/x-www-form-urlencoded")]
+        let plain = try await s.send("POST", "/login", headers: form, body: "user=alice&token=\(TestServer.token)")
+        #expect(plain.header("Set-Cookie")?.contains("Secure") == false)
+        let proxied = try await s.send(
+            "POST", "/login", headers: form + [("X-Forwarded-Proto", "https")], body: "user=alice&token=\(TestServer.token)")
+        #expect(proxied.header("Set-Cookie")?.contains("; Secure") == true)
+    }
 }
