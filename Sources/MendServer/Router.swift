@@ -335,7 +335,8 @@ public final class MendRouter: Sendable {
             }
         }
         do {
-            let result = try await engine.ingest(body: r.body, table: table, idempotencyKey: key)
+            let result = try await engine.ingest(
+                body: r.body, table: table, idempotencyKey: key, keyLifetime: configuration.idempotencyLifetime)
             var response = ServerResponse.json(200, IngestResponse(result))
             if result.replayed { response.headers.append(("Idempotent-Replayed", "true")) }
             return response

@@ -19,16 +19,19 @@ public actor MendServer {
         public var maxBodyBytes: Int
         /// Dashboard sessions last this long.
         public var sessionLifetime: TimeInterval
+        /// Idempotency keys are remembered this long; a key reused later is new data.
+        public var idempotencyLifetime: TimeInterval
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, token: String, maxBodyBytes: Int = 32 << 20,
-            sessionLifetime: TimeInterval = 8 * 3600
+            sessionLifetime: TimeInterval = 8 * 3600, idempotencyLifetime: TimeInterval = 24 * 3600
         ) {
             self.host = host
             self.port = port
             self.token = token
             self.maxBodyBytes = maxBodyBytes
             self.sessionLifetime = sessionLifetime
+            self.idempotencyLifetime = idempotencyLifetime
         }
     }
 

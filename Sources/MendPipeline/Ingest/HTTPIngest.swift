@@ -35,9 +35,11 @@ extension Engine {
     /// its offset, which the batch commits with its rows: a retry after a crash skips
     /// what was already loaded, and a retry after success is answered from the stored
     /// response. Callers serialize requests with the same key (MendServer does, per process).
-    public func ingest(body: Data, table given: String, idempotencyKey: String?, actor: String = "http:ingest") async throws
-        -> HTTPIngestResult
-    {
+    /// Keys are remembered this long (default 24 h); `mend serve --idempotency-hours` sets it.
+    public func ingest(
+        body: Data, table given: String, idempotencyKey: String?, actor: String = "http:ingest",
+        keyLifetime: Double = 24 * 3600
+    ) async throws -> HTTPIngestResult {
         let table = Identifier.canonical(given)
         if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
         let ndjson = try NDJSONBody.normalize(body)
@@ -47,7 +49,10 @@ extension Engine {
             return HTTPIngestResult(summary: try await ingest(source: source, table: table, resume: false, actor: actor), replayed: false)
         }
         let digest = Engine.sha256Hex(ndjson)
-        let existing = try await state.transaction { tx in try await tx.idempotentRequest(key: key, table: table) }
+        let existing = try await state.transaction { tx in
+            try await tx.expireIdempotencyKeys(olderThan: keyLifetime)
+            return try await tx.idempotentRequest(key: key, table: table)
+        }
         if let earlier = existing {
             guard earlier.bodySHA256 == digest else { throw IngestBodyError.keyReused(key) }
             if let text = earlier.response, let summary = try? JSONDecoder().decode(IngestSummary.self, from: Data(text.utf8)) {
@@ -61,7 +66,10 @@ extension Engine {
         let source = BodySource(ndjson: ndjson, name: "http:key-\(name)", resumable: true)
         let summary = try await ingest(source: source, table: table, resume: true, actor: actor)
         let response = String(decoding: try JSONEncoder().encode(summary), as: UTF8.self)
-        try await state.transaction { tx in try await tx.finishIdempotentRequest(key: key, table: table, response: response) }
+        let sourceName = source.name
+        try await state.transaction { tx in
+            try await tx.finishIdempotentRequest(key: key, table: table, response: response, source: sourceName)
+        }
         return HTTPIngestResult(summary: summary, replayed: false)
     }
 }

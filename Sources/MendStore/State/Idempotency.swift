@@ -20,9 +20,21 @@ extension StateTransaction {
             [.text(key), .text(table), .text(bodySHA256), .double(Self.now())])
     }
 
-    public func finishIdempotentRequest(key: String, table: String, response: String) async throws {
+    /// Stores the answer and drops the body's source offset: a retry is answered from the
+    /// stored response, so the offset would only pile up (one row per request).
+    public func finishIdempotentRequest(key: String, table: String, response: String, source: String) async throws {
         try await session.execute(
             "UPDATE \(t("idempotency")) SET status = 'done', response = ? WHERE key = ? AND tbl = ?",
             [.text(response), .text(key), .text(table)])
+        try await session.execute("DELETE FROM \(t("offsets")) WHERE source = ? AND tbl = ?", [.text(source), .text(table)])
+    }
+
+    /// Forgets keys older than `seconds`: after that a reused key is new data. Returns how many.
+    @discardableResult
+    public func expireIdempotencyKeys(olderThan seconds: Double) async throws -> Int {
+        let cutoff = Self.now() - seconds
+        let gone = try await session.query(
+            "DELETE FROM \(t("idempotency")) WHERE created_at < ? AND status = 'done' RETURNING key", [.double(cutoff)])
+        return gone.count
     }
 }

@@ -21,6 +21,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Address to bind.") var host = "127.0.0.1"
     @Option(name: .long, help: "Port to bind (0: any free port).") var port = 8080
     @Option(name: .long, help: "Largest request body in MiB; larger requests get 413.") var maxBodyMb = 32
+    @Option(name: .long, help: "How long an Idempotency-Key is remembered, in hours; a key reused later is new data.")
+    var idempotencyHours: Double = 24
     @OptionGroup var options: RepairOptions
     @OptionGroup var mcp: MCPOptions
 
@@ -33,7 +35,9 @@ struct Serve: AsyncParsableCommand {
         guard maxBodyMb > 0 else { throw ValidationError("--max-body-mb must be at least 1") }
         let engine = try await options.engine()
         try await engine.bootstrap()
-        let config = MendServer.Configuration(host: host, port: port, token: token, maxBodyBytes: maxBodyMb << 20)
+        guard idempotencyHours > 0 else { throw ValidationError("--idempotency-hours must be more than 0") }
+        let config = MendServer.Configuration(
+            host: host, port: port, token: token, maxBodyBytes: maxBodyMb << 20, idempotencyLifetime: idempotencyHours * 3600)
         let server = await MendServer(configuration: config, engine: engine, options: mcp.toolOptions)
         let address = try await server.bind()
         let base = "http://\(host):\(address.port ?? port)"
