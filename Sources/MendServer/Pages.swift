@@ -152,7 +152,11 @@ enum Pages {
         }
         var parked = ""
         for p in samples {
-            parked += "<tr><td>\(h(p.source)):\(p.line)</td><td><pre>\(h(p.record))</pre></td><td>\(h(p.reason))</td></tr>"
+            let view = RecordView(p.record)
+            let more =
+                view.truncated
+                ? #"<p><a href="/parked/\#(p.id)">the whole record (\#(view.bytes) bytes)</a></p>"# : ""
+            parked += "<tr><td>\(h(p.source)):\(p.line)</td><td><pre>\(h(view.text))</pre>\(more)</td><td>\(h(p.reason))</td></tr>"
         }
         if samples.isEmpty { parked = #"<tr><td colspan="3">No parked records (replayed or quarantined).</td></tr>"# }
         var planHTML = "<p>No plan yet.</p>"

@@ -129,6 +129,7 @@ public final class MendRouter: Sendable {
     enum Route {
         case healthz, mcp, login, logout, metrics, ingest(String), overview, incident(String), decide(String, approve: Bool), audit
         case schema(String)
+        case parked(String)
         case unknown
 
         init(_ parts: [String]) {
@@ -146,6 +147,7 @@ public final class MendRouter: Sendable {
                 }
             case 2 where parts[0] == "incidents": self = .incident(parts[1])
             case 2 where parts[0] == "tables": self = .schema(parts[1])
+            case 2 where parts[0] == "parked": self = .parked(parts[1])
             case 3 where parts[0] == "v1" && parts[1] == "ingest": self = .ingest(parts[2])
             case 3 where parts[0] == "incidents" && (parts[2] == "approve" || parts[2] == "reject"):
                 self = .decide(parts[1], approve: parts[2] == "approve")
@@ -222,6 +224,12 @@ public final class MendRouter: Sendable {
                 return ("audit", .response(try await auditPage(who)))
             case ("GET", .schema(let table)):
                 return ("schema", .response(try await schemaPage(table, who)))
+            case ("GET", .parked(let id)):
+                // The whole parked record, as plain text (never rendered as HTML).
+                guard let id = Int64(id), let record = try await engine.parkedRecord(id: id) else {
+                    return ("parked", .response(notFound("no parked record with that id (it may have been replayed)")))
+                }
+                return ("parked", .response(.text(200, record.record, contentType: "text/plain; charset=utf-8")))
             case ("POST", .logout):
                 return ("logout", .response(await logout(r, who)))
             case (_, .unknown):

@@ -155,3 +155,15 @@ import Testing
         #expect(Set(fields.map(\.column)).count == 2)
     }
 }
+
+@Suite struct RecordViewTests {
+    @Test func longRecordsAreCutOnACharacterBoundary() {
+        let short = RecordView("{\"a\": 1}")
+        #expect(!short.truncated && short.text == "{\"a\": 1}")
+        let long = String(repeating: "é", count: 10)  // 2 bytes each
+        let cut = RecordView(long, limit: 5)
+        #expect(cut.truncated)
+        #expect(cut.bytes == 20)
+        #expect(cut.text == "éé", "5 bytes back to the boundary at 4")
+    }
+}

@@ -1,4 +1,7 @@
 import Foundation
+import MendCore
+import MendPipeline
+import MendStore
 import Testing
 
 @testable import MendServer
@@ -40,5 +43,26 @@ import Testing
         let proxied = try await s.send(
             "POST", "/login", headers: form + [("X-Forwarded-Proto", "https")], body: "user=alice&token=\(TestServer.token)")
         #expect(proxied.header("Set-Cookie")?.contains("; Secure") == true)
+    }
+}
+
+/// A huge parked record does not make a huge incident page; the whole record is one link away.
+@Suite struct RecordViewPageTests {
+    @Test func theIncidentPageCutsAndLinksTheWholeRecord() async throws {
+        let s = try await TestServer.start()
+        defer { Task { await s.stop() } }
+        _ = try await s.ingest("events", #"{"id": 1}"#)
+        let big = String(repeating: "x", count: 200_000)
+        _ = try await s.ingest("events", "{\"id\": 2, \"note\": \"\(big)\"}")
+        let incident = try #require(try await s.engine.incidents().first)
+        let (cookie, _) = try await s.login()
+        let page = try await s.send("GET", "/incidents/\(incident.id)", headers: [cookie])
+        #expect(page.status == 200)
+        #expect(page.body.utf8.count < 100_000, "\(page.body.utf8.count) bytes")
+        let parkedID = try #require(try await s.engine.incidentDetail(incident.id).1.first?.id)
+        #expect(page.body.contains("/parked/\(parkedID)"))
+        let whole = try await s.send("GET", "/parked/\(parkedID)", headers: [cookie])
+        #expect(whole.status == 200 && whole.body.contains(big))
+        #expect(whole.header("Content-Type")?.hasPrefix("text/plain") == true)
     }
 }

@@ -38,10 +38,17 @@ enum GetIncidentTool: MendTool {
             "incident": incident,
             "samples": .array(
                 samples.map {
-                    .object([
+                    // A record over 16 KiB comes back cut, as text, with its size: the answer stays small.
+                    let view = RecordView($0.record)
+                    var sample: [String: Value] = [
                         "parked_id": .int(Int($0.id)), "source": .string($0.source), "line": .int(Int($0.line)),
-                        "record": JSON.parse($0.record), "reason": .string($0.reason),
-                    ])
+                        "record": view.truncated ? .string(view.text) : JSON.parse($0.record), "reason": .string($0.reason),
+                    ]
+                    if view.truncated {
+                        sample["record_truncated"] = true
+                        sample["record_bytes"] = .int(view.bytes)
+                    }
+                    return .object(sample)
                 }),
             "plans": .array(plans.map(ToolValue.storedPlan)),
             "schema_resource": .string("mend://tables/\(i.table)/schema"),

@@ -37,6 +37,11 @@ extension Engine {
         }
     }
 
+    public func parkedRecord(id: Int64) async throws -> ParkedRecord? {
+        try await bootstrap()
+        return try await state.transaction { tx in try await tx.parkedRecord(id: id) }
+    }
+
     public func auditEntries(limit: Int? = nil) async throws -> [AuditEntry] {
         try await bootstrap()
         return try await state.transaction { tx in try await tx.auditEntries(limit: limit) }

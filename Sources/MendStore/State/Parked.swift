@@ -68,4 +68,17 @@ extension StateTransaction {
             })
         try await deleteParked(ids: records.map(\.id))
     }
+
+    /// One parked record by its id (the dashboard's full view of a truncated sample).
+    public func parkedRecord(id: Int64) async throws -> ParkedRecord? {
+        try await session.query(
+            "SELECT id, tbl, incident_id, source, line, COALESCE(raw, CAST(record AS TEXT)), CAST(drifts AS TEXT), reason FROM \(t("parked")) WHERE id = ?",
+            [.int(id)]
+        ).first.map { r in
+            ParkedRecord(
+                id: r[0].int ?? 0, table: r[1].string ?? "", incidentID: r[2].int ?? 0, source: r[3].string ?? "",
+                line: r[4].int ?? 0, record: r[5].string ?? "",
+                drifts: (try? decode([Drift].self, r[6].string ?? "[]")) ?? [], reason: r[7].string ?? "")
+        }
+    }
 }
