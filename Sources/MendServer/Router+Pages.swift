@@ -1,0 +1,46 @@
+import Crypto
+import Foundation
+import MCP
+import MendCore
+import MendMCP
+import MendPipeline
+import MendStore
+
+/// The dashboard pages (server-rendered, escaped, no JavaScript).
+extension MendRouter {
+
+    func csrf(_ who: Principal) -> String? {
+        if case .session(let s) = who { return s.csrf }
+        return nil
+    }
+
+    func user(_ who: Principal) -> String? {
+        if case .session(let s) = who { return s.user }
+        return nil
+    }
+
+    func overview(_ who: Principal) async throws -> ServerResponse {
+        let stats = try await engine.stats()
+        let incidents = try await engine.incidents()
+        let times = try await engine.repairTimes().map(\.2)
+        return .html(200, Pages.overview(stats: stats, incidents: incidents, repairSeconds: times, user: user(who), csrf: csrf(who)))
+    }
+
+    func incidentPage(_ id: Int64, _ who: Principal) async throws -> ServerResponse {
+        let (incident, samples, plans) = try await engine.incidentDetail(id, samples: 5)
+        return .html(200, Pages.incident(incident, samples: samples, plans: plans, user: user(who), csrf: csrf(who)))
+    }
+
+    func auditPage(_ who: Principal) async throws -> ServerResponse {
+        let entries = try await engine.auditEntries()
+        let report = AuditVerifier.verify(entries)
+        return .html(200, Pages.audit(entries: entries, report: report, user: user(who), csrf: csrf(who)))
+    }
+
+    func schemaPage(_ table: String, _ who: Principal) async throws -> ServerResponse {
+        guard let (schema, keys, history) = try await engine.schema(table: table) else {
+            return .html(404, Pages.errorPage(status: 404, message: "No table \(table) is managed by Mend."))
+        }
+        return .html(200, Pages.schema(schema, sourceKeys: keys, history: history, user: user(who), csrf: csrf(who)))
+    }
+}
