@@ -77,19 +77,22 @@ extension Engine {
 
     /// Feeds one event to the incident's lifecycle inside `tx` and writes what it
     /// decides; an illegal event throws and the transaction rolls back.
+    /// Returns the state before and after, so callers can tell what the event changed
+    /// (resolved by this replay, or already resolved) without reading the incident again.
     @discardableResult
     static func step(
         incidentID: Int64, _ event: IncidentLifecycle.Event, by who: String, in tx: StateTransaction
-    ) async throws -> IncidentLifecycle.State {
+    ) async throws -> (before: IncidentLifecycle.State, after: IncidentLifecycle.State) {
         guard var (machine, _, _) = try await tx.lifecycle(incidentID: incidentID) else {
             throw PipelineError.notFound("no incident \(incidentID); run `mend incidents` to list them")
         }
+        let before = machine.state
         switch machine.event(event) {
         case .persist(let change): try await tx.persist(change, actor: who)
         case .illegal(let why): throw PipelineError.state(why)
         case .proposePlan, .runPlan, .awaitApproval: break
         }
-        return machine.state
+        return (before, machine.state)
     }
 
     /// Retires a plan that waits for approval because a new plan replaces it, so that

@@ -76,7 +76,7 @@ extension Engine {
                 try await tx.recordUsage(
                     planID: id, model: usage.model, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut, cost: usage.cost)
             }
-            return (id, try await Engine.step(incidentID: incidentID, .planned(plan: id, facts), by: actor, in: tx))
+            return (id, try await Engine.step(incidentID: incidentID, .planned(plan: id, facts), by: actor, in: tx).after)
         }
         switch after {
         case .approved:

@@ -36,8 +36,7 @@ extension Engine {
             }
             if !chosen.isEmpty { try await tx.quarantineParked(chosen, reason: "quarantined by \(who): \(trimmed)") }
             let left = try await tx.parkedCount(incidentID: incidentID)
-            let before = try await tx.incident(incidentID)?.status
-            let after = try await Engine.step(
+            let (before, after) = try await Engine.step(
                 incidentID: incidentID,
                 .quarantined(count: chosen.count, reason: trimmed, parkedIDs: chosen.map(\.id), stillParked: left), by: who, in: tx)
             return QuarantineResult(

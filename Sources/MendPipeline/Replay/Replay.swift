@@ -86,8 +86,7 @@ extension Engine {
             var r = final
             r.stillParked = try await tx.parkedCount(incidentID: incidentID)
             try await tx.markReplayed(incidentID)
-            let before = try await tx.incident(incidentID)?.status
-            let after = try await Engine.step(
+            let (before, after) = try await Engine.step(
                 incidentID: incidentID, .replayed(loaded: r.loaded, quarantined: r.quarantined, stillParked: r.stillParked), by: who,
                 in: tx)
             r.resolved = after == .resolved && before != .resolved

@@ -34,9 +34,19 @@ extension StateTransaction {
     public func parkedRecords(incidentID: Int64, limit: Int = 1_000_000, afterID: Int64 = 0) async throws
         -> [ParkedRecord]
     {
+        try await parked(where: "incident_id = ? AND id > ? ORDER BY id LIMIT ?", [.int(incidentID), .int(afterID), .int(Int64(limit))])
+    }
+
+    /// One parked record by its id (the dashboard's full view of a truncated sample).
+    public func parkedRecord(id: Int64) async throws -> ParkedRecord? {
+        try await parked(where: "id = ?", [.int(id)]).first
+    }
+
+    /// The one reader of parked rows: both lookups above share its columns and decoding.
+    private func parked(where clause: String, _ binds: [SQLValue]) async throws -> [ParkedRecord] {
         try await session.query(
-            "SELECT id, tbl, incident_id, source, line, COALESCE(raw, CAST(record AS TEXT)), CAST(drifts AS TEXT), reason FROM \(t("parked")) WHERE incident_id = ? AND id > ? ORDER BY id LIMIT ?",
-            [.int(incidentID), .int(afterID), .int(Int64(limit))]
+            "SELECT id, tbl, incident_id, source, line, COALESCE(raw, CAST(record AS TEXT)), CAST(drifts AS TEXT), reason FROM \(t("parked")) WHERE \(clause)",
+            binds
         ).map { r in
             ParkedRecord(
                 id: r[0].int ?? 0, table: r[1].string ?? "", incidentID: r[2].int ?? 0, source: r[3].string ?? "",
@@ -67,18 +77,5 @@ extension StateTransaction {
                 QuarantinedRecord(table: $0.table, source: $0.source, line: $0.line, raw: $0.record, reason: reason + ": " + $0.reason)
             })
         try await deleteParked(ids: records.map(\.id))
-    }
-
-    /// One parked record by its id (the dashboard's full view of a truncated sample).
-    public func parkedRecord(id: Int64) async throws -> ParkedRecord? {
-        try await session.query(
-            "SELECT id, tbl, incident_id, source, line, COALESCE(raw, CAST(record AS TEXT)), CAST(drifts AS TEXT), reason FROM \(t("parked")) WHERE id = ?",
-            [.int(id)]
-        ).first.map { r in
-            ParkedRecord(
-                id: r[0].int ?? 0, table: r[1].string ?? "", incidentID: r[2].int ?? 0, source: r[3].string ?? "",
-                line: r[4].int ?? 0, record: r[5].string ?? "",
-                drifts: (try? decode([Drift].self, r[6].string ?? "[]")) ?? [], reason: r[7].string ?? "")
-        }
     }
 }
