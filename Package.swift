@@ -29,11 +29,15 @@ let package = Package(
         // `mend serve`'s /metrics: the swift-metrics API, exported in Prometheus text by swift-prometheus.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // `mend consume`: graceful shutdown on SIGTERM/SIGINT (finish the batch in flight), then a bounded exit.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // Debian's libpg-query-dev ships no .pc file, so the modulemap links it directly.
         .systemLibrary(name: "CPgQuery", providers: [.apt(["libpg-query-dev"])]),
+        // The NATS C client (JetStream pull consumers); Debian's libnats-dev ships a .pc file but the link is plain.
+        .systemLibrary(name: "CNats", providers: [.apt(["libnats-dev"])]),
         .target(name: "MendCore", swiftSettings: strict),
         .target(name: "MendGuard", dependencies: ["MendCore", "CPgQuery"], swiftSettings: strict),
         .target(
@@ -53,6 +57,14 @@ let package = Package(
                 "MendCore", "MendStore", "MendGuard",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        // `mend consume`: a record source on NATS JetStream. Its own target, so MendPipeline never links libnats.
+        .target(
+            name: "MendNATS",
+            dependencies: [
+                "CNats", "MendCore", "MendStore", "MendPipeline",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict),
@@ -94,8 +106,11 @@ let package = Package(
         .executableTarget(
             name: "mend",
             dependencies: [
-                "MendCore", "MendStore", "MendPipeline", "MendGuard", "MendMCP", "MendAgent", "MendServer",
+                "MendCore", "MendStore", "MendPipeline", "MendGuard", "MendMCP", "MendAgent", "MendServer", "MendNATS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -135,6 +150,9 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(name: "MendCoreTests", dependencies: ["MendCore"], swiftSettings: strict),
+        .testTarget(
+            name: "MendNATSTests", dependencies: ["MendTestSupport", "MendNATS", "MendCore", "MendStore", "MendPipeline"],
+            swiftSettings: strict),
         .testTarget(
             name: "MendPipelineTests", dependencies: ["MendTestSupport", "MendCore", "MendStore", "MendPipeline"],
             swiftSettings: strict),

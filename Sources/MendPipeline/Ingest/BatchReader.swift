@@ -124,7 +124,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                 if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }  // blank line: not a record
                 let start = b.raw.count
                 b.raw.append(contentsOf: bytes)
-                spans.append((firstLine + Int64(b.lines) + 1, start..<b.raw.count))
+                spans.append((reader.recordLine(counted: firstLine + Int64(b.lines) + 1), start..<b.raw.count))
             }
             if !more {
                 b.atEnd = true

@@ -124,6 +124,7 @@ extension Engine {
             try await tx.rememberSourceKeys(table, keys)
             try await tx.addCounters(table, input: inputCount, loaded: loadRows.count - failures.count, coerced: Int(coerced))
             if keepsOffset { try await tx.setOffset(source: source, table: table, offset) }
+            try await input.commit(through: offset, in: tx)
             return (opened, touched, failures.count)
         }
         knownKeys = seenKeys

@@ -20,8 +20,17 @@ public protocol RecordSource: AnyObject, Sendable {
     /// Called once the batch that ends at `position` is committed, parked and quarantined
     /// included: a stream acknowledges its messages here, never before.
     func acknowledge(through position: StateStore.Offset) async throws
+    /// Called inside the batch's transaction, after its rows, parked and quarantined records:
+    /// a stream records there which messages the batch holds, so that a redelivery after a
+    /// crash is recognized as committed. It may throw to roll the batch back.
+    func commit(through position: StateStore.Offset, in tx: StateTransaction) async throws
+    /// The line number stored with a record (parked, quarantined) that the reader counted
+    /// as `counted`, from 1 at the source's start: a stream answers the message's sequence.
+    func recordLine(counted: Int64) -> Int64
 }
 
 extension RecordSource {
     public func acknowledge(through position: StateStore.Offset) async throws {}
+    public func commit(through position: StateStore.Offset, in tx: StateTransaction) async throws {}
+    @inline(__always) public func recordLine(counted: Int64) -> Int64 { counted }
 }

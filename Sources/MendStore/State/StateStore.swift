@@ -18,7 +18,7 @@ public struct StateStore: Sendable {
     /// Names of the state tables `bootstrap` creates.
     public static let tableNames = [
         "tables", "columns", "mappings", "conversions", "schema_versions", "incidents", "parked", "quarantine", "plans", "audit",
-        "offsets", "usage", "idempotency",
+        "offsets", "usage", "idempotency", "stream_commits", "stream_heads",
     ]
 
     public static func now() -> Double { Date().timeIntervalSince1970 }
@@ -92,7 +92,7 @@ public struct StateTransaction: Sendable {
             // HTTP Idempotency-Key answers (mend serve); created here so setup-roles owns and grants it.
             "CREATE TABLE IF NOT EXISTS \(t("idempotency")) (key TEXT NOT NULL, tbl TEXT NOT NULL, body_sha256 TEXT NOT NULL, status TEXT NOT NULL, response TEXT, created_at DOUBLE PRECISION, PRIMARY KEY (key, tbl))",
         ]
-        for sql in ddl { try await session.execute(sql) }
+        for sql in ddl + streamTableDDL { try await session.execute(sql) }
         let idx = pg ? "" : "_mend_"
         try await session.execute("CREATE INDEX IF NOT EXISTS \(idx)parked_incident ON \(t("parked")) (incident_id)")
         try await session.execute("CREATE INDEX IF NOT EXISTS \(idx)incidents_tbl ON \(t("incidents")) (tbl, status)")
