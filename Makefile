@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libsqlite3-dev libpg-query-dev sqlite3 postgresql python3-venv chromium
+APT_PACKAGES := libsqlite3-dev libpg-query-dev sqlite3 postgresql python3-venv chromium libnats-dev nats-server openssl
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 VENV := .venv
 

@@ -1,5 +1,6 @@
 public import Foundation
 public import MCP
+import MendCore
 public import MendPipeline
 
 /// MCP over Streamable HTTP, mounted at `/mcp` by MendServer (which owns the listener): one
@@ -10,20 +11,21 @@ public actor MendHTTPHost {
         public var host: String
         public var port: Int
         public var endpoint: String
-        /// Every request must carry `Authorization: Bearer <token>`.
-        public var token: String
+        /// Agent tokens and the agent each names: every request must carry one as
+        /// `Authorization: Bearer <token>`, and the session acts as that agent.
+        public var agents: [String: String]
         /// Sessions idle this long are closed.
         public var sessionTimeout: TimeInterval
         public var maxBodyBytes: Int
 
         public init(
-            host: String = "127.0.0.1", port: Int = 8080, endpoint: String = "/mcp", token: String,
+            host: String = "127.0.0.1", port: Int = 8080, endpoint: String = "/mcp", agents: [String: String],
             sessionTimeout: TimeInterval = 3600, maxBodyBytes: Int = 4 << 20
         ) {
             self.host = host
             self.port = port
             self.endpoint = endpoint
-            self.token = token
+            self.agents = agents
             self.sessionTimeout = sessionTimeout
             self.maxBodyBytes = maxBodyBytes
         }
@@ -32,6 +34,8 @@ public actor MendHTTPHost {
     struct Session {
         let mend: MendMCPServer
         let transport: StatefulHTTPServerTransport
+        /// The agent that opened the session: a request of another agent's token gets 404.
+        let agent: String
         var lastSeen: Date
     }
 
@@ -62,26 +66,26 @@ public actor MendHTTPHost {
         sessions = [:]
     }
 
-    /// Constant-time comparison, so response timing does not reveal the token prefix.
-    nonisolated func authorized(_ header: String?) -> Bool {
-        guard let header, header.hasPrefix("Bearer ") else { return false }
-        let given = Array(header.dropFirst("Bearer ".count).utf8)
-        let want = Array(configuration.token.utf8)
-        var diff = given.count ^ want.count
-        for i in 0..<want.count { diff |= Int(want[i] ^ (i < given.count ? given[i] : 0)) }
-        return diff == 0
+    /// The agent a bearer token names. Every token is compared, in constant time, so
+    /// response timing reveals neither which token nor how much of one matched.
+    public nonisolated func agent(_ header: String?) -> String? {
+        guard let header, header.hasPrefix("Bearer ") else { return nil }
+        let given = String(header.dropFirst("Bearer ".count))
+        var found: String?
+        for (token, name) in configuration.agents where constantTimeEquals(given, token) { found = name }
+        return found
     }
 
     public func handle(_ request: HTTPRequest) async -> HTTPResponse {
         // Authentication first: without the token nothing else is revealed, not even 404s.
-        guard authorized(request.header(HTTPHeaderName.authorization)) else {
+        guard let agent = agent(request.header(HTTPHeaderName.authorization)) else {
             return .error(statusCode: 401, .invalidRequest("Unauthorized"), extraHeaders: ["WWW-Authenticate": "Bearer realm=\"mend\""])
         }
         guard request.path == configuration.endpoint else {
             return .error(statusCode: 404, .invalidRequest("Not Found: MCP is served at \(configuration.endpoint)"))
         }
         if let id = request.header(HTTPHeaderName.sessionID) {
-            guard var session = sessions[id] else {
+            guard var session = sessions[id], session.agent == agent else {
                 return .error(statusCode: 404, .invalidRequest("Not Found: session expired or unknown; initialize again"))
             }
             session.lastSeen = Date()
@@ -98,13 +102,13 @@ public actor MendHTTPHost {
         }
         let id = UUID().uuidString
         let transport = StatefulHTTPServerTransport(sessionIDGenerator: FixedSessionID(id: id))
-        let mend = await MendTools.makeServer(engine: engine, options: options)
+        let mend = await MendTools.makeServer(engine: engine, options: options, agent: agent)
         do {
             try await mend.start(transport: transport)
         } catch {
             return .error(statusCode: 500, .internalError("could not start an MCP session: \(error)"))
         }
-        sessions[id] = Session(mend: mend, transport: transport, lastSeen: Date())
+        sessions[id] = Session(mend: mend, transport: transport, agent: agent, lastSeen: Date())
         let response = await transport.handleRequest(request)
         if case .error = response {
             sessions.removeValue(forKey: id)

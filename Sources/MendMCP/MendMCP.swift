@@ -99,7 +99,8 @@ extension MendTools {
     /// The client's name (from initialize) is the actor in the audit log as
     /// `mcp:<name>`; `apply_plan` asks the person through elicitation only when the
     /// client declared that capability.
-    public static func makeServer(engine: Engine, options: MendToolOptions = .init()) async -> MendMCPServer {
+    /// `agent`: the agent name its token authenticated, when served over HTTP.
+    public static func makeServer(engine: Engine, options: MendToolOptions = .init(), agent: String? = nil) async -> MendMCPServer {
         let tools = MendTools(engine: engine, options: options)
         let session = ClientSession()
         let server = Server(
@@ -112,7 +113,7 @@ extension MendTools {
         let ref = ServerRef(server)
         await server.withMethodHandler(CallTool.self) { params in
             let name = await session.name ?? options.defaultClientName
-            var caller = ToolCaller(clientName: name)
+            var caller = ToolCaller(clientName: name, agent: agent)
             if await session.canElicit {
                 caller.elicit = { message, schema in
                     guard let server = ref.server else { throw MCPError.internalError("the MCP server has stopped") }

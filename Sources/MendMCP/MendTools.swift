@@ -11,41 +11,45 @@ public struct MendToolOptions: Sendable {
     public var serverVersion: String
     /// Audit name for a client that does not say who it is at initialize.
     public var defaultClientName: String
-    /// Lets `approve_plan` approve when the client cannot ask a person (no elicitation).
-    /// Off by default: an agent must not be able to approve its own plans.
-    public var allowApprovalWithoutElicitation: Bool
     /// Entries in the `mend://audit/recent` resource.
     public var recentAuditEntries: Int
 
     public init(
         serverName: String = "mend", serverVersion: String = MendMCP.version, defaultClientName: String = "unknown-client",
-        allowApprovalWithoutElicitation: Bool = false, recentAuditEntries: Int = 50
+        recentAuditEntries: Int = 50
     ) {
         self.serverName = serverName
         self.serverVersion = serverVersion
         self.defaultClientName = defaultClientName
-        self.allowApprovalWithoutElicitation = allowApprovalWithoutElicitation
         self.recentAuditEntries = recentAuditEntries
     }
 }
 
 /// Who calls a tool, as learned at initialize.
 public struct ToolCaller: Sendable {
+    /// What the client called itself at initialize: self-declared, so never an identity.
     public var clientName: String
+    /// The agent its token authenticated (`mend serve`'s agent tokens); nil over stdio,
+    /// where the client runs as the operating-system user who started `mend mcp`.
+    public var agent: String?
     /// Asks the person behind the client (MCP elicitation); nil when the client did not
     /// declare the capability.
     public var elicit: (@Sendable (_ message: String, _ schema: Elicitation.RequestSchema) async throws -> CreateElicitation.Result)?
 
     public init(
-        clientName: String,
+        clientName: String, agent: String? = nil,
         elicit: (@Sendable (_ message: String, _ schema: Elicitation.RequestSchema) async throws -> CreateElicitation.Result)? = nil
     ) {
         self.clientName = clientName
+        self.agent = agent
         self.elicit = elicit
     }
 
+    /// Who the policy's `mcp_approvers` names: the authenticated agent, else the client.
+    public var identity: String { agent ?? clientName }
+
     /// The actor name written to the audit log and to plans.
-    public var actor: String { "mcp:\(clientName)" }
+    public var actor: String { "mcp:\(identity)" }
 }
 
 /// A tool call that cannot run as asked; the message says what to send instead.

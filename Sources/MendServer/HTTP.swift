@@ -8,13 +8,19 @@ public struct ServerRequest: Sendable {
     public var query: [String: String]
     public var headers: [String: String]
     public var body: Data
+    /// The peer's IP address: a trusted proxy's user header is believed only from it.
+    public var peer: String?
 
-    public init(method: String, path: String, query: [String: String] = [:], headers: [String: String] = [:], body: Data = Data()) {
+    public init(
+        method: String, path: String, query: [String: String] = [:], headers: [String: String] = [:], body: Data = Data(),
+        peer: String? = nil
+    ) {
         self.method = method.uppercased()
         self.path = path
         self.query = query
         self.headers = Dictionary(headers.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { a, b in a + ", " + b })
         self.body = body
+        self.peer = peer
     }
 
     public func header(_ name: String) -> String? { headers[name.lowercased()] }
@@ -107,13 +113,4 @@ public struct ServerResponse: Sendable {
 public enum ServerReply: Sendable {
     case response(ServerResponse)
     case mcp(HTTPResponse)
-}
-
-/// Constant-time string comparison, so timing does not reveal a secret's prefix.
-func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-    let x = Array(a.utf8)
-    let y = Array(b.utf8)
-    var diff = x.count ^ y.count
-    for i in 0..<y.count { diff |= Int(y[i] ^ (i < x.count ? x[i] : 0)) }
-    return diff == 0
 }

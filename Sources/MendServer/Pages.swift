@@ -70,8 +70,7 @@ enum Pages {
             """
             \(err)
             <form method="post" action="/login" class="card">
-            <p><label>Your name (approvals are audited under it)<br><input type="text" name="user" id="user" required maxlength="64"></label></p>
-            <p><label>Token (MEND_TOKEN)<br><input type="password" name="token" id="token" required></label></p>
+            <p><label>Your approver token (your own: your decisions are audited under your name)<br><input type="password" name="token" id="token" required></label></p>
             <p><button type="submit" id="login">Log in</button></p>
             </form>
             """)

@@ -10,12 +10,12 @@ import MendStore
 extension MendRouter {
 
     func csrf(_ who: Principal) -> String? {
-        if case .session(let s) = who { return s.csrf }
+        if case .person(let p) = who { return p.csrf }
         return nil
     }
 
     func user(_ who: Principal) -> String? {
-        if case .session(let s) = who { return s.user }
+        if case .person(let p) = who { return p.name }
         return nil
     }
 

@@ -5,6 +5,7 @@ import MendCore
 import MendMCP
 import MendPipeline
 import MendStore
+import NIOCore
 
 /// The route handlers: health, login and logout, webhook ingest, approve and reject.
 extension MendRouter {
@@ -18,20 +19,23 @@ extension MendRouter {
         }
     }
 
+    /// An approver logs in with their own token; the session carries their name, which the
+    /// audit records for every decision they make.
     func login(_ r: ServerRequest) async -> ServerResponse {
         let form = r.form
-        let user = (form["user"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         if let wait = await sessions.loginRetryAfter() {
             return .html(
                 429, Pages.login(error: "Too many wrong tokens: try again in \(Int(wait.rounded(.up))) seconds."),
                 headers: [("Retry-After", String(Int(wait.rounded(.up))))])
         }
-        guard constantTimeEquals(form["token"] ?? "", configuration.token) else {
+        guard case .approver(let user) = configuration.credentials.role(ofBearer: form["token"] ?? "") else {
             await sessions.loginFailed()
-            return .html(401, Pages.login(error: "That token is not this server's MEND_TOKEN."))
-        }
-        guard (1...64).contains(user.count), !user.contains(where: { $0.isNewline }) else {
-            return .html(400, Pages.login(error: "Enter your name (1 to 64 characters): approvals are audited under it."))
+            return .html(
+                401,
+                Pages.login(
+                    error: configuration.credentials.approvers.isEmpty
+                        ? "No approvers are configured: start mend serve with --approvers FILE (name:token lines) or MEND_APPROVERS."
+                        : "That is not an approver's token. Each person logs in with their own; ingest and agent tokens cannot."))
         }
         let s = await sessions.create(user: user)
         // Behind a TLS-terminating proxy the browser speaks HTTPS: the cookie must then never go over HTTP.
@@ -42,11 +46,11 @@ extension MendRouter {
     }
 
     func logout(_ r: ServerRequest, _ who: Principal) async -> ServerResponse {
-        if case .session(let s) = who {
-            guard constantTimeEquals(r.form["csrf"] ?? "", s.csrf) else {
+        if case .person(let p) = who, let csrf = p.csrf {
+            guard constantTimeEquals(r.form["csrf"] ?? "", csrf) else {
                 return .error(403, "missing or wrong CSRF token: reload the page")
             }
-            await sessions.remove(s.id)
+            if let id = p.sessionID { await sessions.remove(id) }
         }
         return .redirect("/login", headers: [("Set-Cookie", "\(Self.cookie)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")])
     }
@@ -93,6 +97,71 @@ extension MendRouter {
         }
     }
 
+    static let streamedTypes: Set<String> = ["application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"]
+    /// Streamed NDJSON is loaded in pieces of about this size, cut at line ends.
+    static let streamChunkBytes = 4 << 20
+
+    func contentType(_ r: ServerRequest) -> String? {
+        r.header("content-type")?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+    }
+
+    /// NDJSON without an Idempotency-Key is streamed: memory stays at a few MiB whatever
+    /// the body's size. A keyed body is read whole, because its digest decides whether
+    /// it is a retry; JSON arrays are read whole, because they are one text.
+    func streamsBody(_ head: ServerRequest) -> Bool {
+        guard head.method == "POST", case .ingest = Self.route(of: head), head.header("idempotency-key") == nil else { return false }
+        return contentType(head).map(Self.streamedTypes.contains) ?? false
+    }
+
+    /// Loads a streamed NDJSON body piece by piece, each piece committed as a batch of its
+    /// own under the table's lock; one answer adds them up. A line longer than `maxBytes`
+    /// is refused with 413 (what came before it is loaded, and the answer says so).
+    func ingestStream<Body: AsyncSequence & Sendable>(_ head: ServerRequest, body: Body, maxBytes: Int) async -> ServerResponse
+    where Body.Element == ByteBuffer {
+        guard case .ingest(let table) = Self.route(of: head) else { return notFound("no such ingest route") }
+        if let why = Identifier.validateUserName(table) { return .error(400, "invalid table name '\(table)': \(why)") }
+        await tableLocks.acquire(table)
+        defer { Task { await tableLocks.release(table) } }
+        var total = IngestSummary(table: Identifier.canonical(table))
+        var pending = Data()
+        func load(_ piece: Data) async throws {
+            guard piece.contains(where: { $0 > 32 }) else { return }
+            let s = try await engine.ingest(
+                body: piece, table: table, idempotencyKey: nil, keyLifetime: configuration.idempotencyLifetime
+            ).summary
+            total.lines += s.lines
+            total.loaded += s.loaded
+            total.parked += s.parked
+            total.quarantined += s.quarantined
+            total.coerced += s.coerced
+            total.repaired += s.repaired
+            total.incidentsOpened += s.incidentsOpened
+            total.pendingApproval += s.pendingApproval.filter { !total.pendingApproval.contains($0) }
+            total.seconds += s.seconds
+        }
+        do {
+            for try await buffer in body {
+                pending.append(contentsOf: buffer.readableBytesView)
+                guard pending.count >= Self.streamChunkBytes else { continue }
+                guard let cut = pending.lastIndex(of: UInt8(ascii: "\n")) else {
+                    if pending.count > maxBytes {
+                        return .error(
+                            413, "a line of the body is longer than \(maxBytes) bytes; \(total.loaded) records before it were loaded")
+                    }
+                    continue
+                }
+                let piece = pending[pending.startIndex...cut]
+                pending = Data(pending[pending.index(after: cut)...])
+                try await load(Data(piece))
+            }
+            if !pending.isEmpty { try await load(pending) }
+        } catch {
+            return Self.reply(for: error, html: false)
+        }
+        guard total.lines > 0 || total.quarantined > 0 else { return Self.reply(for: IngestBodyError.empty, html: false) }
+        return .json(200, IngestResponse(total, replayed: false))
+    }
+
     struct IngestResponse: Encodable {
         var table: String
         var records: Int64
@@ -106,46 +175,39 @@ extension MendRouter {
         var replayed: Bool
         var seconds: Double
 
-        init(_ r: HTTPIngestResult) {
-            let s = r.summary
+        init(_ r: HTTPIngestResult) { self.init(r.summary, replayed: r.replayed) }
+
+        init(_ s: IngestSummary, replayed: Bool) {
             (table, records, loaded, parked, quarantined, coerced) = (s.table, s.lines, s.loaded, s.parked, s.quarantined, s.coerced)
-            (repaired, incidentsOpened, pendingApproval, replayed, seconds) = (
-                s.repaired, s.incidentsOpened, s.pendingApproval, r.replayed, s.seconds
+            (repaired, incidentsOpened, pendingApproval, self.replayed, seconds) = (
+                s.repaired, s.incidentsOpened, s.pendingApproval, replayed, s.seconds
             )
         }
     }
 
     func decide(_ r: ServerRequest, id: Int64, approve: Bool, who: Principal) async throws -> ServerResponse {
         let form = r.form
-        let actor: String
-        switch who {
-        case .session(let s):
-            guard constantTimeEquals(form["csrf"] ?? "", s.csrf) else {
-                return .html(
-                    403, Pages.errorPage(status: 403, message: "Missing or wrong CSRF token: reload the incident page and try again."))
-            }
-            actor = "\(s.user) (dashboard)"
-        case .bearer:
-            // Bearer clients are not browsers (no ambient credentials), so no CSRF token; they name the person.
-            guard let user = r.header("x-mend-user")?.trimmingCharacters(in: .whitespaces), (1...64).contains(user.count) else {
-                return .error(400, "name the person deciding in the X-Mend-User header; it goes into the audit log")
-            }
-            actor = "\(user) (api)"
-        case .none:
-            return .error(401, "log in first")
+        guard case .person(let person) = who else {
+            return Self.forbidden(who, needs: "an approver: log in at /login with your own token")
+        }
+        let browser = person.csrf != nil
+        if let csrf = person.csrf, !constantTimeEquals(form["csrf"] ?? "", csrf) {
+            return .html(403, Pages.errorPage(status: 403, message: "Missing or wrong CSRF token: reload the incident page and try again."))
         }
         let note = (form["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         if approve {
-            _ = try await engine.approve(incidentID: id, by: actor, note: note.isEmpty ? nil : note)
+            _ = try await engine.approve(incidentID: id, by: person.actor, note: note.isEmpty ? nil : note)
         } else {
             guard !note.isEmpty else {
-                if case .bearer = who { return .error(400, "a rejection needs a reason (form field `reason`)") }
+                if !browser { return .error(400, "a rejection needs a reason (form field `reason`)") }
                 return .html(
                     400, Pages.errorPage(status: 400, message: "A rejection needs a reason: go back and fill in the reason field."))
             }
-            try await engine.reject(incidentID: id, by: actor, reason: note)
+            try await engine.reject(incidentID: id, by: person.actor, reason: note)
         }
-        if case .bearer = who { return .json(200, ["incident": String(id), "decision": approve ? "approved" : "rejected", "by": actor]) }
+        if !browser {
+            return .json(200, ["incident": String(id), "decision": approve ? "approved" : "rejected", "by": person.actor])
+        }
         return .redirect("/incidents/\(id)")
     }
 }

@@ -28,20 +28,60 @@ public final class MendRouter: Sendable {
         if !(planner is TimedPlanner) { await engine.setPlanner(TimedPlanner(inner: planner, metrics: metrics)) }
     }
 
+    /// Who sent a request, from its credential (Credentials says which does what).
     enum Principal {
-        case bearer
-        case session(SessionStore.Session)
+        case ingest
+        case agent(String)
+        case person(Person)
         case none
     }
 
+    /// An approver, authenticated as themselves.
+    struct Person {
+        let name: String
+        /// How they were authenticated, for the audit: "dashboard", "api" or "proxy".
+        let via: String
+        /// The token their POST forms must carry; nil for a bearer client, which has no
+        /// ambient credential a page on another origin could ride on.
+        let csrf: String?
+        let sessionID: String?
+        var actor: String { "\(name) (\(via))" }
+    }
+
+    /// A per-process key for the CSRF tokens of proxy-authenticated people (they have no session).
+    /// Bytes, not a SymmetricKey, which is not Sendable.
+    let proxyCSRFKey: [UInt8] = (0..<32).map { _ in UInt8.random(in: 0...255) }
+
     func principal(_ r: ServerRequest) async -> Principal {
-        if let auth = r.header("authorization"), auth.hasPrefix("Bearer "),
-            constantTimeEquals(String(auth.dropFirst("Bearer ".count)), configuration.token)
-        {
-            return .bearer
+        let credentials = configuration.credentials
+        if let auth = r.header("authorization"), auth.hasPrefix("Bearer ") {
+            switch credentials.role(ofBearer: String(auth.dropFirst("Bearer ".count))) {
+            case .ingest: return .ingest
+            case .agent(let name): return .agent(name)
+            case .approver(let name): return .person(Person(name: name, via: "api", csrf: nil, sessionID: nil))
+            case nil: return .none
+            }
         }
-        if let s = await sessions.find(r.cookies[Self.cookie]) { return .session(s) }
+        if let s = await sessions.find(r.cookies[Self.cookie]) {
+            return .person(Person(name: s.user, via: "dashboard", csrf: s.csrf, sessionID: s.id))
+        }
+        if let header = credentials.trustedUserHeader, let name = credentials.proxiedPerson(header: r.header(header), from: r.peer) {
+            let mac = HMAC<SHA256>.authenticationCode(for: Data(("csrf:" + name).utf8), using: SymmetricKey(data: proxyCSRFKey))
+            return .person(Person(name: name, via: "proxy", csrf: Data(mac).map { String(format: "%02x", $0) }.joined(), sessionID: nil))
+        }
         return .none
+    }
+
+    /// What a credential that reached the wrong route is told.
+    static func forbidden(_ who: Principal, needs: String) -> ServerResponse {
+        let held: String
+        switch who {
+        case .ingest: held = "an ingest token, which only sends records (POST /v1/ingest/TABLE)"
+        case .agent(let name): held = "the agent token of '\(name)', which reaches MCP at /mcp"
+        case .person: held = "an approver's credential"
+        case .none: held = "no credential"
+        }
+        return .error(403, "this needs \(needs); the request carries \(held). See docs/security.md, \"Credentials\".")
     }
 
     public func handle(_ r: ServerRequest) async -> ServerReply {
@@ -94,8 +134,64 @@ public final class MendRouter: Sendable {
         }
     }
 
+    /// Whether a credential reaches a route: the refusal if not, nil if it does. Public
+    /// routes (health, login, MCP with its own agent check) are not gated here.
+    static func gate(_ route: Route, _ who: Principal, method: String) -> (String, ServerReply)? {
+        switch (who, route) {
+        case (.none, _):
+            if route.isAPI || method != "GET" {
+                return (
+                    "unauthorized",
+                    .response(
+                        .error(
+                            401, "missing or wrong bearer token: send `Authorization: Bearer $MEND_TOKEN`",
+                            headers: [("WWW-Authenticate", "Bearer realm=\"mend\"")]))
+                )
+            }
+            return ("login", .response(.redirect("/login")))
+        case (.ingest, .ingest):
+            return nil
+        case (_, .ingest):
+            // A session cookie is ambient, so a page on any origin could send records with it
+            // (text/plain needs no CORS preflight): ingest takes only its own bearer token.
+            return ("forbidden", .response(Self.forbidden(who, needs: "the ingest token (`Authorization: Bearer $MEND_TOKEN`)")))
+        case (.person, _):
+            return nil
+        case (.agent, .metrics):
+            return nil  // counters only; agents read the rest over MCP
+        default:
+            return (
+                "forbidden",
+                .response(Self.forbidden(who, needs: "an approver: log in at /login with your own token, or send it as the bearer token"))
+            )
+        }
+    }
+
+    static func route(of r: ServerRequest) -> Route {
+        Route(r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init))
+    }
+
+    /// Checked on the request head, before any body byte is read: a request whose
+    /// credential cannot reach its route is answered (and counted) without its body.
+    func refuseBeforeBody(_ head: ServerRequest) async -> ServerReply? {
+        let route = Self.route(of: head)
+        switch route {
+        case .healthz, .login: return nil
+        case .mcp:
+            // The MCP host answers without a body too; only an agent's request is read.
+            if mcp.agent(head.header("authorization")) != nil { return nil }
+            let reply = ServerReply.mcp(await mcp.handle(head.mcpRequest))
+            metrics.httpRequests("mcp", 401)
+            return reply
+        default:
+            guard let (name, reply) = Self.gate(route, await principal(head), method: head.method) else { return nil }
+            if case .response(let x) = reply { metrics.httpRequests(name, x.status) }
+            return reply
+        }
+    }
+
     func dispatch(_ r: ServerRequest) async -> (String, ServerReply) {
-        let route = Route(r.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init))
+        let route = Self.route(of: r)
         // Unauthenticated routes.
         switch (r.method, route) {
         case ("GET", .healthz):
@@ -110,35 +206,13 @@ public final class MendRouter: Sendable {
         }
         let who = await principal(r)
         let api = route.isAPI
-        if case .none = who {
-            if api || r.method != "GET" {
-                return (
-                    "unauthorized",
-                    .response(
-                        .error(
-                            401, "missing or wrong bearer token: send `Authorization: Bearer $MEND_TOKEN`",
-                            headers: [("WWW-Authenticate", "Bearer realm=\"mend\"")]))
-                )
-            }
-            return ("login", .response(.redirect("/login")))
-        }
+        if let refusal = Self.gate(route, who, method: r.method) { return refusal }
         do {
             switch (r.method, route) {
             case ("GET", .metrics):
                 let text = try await metrics.render(engine: engine)
                 return ("metrics", .response(.text(200, text, contentType: "text/plain; version=0.0.4; charset=utf-8")))
             case ("POST", .ingest(let table)):
-                // Bearer only: a browser's session cookie is ambient, so a page on any origin
-                // could otherwise send records with it (text/plain needs no CORS preflight).
-                guard case .bearer = who else {
-                    return (
-                        "unauthorized",
-                        .response(
-                            .error(
-                                401, "ingest takes the bearer token, not a dashboard session: send `Authorization: Bearer $MEND_TOKEN`",
-                                headers: [("WWW-Authenticate", "Bearer realm=\"mend\"")]))
-                    )
-                }
                 return ("ingest", .response(await ingest(r, table: table)))
             case (_, .ingest):
                 return ("ingest", .response(.error(405, "use POST to ingest", headers: [("Allow", "POST")])))

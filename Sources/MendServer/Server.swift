@@ -1,206 +1,286 @@
 public import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
 import MCP
 public import MendMCP
 public import MendPipeline
 public import NIOCore
-import NIOHTTP1
-import NIOPosix
+import NIOHTTPTypes
+import ServiceLifecycle
+import UnixSignals
 
 /// `mend serve`: one process, one port — webhook ingest, the review dashboard,
-/// `/metrics`, `/healthz`, and MCP at `/mcp` (the MendMCP host, mounted). A small
-/// SwiftNIO listener reads whole requests and hands them to `MendRouter` (docs/decisions.md D8).
+/// `/metrics`, `/healthz`, and MCP at `/mcp` (the MendMCP host, mounted). Hummingbird
+/// carries the HTTP (timeouts, a connection cap, streamed bodies, graceful shutdown);
+/// `MendResponder` authenticates on the request head and hands requests to `MendRouter`
+/// (docs/decisions.md D8, D13).
 public actor MendServer {
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
-        /// Every route but /healthz needs `Authorization: Bearer <token>` or a dashboard session.
-        public var token: String
+        /// Who may do what: ingest, agent and approver credentials (every route but /healthz needs one).
+        public var credentials: Credentials
         /// Largest request body accepted (ingest batches included); larger gets 413.
         public var maxBodyBytes: Int
         /// Dashboard sessions last this long.
         public var sessionLifetime: TimeInterval
         /// Idempotency keys are remembered this long; a key reused later is new data.
         public var idempotencyLifetime: TimeInterval
+        /// A connection with no request in flight is closed after this long.
+        public var idleTimeout: TimeInterval
+        /// A request head (line and headers) must arrive in full within this long.
+        public var headerTimeout: TimeInterval
+        /// Open connections at most; more wait in the listen backlog instead of using up descriptors.
+        public var maxConnections: Int
+        /// On shutdown, requests in flight get this long to finish.
+        public var shutdownTimeout: TimeInterval
 
         public init(
-            host: String = "127.0.0.1", port: Int = 8080, token: String, maxBodyBytes: Int = 32 << 20,
-            sessionLifetime: TimeInterval = 8 * 3600, idempotencyLifetime: TimeInterval = 24 * 3600
+            host: String = "127.0.0.1", port: Int = 8080, credentials: Credentials, maxBodyBytes: Int = 32 << 20,
+            sessionLifetime: TimeInterval = 8 * 3600, idempotencyLifetime: TimeInterval = 24 * 3600, idleTimeout: TimeInterval = 60,
+            headerTimeout: TimeInterval = 10, maxConnections: Int = 512, shutdownTimeout: TimeInterval = 30
         ) {
             self.host = host
             self.port = port
-            self.token = token
+            self.credentials = credentials
             self.maxBodyBytes = maxBodyBytes
             self.sessionLifetime = sessionLifetime
             self.idempotencyLifetime = idempotencyLifetime
+            self.idleTimeout = idleTimeout
+            self.headerTimeout = headerTimeout
+            self.maxConnections = maxConnections
+            self.shutdownTimeout = shutdownTimeout
         }
     }
 
     public nonisolated let router: MendRouter
     let configuration: Configuration
     let mcp: MendHTTPHost
-    private var channel: (any Channel)?
+    private var group: ServiceGroup?
+    private var running: Task<Void, any Error>?
 
     public init(configuration: Configuration, engine: Engine, options: MendToolOptions = .init()) async {
         self.configuration = configuration
         let mcp = MendHTTPHost(
-            configuration: .init(host: configuration.host, port: configuration.port, token: configuration.token), engine: engine,
-            options: options)
+            configuration: .init(host: configuration.host, port: configuration.port, agents: configuration.credentials.agents),
+            engine: engine, options: options)
         self.mcp = mcp
         self.router = await MendRouter(configuration: configuration, engine: engine, mcp: mcp)
     }
 
-    /// Binds and returns the address actually bound (port 0 picks a free port).
-    public func bind() async throws -> SocketAddress {
+    /// Binds and returns the address actually bound (port 0 picks a free port). With
+    /// `signals`, SIGTERM and SIGINT shut the server down gracefully.
+    public func bind(signals: Bool = false) async throws -> SocketAddress {
         await mcp.mount()
-        let router = self.router
-        let maxBody = configuration.maxBodyBytes
-        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(ChannelOptions.backlog, value: 256)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
-                    try channel.pipeline.syncOperations.addHandler(RequestHandler(router: router, maxBodyBytes: maxBody))
+        let c = configuration
+        let (bound, boundContinuation) = AsyncStream.makeStream(of: Result<SocketAddress, any Error>.self)
+        var quiet = Logger(label: "mend.serve")
+        quiet.logLevel = .critical
+        let headerTimeout = TimeAmount.nanoseconds(Int64(c.headerTimeout * 1e9))
+        let app = Application(
+            responder: MendResponder(router: router, maxBodyBytes: c.maxBodyBytes),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [ConnectionRulesHandler(headTimeout: headerTimeout)],
+                    idleTimeout: .nanoseconds(Int64(c.idleTimeout * 1e9)))),
+            configuration: .init(
+                address: .hostname(c.host, port: c.port), serverName: nil, backlog: 256, reuseAddress: true,
+                availableConnectionsDelegate: MaximumAvailableConnections(c.maxConnections)),
+            onServerRunning: { channel in
+                if let address = channel.localAddress {
+                    boundContinuation.yield(.success(address))
+                } else {
+                    boundContinuation.yield(.failure(PipelineError.input("the HTTP server bound \(c.host):\(c.port) but has no address")))
                 }
+            },
+            logger: quiet)
+        var groupConfig = ServiceGroupConfiguration(
+            services: [app], gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [], logger: quiet)
+        groupConfig.maximumGracefulShutdownDuration = Duration.milliseconds(Int64(c.shutdownTimeout * 1000))
+        let group = ServiceGroup(configuration: groupConfig)
+        self.group = group
+        running = Task {
+            do {
+                try await group.run()
+                boundContinuation.finish()
+            } catch {
+                boundContinuation.yield(.failure(error))
+                boundContinuation.finish()
+                throw error
             }
-        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-        self.channel = channel
-        guard let address = channel.localAddress else {
-            throw PipelineError.input("the HTTP server bound \(configuration.host):\(configuration.port) but has no local address")
         }
-        return address
+        for await result in bound {
+            return try result.get()
+        }
+        throw PipelineError.input("could not bind \(c.host):\(c.port): the server stopped before it listened")
     }
 
-    /// Serves until the listening channel closes.
+    /// Serves until shut down (a signal, or `stop()`).
     public func run() async throws {
-        guard let channel else { throw PipelineError.input("call bind() before run()") }
-        try await channel.closeFuture.get()
+        guard let running else { throw PipelineError.input("call bind() before run()") }
+        try await running.value
+        await mcp.stop()
     }
 
+    /// Stops taking connections, lets requests in flight finish (within the shutdown
+    /// timeout), then closes.
     public func stop() async {
+        await group?.triggerGracefulShutdown()
+        _ = try? await running?.value
         await mcp.stop()
-        try? await channel?.close()
-        channel = nil
+        group = nil
+        running = nil
     }
 }
 
-/// Collects one HTTP/1.1 request, asks the router, writes the answer back on the
-/// channel's event loop. Bodies past the limit are dropped as they arrive (never
-/// buffered) and answered 413.
-final class RequestHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
+/// The one seam between Hummingbird and Mend: authenticate on the head, then read (or
+/// stream) the body, then ask the router.
+struct MendResponder: HTTPResponder {
+    typealias Context = MendRequestContext
     let router: MendRouter
     let maxBodyBytes: Int
-    private var head: HTTPRequestHead?
-    private var body: ByteBuffer?
-    private var tooLarge = false
 
-    init(router: MendRouter, maxBodyBytes: Int) {
-        self.router = router
-        self.maxBodyBytes = maxBodyBytes
+    func respond(to request: Request, context: MendRequestContext) async throws -> Response {
+        var headers: [String: String] = [:]
+        for field in request.headers {
+            headers[field.name.canonicalName] = headers[field.name.canonicalName].map { $0 + ", " + field.value } ?? field.value
+        }
+        let path = request.uri.path.removingPercentEncoding ?? request.uri.path
+        let query = request.uri.query.map(ServerRequest.decodeForm) ?? [:]
+        var head = ServerRequest(
+            method: request.method.rawValue, path: path, query: query, headers: headers, peer: context.remoteAddress?.ipAddress)
+        // Nothing of the body is read before the credential is known to reach the route.
+        if let refusal = await router.refuseBeforeBody(head) { return Self.closing(refusal, context) }
+        if router.streamsBody(head) {
+            return Self.response(.response(await router.ingestStream(head, body: request.body, maxBytes: maxBodyBytes)))
+        }
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > maxBodyBytes {
+            return Self.closing(.response(tooLarge), context)
+        }
+        do {
+            head.body = Data(try await request.body.collect(upTo: maxBodyBytes).readableBytesView)
+        } catch is NIOTooManyBytesError {
+            return Self.closing(.response(tooLarge), context)
+        }
+        return Self.response(await router.handle(head))
+    }
+
+    /// Answers with `Connection: close`: Hummingbird would otherwise read (and discard) the
+    /// rest of a body the client may still be sending; ConnectionRulesHandler closes once
+    /// the answer is written.
+    static func closing(_ reply: ServerReply, _ context: MendRequestContext) -> Response {
+        response(reply, close: true)
+    }
+
+    var tooLarge: ServerResponse {
+        .error(413, "request body larger than \(maxBodyBytes) bytes: send smaller batches (mend serve --max-body-mb raises the limit)")
+    }
+
+    static func response(_ reply: ServerReply, close: Bool = false) -> Response {
+        var fields = HTTPFields()
+        // After a refused body the connection closes: the client may still be sending it.
+        if close { fields[.connection] = "close" }
+        switch reply {
+        case .response(let r):
+            for (name, value) in r.headers { if let n = HTTPField.Name(name) { fields.append(HTTPField(name: n, value: value)) } }
+            return Response(status: .init(code: r.status), headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: r.body)))
+        case .mcp(let m):
+            for (name, value) in m.headers { if let n = HTTPField.Name(name) { fields.append(HTTPField(name: n, value: value)) } }
+            let status = HTTPResponse.Status(code: m.statusCode)
+            if case .stream(let stream, _) = m {
+                return Response(
+                    status: status, headers: fields,
+                    body: ResponseBody { writer in
+                        do {
+                            for try await chunk in stream { try await writer.write(ByteBuffer(bytes: chunk)) }
+                        } catch {
+                            // The MCP session ended under the stream; close what was sent.
+                        }
+                        try await writer.finish(nil)
+                    })
+            }
+            return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: m.bodyData ?? Data())))
+        }
+    }
+}
+
+/// Hummingbird's request context, plus the peer's address (a trusted proxy is known by it).
+struct MendRequestContext: Hummingbird.RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+    var remoteAddress: SocketAddress? { channel.remoteAddress }
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
+/// Two rules per connection that Hummingbird's HTTP/1 channel does not have:
+/// - a request head (line and headers) must arrive in full within the timeout, so a client
+///   that sends a header byte every few seconds is cut off (the idle timeout only catches one
+///   that sends nothing); it re-arms after each response, for the next request;
+/// - an answer that says `Connection: close` closes the connection once it is written, so a
+///   body the client is still sending after a refusal is never read.
+final class ConnectionRulesHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+    private var closeAfterResponse = false
+
+    init(headTimeout: TimeAmount) { self.timeout = headTimeout }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context)
+        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h):
-            head = h
-            tooLarge = false
-            // A declared length past the limit is refused before any body is read.
-            if let declared = h.headers.first(name: "Content-Length").flatMap(Int.init), declared > maxBodyBytes { tooLarge = true }
-            body = context.channel.allocator.buffer(capacity: 0)
-        case .body(var chunk):
-            if tooLarge { return }
-            if (body?.readableBytes ?? 0) + chunk.readableBytes > maxBodyBytes {
-                tooLarge = true
-                body = nil
-            } else {
-                body?.writeBuffer(&chunk)
-            }
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            let bytes = body.flatMap { $0.getBytes(at: $0.readerIndex, length: $0.readableBytes) } ?? []
-            body = nil
-            var headers: [String: String] = [:]
-            for (name, value) in head.headers { headers[name] = headers[name].map { $0 + ", " + value } ?? value }
-            let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-            let path = String(parts.first ?? Substring(head.uri)).removingPercentEncoding ?? String(parts.first ?? "")
-            let query = parts.count > 1 ? ServerRequest.decodeForm(String(parts[1])) : [:]
-            let request = ServerRequest(method: head.method.rawValue, path: path, query: query, headers: headers, body: Data(bytes))
-            let loop = context.eventLoop
-            let bound = NIOLoopBound(context, eventLoop: loop)
-            let version = head.version
-            let oversized = tooLarge
-            // After a refused body the connection closes: the client may still be sending it.
-            let keepAlive = head.isKeepAlive && !oversized
-            let router = self.router
-            let limit = maxBodyBytes
-            Task {
-                let reply: ServerReply
-                if oversized {
-                    reply = .response(
-                        .error(
-                            413, "request body larger than \(limit) bytes: send smaller batches (mend serve --max-body-mb raises the limit)"
-                        ))
-                } else {
-                    reply = await router.handle(request)
-                }
-                await Writer.write(reply, version: version, keepAlive: keepAlive, to: bound, on: loop)
-            }
+        if case .head = unwrapInboundIn(data) {
+            timer?.cancel()
+            timer = nil
         }
+        context.fireChannelRead(data)
     }
-}
 
-/// Writes an answer from any task, hopping to the channel's event loop for each write.
-enum Writer {
-    static func write(
-        _ reply: ServerReply, version: HTTPVersion, keepAlive: Bool, to bound: NIOLoopBound<ChannelHandlerContext>, on loop: any EventLoop
-    ) async {
-        let status: Int
-        let headers: [(String, String)]
-        let body: Data
-        switch reply {
-        case .response(let r):
-            (status, headers, body) = (r.status, r.headers, r.body)
-        case .mcp(let m):
-            if case .stream(let stream, _) = m {
-                var streamHead = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: m.statusCode))
-                for (name, value) in m.headers { streamHead.headers.add(name: name, value: value) }
-                let head = streamHead  // a constant: the closure runs on the event loop
-                loop.execute {
-                    bound.value.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-                    bound.value.flush()
-                }
-                do {
-                    for try await chunk in stream {
-                        loop.execute {
-                            let ctx = bound.value
-                            ctx.writeAndFlush(
-                                NIOAny(HTTPServerResponsePart.body(.byteBuffer(ctx.channel.allocator.buffer(bytes: chunk)))), promise: nil)
-                        }
-                    }
-                } catch {
-                    // The MCP session ended under the stream; close what was sent.
-                }
-                loop.execute { bound.value.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil) }
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(let head):
+            closeAfterResponse = head.headerFields[.connection]?.lowercased() == "close"
+            context.write(data, promise: promise)
+        case .end:
+            guard closeAfterResponse else {
+                arm(context)
+                context.write(data, promise: promise)
                 return
             }
-            (status, headers, body) = (m.statusCode, m.headers.map { ($0.key, $0.value) }, m.bodyData ?? Data())
+            let written = promise ?? context.eventLoop.makePromise()
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            written.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
+            context.writeAndFlush(data, promise: written)
+        case .body:
+            context.write(data, promise: promise)
         }
-        var responseHead = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status))
-        for (name, value) in headers { responseHead.headers.add(name: name, value: value) }
-        responseHead.headers.replaceOrAdd(name: "Content-Length", value: String(body.count))
-        if !keepAlive { responseHead.headers.replaceOrAdd(name: "Connection", value: "close") }
-        let head = responseHead  // a constant: the closure runs on the event loop
-        loop.execute {
-            let ctx = bound.value
-            ctx.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-            if !body.isEmpty {
-                ctx.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ctx.channel.allocator.buffer(bytes: body)))), promise: nil)
-            }
-            let done = ctx.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
-            if !keepAlive { done.whenComplete { _ in bound.value.close(promise: nil) } }
-        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        timer?.cancel()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: timeout) { bound.value.close(promise: nil) }
     }
 }

@@ -53,16 +53,6 @@ struct RepairOptions: ParsableArguments {
     }
 }
 
-/// `mend mcp` and `mend serve`: how the MCP tools behave.
-struct MCPOptions: ParsableArguments {
-    @Flag(
-        name: .long,
-        help: "Let approve_plan approve when the client cannot ask a person (no elicitation). Off: a person runs `mend approve`.")
-    var allowApprovalWithoutElicitation = false
-
-    var toolOptions: MendToolOptions { MendToolOptions(allowApprovalWithoutElicitation: allowApprovalWithoutElicitation) }
-}
-
 struct JSONFlag: ParsableArguments {
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false

@@ -156,24 +156,49 @@ let couponPlan: Value = [
         #expect(AuditVerifier.verify(try await engine.auditEntries()).ok)
     }
 
-    @Test func elicitationAcceptApprovesAppliesAndNamesTheApprover() async throws {
+    /// The finding: a client that declares elicitation accepted its own question and the
+    /// audit recorded a name it made up. Now the answer is the client's, kept as such.
+    @Test func elicitationAcceptIsTheClientsAnswerNotAPersonsApproval() async throws {
         let engine = try await engineWithIncidents(tenAsText)
         let asked = Asked()
         let c = try await Connected.make(engine, name: "desk") { params in
             guard case .form(let form) = params else { return .init(action: .cancel) }
             await asked.add(form.message)
-            #expect(form.requestedSchema.required == ["approver"])
             return .init(action: .accept, content: ["approver": "bob", "note": "looked fine"])
         }
         defer { Task { await c.close() } }
-        #expect(try await engine.currentPlan(incidentID: 1)?.plan.status == .pendingApproval)
         let r = try await c.call("apply_plan", ["incident_id": 1])
         #expect(r.isError == false, "\(r.text)")
-        #expect(r.object["outcome"] == "applied" && r.object["approved_by"] == "bob")
-        #expect(await asked.messages.first?.contains("amount__v_text") == true, "the person sees what they approve")
+        #expect(r.object["outcome"] == "pending_approval", "\(r.text)")
+        #expect(r.text.contains("not a person's approval") && r.text.contains("mcp_approvers"))
+        #expect(await asked.messages.first?.contains("amount__v_text") == true, "the person sees what they are asked about")
+        #expect(try await engine.currentPlan(incidentID: 1)?.plan.status == .pendingApproval)
+        let audit = try await engine.auditEntries()
+        #expect(!audit.contains { $0.kind == "plan.approved" })
+        let answer = try #require(audit.first { $0.kind == "plan.client_answer" })
+        #expect(answer.actor == "mcp:desk")
+        #expect(answer.detail.contains(#""counted_as_approval":"false""#) && answer.detail.contains(#""name_given":"bob""#))
+        // approve_plan from the same client does not approve either.
+        #expect(try await c.call("approve_plan", ["incident_id": 1]).object["outcome"] == "pending_approval")
+        #expect(try await engine.currentPlan(incidentID: 1)?.plan.status == .pendingApproval)
+    }
+
+    @Test func aClientThePolicyListsMayApproveThroughElicitation() async throws {
+        let engine = try await engineWithIncidents(tenAsText)
+        await engine.setPolicy(Policy(mcpApprovers: ["desk"]))
+        let c = try await Connected.make(engine, name: "desk") { _ in
+            .init(action: .accept, content: ["approver": "bob", "note": "looked fine"])
+        }
+        defer { Task { await c.close() } }
+        let r = try await c.call("apply_plan", ["incident_id": 1])
+        #expect(r.object["outcome"] == "applied" && r.object["approved_by"] == "mcp:desk", "\(r.text)")
         let approved = try #require(try await engine.auditEntries().first { $0.kind == "plan.approved" })
-        #expect(approved.actor == "bob")
-        #expect(approved.detail.contains("approved through MCP elicitation in desk: looked fine"))
+        #expect(approved.actor == "mcp:desk", "the client, not the name it gave")
+        #expect(approved.detail.contains("name given: bob"))
+        #expect(
+            try await engine.auditEntries().contains {
+                $0.kind == "plan.client_answer" && $0.detail.contains(#""counted_as_approval":"true""#)
+            })
         let (incident, _, _) = try await engine.incidentDetail(1)
         #expect(incident.status == .resolved && incident.parked == 0, "approved, applied and replayed")
     }
@@ -203,12 +228,13 @@ let couponPlan: Value = [
         #expect(approve.text.contains("approving needs a person"))
         #expect(try await engine.currentPlan(incidentID: 1)?.plan.status == .pendingApproval)
 
-        // An operator may allow it explicitly (for example for a trusted internal agent).
-        let trusted = try await Connected.make(engine, options: MendToolOptions(allowApprovalWithoutElicitation: true))
+        // A policy may list a client explicitly (for example a trusted internal agent).
+        await engine.setPolicy(Policy(mcpApprovers: ["ops-bot"]))
+        let trusted = try await Connected.make(engine, name: "ops-bot")
         defer { Task { await trusted.close() } }
-        let ok = try await trusted.call("approve_plan", ["incident_id": 1, "approver": "carol"])
+        let ok = try await trusted.call("approve_plan", ["incident_id": 1])
         #expect(ok.isError == false, "\(ok.text)")
-        #expect(try await engine.auditEntries().first { $0.kind == "plan.approved" }?.actor == "carol")
+        #expect(try await engine.auditEntries().first { $0.kind == "plan.approved" }?.actor == "mcp:ops-bot")
     }
 
     @Test func rejectThenQuarantineKeepsEveryRecordAccountedFor() async throws {

@@ -30,9 +30,8 @@ struct BrowserTests {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = [
-            "python3", Paths.repo.appendingPathComponent("Tests/e2e/dashboard_chromium.py").path, s.base, TestServer.token,
-            String(incident),
-            "Ada Lovelace", shots.path,
+            "python3", Paths.repo.appendingPathComponent("Tests/e2e/dashboard_chromium.py").path, s.base, TestServer.people["alice"] ?? "",
+            String(incident), "alice", shots.path,
         ]
         // Output goes to files and the wait happens on a Dispatch thread: no pipe can fill
         // up, and no thread of Swift's cooperative pool is blocked by the child process.
@@ -57,7 +56,7 @@ struct BrowserTests {
         #expect(try await s.engine.schema(table: "events")?.0.columns.contains { $0.name == "channel" } == true)
         #expect(try await s.count("events") == 4)
         let approved = try await s.engine.auditEntries().filter { $0.kind == "plan.approved" }
-        #expect(approved.contains { $0.actor == "Ada Lovelace (dashboard)" && $0.detail.contains("checked in the browser test") })
+        #expect(approved.contains { $0.actor == "alice (dashboard)" && $0.detail.contains("checked in the browser test") })
         #expect(AuditVerifier.verify(try await s.engine.auditEntries()).ok)
         for name in [
             "dashboard-login", "dashboard-overview", "dashboard-incident-pending", "dashboard-incident-applied", "dashboard-audit",

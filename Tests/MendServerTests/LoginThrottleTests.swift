@@ -29,7 +29,7 @@ import Testing
             let r = try await s.send("POST", "/login", headers: form, body: "user=mallory&token=guess")
             #expect(r.status == 401)
         }
-        let locked = try await s.send("POST", "/login", headers: form, body: "user=alice&token=\(TestServer.token)")
+        let locked = try await s.send("POST", "/login", headers: form, body: "token=\(TestServer.people["alice"] ?? "")")
         #expect(locked.status == 429)
         #expect(Int(locked.header("Retry-After") ?? "") ?? 0 > 0)
     }
@@ -38,10 +38,10 @@ import Testing
         let s = try await TestServer.start()
         defer { Task { await s.stop() } }
         let form = [("Content-Type", "application/x-www-form-urlencoded")]
-        let plain = try await s.send("POST", "/login", headers: form, body: "user=alice&token=\(TestServer.token)")
+        let plain = try await s.send("POST", "/login", headers: form, body: "token=\(TestServer.people["alice"] ?? "")")
         #expect(plain.header("Set-Cookie")?.contains("Secure") == false)
         let proxied = try await s.send(
-            "POST", "/login", headers: form + [("X-Forwarded-Proto", "https")], body: "user=alice&token=\(TestServer.token)")
+            "POST", "/login", headers: form + [("X-Forwarded-Proto", "https")], body: "token=\(TestServer.people["alice"] ?? "")")
         #expect(proxied.header("Set-Cookie")?.contains("; Secure") == true)
     }
 }

@@ -64,8 +64,15 @@ struct ServerTests {
         let r = try await s.send(
             "POST", "/v1/ingest/events", headers: [cookie, ("Content-Type", "text/plain"), ("Origin", "https://evil.example")],
             body: #"{"id": 1}"#)
-        #expect(r.status == 401)
-        #expect(r.body.contains("bearer token"))
+        #expect(r.status == 403)
+        #expect(r.body.contains("ingest token"))
+        // Neither an agent's nor an approver's own token sends records.
+        for other in [TestServer.agentToken, TestServer.people["alice"] ?? ""] {
+            let t = try await s.send(
+                "POST", "/v1/ingest/events", headers: [("Authorization", "Bearer \(other)"), ("Content-Type", "application/json")],
+                body: #"{"id": 1}"#)
+            #expect(t.status == 403)
+        }
         #expect(try await s.count("events") == 0)
     }
 
@@ -103,7 +110,7 @@ struct ServerTests {
         #expect(try await s.send("GET", "/v1/ingest/events", headers: TestServer.bearer).status == 405)
         let badKey = try await s.ingest("events", "{}", key: String(repeating: "k", count: 300))
         #expect(badKey.status == 400)
-        #expect(try await s.send("GET", "/nope", headers: TestServer.bearer).status == 404)
+        #expect(try await s.send("GET", "/nope", headers: TestServer.bearer(of: "alice")).status == 404)
         // Nothing was loaded by any of it.
         #expect(try await s.count("events") == 0)
     }
@@ -140,7 +147,10 @@ struct ServerTests {
         defer { Task { await s.stop() } }
         _ = try await s.ingest("events", #"[{"id": 1, "kind": "a"}, {"id": 2, "kind": "b"}]"#)
         _ = try await s.ingest("events", #"{"id": 3, "kind": "c", "extra": "new"}"#)  // auto-repaired: add_column
-        let r = try await s.send("GET", "/metrics", headers: TestServer.bearer)
+        // Ingest tokens only send records: the counters are for agents (Prometheus) and people.
+        #expect(try await s.send("GET", "/metrics", headers: TestServer.bearer).status == 403)
+        let agent = [("Authorization", "Bearer \(TestServer.agentToken)")]
+        let r = try await s.send("GET", "/metrics", headers: agent)
         #expect(r.status == 200)
         #expect(r.header("Content-Type")?.hasPrefix("text/plain") == true)
         for line in [
@@ -153,7 +163,7 @@ struct ServerTests {
         }
         #expect(r.body.contains("# TYPE mend_time_to_repair_seconds histogram"))
         // Counters do not count the same work twice on the next scrape.
-        let again = try await s.send("GET", "/metrics", headers: TestServer.bearer)
+        let again = try await s.send("GET", "/metrics", headers: agent)
         #expect(again.body.contains("mend_records_loaded_total 3"))
     }
 
@@ -161,10 +171,13 @@ struct ServerTests {
         let s = try await TestServer.start()
         defer { Task { await s.stop() } }
         let form = [("Content-Type", "application/x-www-form-urlencoded")]
-        let wrong = try await s.send("POST", "/login", headers: form, body: "user=alice&token=nope")
+        let wrong = try await s.send("POST", "/login", headers: form, body: "token=nope")
         #expect(wrong.status == 401 && wrong.header("Set-Cookie") == nil)
-        let noName = try await s.send("POST", "/login", headers: form, body: "user=&token=\(TestServer.token)")
-        #expect(noName.status == 400)
+        // The ingest token and the agent token are not a person's: they do not log in.
+        for other in [TestServer.token, TestServer.agentToken] {
+            let r = try await s.send("POST", "/login", headers: form, body: "token=\(other)")
+            #expect(r.status == 401 && r.header("Set-Cookie") == nil)
+        }
         let forged = try await s.send("GET", "/", headers: [("Cookie", "mend_session=0123")])
         #expect(forged.status == 303)
         let (cookie, csrf) = try await s.login()
@@ -223,7 +236,7 @@ struct ServerTests {
         #expect(try await s.send("GET", "/tables/nope", headers: [cookie]).status == 404)
     }
 
-    @Test func rejectNeedsAReasonAndBearerDecisionsNameThePerson() async throws {
+    @Test func rejectNeedsAReasonAndOnlyAnApproverDecides() async throws {
         let s = try await TestServer.start()
         defer { Task { await s.stop() } }
         _ = try await s.ingest("events", #"[{"id": 1, "kind": "a"}]"#)
@@ -238,11 +251,18 @@ struct ServerTests {
         #expect(try await s.engine.auditEntries().contains { $0.kind == "plan.rejected" && $0.actor == "bob (dashboard)" })
 
         let b = try #require((try await s.ingest("events", #"{"id": 3, "kind": "c", "x2": 1}"#).json["pending_approval"] as? [Int])?.first)
-        let anonymous = try await s.send("POST", "/incidents/\(b)/approve", headers: TestServer.bearer + [form], body: "")
-        #expect(anonymous.status == 400)
-        let named = try await s.send(
-            "POST", "/incidents/\(b)/approve", headers: TestServer.bearer + [form, ("X-Mend-User", "carol")], body: "")
-        #expect(named.status == 200 && named.json["by"] as? String == "carol (api)")
+        // The webhook token cannot approve, whatever name it claims; nor can an agent's.
+        let ingestToken = try await s.send(
+            "POST", "/incidents/\(b)/approve", headers: TestServer.bearer + [form, ("X-Mend-User", "anyone")], body: "")
+        #expect(ingestToken.status == 403)
+        let agent = try await s.send(
+            "POST", "/incidents/\(b)/approve", headers: [("Authorization", "Bearer \(TestServer.agentToken)"), form], body: "")
+        #expect(agent.status == 403)
+        #expect(try await s.engine.incidents().first { $0.id == Int64(b) }?.status == .pendingApproval)
+        // An approver's own token, as a bearer client: the audit names that person.
+        let named = try await s.send("POST", "/incidents/\(b)/approve", headers: TestServer.bearer(of: "bob") + [form], body: "")
+        #expect(named.status == 200 && named.json["by"] as? String == "bob (api)")
+        #expect(try await s.engine.auditEntries().contains { $0.kind == "plan.approved" && $0.actor == "bob (api)" })
     }
 
     @Test func mcpIsServedOnTheSamePort() async throws {
@@ -250,10 +270,12 @@ struct ServerTests {
         defer { Task { await s.stop() } }
         let initialize =
             #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
+        let json = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
+        // MCP takes an agent token: not the ingest token, not a person's.
+        #expect(try await s.send("POST", "/mcp", headers: TestServer.bearer + json, body: initialize).status == 401)
+        #expect(try await s.send("POST", "/mcp", headers: TestServer.bearer(of: "alice") + json, body: initialize).status == 401)
         let r = try await s.send(
-            "POST", "/mcp",
-            headers: TestServer.bearer + [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")],
-            body: initialize)
+            "POST", "/mcp", headers: [("Authorization", "Bearer \(TestServer.agentToken)")] + json, body: initialize)
         #expect(r.status == 200, "\(r.body)")
         #expect(r.header("MCP-Session-Id") != nil)
         #expect(r.body.contains("serverInfo"))

@@ -22,7 +22,17 @@ struct Reply: Sendable {
 /// A real `MendServer` on 127.0.0.1 with an ephemeral port, over a real SQLite file,
 /// and an HTTP client that does not follow redirects (the tests look at them).
 struct TestServer {
+    /// Ingest only.
     static let token = "test-token-0123456789abcdef"
+    static let agentToken = "agent-token-0123456789abcdef"
+    /// The approvers, each with a token of their own.
+    static let people = ["alice": "alice-token-0123456789abcdef", "bob": "bob-token-0123456789abcdef"]
+    static var credentials: Credentials {
+        get throws {
+            try Credentials(
+                ingest: [token], agents: [agentToken: "agent"], approvers: Dictionary(uniqueKeysWithValues: people.map { ($1, $0) }))
+        }
+    }
     let server: MendServer
     let engine: Engine
     let base: String
@@ -30,14 +40,18 @@ struct TestServer {
     let dir: URL
 
     /// `add_column` needs approval, so new fields leave a plan pending for the dashboard.
-    static func start(maxBodyBytes: Int = 1 << 20, policy: Policy = Policy(autonomy: ["add_column": .approve])) async throws -> TestServer {
+    static func start(
+        maxBodyBytes: Int = 1 << 20, policy: Policy = Policy(autonomy: ["add_column": .approve]), credentials: Credentials? = nil,
+        idleTimeout: Double = 60, headerTimeout: Double = 10, maxConnections: Int = 512
+    ) async throws -> TestServer {
         let dir = Paths.tempDir()
         let w = try await WarehouseFactory.open(url: "sqlite:" + dir.appendingPathComponent("t.db").path)
         await KeepAlive.shared.add(w)
         let engine = Engine(warehouse: w, policy: policy, judge: ParserJudge())
         try await engine.bootstrap()
         let config = MendServer.Configuration(
-            host: "127.0.0.1", port: 0, token: token, maxBodyBytes: maxBodyBytes)
+            host: "127.0.0.1", port: 0, credentials: try credentials ?? Self.credentials, maxBodyBytes: maxBodyBytes,
+            idleTimeout: idleTimeout, headerTimeout: headerTimeout, maxConnections: maxConnections)
         let server = await MendServer(configuration: config, engine: engine)
         let address = try await server.bind()
         let port = try #require(address.port)
@@ -51,6 +65,7 @@ struct TestServer {
     }
 
     static var bearer: [(String, String)] { [("Authorization", "Bearer \(token)")] }
+    static func bearer(of person: String) -> [(String, String)] { [("Authorization", "Bearer \(people[person] ?? "")")] }
 
     func send(_ method: String, _ path: String, headers: [(String, String)] = [], body: String? = nil) async throws -> Reply {
         var req = HTTPClientRequest(url: base + path)
@@ -70,7 +85,7 @@ struct TestServer {
 
     /// Logs in through the form; returns the session cookie header and the CSRF token of the overview page.
     func login(as user: String = "alice") async throws -> (cookie: (String, String), csrf: String) {
-        let form = "user=\(user)&token=\(Self.token)"
+        let form = "token=\(Self.people[user] ?? "")"
         let r = try await send("POST", "/login", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: form)
         #expect(r.status == 303)
         let setCookie = try #require(r.header("Set-Cookie"))

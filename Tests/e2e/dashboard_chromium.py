@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Drives the `mend serve` dashboard in headless Chromium, as a person would.
 
-Logs in with the token and a name, opens a pending incident, approves it through the
+Logs in with an approver's own token, opens a pending incident, approves it through the
 page's form, and checks that the page then shows the plan applied and the audit log
 names the approver. Saves a screenshot of each page.
 
@@ -120,7 +120,6 @@ def main():
     try:
         b.goto(base + "/login")
         b.screenshot(os.path.join(shots, "dashboard-login.png"))
-        b.js(f"document.getElementById('user').value = {json.dumps(user)}")
         b.js(f"document.getElementById('token').value = {json.dumps(token)}")
         b.js("document.getElementById('login').click()")
         b.wait(f"location.href === {json.dumps(base + '/')} && document.readyState === 'complete'", "the overview after login")

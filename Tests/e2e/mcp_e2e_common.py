@@ -47,6 +47,8 @@ class Setup:
     db: str
     serve_policy: str
     env: dict[str, str] = field(default_factory=dict)
+    # Who the audit names for tool calls: the client's name over stdio, the agent its token names over HTTP.
+    actor: str = f"mcp:{CLIENT_NAME}"
 
 
 def parse_args(description: str) -> argparse.Namespace:
@@ -205,24 +207,34 @@ async def scenario(client: Client, elicitor: Elicitor, setup: Setup) -> None:
     schema = json.loads((await client.read_resource("mend://tables/orders/schema")).contents[0].text)
     check("gift" not in {c["name"] for c in schema["columns"]}, "nothing was applied to orders")
 
-    step("approval through elicitation: declined stays pending, accepted applies")
+    step("elicitation: the client's answer is recorded as the client's, and a person approves")
     elicitor.answer = "decline"
     pending = structured(await client.call_tool("apply_plan", {"incident_id": 2}))
     check(pending["outcome"] == "pending_approval" and "declined" in pending["why"], f"declined: {pending}")
     check(len(elicitor.asked) == 1 and "amount__v_text" in elicitor.asked[0], f"the person was asked about the plan: {elicitor.asked}")
     elicitor.answer = "accept"
-    approved = await client.call_tool("apply_plan", {"incident_id": 2})
-    check(approved.is_error is not True, f"approved apply: {text(approved)}")
-    out = structured(approved)
-    check(out["outcome"] == "applied" and out["approved_by"] == "alice", f"approved: {out}")
-    check(out["incident"]["status"] == "resolved", f"records replayed: {out['incident']}")
+    answered = await client.call_tool("apply_plan", {"incident_id": 2})
+    check(answered.is_error is not True, f"answered apply: {text(answered)}")
+    out = structured(answered)
+    check(out["outcome"] == "pending_approval" and "not a person's approval" in out["why"], f"an accept is not an approval: {out}")
+    answers = structured(await client.call_tool("query_audit", {"kind": "plan.client_answer"}))["entries"]
+    check(any(e["actor"] == setup.actor and e["detail"]["action"] == "accept" and e["detail"]["counted_as_approval"] == "false"
+              and e["detail"]["name_given"] == "alice" for e in answers), f"client answers: {answers}")
+    direct = await client.call_tool("approve_plan", {"incident_id": 2})
+    check(structured(direct)["outcome"] == "pending_approval", f"approve_plan from the client does not approve: {text(direct)}")
+    # The person approves with the CLI, authenticated by the operating system as themselves.
+    done = subprocess.run([setup.mend, "approve", "2", "--db", setup.db], env=dict(setup.env, USER="carol"),
+                          capture_output=True, text=True, timeout=120)
+    check(done.returncode == 0, f"mend approve: {done.stdout} {done.stderr}")
+    detail = structured(await client.call_tool("get_incident", {"incident_id": 2}))
+    check(detail["incident"]["status"] == "resolved", f"records replayed after the person's approval: {detail['incident']}")
 
     step("the audit log names the approver and every tool call")
     audit = structured(await client.call_tool("query_audit", {"kind": "plan.approved", "verify": True}))
-    check(any(e["actor"] == "alice" and e["subject"].startswith("plan:") for e in audit["entries"]), f"approval audit: {audit['entries']}")
+    check(any(e["actor"] == "carol" and e["subject"].startswith("plan:") for e in audit["entries"]), f"approval audit: {audit['entries']}")
     check(audit["verification"]["ok"] is True, f"chain: {audit['verification']}")
     calls = structured(await client.call_tool("query_audit", {"kind": "mcp.tool_call", "limit": 500}))["entries"]
-    check(all(e["actor"] == f"mcp:{CLIENT_NAME}" for e in calls), "tool calls carry the client's name")
+    check(all(e["actor"] == setup.actor for e in calls), f"tool calls carry the client's identity {setup.actor}")
     check(any(e["detail"]["tool"] == "apply_plan" and e["detail"]["result"] == "error" for e in calls), "failed calls are audited")
     check(all(len(e["detail"]["arguments_sha256"]) == 64 for e in calls), "argument digests")
 

@@ -38,9 +38,10 @@ def status_of(url: str, headers: dict[str, str]) -> int:
         return e.code
 
 
-def start_server(setup, token: str) -> tuple[subprocess.Popen, str]:
+def start_server(setup, token: str, ingest: str) -> tuple[subprocess.Popen, str]:
     log = open(setup.workdir / "serve.log", "w+")
-    env = dict(setup.env, MEND_TOKEN=token)
+    # The agent token reaches MCP; the ingest token is another secret that must not.
+    env = dict(setup.env, MEND_TOKEN=ingest, MEND_AGENT_TOKEN=token)
     proc = subprocess.Popen(
         [setup.mend, "serve", "--port", "0", "--db", setup.db, "--policy", setup.serve_policy],
         stdout=subprocess.DEVNULL, stderr=log, env=env)
@@ -60,7 +61,8 @@ async def run() -> None:
     args = parse_args(__doc__ or "")
     setup = prepare(args.mend, args.workdir)
     token = secrets.token_hex(24)
-    proc, url = start_server(setup, token)
+    ingest = secrets.token_hex(24)
+    proc, url = start_server(setup, token, ingest)
     try:
         step(f"mend serve at {url} on {setup.db}")
         step("401 without the token, with a wrong one, and on other paths")
@@ -68,6 +70,8 @@ async def run() -> None:
         check(status_of(url, {"Authorization": "Bearer " + "0" * 48}) == 401, "wrong token → 401")
         check(status_of(url, {"Authorization": token}) == 401, "token without the Bearer scheme → 401")
         check(status_of(url.replace("/mcp", "/other"), {}) == 401, "other paths → 401 too, nothing revealed")
+        check(status_of(url, {"Authorization": "Bearer " + ingest}) == 401, "the ingest token → 401")
+        setup.actor = "mcp:agent"
 
         http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
         elicitor = Elicitor()

@@ -25,6 +25,9 @@ public enum AuditEvent: Sendable, Equatable {
     case incidentResolved(incident: Int64, table: String, by: ResolvedBy)
     case recordsQuarantined(incident: Int64, table: String, count: Int, reason: String, parkedIDs: [Int64])
     case toolCalled(tool: String, client: String, argumentsSHA256: String, error: String?)
+    /// An MCP client answered an approval request (elicitation). It is the client's answer,
+    /// kept with the name it gave; it approves only when the policy lets that client approve.
+    case clientAnswered(plan: Int64, incident: Int64, action: String, givenName: String?, counted: Bool)
 
     public enum ResolvedBy: String, Sendable, Equatable {
         case replay, quarantine
@@ -49,6 +52,7 @@ public enum AuditEvent: Sendable, Equatable {
         case .incidentResolved: "incident.resolved"
         case .recordsQuarantined: "records.quarantined"
         case .toolCalled: "mcp.tool_call"
+        case .clientAnswered: "plan.client_answer"
         }
     }
 
@@ -73,7 +77,7 @@ public enum AuditEvent: Sendable, Equatable {
         case .recordsQuarantinedOnArrival(let source, _, let count, let first, let last, _, _):
             count == 1 ? "\(source):\(first)" : "\(source):\(first)-\(last)"
         case .planProposed(let id, _), .policyDecided(let id, _, _), .planApproved(let id, _, _), .planRejected(let id, _, _),
-            .planSuperseded(let id, _, _), .planApplied(let id, _), .planFailed(let id, _, _):
+            .planSuperseded(let id, _, _), .planApplied(let id, _), .planFailed(let id, _, _), .clientAnswered(let id, _, _, _, _):
             "plan:\(id)"
         case .toolCalled(let tool, _, _, _): "tool:\(tool)"
         }
@@ -138,6 +142,10 @@ public enum AuditEvent: Sendable, Equatable {
         case .toolCalled(let tool, let client, let digest, let error):
             var d = ["tool": tool, "arguments_sha256": digest, "client": client, "result": error == nil ? "ok" : "error"]
             if let error { d["error"] = error }
+            return d
+        case .clientAnswered(_, let incident, let action, let name, let counted):
+            var d = ["incident": String(incident), "action": action, "counted_as_approval": String(counted)]
+            if let name { d["name_given"] = name }
             return d
         }
     }

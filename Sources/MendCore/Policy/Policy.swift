@@ -75,6 +75,9 @@ public struct Policy: Codable, Sendable, Equatable {
     public var maxRecordFields: Int
     /// Most new columns one plan may add on its own; a plan that adds more waits for a person.
     public var maxAutoNewColumns: Int
+    /// MCP clients whose approval counts as an approval (elicitation or `approve_plan`).
+    /// Empty by default: an agent's answer is recorded as its own, never as a person's.
+    public var mcpApprovers: Set<String>
 
     public static let defaultMaxAutoNewColumns = 50
 
@@ -84,6 +87,7 @@ public struct Policy: Codable, Sendable, Equatable {
         case maxValueBytes = "max_value_bytes"
         case maxRecordFields = "max_record_fields"
         case maxAutoNewColumns = "max_auto_new_columns"
+        case mcpApprovers = "mcp_approvers"
     }
 
     /// The per-record limits validation applies.
@@ -100,7 +104,7 @@ public struct Policy: Codable, Sendable, Equatable {
         contracts: Contracts = Contracts(tables: .evolve, columns: .evolve, dataType: .evolve),
         autonomy: [String: Autonomy] = [:], maxAutoRisk: Risk = .low, tables: [String: TablePolicy] = [:],
         maxValueBytes: Int = RecordLimits.defaultMaxValueBytes, maxRecordFields: Int = RecordLimits.defaultMaxFields,
-        maxAutoNewColumns: Int = Policy.defaultMaxAutoNewColumns
+        maxAutoNewColumns: Int = Policy.defaultMaxAutoNewColumns, mcpApprovers: Set<String> = []
     ) {
         self.contracts = contracts
         self.autonomy = autonomy
@@ -109,6 +113,7 @@ public struct Policy: Codable, Sendable, Equatable {
         self.maxValueBytes = maxValueBytes
         self.maxRecordFields = maxRecordFields
         self.maxAutoNewColumns = maxAutoNewColumns
+        self.mcpApprovers = mcpApprovers
     }
 
     public init(from decoder: any Decoder) throws {
@@ -120,6 +125,7 @@ public struct Policy: Codable, Sendable, Equatable {
         maxValueBytes = try c.decodeIfPresent(Int.self, forKey: .maxValueBytes) ?? RecordLimits.defaultMaxValueBytes
         maxRecordFields = try c.decodeIfPresent(Int.self, forKey: .maxRecordFields) ?? RecordLimits.defaultMaxFields
         maxAutoNewColumns = try c.decodeIfPresent(Int.self, forKey: .maxAutoNewColumns) ?? Policy.defaultMaxAutoNewColumns
+        mcpApprovers = try c.decodeIfPresent(Set<String>.self, forKey: .mcpApprovers) ?? []
         if let bad = (autonomy.keys + tables.values.flatMap { ($0.autonomy ?? [:]).keys })
             .first(where: { OperationKind(rawValue: $0) == nil })
         {

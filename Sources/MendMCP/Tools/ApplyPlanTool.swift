@@ -12,8 +12,9 @@ enum ApplyPlanTool: MendTool {
             description: """
                 Repair an incident. With 'plan', that typed plan; without it, the incident's plan waiting for approval, \
                 or else the rules planner's. Runs the guard and the policy again: 'auto' applies the DDL under a lock and \
-                replays the parked records; 'approve' asks the person through the client (elicitation) when it can, and \
-                otherwise leaves the plan pending for `mend approve ID`; 'deny' is refused with the reasons. Changes the \
+                replays the parked records; 'approve' asks through the client (elicitation) when it can; the answer \
+                approves only for clients the policy lists in mcp_approvers, otherwise the plan stays pending for a \
+                person (dashboard or `mend approve ID`); 'deny' is refused with the reasons. Changes the \
                 table's schema (adds columns, widens types); no data is deleted, but Mend does not undo schema changes.
                 """,
             inputSchema: ToolSchema.object(["incident_id": ToolSchema.incidentID, "plan": PlanFormat.schema], required: ["incident_id"]),

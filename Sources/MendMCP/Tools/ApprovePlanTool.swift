@@ -11,17 +11,13 @@ enum ApprovePlanTool: MendTool {
             name: "approve_plan",
             description: """
                 Approve the plan waiting on an incident, then apply it and replay the records. Approval is a person's \
-                decision: Mend asks the person through the client (elicitation) and records their name; a client \
-                without elicitation is refused and told to have a person run `mend approve ID`. Only call this when \
-                the person asked for it.
+                decision: Mend asks through the client (elicitation) and records the answer as this client's. It \
+                counts as an approval only for clients the policy lists in mcp_approvers; otherwise the plan waits for a \
+                person on the dashboard or at `mend approve ID`. Only call this when the person asked for it.
                 """,
             inputSchema: ToolSchema.object(
                 [
                     "incident_id": ToolSchema.incidentID,
-                    "approver": .object([
-                        "type": "string",
-                        "description": "Who approves (used only where the server allows approval without elicitation).",
-                    ]),
                     "note": .object(["type": "string", "description": "Kept in the audit log."]),
                 ], required: ["incident_id"]),
             annotations: ToolSchema.writes("Approve and apply a plan", destructive: true, idempotent: false))
@@ -34,14 +30,14 @@ enum ApprovePlanTool: MendTool {
             throw ToolError.refused("incident #\(id) has no plan waiting for approval; get_incident shows its plans")
         }
         if caller.elicit != nil { return try await PlanFlow.seekApproval(stored, incidentID: id, context) }
-        guard context.options.allowApprovalWithoutElicitation else {
+        guard await PlanFlow.mayApprove(context) else {
             throw ToolError.refused(
-                "approving needs a person, and this client did not declare the elicitation capability, so Mend cannot ask one. "
-                    + "A person runs `mend approve \(id)` (or `mend reject \(id) --reason ...`).")
+                "approving needs a person: this client cannot ask one (no elicitation capability) and the policy does not list '\(caller.identity)' in mcp_approvers. "
+                    + "A person approves on the dashboard or runs `mend approve \(id)` (or `mend reject \(id) --reason ...`).")
         }
-        let who = try a.string("approver") ?? caller.actor
         let done = try await context.engine.approve(
-            incidentID: id, by: who, note: try a.string("note") ?? "approved through MCP by \(caller.actor) without elicitation")
-        return try await PlanFlow.applied(id, planID: done.plan.id, approvedBy: who, engine: context.engine)
+            incidentID: id, by: caller.actor,
+            note: try a.string("note") ?? "approved through MCP by \(caller.actor) (policy mcp_approvers)")
+        return try await PlanFlow.applied(id, planID: done.plan.id, approvedBy: caller.actor, engine: context.engine)
     }
 }

@@ -61,8 +61,14 @@ enum PlanFlow {
             ]))
     }
 
-    /// Asks the person through elicitation; accept approves and applies (the audit names
-    /// the approver), decline or cancel leaves the plan pending.
+    /// Whether the policy lets this client's answer count as an approval (`mcp_approvers`).
+    static func mayApprove(_ context: ToolContext) async -> Bool {
+        await context.engine.policy.mcpApprovers.contains(context.caller.identity)
+    }
+
+    /// Asks through elicitation. The answer is the client's: it is audited as such, and an
+    /// accept approves and applies only when the policy lets this client approve; otherwise
+    /// the plan stays pending for a person on the dashboard or at `mend approve`.
     static func seekApproval(_ stored: StoredPlan, incidentID: Int64, _ context: ToolContext) async throws -> ToolOutcome {
         let caller = context.caller
         guard let elicit = caller.elicit else {
@@ -70,6 +76,7 @@ enum PlanFlow {
                 stored, incidentID: incidentID,
                 why: "the policy requires a person's approval and this client cannot ask one (no elicitation capability)")
         }
+        let counts = await mayApprove(context)
         let sql = stored.verdicts.map { "\($0.sql)  (risk \($0.risk.rawValue))" }
         let message = """
             Mend: approve plan #\(stored.plan.id) for incident #\(incidentID) on table \(stored.plan.table)?
@@ -77,13 +84,13 @@ enum PlanFlow {
             \(sql.isEmpty ? "No SQL (changes how future loads map or convert values)." : "SQL: " + sql.joined(separator: "; "))
             Policy: \(stored.decision?.reasons.joined(separator: "; ") ?? "-")
             Planned by \(stored.plan.plannedBy): \(stored.plan.rationale)
-            Accepting applies the plan and replays the parked records.
+            \(counts ? "Accepting applies the plan and replays the parked records." : "Your answer is recorded; a person still approves on Mend's dashboard or with `mend approve \(incidentID)`.")
             """
         let schema = Elicitation.RequestSchema(
             title: "Approve repair plan #\(stored.plan.id)",
-            description: "Your name is recorded in Mend's audit log as the approver.",
+            description: "Recorded in Mend's audit log as this client's answer, with the name you give.",
             properties: [
-                "approver": .object(["type": "string", "title": "Your name", "description": "Recorded as the approver"]),
+                "approver": .object(["type": "string", "title": "Your name", "description": "Recorded with the answer"]),
                 "note": .object(["type": "string", "title": "Note", "description": "Optional, kept in the audit log"]),
             ],
             required: ["approver"])
@@ -93,14 +100,27 @@ enum PlanFlow {
         } catch {
             return pending(stored, incidentID: incidentID, why: "asking the person failed (\(MendTools.message(error)))")
         }
+        let name = answer.content?["approver"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines).prefix(64)
+        let given = name.flatMap { $0.isEmpty ? nil : String($0) }
+        let accepted = answer.action == .accept
+        try await context.engine.audit(
+            .clientAnswered(
+                plan: stored.plan.id, incident: incidentID, action: answer.action.rawValue, givenName: given,
+                counted: accepted && counts),
+            actor: caller.actor)
         switch answer.action {
-        case .accept:
-            let name = answer.content?["approver"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines)
-            let approver = (name?.isEmpty == false ? name : nil) ?? "\(caller.clientName) user"
-            var note = "approved through MCP elicitation in \(caller.clientName)"
+        case .accept where counts:
+            var note = "approved through MCP elicitation by \(caller.actor) (policy mcp_approvers)"
+            if let given { note += ", name given: \(given)" }
             if let extra = answer.content?["note"]?.stringValue, !extra.isEmpty { note += ": \(extra)" }
-            let done = try await context.engine.approve(incidentID: incidentID, by: approver, note: note)
-            return try await applied(incidentID, planID: done.plan.id, approvedBy: approver, engine: context.engine)
+            let done = try await context.engine.approve(incidentID: incidentID, by: caller.actor, note: note)
+            return try await applied(incidentID, planID: done.plan.id, approvedBy: caller.actor, engine: context.engine)
+        case .accept:
+            return pending(
+                stored, incidentID: incidentID,
+                why:
+                    "\(caller.actor) accepted, and that is recorded as the client's answer, not a person's approval: the policy does not list '\(caller.identity)' in mcp_approvers"
+            )
         case .decline:
             return pending(stored, incidentID: incidentID, why: "the person declined")
         case .cancel:

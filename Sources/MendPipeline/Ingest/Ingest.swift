@@ -15,6 +15,8 @@ public struct IngestSummary: Sendable, Codable, Equatable {
     public var incidentsOpened: Int64 = 0
     public var pendingApproval: [Int64] = []
     public var seconds: Double = 0
+
+    public init(table: String) { self.table = table }
 }
 
 /// The ingest loop: read a batch (parsed ahead on its own task), commit it, and when

@@ -12,23 +12,23 @@ struct MCPCommand: AsyncParsableCommand {
         discussion: """
             The client starts `mend mcp --db URL` and speaks MCP on its stdin/stdout; logs go to stderr. \
             Agents get tools to read incidents and schemas, dry-run typed repair plans (never SQL), and apply \
-            them under the same guard and policy as `mend apply`. Plans the policy holds for approval are \
-            put to the person through the client (MCP elicitation) or wait for `mend approve ID`. \
+            them under the same guard and policy as `mend apply`. Plans the policy holds for approval wait \
+            for a person (`mend approve ID` or the dashboard); the client may be asked (MCP elicitation), \
+            but its answer approves only if the policy lists the client in mcp_approvers. \
             Every tool call is written to the audit log with the client's name. See docs/mcp.md.
             """)
 
     @OptionGroup var options: RepairOptions
-    @OptionGroup var mcp: MCPOptions
 
     func run() async throws {
         let engine = try await options.engine(servingMCP: true)
         // Open and set up the database before speaking the protocol, so a bad --db fails
         // with its message instead of a client-side "server disconnected".
         try await engine.bootstrap()
-        let server = await MendTools.makeServer(engine: engine, options: mcp.toolOptions)
+        let server = await MendTools.makeServer(engine: engine)
         if options.planner == .sampling { await PlannerChoice.attachSampling(server, to: engine) }
         try await server.start(transport: StdioTransport())
-        logStderr("mend mcp: serving \(options.db) over stdio")
+        logStderr("mend mcp: serving \(options.shownDB) over stdio")
         await server.waitUntilCompleted()
     }
 }
