@@ -9,7 +9,15 @@ import MendStore
 /// `--db`: what every command that reads or writes Mend's state takes, and all that
 /// the read-only commands take.
 struct DBOptions: ParsableArguments {
-    @Option(name: .long, help: "Database URL: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB?schema=NAME (env MEND_DB).")
+    @Option(
+        name: .long,
+        help: """
+            Database URL: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB?schema=NAME (env MEND_DB). TLS as in \
+            libpq: sslmode=disable|allow|prefer|require|verify-ca|verify-full (else PGSSLMODE; default prefer: TLS \
+            when the server offers it, nothing verified), sslrootcert=CA.pem or system (PGSSLROOTCERT), \
+            sslcert/sslkey (PGSSLCERT/PGSSLKEY). Across a network use sslmode=verify-full. Errors show the URL \
+            with the password as ***.
+            """)
     var db: String = ProcessInfo.processInfo.environment["MEND_DB"] ?? "sqlite:mend.db"
 
     /// An engine for reading and for decisions that need no plan (reject): the default
@@ -40,6 +48,8 @@ struct RepairOptions: ParsableArguments {
     var planner: PlannerChoice = PlannerChoice.fromEnvironment
 
     var db: String { database.db }
+    /// The database as logs may show it: the password as `***`.
+    var shownDB: String { PostgresURL.redacted(db) }
 
     /// `servingMCP`: the caller is `mend mcp`, which attaches `--planner sampling` itself
     /// once its server exists.

@@ -4,50 +4,6 @@ public import MendCore
 import NIOCore
 import PostgresNIO
 
-/// Connection settings parsed from `postgres://USER:PASSWORD@HOST:PORT/DB?schema=NAME`.
-public struct PostgresURL: Sendable, Equatable {
-    public var host: String
-    public var port: Int
-    public var user: String
-    public var password: String?
-    public var database: String
-    /// Schema of the target tables.
-    public var schema: String
-    /// Schema of Mend's own state (`_mend` unless `state_schema=` says otherwise).
-    public var stateSchema: String
-    /// Optional repair role: `repair_user=` / `repair_password=` (see `mend setup-roles`).
-    public var repairUser: String?
-    public var repairPassword: String?
-    public var lockTimeoutMS: Int
-    public var statementTimeoutMS: Int
-
-    public init(_ url: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
-        guard let c = URLComponents(string: url), c.scheme == "postgres" || c.scheme == "postgresql" else {
-            throw StoreError.badURL(url, "not a postgres:// URL")
-        }
-        guard let host = c.host, !host.isEmpty else { throw StoreError.badURL(url, "the host is missing") }
-        self.host = host
-        port = c.port ?? 5432
-        user = c.user ?? environment["PGUSER"] ?? "postgres"
-        password = c.password ?? environment["PGPASSWORD"]
-        let db = c.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        database = db.isEmpty ? user : db
-        let q = Dictionary((c.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, b in b })
-        schema = q["schema"] ?? "public"
-        stateSchema = q["state_schema"] ?? "_mend"
-        repairUser = q["repair_user"]
-        repairPassword = q["repair_password"] ?? environment["MEND_REPAIR_PASSWORD"]
-        lockTimeoutMS = Int(q["lock_timeout_ms"] ?? "") ?? 5_000
-        statementTimeoutMS = Int(q["statement_timeout_ms"] ?? "") ?? 60_000
-        for (name, value) in [("schema", schema), ("state_schema", stateSchema)] where !Identifier.isWellFormed(value) {
-            throw StoreError.badURL(url, "\(name) '\(value)' must be a lowercase snake_case name")
-        }
-        if let mode = q["sslmode"], !["disable", "allow", "prefer"].contains(mode) {
-            throw StoreError.badURL(url, "sslmode=\(mode) is not supported yet; connect over a trusted network or a local socket tunnel")
-        }
-    }
-}
-
 /// The PostgreSQL adapter over postgres-nio: COPY for loading, advisory locks and
 /// timeouts for repairs, `_mend` schema for state, pg_catalog for the schema cache.
 public actor PostgresWarehouse: Warehouse {
@@ -61,27 +17,46 @@ public actor PostgresWarehouse: Warehouse {
     static let logger = Logger(label: "mend.postgres")
 
     public init(url: String) async throws {
-        let cfg = try PostgresURL(url)
+        try await self.init(config: PostgresURL(url))
+    }
+
+    /// Opens the connections `config` describes (tests pass one parsed against their own
+    /// environment, for the PGSSL* fallbacks).
+    public init(config cfg: PostgresURL) async throws {
         config = cfg
         targetSchema = cfg.schema
-        connection = try await Self.connect(cfg, user: cfg.user, password: cfg.password, url: url)
+        // Built once: the context holds the parsed CA and client certificate.
+        let tls = try cfg.tls.connectionTLS()
+        connection = try await Self.connect(cfg, user: cfg.user, password: cfg.password, tls: tls)
         if let ru = cfg.repairUser {
-            repairConnection = try await Self.connect(cfg, user: ru, password: cfg.repairPassword, url: url)
+            do {
+                repairConnection = try await Self.connect(cfg, user: ru, password: cfg.repairPassword, tls: tls)
+            } catch {
+                // postgres-nio asserts that an open connection is closed before it is freed.
+                try? await connection.close()
+                throw error
+            }
         } else {
             repairConnection = nil
         }
         try await Self.run(connection, "SET application_name = 'mend'", [])
     }
 
-    static func connect(_ cfg: PostgresURL, user: String, password: String?, url: String) async throws -> PostgresConnection {
+    /// One connection. A failure says what to check (the server, the credentials, the CA
+    /// file, the host name in the certificate, the server's ssl setting) and never
+    /// carries a password, whatever the library's message holds.
+    static func connect(
+        _ cfg: PostgresURL, user: String, password: String?, tls: PostgresConnection.Configuration.TLS
+    ) async throws(StoreError) -> PostgresConnection {
         let pc = PostgresConnection.Configuration(
-            host: cfg.host, port: cfg.port, username: user, password: password, database: cfg.database, tls: .disable)
+            host: cfg.host, port: cfg.port, username: user, password: password, database: cfg.database, tls: tls)
         do {
             return try await PostgresConnection.connect(configuration: pc, id: 1, logger: logger)
         } catch {
+            let why = cfg.tls.explain(error, host: cfg.host, port: cfg.port)
             throw StoreError.open(
                 "PostgreSQL at \(cfg.host):\(cfg.port)/\(cfg.database) as \(user)",
-                "\(Self.message(error)); check that the server runs and the URL, user and password are right")
+                PostgresURL.scrub(why, secrets: [cfg.password, cfg.repairPassword, password]))
         }
     }
 

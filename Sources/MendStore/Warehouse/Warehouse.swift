@@ -15,7 +15,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .badURL(let url, let why):
-            "cannot use database URL '\(url)': \(why). Use sqlite:PATH (for example sqlite:mend.db) or postgres://USER:PASSWORD@HOST:PORT/DB?schema=NAME"
+            "cannot use database URL '\(PostgresURL.redacted(url))': \(why). Use sqlite:PATH (for example sqlite:mend.db) or postgres://USER:PASSWORD@HOST:PORT/DB?schema=NAME"
         case .open(let what, let why): "cannot open \(what): \(why)"
         case .sql(let message, let sql): "database error: \(message) (in: \(sql.prefix(200)))"
         case .notFound(let what): what
