@@ -219,23 +219,31 @@ enum Pages {
             """)
     }
 
-    static func audit(entries: [AuditEntry], report: AuditVerifier.Report, user: String?, csrf: String?) -> String {
+    static func audit(entries: [AuditEntry], report: AuditVerifier.Report, before: Int64?, user: String?, csrf: String?) -> String {
         let status =
             report.ok
             ? #"<p class="ok" id="audit-verify">Chain verified: \#(report.entries) entries, head \#(h(String((report.head ?? "").prefix(16))))…</p>"#
             : #"<p class="bad" id="audit-verify">Chain BROKEN at entry \#(report.firstBroken.map(String.init) ?? "?"): \#(h(report.reason ?? ""))</p>"#
         var rows = ""
-        for e in entries.suffix(500).reversed() {
+        for e in entries.reversed() {
             rows += """
                 <tr><td>\(e.seq)</td><td>\(h(e.at))</td><td>\(h(e.kind))</td><td>\(h(e.subject))</td><td class="actor">\(h(e.actor))</td>\
                 <td><code>\(h(e.detail))</code></td><td><code>\(h(String(e.hash.prefix(12))))</code></td></tr>
                 """
         }
+        var nav: [String] = []
+        if before != nil { nav.append(#"<a href="/audit" id="audit-newest">Newest</a>"#) }
+        if let oldest = entries.first?.seq, oldest > 1 {
+            nav.append(#"<a href="/audit?before=\#(oldest)" id="audit-older">Older entries</a>"#)
+        }
+        let navigation = nav.isEmpty ? "" : "<p>" + nav.joined(separator: " · ") + "</p>"
         return layout(
             "Audit log", user: user, csrf: csrf,
             """
             \(status)
+            \(navigation)
             <table id="audit"><tr><th>#</th><th>at</th><th>kind</th><th>subject</th><th>actor</th><th>detail</th><th>hash</th></tr>\(rows)</table>
+            \(navigation)
             """)
     }
 

@@ -225,7 +225,7 @@ public final class MendRouter: Sendable {
                 guard let id = Int64(id) else { return ("decide", .response(notFound("incident ids are numbers"))) }
                 return ("decide", .response(try await decide(r, id: id, approve: approve, who: who)))
             case ("GET", .audit):
-                return ("audit", .response(try await auditPage(who)))
+                return ("audit", .response(try await auditPage(r, who)))
             case ("GET", .schema(let table)):
                 return ("schema", .response(try await schemaPage(table, who)))
             case ("GET", .parked(let id)):

@@ -356,3 +356,59 @@ import Testing
         #expect(stats.input == stats.loaded + stats.parked + stats.quarantined)
     }
 }
+
+/// The finding: the /audit page verified the whole chain on every view (21–29 s after
+/// 200k entries). Verification now starts at a checkpoint and reads what came after.
+@Suite struct IncrementalAuditTests {
+    static func engine(entries: Int) async throws -> Engine {
+        let engine = try await Backend.sqlite.engine()
+        try await engine.bootstrap()
+        for i in 0..<entries {
+            try await engine.audit(
+                .plannerFallback(incident: Int64(i), planner: "test", reason: "entry \(i)"), actor: "test")
+        }
+        return engine
+    }
+
+    @Test func verifiesFromTheCheckpointInSlices() async throws {
+        let engine = try await Self.engine(entries: 250)
+        let first = try await engine.verifyAudit(slice: 40)
+        #expect(first.ok && first.entries == 250, "\(first)")
+        try await engine.audit(.plannerFallback(incident: 1, planner: "test", reason: "later"), actor: "test")
+        let second = try await engine.verifyAudit(slice: 40)
+        #expect(second.ok && second.entries == 251, "\(second)")
+        // An edit after the checkpoint is caught by the next incremental view.
+        try await engine.audit(.plannerFallback(incident: 2, planner: "test", reason: "later"), actor: "test")
+        try await AuditTests.tamper(engine) { "UPDATE \($0) SET actor = 'mallory' WHERE seq = 252" }
+        let edited = try await engine.verifyAudit()
+        #expect(!edited.ok && edited.firstBroken == 252, "\(edited)")
+    }
+
+    @Test func aRewrittenCheckpointEntryIsCaught() async throws {
+        let engine = try await Self.engine(entries: 20)
+        #expect(try await engine.verifyAudit().ok)
+        try await AuditTests.tamper(engine) { "UPDATE \($0) SET hash = '\(String(repeating: "f", count: 64))' WHERE seq = 20" }
+        let report = try await engine.verifyAudit()
+        #expect(!report.ok && report.firstBroken == 20 && report.reason?.contains("last verification stopped") == true)
+    }
+
+    /// Before the checkpoint only a full walk sees an edit: `mend audit --verify` does one.
+    @Test func aFullWalkSeesEditsBeforeTheCheckpoint() async throws {
+        let engine = try await Self.engine(entries: 30)
+        #expect(try await engine.verifyAudit().ok)
+        try await AuditTests.tamper(engine) { "UPDATE \($0) SET actor = 'mallory' WHERE seq = 5" }
+        #expect(try await engine.verifyAudit().ok, "incremental: what was verified is not read again")
+        let full = try await engine.verifyAudit(full: true)
+        #expect(!full.ok && full.firstBroken == 5)
+    }
+
+    @Test func pagesGoBackInTime() async throws {
+        let engine = try await Self.engine(entries: 450)
+        let newest = try await engine.auditPage(before: nil, limit: 200)
+        #expect(newest.count == 200 && newest.last?.seq == 450 && newest.first?.seq == 251)
+        let older = try await engine.auditPage(before: 251, limit: 200)
+        #expect(older.first?.seq == 51 && older.last?.seq == 250)
+        let oldest = try await engine.auditPage(before: 51, limit: 200)
+        #expect(oldest.count == 50 && oldest.first?.seq == 1)
+    }
+}

@@ -13,9 +13,21 @@ public enum AuditVerifier {
         public var head: String?
     }
 
-    public static func verify(_ entries: [AuditEntry]) -> Report {
-        var prev = String(repeating: "0", count: 64)
-        var expected: Int64 = 1
+    /// Where a walk starts: the genesis, or an entry already verified.
+    public struct Start: Sendable, Equatable {
+        public var seq: Int64
+        public var hash: String
+        public static let genesis = Start(seq: 0, hash: String(repeating: "0", count: 64))
+        public init(seq: Int64, hash: String) {
+            self.seq = seq
+            self.hash = hash
+        }
+    }
+
+    /// Verifies `entries`, which must follow `start` directly.
+    public static func verify(_ entries: [AuditEntry], after start: Start = .genesis) -> Report {
+        var prev = start.hash
+        var expected: Int64 = start.seq + 1
         for e in entries {
             if e.seq != expected {
                 return Report(
@@ -40,6 +52,8 @@ public enum AuditVerifier {
             prev = e.hash
             expected += 1
         }
-        return Report(ok: true, entries: entries.count, firstBroken: nil, reason: nil, head: entries.last?.hash)
+        return Report(
+            ok: true, entries: entries.count, firstBroken: nil, reason: nil,
+            head: entries.last?.hash ?? (start == .genesis ? nil : start.hash))
     }
 }

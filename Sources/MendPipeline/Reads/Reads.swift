@@ -47,6 +47,45 @@ extension Engine {
         return try await state.transaction { tx in try await tx.auditEntries(limit: limit) }
     }
 
+    /// One page of the audit log, newest last: up to `limit` entries before `seq`.
+    public func auditPage(before seq: Int64?, limit: Int) async throws -> [AuditEntry] {
+        try await bootstrap()
+        return try await state.transaction { tx in try await tx.auditEntries(before: seq, limit: limit) }
+    }
+
+    /// Verifies the chain from the last checkpoint on, in slices, and moves the checkpoint
+    /// to the new head: a view costs the entries written since the last one, not the whole
+    /// log. The checkpointed entry itself is checked to still carry its hash. `full`
+    /// starts from the first entry (what `mend audit --verify` does).
+    public func verifyAudit(full: Bool = false, slice: Int = 5_000) async throws -> AuditVerifier.Report {
+        try await bootstrap()
+        return try await state.transaction { tx in
+            var start = AuditVerifier.Start.genesis
+            var verified = 0
+            if !full, let (seq, hash) = try await tx.auditCheckpoint() {
+                guard let anchor = try await tx.auditEntry(seq: seq), anchor.hash == hash else {
+                    return AuditVerifier.Report(
+                        ok: false, entries: 0, firstBroken: seq,
+                        reason: "entry \(seq), where the last verification stopped, was removed or rewritten", head: nil)
+                }
+                start = AuditVerifier.Start(seq: seq, hash: hash)
+                verified = Int(seq)
+            }
+            while true {
+                let entries = try await tx.auditEntries(after: start.seq, limit: slice)
+                var report = AuditVerifier.verify(entries, after: start)
+                report.entries += verified
+                guard report.ok else { return report }
+                guard let last = entries.last else {
+                    if start.seq > 0 { try await tx.setAuditCheckpoint(seq: start.seq, hash: start.hash) }
+                    return report
+                }
+                verified += entries.count
+                start = AuditVerifier.Start(seq: last.seq, hash: last.hash)
+            }
+        }
+    }
+
     public func repairTimes() async throws -> [(Int64, String, Double)] {
         try await bootstrap()
         return try await state.transaction { tx in try await tx.repairTimes() }

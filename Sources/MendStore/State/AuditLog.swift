@@ -30,14 +30,46 @@ extension StateTransaction {
     }
 
     public func auditEntries(limit: Int? = nil) async throws -> [AuditEntry] {
-        let sql: String
-        if let limit {
-            sql =
-                "SELECT seq, at, kind, subject, actor, detail, prev_hash, hash FROM (SELECT * FROM \(t("audit")) ORDER BY seq DESC LIMIT \(limit)) x ORDER BY seq"
-        } else {
-            sql = "SELECT seq, at, kind, subject, actor, detail, prev_hash, hash FROM \(t("audit")) ORDER BY seq"
+        guard let limit else {
+            return try await auditRows("SELECT \(Self.auditColumns) FROM \(t("audit")) ORDER BY seq", [])
         }
-        return try await session.query(sql, []).map {
+        return try await auditEntries(before: nil, limit: limit)
+    }
+
+    /// One page, newest first: up to `limit` entries before `seq` (nil: the newest).
+    public func auditEntries(before seq: Int64?, limit: Int) async throws -> [AuditEntry] {
+        try await auditRows(
+            "SELECT \(Self.auditColumns) FROM (SELECT * FROM \(t("audit")) WHERE seq < ? ORDER BY seq DESC LIMIT ?) x ORDER BY seq",
+            [.int(seq ?? Int64.max), .int(Int64(limit))])
+    }
+
+    /// Entries after `seq`, oldest first: what incremental verification reads.
+    public func auditEntries(after seq: Int64, limit: Int) async throws -> [AuditEntry] {
+        try await auditRows(
+            "SELECT \(Self.auditColumns) FROM \(t("audit")) WHERE seq > ? ORDER BY seq LIMIT ?", [.int(seq), .int(Int64(limit))])
+    }
+
+    public func auditEntry(seq: Int64) async throws -> AuditEntry? {
+        try await auditRows("SELECT \(Self.auditColumns) FROM \(t("audit")) WHERE seq = ?", [.int(seq)]).first
+    }
+
+    /// The last entry a verification walked to: the next one starts from here.
+    public func auditCheckpoint() async throws -> (seq: Int64, hash: String)? {
+        try await session.query("SELECT seq, hash FROM \(t("audit_checkpoint")) WHERE id = 1", []).first.map {
+            ($0[0].int ?? 0, $0[1].string ?? "")
+        }
+    }
+
+    public func setAuditCheckpoint(seq: Int64, hash: String) async throws {
+        try await session.execute(
+            "INSERT INTO \(t("audit_checkpoint")) (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            [.int(seq), .text(hash)])
+    }
+
+    static let auditColumns = "seq, at, kind, subject, actor, detail, prev_hash, hash"
+
+    private func auditRows(_ sql: String, _ params: [SQLValue]) async throws -> [AuditEntry] {
+        try await session.query(sql, params).map {
             AuditEntry(
                 seq: $0[0].int ?? 0, at: $0[1].string ?? "", kind: $0[2].string ?? "", subject: $0[3].string ?? "",
                 actor: $0[4].string ?? "", detail: $0[5].string ?? "", prevHash: $0[6].string ?? "", hash: $0[7].string ?? "")

@@ -87,6 +87,8 @@ public struct StateTransaction: Sendable {
             "CREATE TABLE IF NOT EXISTS \(t("quarantine")) (id \(serial), tbl TEXT NOT NULL, source TEXT, line BIGINT, raw TEXT, reason TEXT, quarantined_at DOUBLE PRECISION)",
             "CREATE TABLE IF NOT EXISTS \(t("plans")) (id \(serial), incident_id BIGINT NOT NULL, tbl TEXT NOT NULL, plan \(jsonType) NOT NULL, status TEXT NOT NULL, decision \(jsonType), verdicts \(jsonType), planned_by TEXT, created_at DOUBLE PRECISION, decided_by TEXT, decided_at DOUBLE PRECISION, note TEXT)",
             "CREATE TABLE IF NOT EXISTS \(t("audit")) (seq BIGINT PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
+            // Where the last verification of the chain stopped, so the next one reads only what came after.
+            "CREATE TABLE IF NOT EXISTS \(t("audit_checkpoint")) (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS \(t("offsets")) (source TEXT NOT NULL, tbl TEXT NOT NULL, line BIGINT NOT NULL, byte_offset BIGINT NOT NULL, fingerprint TEXT, PRIMARY KEY (source, tbl))",
             "CREATE TABLE IF NOT EXISTS \(t("usage")) (id \(serial), plan_id BIGINT, model TEXT, tokens_in BIGINT, tokens_out BIGINT, cost DOUBLE PRECISION, at DOUBLE PRECISION)",
             // HTTP Idempotency-Key answers (mend serve); created here so setup-roles owns and grants it.

@@ -32,7 +32,7 @@ struct AuditVerify: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try await options.engine()
-        let report = AuditVerifier.verify(try await engine.auditEntries())
+        let report = try await engine.verifyAudit(full: true)
         if output.json {
             try printJSON(report)
         } else if report.ok {
