@@ -33,6 +33,7 @@ extension Engine {
             (try await tx.incident(incidentID), try await tx.schema((try await tx.incident(incidentID))?.table ?? ""))
         }
         guard let incident else { throw PipelineError.notFound("no incident \(incidentID); run `mend incidents` to list them") }
+        let detail = try await withAllDrifts(incident)
         var plan: Plan
         var usage: PlannerUsage?
         if let given {
@@ -40,17 +41,50 @@ extension Engine {
             plan.incidentID = incident.id
             plan.table = incident.table
         } else {
-            (plan, usage) = try await makePlan(incident: incident, schema: schema)
+            (plan, usage) = try await makePlan(incident: detail, schema: schema)
         }
-        return (await judgePlan(plan, schema: schema), usage)
+        var proposal = await judgePlan(plan, schema: schema)
+        proposal.decision = Self.requireEvidence(proposal.decision, plan: plan, incident: detail)
+        return (proposal, usage)
     }
 
-    func makePlan(incident: Incident, schema: TableSchema?) async throws -> (Plan, PlannerUsage?) {
+    /// The incident with every distinct drift of its parked records, not only the first
+    /// sample's: what planners see, and the evidence a plan's columns are checked against.
+    func withAllDrifts(_ incident: Incident) async throws -> Incident {
         var detail = incident
-        // Planners see every distinct drift of the incident, not only the first sample.
         let records = try await state.transaction { tx in try await tx.parkedRecords(incidentID: incident.id, limit: 200) }
         var seen = Set(detail.drifts.map(\.signature))
         for r in records { for d in r.drifts where seen.insert(d.signature).inserted { detail.drifts.append(d) } }
+        return detail
+    }
+
+    /// A plan may change on its own only the columns its incident's records drifted on. A
+    /// column no parked record carries (a planner's invention, or text planted in data that
+    /// a model obeyed) waits for a person, whatever the autonomy says.
+    static func requireEvidence(_ decision: PolicyDecision, plan: Plan, incident: Incident) -> PolicyDecision {
+        guard decision.autonomy == .auto else { return decision }
+        let drifted = Set(incident.drifts.map(\.column))
+        let unsupported = plan.operations.compactMap { op -> String? in
+            let column: String?
+            switch op.kind {
+            case .addColumn, .widenColumn: column = op.column
+            case .addVariantColumn: column = op.of ?? op.column
+            default: column = nil
+            }
+            guard let column, !drifted.contains(column) else { return nil }
+            return column
+        }
+        guard !unsupported.isEmpty else { return decision }
+        var d = decision
+        d.autonomy = .approve
+        d.reasons.append(
+            "the plan changes \(unsupported.map { "'\($0)'" }.joined(separator: ", ")), which no parked record of incident #\(incident.id) drifted on: a person confirms"
+        )
+        return d
+    }
+
+    func makePlan(incident detail: Incident, schema: TableSchema?) async throws -> (Plan, PlannerUsage?) {
+        let incident = detail
         let planner = self.planner
         var usage: PlannerUsage?
         let reason: String
