@@ -138,8 +138,16 @@ public final class StreamConsumer: Sendable {
 
     public func run(progress: (@Sendable (ConsumeSummary) -> Void)? = nil) async throws -> ConsumeSummary {
         let started = Date()
-        try await engine.bootstrap()
-        try await engine.state.transaction { tx in try await tx.ensureStreamTables() }
+        do {
+            try await engine.bootstrap()
+            try await engine.state.transaction { tx in try await tx.ensureStreamTables() }
+        } catch {
+            // Workers started together on a new database race to create its schemas and
+            // tables (PostgreSQL's IF NOT EXISTS is not atomic): the loser tries again once.
+            try await Task.sleep(for: .milliseconds(Int.random(in: 200...600)))
+            try await engine.bootstrap()
+            try await engine.state.transaction { tx in try await tx.ensureStreamTables() }
+        }
         let settings = JetStreamClient.ConsumerSettings(
             filterSubject: options.subject, ackWait: options.ackWait, maxAckPending: max(1000, options.batch * 8))
         let client = try await JetStreamClient.connect(

@@ -66,8 +66,8 @@ struct Consume: AsyncParsableCommand {
         logger.logLevel = .error
         var config = ServiceGroupConfiguration(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
-            // The second signal of either kind cancels, and cancelling exits at once.
-            gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [.sigterm, .sigint], logger: logger)
+            // The second signal is not the group's (it refuses one signal for both): ConsumeService traps it.
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         config.maximumGracefulShutdownDuration = .milliseconds(Int64(shutdownTimeout * 1000))
         try await ServiceGroup(configuration: config).run()
         guard let s = service.summary else { return }
@@ -91,7 +91,7 @@ struct Consume: AsyncParsableCommand {
 }
 
 /// The worker as a service: graceful shutdown stops fetching and lets the batch in flight
-/// commit and ack; cancellation (a second signal, or the shutdown timeout) exits at once,
+/// commit and ack; a second signal, or cancellation at the shutdown timeout, exits at once,
 /// which loses nothing committed: an open transaction rolls back, unacked messages return.
 final class ConsumeService: Service, Sendable {
     let worker: StreamConsumer
@@ -103,6 +103,8 @@ final class ConsumeService: Service, Sendable {
 
     func run() async throws {
         let (worker, result, shuttingDown) = (self.worker, self.result, self.shuttingDown)
+        let secondSignal = NIOLockedValueBox<Task<Void, Never>?>(nil)
+        defer { secondSignal.withLockedValue { $0?.cancel() } }
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 let s = try await worker.run()
@@ -110,12 +112,22 @@ final class ConsumeService: Service, Sendable {
             } onGracefulShutdown: {
                 shuttingDown.withLockedValue { $0 = true }
                 worker.stop()
+                // Trapped only now, so that this sees the next signal, not the first.
+                secondSignal.withLockedValue {
+                    $0 = Task {
+                        for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) { Self.exitNow(code: 130) }
+                    }
+                }
             }
         } onCancel: {
-            let forced = shuttingDown.withLockedValue { $0 }
-            FileHandle.standardError.write(Data("mend consume: stopping now; uncommitted messages will be redelivered\n".utf8))
-            // _exit, not exit: no atexit handlers racing with threads still in libnats or the database.
-            _exit(forced ? 1 : 130)
+            // The shutdown timeout ran out (or the group was cancelled).
+            Self.exitNow(code: shuttingDown.withLockedValue { $0 } ? 1 : 130)
         }
+    }
+
+    static func exitNow(code: Int32) -> Never {
+        FileHandle.standardError.write(Data("mend consume: stopping now; uncommitted messages will be redelivered\n".utf8))
+        // _exit, not exit: no atexit handlers racing with threads still in libnats or the database.
+        _exit(code)
     }
 }
