@@ -28,16 +28,17 @@ demo: build
 	$$($(SWIFT) build --show-bin-path)/mend demo
 
 # Python peers used by the tests: squawk (guard cross-check), the official MCP SDK
-# (end-to-end client of `mend mcp` and `mend serve`).
+# (end-to-end client of `mend mcp` and `mend serve`), nats-py (publishes for the `mend consume` tests).
 venv:
 	@[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
-	@$(VENV)/bin/pip install -q --disable-pip-version-check squawk-cli psycopg[binary] mcp >/dev/null
+	@$(VENV)/bin/pip install -q --disable-pip-version-check squawk-cli psycopg[binary] mcp nats-py >/dev/null
 
 # The whole suite against a real SQLite file and a throwaway PostgreSQL on loopback,
-# which scripts/with-postgres.sh starts as the postgres user and always stops.
+# which scripts/with-postgres.sh starts as the postgres user and always stops, and a throwaway
+# nats-server with JetStream (scripts/with-nats.sh, same promise).
 test: deps venv
 	$(SWIFT) build --build-tests
-	SQUAWK_BIN=$(CURDIR)/$(VENV)/bin/squawk scripts/with-postgres.sh $(SWIFT) test --skip-build
+	SQUAWK_BIN=$(CURDIR)/$(VENV)/bin/squawk scripts/with-nats.sh scripts/with-postgres.sh $(SWIFT) test --skip-build
 
 bench: deps release
 	scripts/bench.sh
