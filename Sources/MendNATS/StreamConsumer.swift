@@ -56,6 +56,9 @@ public struct ConsumeSummary: Sendable, Codable, Equatable {
     /// Why it stopped: "idle" or "shutdown".
     public var stoppedBy: String = ""
     public var seconds: Double = 0
+    /// Unix time when the last batch was committed and acked (0: none): with
+    /// --stop-when-idle the process exits later, so rates are measured to here.
+    public var lastCommitAt: Double = 0
 }
 
 /// Where `--table` sends a message, from its subject.
@@ -186,6 +189,7 @@ public final class StreamConsumer: Sendable {
             }
             lastMessage = Date()
             try await process(messages, client: client, summary: &summary, tables: &tables)
+            summary.lastCommitAt = Date().timeIntervalSince1970
             progress?(summary)
             if Date().timeIntervalSince(lastPrune) > 5 {
                 lastPrune = Date()

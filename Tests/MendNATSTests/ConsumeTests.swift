@@ -379,6 +379,31 @@ struct ConsumeTests {
         #expect(info["num_pending"] == 0 && info["num_ack_pending"] == 0, "\(info)")
     }
 
+    /// Two workers meet the same drift (a new field) at once: one migration, every record
+    /// loaded once with its new column.
+    @Test(arguments: Backend.available)
+    func twoWorkersMeetDriftOneMigration(_ backend: Backend) async throws {
+        let stream = try await NATS.newStream("drift2")
+        try await NATS.publish([
+            "events", "--stream", stream, "--subject", stream.lowercased() + ".events", "--count", "20000", "--new-field-from", "4001",
+        ])
+        let url = backend.freshURL()
+        let a = try await backend.engine(url: url)
+        try await a.bootstrap()
+        let b = try await backend.engine(url: url)
+        async let one = consume(a, stream: stream, batch: 1000, idle: 2)
+        async let two = consume(b, stream: stream, batch: 1000, idle: 2)
+        let (s1, s2) = try await (one, two)
+        #expect(s1.messages > 0 && s2.messages > 0, "both workers took a share: \(s1.messages), \(s2.messages)")
+        let (rows, distinct) = try await count(a)
+        #expect(rows == 20000 && distinct == 20000, "rows \(rows), distinct \(distinct)")
+        let migrations = try await a.rows(
+            "SELECT COUNT(*) FROM \(a.warehouse.stateTable("schema_versions")) WHERE ddl LIKE '%channel%'")
+        #expect(migrations.first?.first?.int == 1, "one ADD COLUMN channel")
+        let filled = try await a.rows("SELECT COUNT(*) FROM \(a.tableRef("events")) WHERE id > 4000 AND channel = 'web'")
+        #expect(filled.first?.first?.int == 16000, "parked records replayed after the repair")
+    }
+
     @Test func tableTemplates() throws {
         let r = try TableRoute("{2}")
         #expect(try r.table(for: "events.orders").get() == "orders")

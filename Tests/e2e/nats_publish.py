@@ -3,7 +3,8 @@
 
   nats_publish.py --url URL create --stream S --subjects 'events.>'       (re)creates the stream
   nats_publish.py --url URL events --subject events.orders --count N [--start 1]
-                  [--poison-every K] [--drift-every K] [--stream S]        records with ids start..start+N-1
+                  [--poison-every K] [--drift-every K] [--new-field-from K] [--stream S]
+                                                                           records with ids start..start+N-1
   nats_publish.py --url URL lines --subject events.x FILE...                 each non-blank line is one message
   nats_publish.py --url URL info --stream S [--consumer C]                   JSON: stream and consumer state
 
@@ -57,6 +58,7 @@ async def main():
     e.add_argument("--start", type=int, default=1)
     e.add_argument("--poison-every", type=int, default=0)
     e.add_argument("--drift-every", type=int, default=0)
+    e.add_argument("--new-field-from", type=int, default=0, help='records from this one on carry "channel": "web"')
     l = sub.add_parser("lines")
     l.add_argument("--stream", default="")
     l.add_argument("--subject", required=True)
@@ -97,6 +99,8 @@ async def main():
                     drift += 1
                     amount = "lots"  # a string in a numeric column: parked, never coerced
                 rec = {"id": n, "user_id": n % 97, "kind": "click", "amount": amount, "ts": "2026-03-01T10:00:01Z"}
+                if a.new_field_from and k >= a.new_field_from:
+                    rec["channel"] = "web"  # a new nullable column: healed on its own
                 payloads.append(json.dumps(rec).encode())
             await publish_all(nc, js, a.stream, a.subject, payloads)
             print(json.dumps({"published": len(payloads), "poison": poison, "drift": drift}))

@@ -1,7 +1,7 @@
 import MendCore
 
 /// Which stream messages are committed, per stream and consumer: the exactly-once guard of
-/// `mend consume`. Written in the batch's transaction, beside its rows (docs/decisions.md D13).
+/// `mend consume`. Written in the batch's transaction, beside its rows (docs/decisions.md D14).
 ///
 /// Ranges, not a high-water mark: workers on one durable consumer interleave sequences,
 /// so a redelivered 41 can arrive after another worker committed 57. `stream_heads` keeps
