@@ -6,8 +6,10 @@ SWIFT ?= swift
 APT_PACKAGES := libsqlite3-dev libpg-query-dev sqlite3 postgresql python3-venv chromium libnats-dev nats-server openssl
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 VENV := .venv
+# Seconds per libFuzzer target in `make test`; `make fuzz FUZZ_SECONDS=600` runs longer.
+FUZZ_SECONDS ?= 20
 
-.PHONY: demo test deps build release bench venv format clean
+.PHONY: demo test fuzz deps build release bench venv format clean
 
 # Installs the Debian packages that are missing; `apt-get update` runs once, only if needed.
 deps:
@@ -39,6 +41,11 @@ venv:
 test: deps venv
 	$(SWIFT) build --build-tests
 	SQUAWK_BIN=$(CURDIR)/$(VENV)/bin/squawk scripts/with-nats.sh scripts/with-postgres.sh $(SWIFT) test --skip-build
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# libFuzzer on MendCore's JSON parser and flattener (Tests/Fuzz, docs/security.md "Fuzzing").
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 bench: deps release
 	scripts/bench.sh
