@@ -126,18 +126,10 @@ extension MendRouter {
         var pending = Data()
         func load(_ piece: Data) async throws {
             guard piece.contains(where: { $0 > 32 }) else { return }
-            let s = try await engine.ingest(
-                body: piece, table: table, idempotencyKey: nil, keyLifetime: configuration.idempotencyLifetime
-            ).summary
-            total.lines += s.lines
-            total.loaded += s.loaded
-            total.parked += s.parked
-            total.quarantined += s.quarantined
-            total.coerced += s.coerced
-            total.repaired += s.repaired
-            total.incidentsOpened += s.incidentsOpened
-            total.pendingApproval += s.pendingApproval.filter { !total.pendingApproval.contains($0) }
-            total.seconds += s.seconds
+            total.add(
+                try await engine.ingest(
+                    body: piece, table: table, idempotencyKey: nil, keyLifetime: configuration.idempotencyLifetime
+                ).summary)
         }
         do {
             for try await buffer in body {

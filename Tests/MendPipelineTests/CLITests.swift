@@ -88,6 +88,33 @@ import Testing
         #expect(r.all.contains("sqlite:"), "says what would work: \(r.all)")
     }
 
+    /// The finding: "0 loaded, 3 parked … 2 repairs applied on their own" when the repairs
+    /// had replayed and loaded those records. The summary now says what happened next.
+    @Test func theIngestSummaryShowsTheStateAfterRepair() async throws {
+        let dir = Paths.tempDir()
+        let base = writeLines([#"{"id":1,"kind":"a"}"#, #"{"id":2,"kind":"b"}"#], in: dir, name: "base.jsonl")
+        _ = try await Self.mend(["ingest", base, "--table", "events", "--db", Self.db(dir)], in: dir)
+        let drift = writeLines(
+            [#"{"id":3,"kind":"c","channel":"web"}"#, #"{"id":4,"kind":"d","channel":"app"}"#, #"{"id":5,"kind":"e","channel":"web"}"#],
+            in: dir, name: "drift.jsonl")
+        let r = try await Self.mend(["ingest", drift, "--table", "events", "--db", Self.db(dir)], in: dir)
+        #expect(r.code == 0, "\(r.all)")
+        #expect(r.out.contains("then replayed: 3 loaded, 0 quarantined; 0 still parked"), "\(r.out)")
+        let json = try await Self.mend(["ingest", drift, "--table", "events", "--from-start", "--json", "--db", Self.db(dir)], in: dir)
+        let s = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
+        #expect(s["loaded"] as? Int == 3 && s["stillParked"] as? Int == 0, "\(json.out)")
+    }
+
+    /// Before: names were cut at 28 characters, so two columns could print as one.
+    @Test func schemaTextNeverCutsAColumnName() async throws {
+        let dir = Paths.tempDir()
+        let long = "customer_billing_address_postal_code"
+        let file = writeLines([#"{"id":1,"\#(long)_primary":"a","\#(long)_secondary":"b"}"#], in: dir)
+        _ = try await Self.mend(["ingest", file, "--table", "events", "--db", Self.db(dir)], in: dir)
+        let r = try await Self.mend(["schema", "events", "--db", Self.db(dir)], in: dir)
+        #expect(r.out.contains(long + "_primary ") && r.out.contains(long + "_secondary "), "\(r.out)")
+    }
+
     @Test func showUnknownIncident() async throws {
         let dir = Paths.tempDir()
         let r = try await Self.mend(["show", "999", "--db", Self.db(dir)], in: dir)

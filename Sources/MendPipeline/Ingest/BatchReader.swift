@@ -69,6 +69,9 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     private let table: String
     private let source: String
     private let size: Int
+    /// The first batch holds at least this many records: a new table's first schema is
+    /// inferred from a fixed window, not from whatever the batch size happens to be.
+    private var firstBatchMinimum: Int
     let schema = SchemaBox()
     private let warehouse: any Warehouse
     /// One flattener and validator per parallel part: their caches are not shared.
@@ -79,7 +82,8 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     /// COPY, so one part unless MEND_PARSE_THREADS says otherwise (a remote server).
     private let parts: Int
 
-    init(reader: Source, table: String, source: String, size: Int, warehouse: any Warehouse) {
+    init(reader: Source, table: String, source: String, size: Int, firstBatchMinimum: Int = 0, warehouse: any Warehouse) {
+        self.firstBatchMinimum = firstBatchMinimum
         self.warehouse = warehouse
         self.reader = reader
         self.table = table
@@ -101,6 +105,8 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     /// them in `parts` slices at once: the expensive half of the hot path uses every core.
     func next() -> ReadBatch {
         var b = ReadBatch()
+        let size = max(self.size, firstBatchMinimum)
+        firstBatchMinimum = 0
         b.raw.reserveCapacity(size * 256)
         let reader = self.reader
         var current: TableSchema? = nil

@@ -14,9 +14,33 @@ public struct IngestSummary: Sendable, Codable, Equatable {
     public var repaired: Int64 = 0
     public var incidentsOpened: Int64 = 0
     public var pendingApproval: [Int64] = []
+    /// Parked records that repairs during this run replayed and loaded (or quarantined).
+    /// `loaded`, `parked` and `quarantined` are what happened on arrival; these say what
+    /// the repairs did next, so a reader sees the state after repair.
+    public var replayedLoaded: Int64 = 0
+    public var replayedQuarantined: Int64 = 0
+    /// Records of the table still parked when the run ended (this run's and earlier ones').
+    public var stillParked: Int64 = 0
     public var seconds: Double = 0
 
     public init(table: String) { self.table = table }
+
+    /// Adds another run's counts: a streamed body or a stream's batches answer as one.
+    public mutating func add(_ s: IngestSummary) {
+        lines += s.lines
+        loaded += s.loaded
+        parked += s.parked
+        quarantined += s.quarantined
+        coerced += s.coerced
+        skippedByResume += s.skippedByResume
+        repaired += s.repaired
+        incidentsOpened += s.incidentsOpened
+        pendingApproval += s.pendingApproval.filter { !pendingApproval.contains($0) }
+        replayedLoaded += s.replayedLoaded
+        replayedQuarantined += s.replayedQuarantined
+        stillParked = s.stillParked
+        seconds += s.seconds
+    }
 }
 
 /// The ingest loop: read a batch (parsed ahead on its own task), commit it, and when
@@ -55,7 +79,9 @@ extension Engine {
         }
         var schema = try await state.transaction { tx in try await tx.schema(table) }
         var knownKeys = Set<String>()
-        let batches = BatchReader(reader: source, table: table, source: sourceName, size: batchSize, warehouse: warehouse)
+        let batches = BatchReader(
+            reader: source, table: table, source: sourceName, size: batchSize,
+            firstBatchMinimum: schema == nil ? SchemaInference.firstSchemaWindow : 0, warehouse: warehouse)
         batches.schema.set(schema, limits: policy.recordLimits)
         var reading = Task.detached { batches.next() }
         while true {
@@ -65,7 +91,7 @@ extension Engine {
             if batch.isEmpty && read.quarantined.isEmpty && read.lines == 0 { break }
             summary.lines += Int64(read.lines)
             if schema == nil, !batch.isEmpty {
-                schema = try await createTable(table, from: batch.map(read.fields).filter { $0.count <= policy.maxRecordFields }, by: actor)
+                schema = try await createTable(table, from: firstWindow(batch.map(read.fields)), by: actor)
                 batches.schema.set(schema, limits: policy.recordLimits)
             }
             let r: BatchResult
@@ -76,8 +102,7 @@ extension Engine {
                 // re-read the catalog and validate the same batch again.
                 schema = try await state.transaction { tx in try await tx.schema(table) }
                 if schema == nil, !batch.isEmpty {
-                    schema = try await createTable(
-                        table, from: batch.map(read.fields).filter { $0.count <= policy.maxRecordFields }, by: actor)
+                    schema = try await createTable(table, from: firstWindow(batch.map(read.fields)), by: actor)
                 }
                 batches.schema.set(schema, limits: policy.recordLimits)
                 r = try await commitBatch(table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys, by: actor)
@@ -90,17 +115,31 @@ extension Engine {
             summary.incidentsOpened += r.opened
             progress?(summary.lines)
             if !r.touched.isEmpty {
+                let before = try await state.transaction { tx in try await tx.counts(table: table) }
                 let outcome = try await repairOpenIncidents(table: table, by: actor)
                 summary.repaired += outcome.applied
+                if outcome.applied > 0 {
+                    // Replays load parked records: say where they ended up, so the summary
+                    // shows the state after repair, not only before it.
+                    let after = try await state.transaction { tx in try await tx.counts(table: table) }
+                    summary.replayedLoaded += after.loaded - before.loaded
+                    summary.replayedQuarantined += after.quarantined - before.quarantined
+                }
                 schema = try await state.transaction { tx in try await tx.schema(table) }
                 batches.schema.set(schema, limits: policy.recordLimits)
             }
             if read.atEnd { break }
         }
-        summary.pendingApproval = try await state.transaction { tx in
-            try await tx.incidents(table: table, status: .pendingApproval).map(\.id)
+        (summary.pendingApproval, summary.stillParked) = try await state.transaction { tx in
+            (try await tx.incidents(table: table, status: .pendingApproval).map(\.id), try await tx.counts(table: table).parked)
         }
         summary.seconds = Date().timeIntervalSince(started)
         return summary
+    }
+
+    /// The records a new table's first schema is inferred from: the first
+    /// `SchemaInference.firstSchemaWindow` of them, without the oversized ones (which park).
+    func firstWindow(_ records: [[FlatField]]) -> [[FlatField]] {
+        records.prefix(SchemaInference.firstSchemaWindow).filter { $0.count <= policy.maxRecordFields }
     }
 }

@@ -50,11 +50,26 @@ extension Engine {
 
     /// The incident with every distinct drift of its parked records, not only the first
     /// sample's: what planners see, and the evidence a plan's columns are checked against.
+    /// A new field's values in the other open incidents of the table count too: records
+    /// are grouped by their whole drift, so 4 and 4.5 in one batch open two incidents, and
+    /// the field must still get one column that holds both (double), not a bigint column
+    /// that parks 4.5 again.
     func withAllDrifts(_ incident: Incident) async throws -> Incident {
         var detail = incident
-        let records = try await state.transaction { tx in try await tx.parkedRecords(incidentID: incident.id, limit: 200) }
+        let (records, others) = try await state.transaction { tx in
+            (
+                try await tx.parkedRecords(incidentID: incident.id, limit: 200),
+                try await tx.incidents(table: incident.table, status: .open).filter { $0.id != incident.id }
+            )
+        }
         var seen = Set(detail.drifts.map(\.signature))
         for r in records { for d in r.drifts where seen.insert(d.signature).inserted { detail.drifts.append(d) } }
+        let newFields = Set(detail.drifts.filter { $0.kind == .unknownField }.map(\.column))
+        for other in others {
+            for d in other.drifts where d.kind == .unknownField && newFields.contains(d.column) && seen.insert(d.signature).inserted {
+                detail.drifts.append(d)
+            }
+        }
         return detail
     }
 

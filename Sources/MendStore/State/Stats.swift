@@ -42,6 +42,15 @@ extension StateTransaction {
             ])
     }
 
+    /// One table's loaded, parked and quarantined counts, now.
+    public func counts(table: String) async throws -> (loaded: Int64, parked: Int64, quarantined: Int64) {
+        let loaded = try await session.query("SELECT loaded FROM \(t("tables")) WHERE tbl = ?", [.text(table)]).first?[0].int ?? 0
+        let parked = try await session.query("SELECT COUNT(*) FROM \(t("parked")) WHERE tbl = ?", [.text(table)]).first?[0].int ?? 0
+        let quarantined =
+            try await session.query("SELECT COUNT(*) FROM \(t("quarantine")) WHERE tbl = ?", [.text(table)]).first?[0].int ?? 0
+        return (loaded, parked, quarantined)
+    }
+
     public func usage() async throws -> StateStore.UsageTotals {
         let r = try await session.query(
             "SELECT COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), COALESCE(SUM(cost), 0) FROM \(t("usage"))", [])

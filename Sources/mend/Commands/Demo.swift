@@ -49,7 +49,10 @@ struct Demo: AsyncParsableCommand {
         print(Self.drift.split(separator: "\n").map { "   " + $0 }.joined(separator: "\n"))
         s = try await engine.ingest(path: driftPath, table: "events")
         print(
-            "   \(s.loaded) loaded, \(s.parked) parked, \(s.quarantined) quarantined, \(s.coerced) coerced, \(s.repaired) repairs applied on their own"
+            "   on arrival: \(s.loaded) loaded, \(s.parked) parked, \(s.quarantined) quarantined, \(s.coerced) coerced"
+        )
+        print(
+            "   then \(s.repaired) repairs applied on their own and replayed \(s.replayedLoaded) parked records into the table; \(s.stillParked) still parked"
         )
         try await printSchema(engine)
 

@@ -48,7 +48,11 @@ struct Ingest: AsyncParsableCommand {
             )
             if s.skippedByResume > 0 { print("resumed after line \(s.skippedByResume) (use --from-start to reload)") }
             if s.incidentsOpened > 0 || s.repaired > 0 {
-                print("incidents opened: \(s.incidentsOpened), repairs applied: \(s.repaired)")
+                var line = "incidents opened: \(s.incidentsOpened), repairs applied: \(s.repaired)"
+                if s.replayedLoaded + s.replayedQuarantined > 0 {
+                    line += "; then replayed: \(s.replayedLoaded) loaded, \(s.replayedQuarantined) quarantined"
+                }
+                print(line + "; \(s.stillParked) still parked")
             }
             for id in s.pendingApproval {
                 print("incident \(id) waits for approval: `mend show \(id)`, then `mend approve \(id)` or `mend reject \(id) --reason ...`")

@@ -37,9 +37,13 @@ struct SchemaCommand: AsyncParsableCommand {
         }
         if output.json { return try printJSON(Out(table: table, columns: cols, mappings: schema.mappings, history: history)) }
         print("\(table) (schema version \(history.last?.version ?? 1))")
+        // Pad to the longest name, never cut it: two long names that share a prefix must
+        // not print as the same column.
+        let width = min(max(cols.map(\.name.count).max() ?? 0, 4), 64)
         for c in cols {
             let src = c.source_keys.isEmpty ? "" : "   ← \(c.source_keys.joined(separator: ", "))"
-            print("  \(c.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(c.declared_type)\(c.nullable ? "" : " NOT NULL")\(src)")
+            let name = c.name.count >= width ? c.name : c.name + String(repeating: " ", count: width - c.name.count)
+            print("  \(name) \(c.declared_type)\(c.nullable ? "" : " NOT NULL")\(src)")
         }
         for (s, c) in schema.mappings.sorted(by: { $0.key < $1.key }) { print("  mapping: \(s) → \(c)") }
         for h in history { print("  v\(h.version): \(h.ddl)") }
