@@ -34,44 +34,6 @@ public func fuzzFlatten(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-/// Known findings, both "the flattener names a column that Mend's own rule refuses", so
-/// the plan that would add it is refused too (Plan.problem uses Identifier.isWellFormed).
-/// Reproducers: Tests/Fuzz/crashes/fuzz-flatten/. Tolerated here, narrowly (only when that
-/// cause alone makes the name ill formed), so that `make test` stays green until
-/// Sources are fixed; MEND_FUZZ_STRICT=1 fails on them. Remove each once it is fixed.
-///  - uncased-capital: a letter with the Uppercase property and no lowercase mapping
-///    (U+2102 ℂ, U+210B ℋ, U+1D400 𝐀 ...) survives `lowercased()`, and isWellFormed
-///    refuses uppercase letters.
-///  - mark-after-separator: a combining letter (U+0345, Alphabetic) that is a Character of
-///    its own in the key (after a control character such as DEL) is kept, but in the
-///    output it follows the '_' written for the control and merges with it into one
-///    Character "_\u{345}", which is neither '_' nor a letter.
-func knownFinding(_ column: String) -> String? {
-    guard !strict else { return nil }
-    var cleaned = ""
-    var found: String?
-    for c in column {
-        if c.isLetter && c.isUppercase && c.lowercased() == String(c) {
-            found = found ?? "uncased-capital"
-            cleaned.append("x")
-        } else if c.unicodeScalars.first == "_" && c.unicodeScalars.count > 1 {
-            found = found ?? "mark-after-separator"
-            cleaned.append("_")
-        } else {
-            cleaned.append(c)
-        }
-    }
-    guard let found, Identifier.isWellFormed(cleaned) else { return nil }
-    if reportedKnown.insert(found).inserted {
-        let note = "fuzz-flatten: tolerating known finding \(found) (column '\(column)'); MEND_FUZZ_STRICT=1 fails on it\n"
-        _ = note.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
-    }
-    return found
-}
-
-let strict = getenv("MEND_FUZZ_STRICT").map { String(cString: $0) == "1" } ?? false
-nonisolated(unsafe) var reportedKnown = Set<String>()
-
 typealias Members = [(key: String, value: JSONValue)]
 
 struct Leaf {
@@ -110,7 +72,8 @@ func checkFlatten(_ members: Members, with shared: inout Flattener, input: Unsaf
     var fresh = Flattener(maxDepth: maxDepth)
     let alone = fresh.flatten(members)
     if fields != alone || fields.map({ utf8($0.column) }) != alone.map({ utf8($0.column) }) {
-        fuzzFail("shared and fresh Flattener differ (maxDepth \(maxDepth)):\n  \(describe(fields))\n vs\n  \(describe(alone))", input: input)
+        fuzzFail(
+            "shared and fresh Flattener differ (maxDepth \(maxDepth)):\n  \(describe(fields))\n vs\n  \(describe(alone))", input: input)
     }
     // The same record again through the shared one (takes the same-shape shortcut).
     let twice = shared.flatten(members)
@@ -121,7 +84,7 @@ func checkFlatten(_ members: Members, with shared: inout Flattener, input: Unsaf
     var byBytes = Set<[UInt8]>()
     var byString = Set<String>()
     for f in fields {
-        if !Identifier.isWellFormed(f.column) && knownFinding(f.column) == nil {
+        if !Identifier.isWellFormed(f.column) {
             fuzzFail(
                 "column is not well formed (maxDepth \(maxDepth)): '\(f.column)' [\(utf8(f.column).map(hex2).joined())] from key path '\(f.sourceKey)'\n  \(describe(fields))",
                 input: input)

@@ -53,6 +53,23 @@ import Testing
         }
     }
 
+    /// Found by fuzz-flatten (Tests/Fuzz/crashes/fuzz-flatten/): names Mend wrote that its
+    /// own isWellFormed refused, so such records parked with a plan that could never apply.
+    @Test(arguments: [
+        ("ℂ", "c"), ("𝐀bc", "abc"), ("a_ℋ_r", "a_h_r"), ("a\u{7f}\u{345}", "a"), ("b\u{1}\u{345}x", "b_x"),
+    ])
+    func fuzzFindingsNormalizeToWellFormedNames(_ key: String, _ expected: String) {
+        let n = Identifier.normalize(key)
+        #expect(n == expected, "\(key.unicodeScalars.map { String($0.value, radix: 16) }) → \(n)")
+        #expect(Identifier.isWellFormed(n))
+    }
+
+    @Test func aLoneCombiningMarkIsNotALetterOfAName() {
+        #expect(!Identifier.hasLetterOrDigit("\u{345}"))
+        #expect(!Identifier.hasLetterOrDigit("\u{7f}\u{345}"))
+        #expect(Identifier.hasLetterOrDigit("e\u{301}"))
+    }
+
     @Test func normalizedNamesAreWellFormed() {
         for key in ["userId", "1st", "Café", String(repeating: "Ab", count: 60), "名前", "x y z"] {
             #expect(Identifier.isWellFormed(Identifier.normalize(key)), "\(key)")

@@ -56,7 +56,7 @@ public enum Identifier {
         var previous: Character? = nil
         let chars = Array(key)
         for (i, c) in chars.enumerated() {
-            if c.isLetter || c.isNumber {
+            if c.isLetter || c.isNumber, let piece = lowercasePiece(c, afterSeparator: out.isEmpty || out.last == "_") {
                 if c.isUppercase, let p = previous {
                     // Split camelCase (`userId`) and acronyms followed by a word (`HTTPStatus`).
                     let nextIsLower = i + 1 < chars.count && chars[i + 1].isLowercase
@@ -64,7 +64,7 @@ public enum Identifier {
                         if out.last != "_" { out.append("_") }
                     }
                 }
-                out += c.lowercased()
+                out += piece
                 previous = c
             } else {
                 if !out.isEmpty, out.last != "_" { out.append("_") }
@@ -77,10 +77,37 @@ public enum Identifier {
         return shorten(out)
     }
 
+    /// A letter or digit as it goes into a name, or nil when it cannot (it then separates):
+    /// - a capital with no lowercase form (`ℂ`, `𝐀`, found by fuzzing) takes its
+    ///   compatibility form's (`c`, `a`);
+    /// - a combining mark standing alone (after a control character) would merge with the
+    ///   `_` before it into one character that is neither: it is dropped.
+    static func lowercasePiece(_ c: Character, afterSeparator: Bool) -> String? {
+        var piece = c.lowercased()
+        if c.isASCII { return piece }
+        if piece.contains(where: \.isUppercase) {
+            piece = String(c).precomposedStringWithCompatibilityMapping.lowercased()
+        }
+        if afterSeparator {
+            let scalars = piece.unicodeScalars.drop { isMark($0) }
+            piece = String(String.UnicodeScalarView(scalars))
+        }
+        guard !piece.isEmpty, piece.allSatisfy({ ($0.isLetter || $0.isNumber) && !$0.isUppercase }) else { return nil }
+        return piece
+    }
+
+    static func isMark(_ s: Unicode.Scalar) -> Bool {
+        switch s.properties.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark: true
+        default: false
+        }
+    }
+
     /// Whether a key carries anything to name a column after. A key of only symbols
     /// (`"!!!"`, `""`) would become `_`: such a record is parked as `invalid_identifier`.
     public static func hasLetterOrDigit(_ key: String) -> Bool {
-        key.contains(where: { $0.isLetter || $0.isNumber })
+        // What normalize keeps: a lone combining mark is a letter to Swift but not to a name.
+        key.contains(where: { ($0.isLetter || $0.isNumber) && ($0.isASCII || lowercasePiece($0, afterSeparator: true) != nil) })
     }
 
     /// Whether a name has the shape Mend writes: lowercase letters, digits and
