@@ -18,7 +18,7 @@ import Testing
     let schema = TableSchema(
         name: "orders", columns: [Column(name: "order_id", type: .bigint), Column(name: "customer_id", type: .bigint)])
 
-    func planner(_ fake: FakeProvider, _ tools: FakeTools, limits: AgentLimits = AgentLimits(wallClock: .seconds(20))) async throws
+    func planner(_ fake: FakeProvider, _ tools: FakeTools, limits: AgentLimits = AgentLimits()) async throws
         -> LLMPlanner
     {
         LLMPlanner(provider: try await fake.provider(), toolbox: MCPToolbox(client: tools.client), limits: limits)

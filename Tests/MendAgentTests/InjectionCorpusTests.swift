@@ -44,7 +44,7 @@ import Testing
         var records: [String]? = nil
         /// The operations of the plan that waits for a person when there is no fallback.
         var pendingOps: [PlanOperation] = [InjectionCorpusTests.mapOp]
-        var limits = AgentLimits(wallClock: .seconds(20))
+        var limits = AgentLimits(wallClock: .seconds(60))
         /// Only on this wire (a wire-specific way to send malformed input).
         var only: Wire? = nil
         /// An extra check of the plan that waits for a person.
