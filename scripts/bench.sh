@@ -7,11 +7,16 @@
 # SQLite:     mend ingest  vs  sqlite3 `.import` of the same rows as CSV (the ceiling).
 # PostgreSQL: mend ingest  vs  psql `\copy` of the CSV (the ceiling)  vs  dlt (a Python peer),
 #             on a throwaway cluster that scripts/with-postgres.sh starts and stops.
+# Both:       mend consume of the same records from a local JetStream stream (published once with
+#             nats-py), with 1 and 2 workers on one durable consumer, beside mend ingest of the file;
+#             a throwaway nats-server from scripts/with-nats.sh. Timed to the last batch's commit
+#             (the summary's lastCommitAt), not to the --stop-when-idle exit.
 # Mend and the ceiling run BENCH_RUNS times each, alternating; the median is reported.
 # dlt runs BENCH_DLT_RUNS times (default once) on the first BENCH_DLT_N records (default all).
 #
 # Environment: BENCH_N (records, default 1000000), BENCH_RUNS (3), BENCH_DLT_N (= BENCH_N),
-# BENCH_DLT_RUNS (1), BENCH_DATA (bench-data), BENCH_SKIP_PG=1, BENCH_SKIP_DLT=1, MEND_BIN (default: the release build).
+# BENCH_DLT_RUNS (1), BENCH_DATA (bench-data), BENCH_SKIP_PG=1, BENCH_SKIP_DLT=1, BENCH_SKIP_NATS=1,
+# BENCH_CONSUME_BATCH (messages per fetch, default mend's), MEND_BIN (default: the release build).
 # Output: a summary table on stdout, bench-data/results.md (markdown fragment),
 # bench-data/results/runs.tsv (every timed run) and per-run logs beside it.
 set -euo pipefail
@@ -30,6 +35,13 @@ if [ -z "${MEND_BIN:-}" ]; then
 fi
 export MEND_BIN
 [ -x "$MEND_BIN" ] || { echo "no mend binary at $MEND_BIN: run 'swift build -c release' (or 'make bench')"; exit 1; }
+# The whole run inside one throwaway nats-server (the PostgreSQL phase inherits MEND_TEST_NATS).
+if [ "${BENCH_SKIP_NATS:-0}" != "1" ] && [ -z "${MEND_TEST_NATS:-}" ]; then
+  exec scripts/with-nats.sh "$0" "$@"
+fi
+# Messages per fetch; unset: mend's default (the engine's batch size, 5,000 SQLite / 20,000 PostgreSQL).
+consume_batch=()
+[ -n "${BENCH_CONSUME_BATCH:-}" ] && consume_batch=(--batch "$BENCH_CONSUME_BATCH")
 
 COLS_SQL="id BIGINT, user_id BIGINT, session TEXT, kind TEXT, url TEXT, amount DOUBLE PRECISION, ok BOOLEAN, ts TIMESTAMPTZ, country TEXT, score BIGINT"
 
@@ -53,6 +65,30 @@ timed() {
     "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')"
 }
 
+# timed_consume NAME RUN RECORDS WORKERS DB: WORKERS `mend consume` processes on a new durable
+# consumer of stream BENCH (so each run reads the whole stream); seconds from start to the last
+# commit of any worker. Appends to runs.tsv like `timed` (peak RSS: the largest worker's).
+timed_consume() {
+  local name=$1 run=$2 records=$3 workers=$4 db=$5
+  local log=$RES/$name.$run t0 i p last secs rss pids=()
+  t0=$(date +%s.%N)
+  for i in $(seq 1 "$workers"); do
+    /usr/bin/time -v -o "$log.w$i.time" "$MEND_BIN" consume "$MEND_TEST_NATS" --stream BENCH --consumer "$name-$run" \
+      --table events --db "$db" "${consume_batch[@]}" --stop-when-idle 2 --json >"$log.w$i.out" 2>"$log.w$i.err" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do
+    wait "$p" || { echo "FAILED ($name run $run): mend consume" >&2; tail -n 20 "$log".w*.err >&2; exit 1; }
+  done
+  last=$(python3 -c 'import json, sys; print(max(json.load(open(f)).get("lastCommitAt", 0) for f in sys.argv[1:]))' "$log".w*.out)
+  secs=$(awk -v a="$t0" -v b="$last" 'BEGIN { printf "%.3f", b - a }')
+  rss=$(cat "$log".w*.time | awk -F': ' '/Maximum resident set size/ { if ($2 > m) m = $2 } END { print m }')
+  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$run" "$secs" "$rss" "$records" >>"$RES/runs.tsv"
+  printf '  %-12s run %s: %8.2fs  %10.0f records/s  peak RSS %6.1f MB (%s worker(s))\n' \
+    "$name" "$run" "$secs" "$(awk -v n="$records" -v s="$secs" 'BEGIN { print n / s }')" \
+    "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$workers"
+}
+
 # expect_count WHAT GOT WANT
 expect_count() {
   [ "$2" = "$3" ] || { echo "$1: expected $3 rows, found $2" >&2; exit 1; }
@@ -70,6 +106,14 @@ if [ "${1:-}" = "--pg-phase" ]; then
     psql_q -c "DROP SCHEMA IF EXISTS bench_mend CASCADE; DROP SCHEMA IF EXISTS bench_mend_state CASCADE"
     timed pg_mend "$run" "$N" "$MEND_BIN" ingest "$DATA/bench.jsonl" --table events --db "$mend_url"
     expect_count "mend (postgres)" "$(psql_q -At -c 'SELECT count(*) FROM bench_mend.events')" "$N"
+
+    if [ -n "${MEND_TEST_NATS:-}" ]; then
+      for w in 1 2; do
+        psql_q -c "DROP SCHEMA IF EXISTS bench_mend CASCADE; DROP SCHEMA IF EXISTS bench_mend_state CASCADE"
+        timed_consume "pg_consume$w" "$run" "$N" "$w" "$mend_url"
+        expect_count "mend consume x$w (postgres)" "$(psql_q -At -c 'SELECT count(*) FROM bench_mend.events')" "$N"
+      done
+    fi
 
     psql_q -c "DROP SCHEMA IF EXISTS bench_copy CASCADE; CREATE SCHEMA bench_copy; CREATE TABLE bench_copy.events ($COLS_SQL)"
     timed pg_copy "$run" "$N" psql "$PG" -X -v ON_ERROR_STOP=1 -c "\\copy bench_copy.events FROM '$CSV_ABS' CSV HEADER"
@@ -107,6 +151,14 @@ python3 scripts/gen_bench_data.py --n "$N" --out "$DATA"
 rm -rf "$RES" && mkdir -p "$RES"
 printf 'name\trun\tseconds\tpeak_rss_kb\trecords\n' >"$RES/runs.tsv"
 date -u +%Y-%m-%dT%H:%M:%SZ >"$RES/started"
+if [ -n "${MEND_TEST_NATS:-}" ]; then
+  echo "== NATS: publishing $N records to stream BENCH (nats-py)"
+  .venv/bin/python -c 'import nats' 2>/dev/null || make -s venv
+  pub=(.venv/bin/python Tests/e2e/nats_publish.py --url "$MEND_TEST_NATS")
+  "${pub[@]}" create --stream BENCH --subjects 'bench.>' >/dev/null
+  "${pub[@]}" lines --stream BENCH --subject bench.events "$DATA/bench.jsonl" >/dev/null
+  nats-server --version >"$RES/nats-version.txt" 2>&1 || /usr/sbin/nats-server --version >"$RES/nats-version.txt"
+fi
 cut -d' ' -f1-3 /proc/loadavg >"$RES/load-start"
 echo "tree $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- Sources 2>/dev/null || echo ' + uncommitted changes in Sources/'); binary $MEND_BIN, sha256 $(sha256sum "$MEND_BIN" | cut -c1-12), modified $(date -u -r "$MEND_BIN" +%Y-%m-%dT%H:%M:%SZ)" >"$RES/mend-version.txt"
 
@@ -120,6 +172,14 @@ for run in $(seq 1 "$RUNS"); do
   sqlite3 "$DATA/import.db" "CREATE TABLE events ($COLS_SQL)"
   timed sqlite_import "$run" "$N" sqlite3 "$DATA/import.db" ".mode csv" ".import --skip 1 $DATA/bench.csv events"
   expect_count ".import" "$(sqlite3 "$DATA/import.db" 'SELECT count(*) FROM events')" "$N"
+
+  if [ -n "${MEND_TEST_NATS:-}" ]; then
+    for w in 1 2; do
+      rm -f "$DATA"/consume.db "$DATA"/consume.db-wal "$DATA"/consume.db-shm
+      timed_consume "sqlite_consume$w" "$run" "$N" "$w" "sqlite:$DATA/consume.db"
+      expect_count "mend consume x$w (sqlite)" "$(sqlite3 "$DATA/consume.db" 'SELECT count(*) FROM events')" "$N"
+    done
+  fi
 done
 sqlite3 "$DATA/mend.db" "SELECT name, type FROM pragma_table_info('events')" >"$RES/sqlite-columns.txt"
 
@@ -163,7 +223,9 @@ def read(name):
 
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 rows = [("SQLite", "mend ingest", "sqlite_mend"), ("SQLite", "sqlite3 .import (CSV)", "sqlite_import"),
+        ("SQLite", "mend consume, 1 worker", "sqlite_consume1"), ("SQLite", "mend consume, 2 workers", "sqlite_consume2"),
         ("PostgreSQL", "mend ingest", "pg_mend"), ("PostgreSQL", "psql \\copy (CSV)", "pg_copy"),
+        ("PostgreSQL", "mend consume, 1 worker", "pg_consume1"), ("PostgreSQL", "mend consume, 2 workers", "pg_consume2"),
         ("PostgreSQL", "dlt " + read("dlt-version.txt"), "pg_dlt")]
 m = {k: med(k) for _, _, k in rows}
 
@@ -179,6 +241,10 @@ if r is not None:
 r = ratio("pg_mend", "pg_copy")
 if r is not None:
     checks.append(("PostgreSQL: Mend ≥ 40% of \\copy rate", f"{r:.0%}", r >= 0.40))
+for db, pre in (("SQLite", "sqlite"), ("PostgreSQL", "pg")):
+    r = ratio(pre + "_consume1", pre + "_mend")
+    if r is not None:
+        checks.append((f"{db}: consume, 1 worker ≥ 70% of the file's ingest rate", f"{r:.0%}", r >= 0.70))
 r = ratio("pg_mend", "pg_dlt")
 if r is not None:
     checks.append(("PostgreSQL: Mend ≥ 20× dlt", f"{r:.1f}×", r >= 20))
@@ -225,6 +291,8 @@ lines = [
     "sqlite3 bench-data/import.db '.mode csv' '.import --skip 1 bench-data/bench.csv events'",
     "mend ingest bench-data/bench.jsonl --table events --db \"$PG?schema=bench_mend&state_schema=bench_mend_state\"",
     "psql \"$PG\" -c \"\\copy bench_copy.events FROM 'bench-data/bench.csv' CSV HEADER\"   # same 10 typed columns, pre-created",
+    "# mend consume: the records published once to stream BENCH (nats-py); a new durable per run, 1 or 2 of these at once:",
+    f"mend consume \"$NATS\" --stream BENCH --consumer NAME --table events --db DB{' --batch ' + env['BENCH_CONSUME_BATCH'] if env.get('BENCH_CONSUME_BATCH') else ''} --stop-when-idle 2 --json",
     f".venv-bench/bin/python scripts/bench_dlt.py bench-data/bench{'' if env.get('BENCH_DLT_N') == n else '-' + env.get('BENCH_DLT_N', '')}.jsonl \"$PG\" --dataset bench_dlt",
     "```",
 ]
