@@ -38,7 +38,8 @@ enum JSON {
         guard let text else { return .null }
         switch type {
         case .bigint: return Int(text).map(Value.int) ?? .string(text)
-        case .double, .numeric: return Double(text).map(Value.double) ?? .string(text)
+        case .double: return Double(text).map(Value.double) ?? .string(text)
+        case .numeric: return exactNumber(text)
         case .boolean:
             switch text.lowercased() {
             case "1", "t", "true": return .bool(true)
@@ -48,6 +49,14 @@ enum JSON {
         case .json: return parse(text)
         default: return .string(text)
         }
+    }
+
+    /// A numeric value as a JSON number when an Int or a Double carries it exactly, else
+    /// as its exact text: 123456789012345678901234567890 must not come back as 1.2345678901234568e+29.
+    static func exactNumber(_ text: String) -> Value {
+        if let i = Int(text) { return .int(i) }
+        if let d = Double(text), d.isFinite, let t = DecimalText(text), t == DecimalText(d.description) { return .double(d) }
+        return .string(text)
     }
 }
 

@@ -95,7 +95,9 @@ public actor SQLiteWarehouse: Warehouse {
         return stmt
     }
 
-    private func bind(_ stmt: OpaquePointer, _ values: [SQLValue]) {
+    /// Binds `values` to `stmt`. Where `exactNumbers[i]` is set (a column whose affinity
+    /// would round numeric text), a text value goes through `bindExactNumber` instead.
+    private func bind(_ stmt: OpaquePointer, _ values: [SQLValue], exactNumbers: [Bool]? = nil) {
         for (i, v) in values.enumerated() {
             let idx = Int32(i + 1)
             switch v {
@@ -107,8 +109,11 @@ public actor SQLiteWarehouse: Warehouse {
                 // Bind from the string's own UTF-8 with an explicit length: no
                 // NUL-terminated temporary copy per value on the hot path.
                 var s = s
+                let exact = exactNumbers.map { i < $0.count && $0[i] } ?? false
                 s.withUTF8 { buf in
-                    if let base = buf.baseAddress, buf.count > 0 {
+                    if exact {
+                        Self.bindExactNumber(stmt, idx, buf)
+                    } else if let base = buf.baseAddress, buf.count > 0 {
                         base.withMemoryRebound(to: CChar.self, capacity: buf.count) {
                             _ = sqlite3_bind_text(stmt, idx, $0, Int32(buf.count), transient)
                         }
@@ -116,6 +121,35 @@ public actor SQLiteWarehouse: Warehouse {
                         sqlite3_bind_text(stmt, idx, "", 0, transient)
                     }
                 }
+            }
+        }
+    }
+
+    /// A text value for a NUMERIC- or INTEGER-affinity column (D16): SQLite would turn
+    /// numeric text into a REAL and keep 15 digits. An integer that fits goes as INTEGER;
+    /// a number a double holds exactly (15 significant digits or fewer, in the normal
+    /// range) goes as that double, correctly rounded here so that what is stored does not
+    /// depend on SQLite's parser; any other number goes as a BLOB of its text, which no
+    /// affinity touches and which CAST(... AS TEXT) reads back digit for digit. Text that
+    /// is not a number binds as text, as before.
+    private static func bindExactNumber(_ stmt: OpaquePointer, _ idx: Int32, _ buf: UnsafeBufferPointer<UInt8>) {
+        guard let base = buf.baseAddress, buf.count > 0 else {
+            sqlite3_bind_text(stmt, idx, "", 0, transient)
+            return
+        }
+        switch NumberText.storage(buf) {
+        case .integer(let n): sqlite3_bind_int64(stmt, idx, n)
+        case .real(let fast):
+            // Rarely nil (an exponent beyond ±22): then Swift's correctly rounded parse.
+            if let d = fast ?? Double(String(decoding: buf, as: UTF8.self)), d.isFinite {
+                sqlite3_bind_double(stmt, idx, d)
+            } else {
+                sqlite3_bind_blob(stmt, idx, base, Int32(buf.count), transient)
+            }
+        case .exactText: sqlite3_bind_blob(stmt, idx, base, Int32(buf.count), transient)
+        case .notANumber:
+            base.withMemoryRebound(to: CChar.self, capacity: buf.count) {
+                _ = sqlite3_bind_text(stmt, idx, $0, Int32(buf.count), transient)
             }
         }
     }
@@ -167,6 +201,7 @@ public actor SQLiteWarehouse: Warehouse {
                 case SQLITE_FLOAT: row.append(.double(sqlite3_column_double(stmt, i)))
                 case SQLITE_NULL: row.append(.null)
                 default:
+                    // TEXT, and BLOB: Mend's only BLOBs are exact decimals, read as their text.
                     if let p = sqlite3_column_text(stmt, i) {
                         row.append(.text(String(cString: p)))
                     } else {
@@ -179,10 +214,20 @@ public actor SQLiteWarehouse: Warehouse {
         return rows
     }
 
+    /// Every row of a target table goes through here (batches, replay, isolation), so this
+    /// is where a column's affinity decides how its numbers are bound.
     func load(table: String, columns: [Column], rows: [[SQLValue]]) throws {
         let names = columns.map { Identifier.quote($0.name) }.joined(separator: ", ")
         let marks = Array(repeating: "?", count: columns.count).joined(separator: ", ")
-        try executeMany("INSERT INTO \(Identifier.quote(table)) (\(names)) VALUES (\(marks))", rows)
+        let sql = "INSERT INTO \(Identifier.quote(table)) (\(names)) VALUES (\(marks))"
+        let exact = columns.map { NumberText.affinityRoundsText($0.type?.sqliteName ?? $0.declaredType) }
+        guard exact.contains(true) else { return try executeMany(sql, rows) }
+        let stmt = try prepared(sql)
+        for binds in rows {
+            bind(stmt, binds, exactNumbers: exact)
+            try step(stmt, sql)
+        }
+        sqlite3_clear_bindings(stmt)
     }
 
     /// Runs compiled DDL under SQLite's authorizer: only CREATE TABLE / ALTER TABLE on
@@ -205,6 +250,14 @@ public actor SQLiteWarehouse: Warehouse {
             return "\(Identifier.quote(name)) \(declared)"
         }.joined(separator: ", ")
         let names = columns.map { Identifier.quote($0[0].string ?? "") }.joined(separator: ", ")
+        // Into a TEXT column, a REAL would become its 15-digit text and an exact-decimal
+        // BLOB would stay a BLOB: write the double's shortest exact text and the BLOB's text.
+        let selected =
+            type == .text
+            ? columns.map { r -> String in
+                let name = Identifier.quote(r[0].string ?? "")
+                return r[0].string == column ? NumberText.exactTextExpression(name) : name
+            }.joined(separator: ", ") : names
         for (_, s) in statements { sqlite3_finalize(s) }
         statements = [:]
         let scope = RebuildScope(table: table, replacement: replacement)
@@ -215,7 +268,7 @@ public actor SQLiteWarehouse: Warehouse {
             unmanaged.release()
         }
         try exec("CREATE TABLE \(Identifier.quote(replacement)) (\(defs))")
-        try exec("INSERT INTO \(Identifier.quote(replacement)) (\(names)) SELECT \(names) FROM \(Identifier.quote(table))")
+        try exec("INSERT INTO \(Identifier.quote(replacement)) (\(names)) SELECT \(selected) FROM \(Identifier.quote(table))")
         try exec("DROP TABLE \(Identifier.quote(table))")
         try exec("ALTER TABLE \(Identifier.quote(replacement)) RENAME TO \(Identifier.quote(table))")
     }
@@ -351,5 +404,140 @@ final class SQLiteHandle: @unchecked Sendable {
     deinit {
         for (_, s) in statements { sqlite3_finalize(s) }
         sqlite3_close_v2(db)
+    }
+}
+
+/// How SQLite would store numeric text, and how Mend stores it instead (D16).
+enum NumberText {
+    enum Storage: Equatable {
+        /// A whole number that fits Int64: bound as INTEGER.
+        case integer(Int64)
+        /// At most 15 significant digits, in the normal double range: a double holds it
+        /// and prints it back (15 digits round-trip through binary64). The double, or nil
+        /// when the text must be parsed (an exponent beyond the fast path's).
+        case real(Double?)
+        /// A number a double would round (more digits, or beyond the double range): its text as a BLOB.
+        case exactText
+        /// Not a number by SQLite's reading: bound as text, which its affinity leaves alone.
+        case notANumber
+    }
+
+    /// Whether a declared type gets INTEGER or NUMERIC affinity (SQLite's rules, in their
+    /// order), the two that convert well-formed numeric text to a number.
+    static func affinityRoundsText(_ declared: String) -> Bool {
+        let t = declared.uppercased()
+        if t.contains("INT") { return true }
+        if t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT") { return false }
+        if t.contains("BLOB") || t.isEmpty { return false }
+        if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") { return false }
+        return true
+    }
+
+    /// One pass over the bytes, no allocation. Accepts what SQLite's affinity accepts:
+    /// surrounding spaces, a sign, digits with an optional point, an optional exponent.
+    static func storage(_ b: UnsafeBufferPointer<UInt8>) -> Storage {
+        func space(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) }
+        func digit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+        var i = 0
+        var end = b.count
+        while i < end, space(b[i]) { i += 1 }
+        while end > i, space(b[end - 1]) { end -= 1 }
+        var negative = false
+        if i < end, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") {
+            negative = b[i] == UInt8(ascii: "-")
+            i += 1
+        }
+        var digits = 0, intDigits = 0, significant = 0, pendingZeros = 0
+        var firstSignificant = -1
+        var sawPoint = false
+        // The integer part, accumulated negatively so that Int64.min fits.
+        var whole: Int64 = 0
+        var wholeFits = true
+        // The significant digits (first to last non-zero), while they fit.
+        var mantissa: UInt64 = 0
+        var mantissaFits = true
+        while i < end {
+            let c = b[i]
+            if digit(c) {
+                let d = c - 0x30
+                if !sawPoint {
+                    intDigits += 1
+                    let (m, o1) = whole.multipliedReportingOverflow(by: 10)
+                    let (v, o2) = m.subtractingReportingOverflow(Int64(d))
+                    whole = v
+                    if o1 || o2 { wholeFits = false }
+                }
+                if d == 0 {
+                    if firstSignificant >= 0 { pendingZeros += 1 }
+                } else {
+                    if firstSignificant < 0 { firstSignificant = digits }
+                    significant += pendingZeros + 1
+                    // Only a mantissa of 15 digits or fewer is used; beyond that, stop.
+                    if significant <= 15 {
+                        for _ in 0..<pendingZeros { mantissa *= 10 }
+                        mantissa = mantissa * 10 + UInt64(d)
+                    } else {
+                        mantissaFits = false
+                    }
+                    pendingZeros = 0
+                }
+                digits += 1
+            } else if c == UInt8(ascii: "."), !sawPoint {
+                sawPoint = true
+            } else {
+                break
+            }
+            i += 1
+        }
+        guard digits > 0 else { return .notANumber }
+        var exponent = 0
+        var sawExponent = false
+        if i < end, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+            sawExponent = true
+            i += 1
+            var expNegative = false
+            if i < end, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") {
+                expNegative = b[i] == UInt8(ascii: "-")
+                i += 1
+            }
+            let start = i
+            while i < end, digit(b[i]) {
+                // Saturated: an exponent this large is outside the double range anyway.
+                exponent = min(exponent * 10 + Int(b[i] - 0x30), 1_000_000)
+                i += 1
+            }
+            if i == start { return .notANumber }
+            if expNegative { exponent = -exponent }
+        }
+        guard i == end else { return .notANumber }
+        if !sawPoint, !sawExponent, wholeFits {
+            if negative { return .integer(whole) }
+            return whole == .min ? .exactText : .integer(-whole)
+        }
+        if firstSignificant < 0 { return .real(negative ? -0.0 : 0) }  // zero, however spelled
+        // Decimal exponent of the first significant digit (1.5e3 -> 3, 0.01 -> -2).
+        let leading = intDigits - 1 - firstSignificant + exponent
+        guard mantissaFits, significant <= 15, leading >= -307, leading <= 307 else { return .exactText }
+        // value = mantissa × 10^scale. Both are exact doubles when |scale| <= 22, so one
+        // IEEE multiply or divide is correctly rounded (Clinger's fast path).
+        let scale = leading - (significant - 1)
+        let m = Double(mantissa)
+        guard scale.magnitude <= 22 else { return .real(nil) }
+        let p = powersOfTen[Int(scale.magnitude)]
+        let d = scale >= 0 ? m * p : m / p
+        return .real(negative ? -d : d)
+    }
+
+    /// 10^0 ... 10^22, each exact in binary64.
+    private static let powersOfTen: [Double] = (0...22).map { n in (0..<n).reduce(1.0) { a, _ in a * 10 } }
+
+    /// SQL giving a column's value as exact text: a REAL as the shortest of 15, 16 or 17
+    /// significant digits that reads back as the same double, a BLOB as its bytes' text,
+    /// anything else as it is (a TEXT column's affinity turns an INTEGER into its digits).
+    static func exactTextExpression(_ c: String) -> String {
+        func g(_ n: Int) -> String { "printf('%!.\(n)g', \(c))" }
+        let real =
+            "CASE WHEN CAST(\(g(15)) AS REAL) = \(c) THEN \(g(15)) WHEN CAST(\(g(16)) AS REAL) = \(c) THEN \(g(16)) ELSE \(g(17)) END"
+        return "CASE typeof(\(c)) WHEN 'real' THEN \(real) WHEN 'blob' THEN CAST(\(c) AS TEXT) ELSE \(c) END"
     }
 }
