@@ -58,8 +58,7 @@ public final class JetStreamSource: RecordSource, @unchecked Sendable {
     }
 
     public func acknowledge(through position: StateStore.Offset) async throws {
-        let done = Array(batch(through: position))
-        try await client.ack(done)
+        client.ackLater(Array(batch(through: position)))
         acked.withLockedValue { $0 = max($0, Int(position.line)) }
     }
 }

@@ -13,8 +13,9 @@ public struct ConsumeOptions: Sendable {
     /// dot-separated token, so `events.orders` goes to `orders`.
     public var table: String
     public var subject: String?
-    /// Messages per fetch; each table's share of a fetch commits in one transaction.
-    public var batch: Int
+    /// Messages per fetch; each table's share of a fetch commits in one transaction. Nil:
+    /// the engine's batch size (5,000 on SQLite, 20,000 on PostgreSQL, as for a file).
+    public var batch: Int?
     /// Stop once no message arrived for this long (tests, backfills); nil: run until stopped.
     public var stopWhenIdle: Double?
     /// Seconds before the server redelivers an unacknowledged message (a new consumer's AckWait).
@@ -23,7 +24,7 @@ public struct ConsumeOptions: Sendable {
     public var fetchWait: Double
 
     public init(
-        url: String, stream: String, consumer: String, table: String, subject: String? = nil, batch: Int = 5000,
+        url: String, stream: String, consumer: String, table: String, subject: String? = nil, batch: Int? = nil,
         stopWhenIdle: Double? = nil, ackWait: Double = 30, fetchWait: Double = 1
     ) {
         self.url = url
@@ -128,7 +129,7 @@ public final class StreamConsumer: Sendable {
     private let stopping = NIOLockedValueBox(false)
 
     public init(engine: Engine, options: ConsumeOptions) throws(ConsumeError) {
-        guard options.batch >= 1 else { throw .badOption("--batch must be at least 1") }
+        if let b = options.batch, b < 1 { throw .badOption("--batch must be at least 1") }
         if let idle = options.stopWhenIdle, idle <= 0 { throw .badOption("--stop-when-idle takes seconds above 0") }
         self.engine = engine
         self.options = options
@@ -151,15 +152,19 @@ public final class StreamConsumer: Sendable {
             try await engine.bootstrap()
             try await engine.state.transaction { tx in try await tx.ensureStreamTables() }
         }
+        // A fetch commits as one engine batch, so the engine's size fits both (measured in
+        // docs/benchmarks.md: larger fetches split into several commits were slower).
+        let engineBatch = await engine.batchSize
+        let batch = options.batch ?? engineBatch
+        await engine.setBatchSize(batch)
         let settings = JetStreamClient.ConsumerSettings(
-            filterSubject: options.subject, ackWait: options.ackWait, maxAckPending: max(1000, options.batch * 8))
+            filterSubject: options.subject, ackWait: options.ackWait, maxAckPending: max(1000, batch * 8))
         let client = try await JetStreamClient.connect(
             url: options.url, stream: options.stream, consumer: options.consumer, settings: settings)
         var summary = ConsumeSummary(stream: options.stream, consumer: options.consumer)
         var tables = Set<String>()
         var lastMessage = Date()
         var lastPrune = Date.distantPast
-        let batch = options.batch
         let wait = options.fetchWait
         // The next batch is fetched while this one commits; at a stop it is handed back (nak).
         var fetching: Task<[JetStreamMessage], any Error>? = Task { try await client.fetch(batch: batch, timeout: wait) }
@@ -167,6 +172,7 @@ public final class StreamConsumer: Sendable {
         while let pending = fetching {
             let messages = try await pending.value
             if isStopping {
+                try? await client.drainAcks()
                 try? await client.nak(messages)
                 summary.stoppedBy = "shutdown"
                 fetching = nil
@@ -196,6 +202,8 @@ public final class StreamConsumer: Sendable {
                 try await prune(client)
             }
         }
+        // Every ack out before the summary: a clean stop leaves nothing for redelivery.
+        try await client.drainAcks()
         try? await prune(client)
         summary.tables = tables.sorted()
         for t in summary.tables {

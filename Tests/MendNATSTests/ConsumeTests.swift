@@ -404,6 +404,24 @@ struct ConsumeTests {
         #expect(filled.first?.first?.int == 16000, "parked records replayed after the repair")
     }
 
+    /// Mistakes get an error that says what to check, and a non-zero exit.
+    @Test func clearErrors() async throws {
+        let db = Backend.sqlite.freshURL()
+        let missing = try await NATS.run(
+            Self.mendBinary,
+            ["consume", NATS.url ?? "", "--stream", "NOPE_\(UUID().uuidString.prefix(4))", "--consumer", "c", "--table", "t", "--db", db])
+        #expect(missing.0 != 0)
+        #expect(missing.1.contains("does not exist on the server"), "\(missing.1)")
+        let down = try await NATS.run(
+            Self.mendBinary, ["consume", "nats://user:secret@127.0.0.1:1", "--stream", "S", "--consumer", "c", "--table", "t", "--db", db])
+        #expect(down.0 != 0)
+        #expect(down.1.contains("cannot connect to NATS") && !down.1.contains("secret"), "\(down.1)")
+        let badTable = try await NATS.run(
+            Self.mendBinary, ["consume", NATS.url ?? "", "--stream", "S", "--consumer", "c", "--table", "{two}", "--db", db])
+        #expect(badTable.0 != 0)
+        #expect(badTable.1.contains("{N}"), "\(badTable.1)")
+    }
+
     @Test func tableTemplates() throws {
         let r = try TableRoute("{2}")
         #expect(try r.table(for: "events.orders").get() == "orders")

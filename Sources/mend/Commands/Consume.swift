@@ -36,8 +36,10 @@ struct Consume: AsyncParsableCommand {
     var table: String
     @Option(name: .long, help: "Filter subject of a consumer this command creates (for example events.>).")
     var subject: String?
-    @Option(name: .long, help: "Messages per fetch.")
-    var batch: Int = 5000
+    @Option(
+        name: .long,
+        help: "Messages per fetch, committed as one transaction per table (default: 5000 on SQLite, 20000 on PostgreSQL).")
+    var batch: Int?
     @Option(name: .long, help: "Exit 0 once no message arrived for this many seconds (tests, backfills).")
     var stopWhenIdle: Double?
     @Option(name: .long, help: "Seconds a graceful shutdown may take before the process exits anyway (exit 1).")
