@@ -12,7 +12,7 @@ struct Mend: AsyncParsableCommand {
 
             The database is --db (or MEND_DB): sqlite:PATH (default sqlite:mend.db) or \
             postgres://USER:PASSWORD@HOST:PORT/DB?schema=NAME. Commands that plan, apply or \
-            revalidate records (ingest, plan, approve, apply, replay, mcp, serve) also take --policy \
+            revalidate records (ingest, consume, plan, approve, apply, replay, mcp, serve) also take --policy \
             and --planner; the read-only ones (stats, incidents, show, schema, audit) and reject do not.
             """,
         subcommands: [

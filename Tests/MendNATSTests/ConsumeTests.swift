@@ -215,7 +215,8 @@ struct ConsumeTests {
         let first = try Worker(args, log: dir.appendingPathComponent("first.log"))
         try await Task.sleep(for: .milliseconds(1500))
         kill(first.process.processIdentifier, SIGTERM)
-        try await Task.sleep(for: .milliseconds(20))
+        // Time for the worker to trap the second signal (it does once shutdown began).
+        try await Task.sleep(for: .milliseconds(200))
         let signalled = Date()
         kill(first.process.processIdentifier, SIGTERM)
         let code = await first.wait(timeout: 10)

@@ -12,17 +12,17 @@ struct Consume: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Consume a NATS JetStream stream into tables, healing drift as the policy allows.",
         discussion: """
-            Pulls from a durable consumer (created with explicit ack if missing, else bound to as it is),
-            so several `mend consume` processes on the same --consumer share the stream's work, on one
-            machine or many. Each table's share of a fetched batch commits in one transaction with its
-            parked and quarantined records and the stream sequences it holds; only then are the messages
-            acked. A redelivered message already committed is acked and not loaded again. A message that
+            Pulls from a durable consumer (created with explicit ack if missing, else bound to as it is), \
+            so several `mend consume` processes on the same --consumer share the stream's work, on one \
+            machine or many. Each table's share of a fetched batch commits in one transaction with its \
+            parked and quarantined records and the stream sequences it holds; only then are the messages \
+            acked. A redelivered message already committed is acked and not loaded again. A message that \
             is not a JSON object is quarantined and acked.
 
             --table may take subject tokens: --table '{2}' sends events.orders to the table orders.
 
-            SIGTERM or SIGINT: stop fetching, commit and ack the batch in flight, exit 0 (within
-            --shutdown-timeout, else exit 1). A second signal exits at once; what was committed stays
+            SIGTERM or SIGINT: stop fetching, commit and ack the batch in flight, exit 0 (within \
+            --shutdown-timeout, else exit 1). A second signal exits at once; what was committed stays \
             committed and what was not is redelivered.
             """)
 
