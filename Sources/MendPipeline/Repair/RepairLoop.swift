@@ -29,7 +29,16 @@ extension Engine {
             }
             if candidates.isEmpty { break }
             for id in candidates {
-                let r = try await repair(incidentID: id, by: who)
+                let r: RepairResult
+                do {
+                    r = try await repair(incidentID: id, by: who)
+                } catch PipelineError.state {
+                    // Another worker planned this incident after it was listed here (two
+                    // workers met the same drift): its plan and outcome stand.
+                    continue
+                } catch let error as StoreError where error.isConflict {
+                    continue
+                }
                 switch r {
                 case .applied: outcome.applied += 1
                 case .pending: outcome.pending.append(id)
