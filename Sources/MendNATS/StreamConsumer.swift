@@ -220,7 +220,12 @@ public final class StreamConsumer: Sendable {
         let floor = try await client.consumerState().ackFloor
         guard floor > 0 else { return }
         let (stream, consumer) = (client.stream, client.consumer)
-        try await engine.state.transaction { tx in try await tx.pruneStreamCommits(stream: stream, consumer: consumer, atOrBelow: floor) }
+        // Kept for ten AckWaits past the floor: a copy redelivered before the first copy's late
+        // ack may still be in a fetched batch (the clean-clone run loaded such a copy twice).
+        let age = max(60, options.ackWait * 10)
+        try await engine.state.transaction { tx in
+            try await tx.pruneStreamCommits(stream: stream, consumer: consumer, atOrBelow: floor, olderThan: age)
+        }
     }
 
     /// One fetched batch: skip what is committed, route the rest, ingest each table's share.

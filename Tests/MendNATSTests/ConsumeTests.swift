@@ -106,7 +106,7 @@ struct ConsumeTests {
         let worker = try StreamConsumer(
             engine: engine,
             options: ConsumeOptions(
-                url: NATS.url ?? "", stream: stream, consumer: "loader", table: table, batch: batch, stopWhenIdle: idle, ackWait: 5))
+                url: NATS.url ?? "", stream: stream, consumer: "loader", table: table, batch: batch, stopWhenIdle: idle, ackWait: 30))
         return try await worker.run()
     }
 
@@ -125,7 +125,9 @@ struct ConsumeTests {
         #expect(pub["drift"] as? Int == 3)
         let engine = try await backend.engine()
         let s = try await consume(engine, stream: stream)
-        #expect(s.messages == 3000)
+        // At least: on a loaded machine a slow commit can outlast AckWait and a copy comes again
+        // (then acked as already committed); the table below must still hold each one once.
+        #expect(s.messages >= 3000)
         #expect(s.stoppedBy == "idle")
         let (rows, distinct) = try await count(engine)
         #expect(rows == 2997 && distinct == 2997, "rows \(rows), distinct \(distinct)")
@@ -349,7 +351,8 @@ struct ConsumeTests {
         #expect(first.loaded == 600)
         // No ack was sent: after AckWait (1 s) the 600 come again, with NumDelivered 2.
         let s = try await consume(engine, stream: stream, idle: 2.5)
-        #expect(s.alreadyCommitted == 600, "\(s)")
+        // At least 600: with AckWait 1 s a slow commit of the rest can see copies of its own come again.
+        #expect(s.alreadyCommitted >= 600, "\(s)")
         #expect(s.loaded == 400, "\(s)")
         let (rows, distinct) = try await count(engine)
         #expect(rows == 1000 && distinct == 1000, "rows \(rows), distinct \(distinct)")

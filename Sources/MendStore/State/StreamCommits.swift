@@ -89,13 +89,18 @@ extension StateTransaction {
             [.text(stream), .text(consumer), .int(high), .double(now)])
     }
 
-    /// Forgets the ranges at or below the consumer's ack floor: the server never redelivers
-    /// those sequences, so they need no guard. Returns how many ranges went.
+    /// Forgets the ranges at or below the consumer's ack floor that are older than
+    /// `olderThan` seconds: the server never redelivers those sequences. The age matters: a
+    /// copy redelivered after its AckWait ran out may already sit in a worker's fetched
+    /// batch when the late ack of the first copy moves the floor past it, and that copy
+    /// must still find its range. Returns how many ranges went.
     @discardableResult
-    public func pruneStreamCommits(stream: String, consumer: String, atOrBelow floor: UInt64) async throws -> Int {
+    public func pruneStreamCommits(stream: String, consumer: String, atOrBelow floor: UInt64, olderThan age: Double = 0) async throws
+        -> Int
+    {
         try await session.query(
-            "DELETE FROM \(t("stream_commits")) WHERE stream = ? AND consumer = ? AND hi <= ? RETURNING hi",
-            [.text(stream), .text(consumer), .int(Int64(floor))]
+            "DELETE FROM \(t("stream_commits")) WHERE stream = ? AND consumer = ? AND hi <= ? AND committed_at <= ? RETURNING hi",
+            [.text(stream), .text(consumer), .int(Int64(floor)), .double(Self.now() - age)]
         ).count
     }
 
