@@ -44,17 +44,9 @@ enum NATS {
             DispatchQueue.global().async {
                 c.resume(
                     with: Result {
-                        let p = Process()
-                        p.executableURL = URL(fileURLWithPath: exe.hasPrefix("/") ? exe : "/usr/bin/env")
-                        p.arguments = exe.hasPrefix("/") ? args : [exe] + args
-                        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
-                        let pipe = Pipe()
-                        p.standardOutput = pipe
-                        p.standardError = pipe
-                        try p.run()
-                        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                        p.waitUntilExit()
-                        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+                        try runProcessBlocking(
+                            URL(fileURLWithPath: exe.hasPrefix("/") ? exe : "/usr/bin/env"), exe.hasPrefix("/") ? args : [exe] + args,
+                            env: env)
                     })
             }
         }

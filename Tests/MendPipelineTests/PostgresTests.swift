@@ -20,17 +20,7 @@ func runMend(_ args: [String], env: [String: String] = [:]) async throws -> (Int
 }
 
 func runMendBlocking(_ args: [String], env: [String: String]) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = Paths.repo.appendingPathComponent(".build/debug/mend")
-    p.arguments = args
-    p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    try runProcessBlocking(Paths.repo.appendingPathComponent(".build/debug/mend"), args, env: env)
 }
 
 /// A JSONL file of `n` events with ids 1...n (plus optional extra JSON members).

@@ -69,3 +69,19 @@ public actor KeepAlive {
     private var items: [any Sendable] = []
     public func add(_ w: any Sendable) { items.append(w) }
 }
+
+/// Runs a program to its end, standard output and error together. Blocking: call it off
+/// Swift's cooperative pool (two threads here), e.g. from a Dispatch queue.
+public func runProcessBlocking(_ executable: URL, _ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = executable
+    p.arguments = args
+    p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
