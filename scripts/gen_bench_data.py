@@ -7,6 +7,11 @@ Produces DIR/bench.jsonl, DIR/bench.csv (with a header, same column order as the
 and DIR/bench.meta. The output is deterministic (fixed seed), and generation is skipped when
 DIR/bench.meta says the files already hold N records from this generator version.
 
+With --drift it writes DIR/bench-drift.jsonl instead: the same records, but after the first
+10,000, 1 % carry a lossy type conflict (a string user id such as "u-4821", which parks) and
+0.1 % carry one of 20 new fields whose values mix integers, decimals, strings and booleans
+(new columns, widenings and more parking). It is the drift workload of scripts/bench_drift.sh.
+
 Columns, in order: id BIGINT, user_id BIGINT, session TEXT, kind TEXT, url TEXT,
 amount DOUBLE PRECISION, ok BOOLEAN, ts TIMESTAMPTZ (ISO-8601, Z), country TEXT, score BIGINT.
 In the CSV, booleans are written as true/false, which both PostgreSQL's COPY and the
@@ -51,12 +56,60 @@ def rows(n):
         }
 
 
+NEW_FIELDS = [f"extra_{i:02d}" for i in range(20)]
+
+
+def drifting(rows_iter):
+    """The clean records with drift mixed in after the first 10,000 (a second seeded stream,
+    so the clean columns stay identical to bench.jsonl)."""
+    rnd = random.Random(SEED + 1)
+    for r in rows_iter:
+        if r["id"] > 10_000:
+            x = rnd.random()
+            if x < 0.01:
+                r["user_id"] = f"u-{r['user_id']}"
+            elif x < 0.011:
+                k = NEW_FIELDS[rnd.randrange(len(NEW_FIELDS))]
+                t = rnd.random()
+                if t < 0.4:
+                    r[k] = rnd.randrange(0, 10_000)
+                elif t < 0.7:
+                    r[k] = round(rnd.uniform(0, 1000), 2)
+                elif t < 0.9:
+                    r[k] = "%08x" % rnd.getrandbits(32)
+                else:
+                    r[k] = rnd.random() < 0.5
+        yield r
+
+
+def main_drift(a):
+    path, meta = os.path.join(a.out, "bench-drift.jsonl"), os.path.join(a.out, "bench-drift.meta")
+    want = f"version={VERSION} seed={SEED} n={a.n} drift=1\n"
+    if os.path.exists(path) and os.path.exists(meta) and open(meta).read() == want:
+        print(f"reusing {path} ({a.n} records)", file=sys.stderr)
+        return
+    if os.path.exists(meta):
+        os.remove(meta)
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    with open(path + ".tmp", "w", newline="\n") as fj:
+        for r in drifting(rows(a.n)):
+            fj.write(dumps(r))
+            fj.write("\n")
+    os.replace(path + ".tmp", path)
+    with open(meta, "w") as f:
+        f.write(want)
+    print(f"wrote {path} ({a.n} records)", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=int(os.environ.get("BENCH_N", "1000000")))
     ap.add_argument("--out", default="bench-data")
+    ap.add_argument("--drift", action="store_true", help="write bench-drift.jsonl (the drift workload)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    if a.drift:
+        return main_drift(a)
     jsonl, csvp, meta = (os.path.join(a.out, f) for f in ("bench.jsonl", "bench.csv", "bench.meta"))
     want = f"version={VERSION} seed={SEED} n={a.n}\n"
     if os.path.exists(jsonl) and os.path.exists(csvp) and os.path.exists(meta):

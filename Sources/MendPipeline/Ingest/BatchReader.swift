@@ -38,10 +38,16 @@ struct ReadBatch: Sendable {
     /// The record's flattened fields; a fast-path record is parsed again (only when the
     /// table changed under the batch, which is rare).
     func fields(_ p: Pending) -> [FlatField] {
+        var flattener = Flattener()
+        return fields(p, with: &flattener)
+    }
+
+    /// The same, with the caller's flattener: its key cache saves the Unicode work of
+    /// normalizing every key again when many records are parsed again.
+    func fields(_ p: Pending, with flattener: inout Flattener) -> [FlatField] {
         if let f = p.fields { return f }
         let value = raw[p.raw].withUnsafeBufferPointer { try? JSONParser.parse($0) }
         guard case .object(let members)? = value else { return [] }
-        var flattener = Flattener()
         return flattener.flatten(members)
     }
 }

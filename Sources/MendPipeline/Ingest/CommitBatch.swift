@@ -18,15 +18,17 @@ extension Engine {
     /// and commits the source position with them.
     func commitBatch(
         table: String, source input: any RecordSource, schema: TableSchema?, read: ReadBatch, knownKeys: inout Set<String>,
-        by actor: String
+        flattener: inout Flattener, by actor: String
     ) async throws -> BatchResult {
         let source = input.name
         let offset = read.offset
         let keepsOffset = input.isResumable
         let batch = read.records
         let quarantined = read.quarantined
-        // Fits computed ahead by the reader hold only if the table has not changed since.
-        let precomputed = schema != nil && read.validatedAgainst == schema
+        // Fits computed ahead by the reader hold as they are if the table has not changed
+        // since; after a repair, rows carry over unless they hold a value in a changed column.
+        let carry = schema.flatMap { new in read.validatedAgainst.flatMap { RowCarry(from: $0, to: new) } }
+        let precomputed = carry?.isIdentity == true
         var rows: [[SQLValue]] = []
         var rowOrigin: [Int] = []
         var contractRows = 0
@@ -46,8 +48,10 @@ extension Engine {
             let computed: Fit?
             if precomputed, let f = p.fit {
                 computed = f
+            } else if let carry, case .row(let old, let coerced)? = p.fit, let row = carry.carry(old) {
+                computed = .row(row, coerced: coerced)
             } else {
-                let all = read.fields(p)  // a fast-path record is parsed again, once
+                let all = read.fields(p, with: &flattener)  // a fast-path record is parsed again, once
                 fields = all
                 computed = validator?.fit(all)
             }
@@ -70,7 +74,9 @@ extension Engine {
                     if seenKeys.insert(k).inserted { newKeys.append((schema?.mappings[f.column] ?? f.column, f.sourceKey)) }
                 }
             case .drifts(var drifts):
-                switch applyContracts(table: table, drifts: &drifts, fields: fields ?? read.fields(p), validator: &validator) {
+                switch applyContracts(
+                    table: table, drifts: &drifts, fields: fields ?? read.fields(p, with: &flattener), validator: &validator)
+                {
                 case .load(let row, let coerced):
                     rows.append(row)
                     rowOrigin.append(idx)

@@ -79,6 +79,10 @@ extension Engine {
         }
         var schema = try await state.transaction { tx in try await tx.schema(table) }
         var knownKeys = Set<String>()
+        // Keys normalized once per run for the records validated again here (after a repair).
+        var flattener = Flattener()
+        // Incidents this run saw wait for approval or refused; their plans stand.
+        var settled = Set<Int64>()
         let batches = BatchReader(
             reader: source, table: table, source: sourceName, size: batchSize,
             firstBatchMinimum: schema == nil ? SchemaInference.firstSchemaWindow : 0, warehouse: warehouse)
@@ -96,7 +100,8 @@ extension Engine {
             }
             let r: BatchResult
             do {
-                r = try await commitBatch(table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys, by: actor)
+                r = try await commitBatch(
+                    table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys, flattener: &flattener, by: actor)
             } catch StoreError.staleSchema {
                 // Someone altered the table by hand: the transaction rolled back, so
                 // re-read the catalog and validate the same batch again.
@@ -105,7 +110,8 @@ extension Engine {
                     schema = try await createTable(table, from: firstWindow(batch.map(read.fields)), by: actor)
                 }
                 batches.schema.set(schema, limits: policy.recordLimits)
-                r = try await commitBatch(table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys, by: actor)
+                r = try await commitBatch(
+                    table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys, flattener: &flattener, by: actor)
             }
             try await source.acknowledge(through: read.offset)
             summary.loaded += r.loaded
@@ -114,10 +120,13 @@ extension Engine {
             summary.coerced += r.coerced
             summary.incidentsOpened += r.opened
             progress?(summary.lines)
-            if !r.touched.isEmpty {
+            // Records parked into an incident that already waits for a person, or was
+            // refused, need no planning: the repair loop runs only for the others.
+            if !r.touched.isSubset(of: settled) {
                 let before = try await state.transaction { tx in try await tx.counts(table: table) }
                 let outcome = try await repairOpenIncidents(table: table, by: actor)
                 summary.repaired += outcome.applied
+                settled = outcome.waiting.union(outcome.pending).union(outcome.refused)
                 if outcome.applied > 0 {
                     // Replays load parked records: say where they ended up, so the summary
                     // shows the state after repair, not only before it.

@@ -8,6 +8,9 @@ extension Engine {
         public var applied: Int64 = 0
         public var pending: [Int64] = []
         public var refused: [Int64] = []
+        /// Open incidents left alone because a plan of theirs still stands (refused, or
+        /// waiting): more records parked into them need no new plan either.
+        public var waiting: Set<Int64> = []
     }
 
     /// Plans every open incident of a table that has no live plan yet, and applies
@@ -16,17 +19,19 @@ extension Engine {
     public func repairOpenIncidents(table: String, by who: String? = nil) async throws -> RepairOutcome {
         var outcome = RepairOutcome()
         for _ in 0..<8 {
-            let candidates = try await state.transaction { tx -> [Int64] in
+            let (candidates, waiting) = try await state.transaction { tx -> ([Int64], Set<Int64>) in
                 let open = try await tx.incidents(table: table, status: .open)
                 var ids: [Int64] = []
+                var waiting = Set(try await tx.incidents(table: table, status: .pendingApproval).map(\.id))
                 for i in open where i.parked > 0 {
                     let live = try await tx.plans(incidentID: i.id).filter {
                         [.pendingApproval, .approved, .refused, .proposed].contains($0.plan.status)
                     }
-                    if live.isEmpty { ids.append(i.id) }
+                    if live.isEmpty { ids.append(i.id) } else { waiting.insert(i.id) }
                 }
-                return ids
+                return (ids, waiting)
             }
+            outcome.waiting = waiting
             if candidates.isEmpty { break }
             for id in candidates {
                 let r: RepairResult
