@@ -30,13 +30,15 @@ extension Engine {
             // second read only what the first left parked, so no record loads twice.
             let chunk = try await state.transaction(lockKey: "replay:" + table) { tx -> (ReplayResult, Int64, Bool) in
                 var r = ReplayResult()
-                let records = try await tx.parkedRecords(incidentID: incidentID, limit: 2000, afterID: cursor)
-                guard let last = records.last?.id else { return (r, cursor, true) }
                 if quarantineAll {
+                    let records = try await tx.parkedRecords(incidentID: incidentID, limit: 2000, afterID: cursor)
+                    guard let last = records.last?.id else { return (r, cursor, true) }
                     try await tx.quarantineParked(records, reason: "quarantined by plan \(plan?.plan.id ?? 0)")
                     r.quarantined = Int64(records.count)
                     return (r, last, false)
                 }
+                let records = try await tx.parkedTexts(incidentID: incidentID, limit: 2000, afterID: cursor)
+                guard let last = records.last?.id else { return (r, cursor, true) }
                 guard let schema = try await tx.schema(table) else { throw PipelineError.notFound("table \(table) is gone") }
                 var validator = Validator(schema: schema, limits: limits)
                 var flattener = Flattener()

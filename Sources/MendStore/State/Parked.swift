@@ -9,12 +9,22 @@ extension StateTransaction {
         let now = Self.now()
         var sets: [[SQLValue]] = []
         sets.reserveCapacity(records.count)
+        // The records of one batch share a few drift lists: each is encoded once (a
+        // JSONEncoder per record was most of the time it took to park a thousand).
+        var encoded: [(drifts: [Drift], json: String)] = []
         for r in records {
+            let drifts: String
+            if let hit = encoded.last(where: { $0.drifts == r.drifts }) {
+                drifts = hit.json
+            } else {
+                drifts = try encode(r.drifts)
+                if encoded.count < 64 { encoded.append((r.drifts, drifts)) }
+            }
             // jsonb cannot hold \u0000: such records keep their exact text in `raw` instead.
             let asRaw = pg && r.record.contains("\\u0000")
             sets.append([
                 .text(r.table), .int(r.incidentID), .text(r.source), .int(r.line), asRaw ? .null : .text(r.record),
-                asRaw ? .text(r.record) : .null, .text(try encode(r.drifts)),
+                asRaw ? .text(r.record) : .null, .text(drifts),
                 .text(r.reason), .double(now),
             ])
         }
@@ -35,6 +45,15 @@ extension StateTransaction {
         -> [ParkedRecord]
     {
         try await parked(where: "incident_id = ? AND id > ? ORDER BY id LIMIT ?", [.int(incidentID), .int(afterID), .int(Int64(limit))])
+    }
+
+    /// An incident's parked records as replay needs them: id and exact text only (decoding
+    /// every record's drifts cost more than validating it again).
+    public func parkedTexts(incidentID: Int64, limit: Int, afterID: Int64) async throws -> [(id: Int64, record: String)] {
+        try await session.query(
+            "SELECT id, COALESCE(raw, CAST(record AS TEXT)) FROM \(t("parked")) WHERE incident_id = ? AND id > ? ORDER BY id LIMIT ?",
+            [.int(incidentID), .int(afterID), .int(Int64(limit))]
+        ).map { r in (r[0].int ?? 0, r[1].string ?? "") }
     }
 
     /// One parked record by its id (the dashboard's full view of a truncated sample).
