@@ -14,6 +14,10 @@ public actor Engine {
     public let judge: any StatementJudge
     public var batchSize: Int
     public var actor: String
+    /// Where lifecycle moments are posted (Notify/); nil: nobody is told.
+    public internal(set) var notifier: Notifier?
+    /// Signs the dashboard links notifications carry, and checks them (`mend serve --public-url`).
+    public internal(set) var links: ApprovalLinks?
     let rules = RulesPlanner()
     private var bootstrapped = false
 

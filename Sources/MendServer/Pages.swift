@@ -63,13 +63,14 @@ enum Pages {
             """
     }
 
-    static func login(error: String?) -> String {
+    static func login(error: String?, next: String? = nil) -> String {
         let err = error.map { #"<p class="bad">\#(h($0))</p>"# } ?? ""
+        let back = next.map { #"<input type="hidden" name="next" value="\#(h($0))">"# } ?? ""
         return layout(
             "Log in", user: nil, csrf: nil,
             """
             \(err)
-            <form method="post" action="/login" class="card">
+            <form method="post" action="/login" class="card">\(back)
             <p><label>Your approver token (your own: your decisions are audited under your name)<br><input type="password" name="token" id="token" required></label></p>
             <p><button type="submit" id="login">Log in</button></p>
             </form>
@@ -141,7 +142,9 @@ enum Pages {
             """)
     }
 
-    static func incident(_ i: Incident, samples: [ParkedRecord], plans: [StoredPlan], user: String?, csrf: String?) -> String {
+    static func incident(
+        _ i: Incident, samples: [ParkedRecord], plans: [StoredPlan], user: String?, csrf: String?, link: LinkNotice? = nil
+    ) -> String {
         var drifts = ""
         for d in i.drifts {
             drifts += """
@@ -184,10 +187,12 @@ enum Pages {
                 decided = "<p>Decided by <b class=\"decided-by\">\(h(by))</b>\(stored.note.map { ": " + h($0) } ?? "")</p>"
             }
             var forms = ""
-            if plan.status == .pendingApproval, let csrf {
+            // A link that no longer holds (expired, forged, plan changed) approves nothing.
+            if plan.status == .pendingApproval, let csrf, link?.holds ?? true {
                 forms = """
                     <div class="decide">
-                    <form method="post" action="/incidents/\(i.id)/approve" class="card"><input type="hidden" name="csrf" value="\(h(csrf))">
+                    <form method="post" action="/incidents/\(i.id)/approve" class="card"><input type="hidden" name="csrf" value="\(h(csrf))">\
+                    <input type="hidden" name="plan" value="\(plan.id)">
                     <p><label>Note (optional)<br><textarea name="reason" id="approve-reason" rows="2"></textarea></label></p>
                     <button type="submit" class="approve" id="approve">Approve and apply</button></form>
                     <form method="post" action="/incidents/\(i.id)/reject" class="card"><input type="hidden" name="csrf" value="\(h(csrf))">
@@ -208,6 +213,7 @@ enum Pages {
         return layout(
             "Incident #\(i.id) · \(i.table)", user: user, csrf: csrf,
             """
+            \(link.map(\.html) ?? "")
             <p>Status <span class="pill" id="incident-status">\(h(i.status.rawValue))</span> · \(i.parked) records parked · opened \(date(i.openedAt))\
             \(i.resolvedAt.map { " · resolved " + date($0) } ?? "") · <a href="/tables/\(u(i.table))">schema of \(h(i.table))</a></p>
             <h2>Drift</h2>

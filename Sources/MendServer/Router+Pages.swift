@@ -26,9 +26,10 @@ extension MendRouter {
         return .html(200, Pages.overview(stats: stats, incidents: incidents, repairSeconds: times, user: user(who), csrf: csrf(who)))
     }
 
-    func incidentPage(_ id: Int64, _ who: Principal) async throws -> ServerResponse {
+    func incidentPage(_ id: Int64, _ who: Principal, query: [String: String] = [:]) async throws -> ServerResponse {
         let (incident, samples, plans) = try await engine.incidentDetail(id, samples: 5)
-        return .html(200, Pages.incident(incident, samples: samples, plans: plans, user: user(who), csrf: csrf(who)))
+        let notice = await linkNotice(incident: id, query: query, current: plans.last)
+        return .html(200, Pages.incident(incident, samples: samples, plans: plans, user: user(who), csrf: csrf(who), link: notice))
     }
 
     static let auditPageSize = 200

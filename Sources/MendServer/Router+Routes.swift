@@ -42,7 +42,7 @@ extension MendRouter {
         let secure = r.header("x-forwarded-proto")?.lowercased() == "https" ? "; Secure" : ""
         let cookie =
             "\(Self.cookie)=\(s.id); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(configuration.sessionLifetime))\(secure)"
-        return .redirect("/", headers: [("Set-Cookie", cookie)])
+        return .redirect(Self.safeNext(form["next"]) ?? "/", headers: [("Set-Cookie", cookie)])
     }
 
     func logout(_ r: ServerRequest, _ who: Principal) async -> ServerResponse {
@@ -188,7 +188,9 @@ extension MendRouter {
         }
         let note = (form["reason"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         if approve {
-            _ = try await engine.approve(incidentID: id, by: person.actor, note: note.isEmpty ? nil : note)
+            // The form names the plan it showed: a plan that changed since is not approved.
+            _ = try await engine.approve(
+                incidentID: id, by: person.actor, note: note.isEmpty ? nil : note, plan: form["plan"].flatMap { Int64($0) })
         } else {
             guard !note.isEmpty else {
                 if !browser { return .error(400, "a rejection needs a reason (form field `reason`)") }

@@ -136,7 +136,7 @@ public final class MendRouter: Sendable {
 
     /// Whether a credential reaches a route: the refusal if not, nil if it does. Public
     /// routes (health, login, MCP with its own agent check) are not gated here.
-    static func gate(_ route: Route, _ who: Principal, method: String) -> (String, ServerReply)? {
+    static func gate(_ route: Route, _ who: Principal, method: String, query: [String: String] = [:]) -> (String, ServerReply)? {
         switch (who, route) {
         case (.none, _):
             if route.isAPI || method != "GET" {
@@ -148,7 +148,7 @@ public final class MendRouter: Sendable {
                             headers: [("WWW-Authenticate", "Bearer realm=\"mend\"")]))
                 )
             }
-            return ("login", .response(.redirect("/login")))
+            return ("login", .response(.redirect(Self.loginPath(route, query: query))))
         case (.ingest, .ingest):
             return nil
         case (_, .ingest):
@@ -184,7 +184,7 @@ public final class MendRouter: Sendable {
             metrics.httpRequests("mcp", 401)
             return reply
         default:
-            guard let (name, reply) = Self.gate(route, await principal(head), method: head.method) else { return nil }
+            guard let (name, reply) = Self.gate(route, await principal(head), method: head.method, query: head.query) else { return nil }
             if case .response(let x) = reply { metrics.httpRequests(name, x.status) }
             return reply
         }
@@ -199,14 +199,14 @@ public final class MendRouter: Sendable {
         case (_, .mcp):
             return ("mcp", .mcp(await mcp.handle(r.mcpRequest)))  // the MCP host checks the bearer token itself
         case ("GET", .login):
-            return ("login", .response(.html(200, Pages.login(error: nil))))
+            return ("login", .response(.html(200, Pages.login(error: nil, next: Self.safeNext(r.query["next"])))))
         case ("POST", .login):
             return ("login", .response(await login(r)))
         default: break
         }
         let who = await principal(r)
         let api = route.isAPI
-        if let refusal = Self.gate(route, who, method: r.method) { return refusal }
+        if let refusal = Self.gate(route, who, method: r.method, query: r.query) { return refusal }
         do {
             switch (r.method, route) {
             case ("GET", .metrics):
@@ -220,7 +220,7 @@ public final class MendRouter: Sendable {
                 return ("overview", .response(try await overview(who)))
             case ("GET", .incident(let id)):
                 guard let id = Int64(id) else { return ("incident", .response(notFound("incident ids are numbers"))) }
-                return ("incident", .response(try await incidentPage(id, who)))
+                return ("incident", .response(try await incidentPage(id, who, query: r.query)))
             case ("POST", .decide(let id, let approve)):
                 guard let id = Int64(id) else { return ("decide", .response(notFound("incident ids are numbers"))) }
                 return ("decide", .response(try await decide(r, id: id, approve: approve, who: who)))

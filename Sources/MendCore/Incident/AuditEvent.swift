@@ -28,6 +28,13 @@ public enum AuditEvent: Sendable, Equatable {
     /// An MCP client answered an approval request (elicitation). It is the client's answer,
     /// kept with the name it gave; it approves only when the policy lets that client approve.
     case clientAnswered(plan: Int64, incident: Int64, action: String, givenName: String?, counted: Bool)
+    /// A notification reached an endpoint (2xx). `endpoint` is the URL without its path
+    /// and a digest of the whole URL: a Slack webhook's path is its secret.
+    case notificationDelivered(NotificationDelivery)
+    /// A notification was given up on after its retries, or refused for good (4xx).
+    case notificationFailed(NotificationDelivery)
+    /// A notification was never sent: its endpoint's queue was full (a slow or dead endpoint).
+    case notificationDropped(NotificationDelivery)
 
     public enum ResolvedBy: String, Sendable, Equatable {
         case replay, quarantine
@@ -53,6 +60,9 @@ public enum AuditEvent: Sendable, Equatable {
         case .recordsQuarantined: "records.quarantined"
         case .toolCalled: "mcp.tool_call"
         case .clientAnswered: "plan.client_answer"
+        case .notificationDelivered: "notification.delivered"
+        case .notificationFailed: "notification.failed"
+        case .notificationDropped: "notification.dropped"
         }
     }
 
@@ -80,6 +90,7 @@ public enum AuditEvent: Sendable, Equatable {
             .planSuperseded(let id, _, _), .planApplied(let id, _), .planFailed(let id, _, _), .clientAnswered(let id, _, _, _, _):
             "plan:\(id)"
         case .toolCalled(let tool, _, _, _): "tool:\(tool)"
+        case .notificationDelivered(let n), .notificationFailed(let n), .notificationDropped(let n): "incident:\(n.incident)"
         }
     }
 
@@ -147,7 +158,48 @@ public enum AuditEvent: Sendable, Equatable {
             var d = ["incident": String(incident), "action": action, "counted_as_approval": String(counted)]
             if let name { d["name_given"] = name }
             return d
+        case .notificationDelivered(let n), .notificationFailed(let n), .notificationDropped(let n):
+            var d = [
+                "event": n.event, "event_id": n.eventID, "endpoint": n.endpoint, "format": n.format,
+                "attempts": String(n.attempts),
+            ]
+            if let plan = n.plan { d["plan"] = String(plan) }
+            if let status = n.status { d["status"] = String(status) }
+            if let error = n.error { d["error"] = error }
+            return d
         }
+    }
+}
+
+/// What the audit keeps of one notification and its delivery to one endpoint.
+public struct NotificationDelivery: Sendable, Equatable {
+    /// The event type, e.g. "plan.awaiting_approval".
+    public var event: String
+    /// The event's id (the CloudEvents `id`), the same for every endpoint it went to.
+    public var eventID: String
+    public var incident: Int64
+    public var plan: Int64?
+    /// Scheme, host and port, and a digest of the whole URL; never the path or query.
+    public var endpoint: String
+    public var format: String
+    public var attempts: Int
+    /// The last HTTP status, when an answer came.
+    public var status: Int?
+    public var error: String?
+
+    public init(
+        event: String, eventID: String, incident: Int64, plan: Int64?, endpoint: String, format: String, attempts: Int,
+        status: Int? = nil, error: String? = nil
+    ) {
+        self.event = event
+        self.eventID = eventID
+        self.incident = incident
+        self.plan = plan
+        self.endpoint = endpoint
+        self.format = format
+        self.attempts = attempts
+        self.status = status
+        self.error = error
     }
 }
 

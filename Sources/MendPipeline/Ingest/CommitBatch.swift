@@ -107,6 +107,7 @@ extension Engine {
         let prepared = precomputed && read.prepared?.rowCount == rows.count && contractRows == 0 ? read.prepared : nil
         let rejectedText: @Sendable (Int) -> String = { i in read.text(batch[i]) }
         let lines = batch.map(\.line)
+        let notifier = self.notifier
         let (opened, touched, rejected) = try await state.transaction { tx -> (Int64, Set<Int64>, Int) in
             // The table's state row comes with `addCounters` (an upsert): one statement less per batch.
             var toPark = toPark
@@ -125,7 +126,7 @@ extension Engine {
                             table: table, source: source, line: lines[src], record: rejectedText(src), drifts: [drift],
                             reason: drift.reason)))
             }
-            let (opened, touched) = try await Park.park(toPark, table: table, actor: actor, in: tx)
+            let (opened, touched) = try await Park.park(toPark, table: table, actor: actor, notifier: notifier, in: tx)
             try await Park.quarantine(toQuarantine, table: table, actor: actor, in: tx)
             try await tx.rememberSourceKeys(table, keys)
             try await tx.addCounters(table, input: inputCount, loaded: loadRows.count - failures.count, coerced: Int(coerced))

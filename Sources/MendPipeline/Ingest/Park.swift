@@ -16,7 +16,7 @@ enum Park {
     }
 
     /// Parks `items`; returns how many incidents opened and which incidents got records.
-    static func park(_ items: [Item], table: String, actor: String, in tx: StateTransaction) async throws
+    static func park(_ items: [Item], table: String, actor: String, notifier: Notifier? = nil, in tx: StateTransaction) async throws
         -> (opened: Int64, touched: Set<Int64>)
     {
         guard !items.isEmpty else { return (0, []) }
@@ -39,6 +39,8 @@ enum Park {
                     .incidentOpened(
                         incident: id, table: table, signature: signature, kinds: item.drifts.map(\.kind), firstReason: r.reason),
                     actor: actor)
+                // Queued, not sent: the notifier reads the incident once this batch has committed.
+                notifier?.post(NotifyTrigger(kind: .opened, incident: id, signature: signature))
             }
             touched.insert(r.incidentID)
             records.append(r)

@@ -33,7 +33,7 @@ extension Engine {
             switch m.event(.advance) {
             case .proposePlan: return try await storePlan(incidentID: incidentID, plan: nil, by: who)
             case .runPlan(let p):
-                try await apply(planID: p, by: who)
+                try await applyAndNotify(planID: p, incidentID: incidentID, by: who)
                 return .applied(planID: p)
             case .awaitApproval(let p): return .pending(planID: p)
             case .illegal(let why): throw PipelineError.state(why)
@@ -43,28 +43,40 @@ extension Engine {
             _ = try await supersedePendingPlan(incidentID: incidentID, by: who, reason: "replaced by a plan from \(who)")
             return try await storePlan(incidentID: incidentID, plan: given, by: who)
         case .approve(let note):
-            let planID = try await state.transaction { tx -> Int64 in
-                guard let (machine, _, stored) = try await tx.lifecycle(incidentID: incidentID) else {
-                    throw PipelineError.notFound("no incident \(incidentID); run `mend incidents` to list them")
-                }
-                if case .awaitingApproval(let p) = machine.state, let stored,
-                    stored.decision?.autonomy == .deny || stored.verdicts.contains(where: { !$0.allowed })
-                {
-                    throw PipelineError.refused("plan \(p) is refused by the guard or the policy; it cannot be approved")
-                }
-                try await Engine.step(incidentID: incidentID, .approve(by: who, note: note), by: who, in: tx)
-                return stored?.plan.id ?? 0
-            }
-            try await apply(planID: planID, by: who)
-            return .applied(planID: planID)
+            return try await approve(incidentID: incidentID, note: note, expecting: nil, by: who)
         case .reject(let reason):
             let planID = try await state.transaction { tx -> Int64 in
                 let plan = try await tx.currentPlan(incidentID: incidentID)
                 try await Engine.step(incidentID: incidentID, .reject(by: who, reason: reason), by: who, in: tx)
                 return plan?.plan.id ?? 0
             }
+            notifier?.post(NotifyTrigger(kind: .refused, incident: incidentID, plan: planID, reason: "rejected by \(who): \(reason)"))
             return .rejected(planID: planID)
         }
+    }
+
+    /// Approves the pending plan and applies it. With `expecting`, only if that plan is
+    /// still the one waiting (a signed link approves the plan it was sent for, nothing else).
+    func approve(incidentID: Int64, note: String?, expecting: Int64?, by who: String) async throws -> RepairResult {
+        let planID = try await state.transaction { tx -> Int64 in
+            guard let (machine, _, stored) = try await tx.lifecycle(incidentID: incidentID) else {
+                throw PipelineError.notFound("no incident \(incidentID); run `mend incidents` to list them")
+            }
+            if let expecting, machine.state != .awaitingApproval(plan: expecting) {
+                throw PipelineError.state(
+                    "plan #\(expecting) no longer waits for approval (incident #\(incidentID) has moved on): nothing was approved; review the incident page again"
+                )
+            }
+            if case .awaitingApproval(let p) = machine.state, let stored,
+                stored.decision?.autonomy == .deny || stored.verdicts.contains(where: { !$0.allowed })
+            {
+                throw PipelineError.refused("plan \(p) is refused by the guard or the policy; it cannot be approved")
+            }
+            try await Engine.step(incidentID: incidentID, .approve(by: who, note: note), by: who, in: tx)
+            return stored?.plan.id ?? 0
+        }
+        try await applyAndNotify(planID: planID, incidentID: incidentID, by: who)
+        return .applied(planID: planID)
     }
 
     /// The incident's lifecycle as stored, in its own transaction.
@@ -115,8 +127,11 @@ extension Engine {
 
     /// A person approves the pending plan of an incident; it is then applied.
     @discardableResult
-    public func approve(incidentID: Int64, by approver: String, note: String? = nil) async throws -> StoredPlan {
-        _ = try await advance(incidentID: incidentID, .approve(note: note), by: approver)
+    public func approve(incidentID: Int64, by approver: String, note: String? = nil, plan expected: Int64? = nil) async throws
+        -> StoredPlan
+    {
+        try await bootstrap()
+        _ = try await approve(incidentID: incidentID, note: note, expecting: expected, by: approver)
         guard let stored = try await currentPlan(incidentID: incidentID) else {
             throw PipelineError.state("incident \(incidentID) lost its plan; `mend show \(incidentID)` shows its state")
         }

@@ -94,12 +94,15 @@ extension Engine {
         }
         switch after {
         case .approved:
-            try await apply(planID: planID, by: actor)
+            try await applyAndNotify(planID: planID, incidentID: incidentID, by: actor)
             return .applied(planID: planID)
         case .awaitingApproval:
+            notifier?.post(NotifyTrigger(kind: .awaitingApproval, incident: incidentID, plan: planID))
             return .pending(planID: planID)
         default:
-            return .refused(planID: planID, reason: proposal.decision.reasons.joined(separator: "; "))
+            let reason = proposal.decision.reasons.joined(separator: "; ")
+            notifier?.post(NotifyTrigger(kind: .refused, incident: incidentID, plan: planID, reason: reason))
+            return .refused(planID: planID, reason: reason)
         }
     }
 }
