@@ -48,23 +48,20 @@ public enum NotificationRenderer {
     }
 
     public static func cloudEvent(_ facts: NotificationFacts, id: String, time: Date) -> Data {
-        var fenced = facts
-        // Parked records are data from outside: no `<`, `>` or `&` survive unescaped, so a
-        // receiver that pastes them into HTML cannot be made to run them.
-        fenced.samples = facts.samples.map {
-            var s = $0
-            s.record = escapeMarkup(s.record)
-            return s
-        }
         let event = CloudEvent(
             type: facts.kind.eventType, id: id, time: NotificationFacts.iso(time), subject: "incident/\(facts.incident.id)",
-            data: .init(facts: fenced))
-        return (try? encoder().encode(event)) ?? Data("{}".utf8)
+            data: .init(facts: facts))
+        guard let data = try? encoder().encode(event) else { return Data("{}".utf8) }
+        return fenced(data)
     }
 
-    static func escapeMarkup(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "\\u0026").replacingOccurrences(of: "<", with: "\\u003c")
-            .replacingOccurrences(of: ">", with: "\\u003e")
+    /// JSON text with no `<`, `>` or `&` outside escapes (in JSON they occur only inside strings,
+    /// where `\u003c` means the same): a receiver that pastes a parked record into HTML cannot be
+    /// made to run it, and the values decode unchanged.
+    static func fenced(_ json: Data) -> Data {
+        let text = String(decoding: json, as: UTF8.self).replacingOccurrences(of: "&", with: "\\u0026")
+            .replacingOccurrences(of: "<", with: "\\u003c").replacingOccurrences(of: ">", with: "\\u003e")
+        return Data(text.utf8)
     }
 
     // MARK: Slack
