@@ -13,8 +13,11 @@ enum Entry {
             } else {
                 try command.run()
             }
+            // Notifications are audited in the database: told before it is closed.
+            await OpenNotifiers.shared.flushAll()
             await OpenWarehouses.shared.closeAll()
         } catch {
+            await OpenNotifiers.shared.flushAll()
             await OpenWarehouses.shared.closeAll()
             Mend.exit(withError: error)
         }

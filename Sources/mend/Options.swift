@@ -59,6 +59,8 @@ struct RepairOptions: ParsableArguments {
         let policy = try self.policy.map(PolicyLoader.load(path:)) ?? .default
         let engine = Engine(warehouse: warehouse, policy: policy, judge: ParserJudge(), actor: "mend:\(currentUser)")
         if !(servingMCP && planner == .sampling) { try await planner.attach(to: engine) }
+        // The policy file's notify: list (the commands with --notify add theirs and links).
+        if self.policy != nil { _ = try await NotifyOptions.configure(engine, policy: self.policy) }
         return engine
     }
 }

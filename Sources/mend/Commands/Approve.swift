@@ -11,9 +11,11 @@ struct Approve: AsyncParsableCommand {
     @Option(help: "Who approves (recorded in the audit log). Defaults to $USER.") var by: String?
     @Option(help: "A note for the audit log.") var note: String?
     @OptionGroup var options: RepairOptions
+    @OptionGroup var notify: NotifyOptions
 
     func run() async throws {
         let engine = try await options.engine()
+        try await notify.attach(to: engine, policy: options.policy)
         let id = incident.id.value
         let p = try await engine.approve(incidentID: id, by: by ?? currentUser, note: note)
         let (i, _, _) = try await engine.incidentDetail(id, samples: 0)

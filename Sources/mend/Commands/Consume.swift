@@ -49,6 +49,7 @@ struct Consume: AsyncParsableCommand {
     @Flag(name: .long, help: "No summary on standard output.")
     var quiet = false
     @OptionGroup var options: RepairOptions
+    @OptionGroup var notify: NotifyOptions
     @OptionGroup var output: JSONFlag
 
     func validate() throws {
@@ -58,6 +59,7 @@ struct Consume: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try await options.engine()
+        try await notify.attach(to: engine, policy: options.policy)
         let worker = try StreamConsumer(
             engine: engine,
             options: ConsumeOptions(

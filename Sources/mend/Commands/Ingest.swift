@@ -29,10 +29,12 @@ struct Ingest: AsyncParsableCommand {
     )
     var batchSize: Int?
     @OptionGroup var options: RepairOptions
+    @OptionGroup var notify: NotifyOptions
     @OptionGroup var output: JSONFlag
 
     func run() async throws {
         let engine = try await options.engine()
+        try await notify.attach(to: engine, policy: options.policy)
         if let batchSize { await engine.setBatchSize(batchSize) }
         // The bar goes to standard error, and only on a terminal: pipes and logs stay clean.
         let bar = (!quiet && ProgressBar.stderrIsTerminal) ? ProgressBar(path: file) : nil

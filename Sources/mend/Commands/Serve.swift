@@ -41,6 +41,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "On SIGTERM or SIGINT, seconds to finish requests in flight before exiting (a second signal exits at once).")
     var shutdownTimeout: Double = 30
     @OptionGroup var options: RepairOptions
+    @OptionGroup var notify: NotifyOptions
 
     func credentials() throws -> Credentials {
         let env = ProcessInfo.processInfo.environment
@@ -67,6 +68,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--idle-timeout, --header-timeout, --shutdown-timeout and --max-connections must be more than 0")
         }
         let engine = try await options.engine()
+        // Links point at --public-url, else at the address bound (when the port is known now).
+        try await notify.attach(to: engine, policy: options.policy, serving: port == 0 ? nil : "http://\(host):\(port)")
         try await engine.bootstrap()
         let config = MendServer.Configuration(
             host: host, port: port, credentials: credentials, maxBodyBytes: maxBodyMb << 20,
