@@ -50,6 +50,7 @@ fuzz: deps
 bench: deps release
 	scripts/bench.sh
 	scripts/with-postgres.sh scripts/bench_repair.sh 20
+	scripts/bench_drift.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
