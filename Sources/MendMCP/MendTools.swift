@@ -89,7 +89,7 @@ public struct MendTools: Sendable {
             guard let tool = Self.byName[name] else { throw ToolError.unknownTool(name) }
             outcome = try await tool.call(ToolArguments(args), ToolContext(engine: engine, options: options, caller: caller))
         } catch {
-            outcome = ToolOutcome(summary: Self.message(error), value: .object(["error": .string(Self.message(error))]), isError: true)
+            outcome = .failure(Self.message(error))
         }
         let digest = Engine.sha256Hex(JSON.canonical(.object(args)))
         let event = AuditEvent.toolCalled(

@@ -31,7 +31,17 @@ extension MendTools {
             Resource(
                 name: "plan-schema", uri: "mend://schemas/plan", title: "Repair plan JSON schema",
                 description: "The typed plan propose_plan and apply_plan accept.", mimeType: "application/schema+json"),
+            Resource(
+                name: "tool-error-schema", uri: OutputSchema.errorURI, title: "Tool error JSON schema",
+                description: "The structured content of every tool result with isError: true.", mimeType: "application/schema+json"),
         ]
+        // Each tool's output schema, the same value tools/list declares.
+        for t in Self.definitions where t.outputSchema != nil {
+            out.append(
+                Resource(
+                    name: "output-schema-\(t.name)", uri: OutputSchema.uri(t.name), title: "Output schema of \(t.name)",
+                    description: "JSON Schema of \(t.name)'s structuredContent.", mimeType: "application/schema+json"))
+        }
         for t in try await engine.managedTables() {
             out.append(
                 Resource(
@@ -69,6 +79,13 @@ extension MendTools {
                 ]))
         case 2 where parts == ["schemas", "plan"]:
             return json(PlanFormat.schema, mime: "application/schema+json")
+        case 2 where parts == ["schemas", "tool-error"]:
+            return json(OutputSchema.error, mime: "application/schema+json")
+        case 3 where parts[0] == "schemas" && parts[1] == "tools":
+            guard let schema = Self.byName[parts[2]]?.definition.outputSchema else {
+                throw MCPError.invalidParams("no tool \(parts[2]); tools/list shows Mend's tools")
+            }
+            return json(schema, mime: "application/schema+json")
         case 2 where parts[0] == "incidents":
             guard let id = Int(parts[1]), id > 0 else { break }
             let out = try await GetIncidentTool.detail(Int64(id), samples: 5, engine: engine)
@@ -83,7 +100,7 @@ extension MendTools {
             break
         }
         throw MCPError.invalidParams(
-            "unknown resource \(uri); Mend serves mend://policy, mend://audit/recent, mend://schemas/plan, mend://tables/{table}/schema and mend://incidents/{id}"
+            "unknown resource \(uri); Mend serves mend://policy, mend://audit/recent, mend://schemas/plan, mend://schemas/tool-error, mend://schemas/tools/{tool}, mend://tables/{table}/schema and mend://incidents/{id}"
         )
     }
 }

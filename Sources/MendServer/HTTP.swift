@@ -90,7 +90,8 @@ public struct ServerResponse: Sendable {
         ServerResponse(status: status, headers: [("Content-Type", contentType)], body: Data(s.utf8))
     }
 
-    /// Pages: no scripts at all, no framing, forms post only back here.
+    /// Pages: scripts only from this origin (the live view's one file), no framing, forms
+    /// post only back here, connections (the live events) only back here.
     static func html(_ status: Int, _ s: String, headers extra: [(String, String)] = []) -> ServerResponse {
         ServerResponse(
             status: status,
@@ -98,7 +99,8 @@ public struct ServerResponse: Sendable {
                 ("Content-Type", "text/html; charset=utf-8"),
                 (
                     "Content-Security-Policy",
-                    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'"
+                    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self'; "
+                        + "form-action 'self'; frame-ancestors 'none'"
                 ),
                 ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store"),
             ] + extra, body: Data(s.utf8))
@@ -113,4 +115,7 @@ public struct ServerResponse: Sendable {
 public enum ServerReply: Sendable {
     case response(ServerResponse)
     case mcp(HTTPResponse)
+    /// A head, then a body written as it is produced (the dashboard's live events): `write`
+    /// throws once the client has gone.
+    case stream(ServerResponse, body: @Sendable (_ write: @Sendable (Data) async throws -> Void) async -> Void)
 }

@@ -27,7 +27,8 @@ func u(_ s: String) -> String {
     s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_."))) ?? ""
 }
 
-/// Server-rendered pages: plain HTML and a little inline CSS, no scripts.
+/// Server-rendered pages: plain HTML, inline CSS and SVG, and one same-origin script
+/// (the live view, Router+Live.swift); every page works without it.
 enum Pages {
     static let style = """
         body{font-family:system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -46,8 +47,16 @@ enum Pages {
         .card{background:#fff;border:1px solid #d9dde5;padding:.8rem;margin-bottom:1rem}
         """
 
-    static func layout(_ title: String, user: String?, csrf: String?, _ body: String) -> String {
+    /// The page frame. `pending` is the navigation bar's count of plans waiting for a person
+    /// (nil on pages for people not logged in); `live` marks pages the live view refreshes.
+    static func layout(_ title: String, user: String?, csrf: String?, pending: Int? = nil, live: Bool = false, _ body: String) -> String {
         var nav = #"<a href="/"><b>Mend</b></a><a href="/">Overview</a><a href="/audit">Audit log</a>"#
+        if let pending {
+            nav += """
+                <a href="/#open-incidents" class="pending-link\(pending > 0 ? " has-pending" : "")">Waiting for approval: \
+                <span id="pending-count">\(pending)</span></a>
+                """
+        }
         if let csrf {
             nav += """
                 <form method="post" action="/logout"><input type="hidden" name="csrf" value="\(h(csrf))">\
@@ -56,8 +65,9 @@ enum Pages {
         }
         return """
             <!doctype html><html lang="en"><head><meta charset="utf-8"><title>\(h(title)) · Mend</title>
-            <meta name="viewport" content="width=device-width,initial-scale=1"><style>\(style)</style></head>
-            <body><header>\(nav)</header><main><h1>\(h(title))</h1>
+            <meta name="viewport" content="width=device-width,initial-scale=1"><style>\(style)\(Charts.style)\(diffStyle)</style>\
+            \(pending == nil ? "" : #"<script src="/static/live.js" defer></script>"#)</head>
+            <body\(live ? " data-live" : "")><header>\(nav)</header><main><h1>\(h(title))</h1>
             \(body)
             </main></body></html>
             """
@@ -82,6 +92,7 @@ enum Pages {
     }
 
     static func duration(_ s: Double) -> String {
+        if s < 1 { return String(format: "%.0f ms", s * 1000) }
         if s < 60 { return String(format: "%.1f s", s) }
         if s < 3600 { return String(format: "%.1f min", s / 60) }
         return String(format: "%.1f h", s / 3600)
@@ -93,7 +104,11 @@ enum Pages {
         return f.string(from: d)
     }
 
-    static func overview(stats: [TableStats], incidents: [Incident], repairSeconds: [Double], user: String?, csrf: String?) -> String {
+    /// Tables, their throughput over the last hour and day, the open incidents, the incident
+    /// timeline and the time to repair per planner.
+    static func overview(_ d: DashboardData, now: Double, user: String?, csrf: String?) -> String {
+        let stats = d.stats, incidents = d.incidents
+        let repairSeconds = d.repairs.map(\.seconds)
         var rows = ""
         for t in stats {
             rows += """
@@ -118,8 +133,8 @@ enum Pages {
         if sorted.isEmpty {
             ttr = "<p>No incident resolved yet.</p>"
         } else {
-            let p50 = sorted[sorted.count / 2]
-            let p90 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.9))]
+            let all = Charts.Distribution(label: "all", seconds: sorted)
+            let p50 = all.percentile(0.5) ?? 0, p90 = all.percentile(0.9) ?? 0
             ttr =
                 "<p>\(sorted.count) incidents resolved · median \(duration(p50)) · p90 \(duration(p90)) · longest \(duration(sorted[sorted.count - 1]))</p>"
         }
@@ -130,20 +145,29 @@ enum Pages {
                 <tr><td><a href="/incidents/\(i.id)">#\(i.id)</a></td><td>\(h(i.table))</td><td>\(h(i.status.rawValue))</td><td>\(date(i.resolvedAt))</td></tr>
                 """
         }
+        let timeline = Charts.timeline(
+            id: "incident-timeline", title: "Incidents: opened → approved → applied → replayed",
+            rows: timelineRows(d.timelines), now: now)
+        let distribution = Charts.repairTimes(
+            id: "repair-times", title: "Time to repair, per planner",
+            rows: repairDistributions(d.repairs))
         return layout(
-            "Pipeline overview", user: user, csrf: csrf,
+            "Pipeline overview", user: user, csrf: csrf, pending: d.pendingApprovals, live: true,
             """
             <h2>Tables</h2>
             <table id="tables"><tr><th>table</th><th>input</th><th>loaded</th><th>parked</th><th>quarantined</th><th>coerced</th><th>open incidents</th><th>schema version</th></tr>\(rows)</table>
+            \(throughput(d, now: now))
             <h2>Open incidents</h2>
             <table id="open-incidents"><tr><th>incident</th><th>table</th><th>drift</th><th>status</th><th>parked</th><th>opened</th></tr>\(inc)</table>
-            <h2>Time to repair</h2>\(ttr)
+            \(timeline)
+            <h2>Time to repair</h2>\(ttr)\(distribution)
             \(done.isEmpty ? "" : "<h2>Recently closed</h2><table><tr><th>incident</th><th>table</th><th>status</th><th>closed</th></tr>\(done)</table>")
             """)
     }
 
     static func incident(
-        _ i: Incident, samples: [ParkedRecord], plans: [StoredPlan], user: String?, csrf: String?, link: LinkNotice? = nil
+        _ i: Incident, samples: [ParkedRecord], plans: [StoredPlan], user: String?, csrf: String?, link: LinkNotice? = nil,
+        pending: Int? = nil, times: IncidentTimes? = nil, schema: TableSchema? = nil, now: Double = Date().timeIntervalSince1970
     ) -> String {
         var drifts = ""
         for d in i.drifts {
@@ -183,8 +207,12 @@ enum Pages {
                     "<p>Policy: <b>\(h(d.autonomy.rawValue))</b></p><ul>\(d.reasons.map { "<li>\(h($0))</li>" }.joined())</ul>"
                 } ?? ""
             var decided = ""
-            if let by = stored.decidedBy {
-                decided = "<p>Decided by <b class=\"decided-by\">\(h(by))</b>\(stored.note.map { ": " + h($0) } ?? "")</p>"
+            // A waiting plan is decided by nobody yet; an automatic one by the policy, not a person.
+            if let by = stored.decidedBy, plan.status != .pendingApproval, plan.status != .proposed {
+                decided =
+                    stored.decision?.autonomy == .auto && plan.status == .applied
+                    ? "<p>Applied on its own by the policy (run by \(h(by)))</p>"
+                    : "<p>Decided by <b class=\"decided-by\">\(h(by))</b>\(stored.note.map { ": " + h($0) } ?? "")</p>"
             }
             var forms = ""
             // A link that no longer holds (expired, forged, plan changed) approves nothing.
@@ -206,16 +234,22 @@ enum Pages {
                 confidence \(String(format: "%.2f", plan.confidence))</p>
                 <p>Rationale: \(h(plan.rationale))</p>
                 <table><tr><th>operation</th><th>column</th><th>type</th></tr>\(ops)</table>
+                \(planDiff(plan, schema: schema))
                 <h3>SQL and the guard's verdict</h3>\(sql.isEmpty ? "<p>No statements.</p>" : sql)
                 \(decision)\(decided)\(forms)
                 """
         }
+        let timeline =
+            times.map {
+                Charts.timeline(id: "incident-steps", title: "This incident's steps", rows: timelineRows([$0]), now: now, width: 900)
+            } ?? ""
         return layout(
-            "Incident #\(i.id) · \(i.table)", user: user, csrf: csrf,
+            "Incident #\(i.id) · \(i.table)", user: user, csrf: csrf, pending: pending, live: true,
             """
             \(link.map(\.html) ?? "")
             <p>Status <span class="pill" id="incident-status">\(h(i.status.rawValue))</span> · \(i.parked) records parked · opened \(date(i.openedAt))\
             \(i.resolvedAt.map { " · resolved " + date($0) } ?? "") · <a href="/tables/\(u(i.table))">schema of \(h(i.table))</a></p>
+            \(timeline)
             <h2>Drift</h2>
             <table><tr><th>kind</th><th>column</th><th>source key</th><th>observed</th><th>expected</th><th>reason</th></tr>\(drifts)</table>
             <h2>Parked samples</h2>
@@ -225,7 +259,9 @@ enum Pages {
             """)
     }
 
-    static func audit(entries: [AuditEntry], report: AuditVerifier.Report, before: Int64?, user: String?, csrf: String?) -> String {
+    static func audit(
+        entries: [AuditEntry], report: AuditVerifier.Report, before: Int64?, user: String?, csrf: String?, pending: Int? = nil
+    ) -> String {
         let status =
             report.ok
             ? #"<p class="ok" id="audit-verify">Chain verified: \#(report.entries) entries, head \#(h(String((report.head ?? "").prefix(16))))…</p>"#
@@ -244,7 +280,7 @@ enum Pages {
         }
         let navigation = nav.isEmpty ? "" : "<p>" + nav.joined(separator: " · ") + "</p>"
         return layout(
-            "Audit log", user: user, csrf: csrf,
+            "Audit log", user: user, csrf: csrf, pending: pending,
             """
             \(status)
             \(navigation)
@@ -253,9 +289,10 @@ enum Pages {
             """)
     }
 
-    static func schema(_ s: TableSchema, sourceKeys: [String: [String]], history: [StateStore.SchemaVersion], user: String?, csrf: String?)
-        -> String
-    {
+    /// Columns, mapped fields, and the schema history as diffs with their DDL, incident and approver.
+    static func schema(
+        _ s: TableSchema, sourceKeys: [String: [String]], changes: [SchemaChange], user: String?, csrf: String?, pending: Int? = nil
+    ) -> String {
         var cols = ""
         for c in s.columns {
             cols += """
@@ -263,23 +300,17 @@ enum Pages {
                 <td>\(c.nullable ? "yes" : "no")</td><td>\(h((sourceKeys[c.name] ?? []).joined(separator: ", ")))</td></tr>
                 """
         }
-        var hist = ""
-        for v in history.reversed() {
-            hist += """
-                <tr><td>\(v.version)</td><td>\(v.planID.map(String.init) ?? "")</td><td><pre>\(h(v.ddl))</pre></td>\
-                <td>\(date(Date(timeIntervalSince1970: v.appliedAt)))</td></tr>
-                """
-        }
-        if history.isEmpty { hist = #"<tr><td colspan="4">No versions recorded.</td></tr>"# }
         let maps = s.mappings.sorted { $0.key < $1.key }.map { "<li>\(h($0.key)) → \(h($0.value))</li>" }.joined()
         return layout(
-            "Table \(s.name) · schema v\(s.version)", user: user, csrf: csrf,
+            "Table \(s.name) · schema v\(s.version)", user: user, csrf: csrf, pending: pending,
             """
             <h2>Columns</h2>
             <table id="columns"><tr><th>column</th><th>type</th><th>declared</th><th>nullable</th><th>source keys</th></tr>\(cols)</table>
             \(maps.isEmpty ? "" : "<h2>Mapped fields</h2><ul>\(maps)</ul>")
-            <h2>Schema history</h2>
-            <table id="history"><tr><th>version</th><th>plan</th><th>DDL</th><th>applied</th></tr>\(hist)</table>
+            <h2 id="changes">Schema history</h2>
+            <p><span class="legend-chip added">added</span><span class="legend-chip widened">widened</span>\
+            <span class="legend-chip mapped">mapped</span><span class="legend-chip converted">converted</span> newest first</p>
+            <div id="history">\(schemaChanges(changes))</div>
             """)
     }
 }

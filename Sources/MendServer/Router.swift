@@ -88,7 +88,7 @@ public final class MendRouter: Sendable {
         let (route, reply) = await dispatch(r)
         let status: Int
         switch reply {
-        case .response(let x): status = x.status
+        case .response(let x), .stream(let x, _): status = x.status
         case .mcp(let m): status = m.statusCode
         }
         metrics.httpRequests(route, status)
@@ -100,6 +100,7 @@ public final class MendRouter: Sendable {
         case healthz, mcp, login, logout, metrics, ingest(String), overview, incident(String), decide(String, approve: Bool), audit
         case schema(String)
         case parked(String)
+        case live, liveJSON, liveScript
         case unknown
 
         init(_ parts: [String]) {
@@ -113,11 +114,14 @@ public final class MendRouter: Sendable {
                 case "logout": self = .logout
                 case "metrics": self = .metrics
                 case "audit": self = .audit
+                case "live": self = .live
+                case "live.json": self = .liveJSON
                 default: self = .unknown
                 }
             case 2 where parts[0] == "incidents": self = .incident(parts[1])
             case 2 where parts[0] == "tables": self = .schema(parts[1])
             case 2 where parts[0] == "parked": self = .parked(parts[1])
+            case 2 where parts[0] == "static" && parts[1] == "live.js": self = .liveScript
             case 3 where parts[0] == "v1" && parts[1] == "ingest": self = .ingest(parts[2])
             case 3 where parts[0] == "incidents" && (parts[2] == "approve" || parts[2] == "reject"):
                 self = .decide(parts[1], approve: parts[2] == "approve")
@@ -128,7 +132,7 @@ public final class MendRouter: Sendable {
         /// Machine clients get JSON errors and 401s; people get pages and the login redirect.
         var isAPI: Bool {
             switch self {
-            case .metrics, .ingest: true
+            case .metrics, .ingest, .live, .liveJSON: true
             default: false
             }
         }
@@ -234,6 +238,12 @@ public final class MendRouter: Sendable {
                     return ("parked", .response(notFound("no parked record with that id (it may have been replayed)")))
                 }
                 return ("parked", .response(.text(200, record.record, contentType: "text/plain; charset=utf-8")))
+            case ("GET", .live):
+                return ("live", liveEvents())
+            case ("GET", .liveJSON):
+                return ("live", .response(try await liveJSON()))
+            case ("GET", .liveScript):
+                return ("static", .response(Self.liveScript()))
             case ("POST", .logout):
                 return ("logout", .response(await logout(r, who)))
             case (_, .unknown):

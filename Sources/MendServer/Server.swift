@@ -186,6 +186,29 @@ struct MendResponder: HTTPResponder {
         case .response(let r):
             for (name, value) in r.headers { if let n = HTTPField.Name(name) { fields.append(HTTPField(name: n, value: value)) } }
             return Response(status: .init(code: r.status), headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: r.body)))
+        case .stream(let head, let produce):
+            for (name, value) in head.headers { if let n = HTTPField.Name(name) { fields.append(HTTPField(name: n, value: value)) } }
+            return Response(
+                status: .init(code: head.status), headers: fields,
+                body: ResponseBody { writer in
+                    // The producer runs beside the writer; a failed write (the client left)
+                    // cancels it, and its end finishes the body.
+                    let (chunks, sink) = AsyncStream.makeStream(of: Data.self, bufferingPolicy: .bufferingNewest(64))
+                    let producer = Task {
+                        await produce { data in
+                            if case .terminated = sink.yield(data) { throw CancellationError() }
+                        }
+                        sink.finish()
+                    }
+                    do {
+                        for await chunk in chunks { try await writer.write(ByteBuffer(bytes: chunk)) }
+                    } catch {
+                        producer.cancel()
+                        sink.finish()
+                    }
+                    producer.cancel()
+                    try await writer.finish(nil)
+                })
         case .mcp(let m):
             for (name, value) in m.headers { if let n = HTTPField.Name(name) { fields.append(HTTPField(name: n, value: value)) } }
             let status = HTTPResponse.Status(code: m.statusCode)

@@ -22,6 +22,11 @@ struct PythonClientTests {
         try await PythonClient.run("mcp_http_e2e.py")
     }
 
+    /// Each MCP revision at initialize, and the SDK's default mode (discover, then the handshake).
+    @Test func protocolRevisions() async throws {
+        try await PythonClient.run("mcp_revisions_e2e.py")
+    }
+
     /// `mend mcp --planner sampling`: the client's model plans; without sampling, rules do.
     @Test func samplingPlanner() async throws {
         try await PythonClient.run("mcp_sampling_e2e.py")

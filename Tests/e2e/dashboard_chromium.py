@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """Drives the `mend serve` dashboard in headless Chromium, as a person would.
 
-Logs in with an approver's own token, opens a pending incident, approves it through the
-page's form, and checks that the page then shows the plan applied and the audit log
-names the approver. Saves a screenshot of each page.
+Logs in with an approver's own token; checks that the overview's plots hold the numbers
+`mend stats --json` prints; opens a pending incident and checks the diff its plan would
+make; approves it through the page's form and checks the page then shows the plan
+applied; sends a drifting record and waits for the navigation bar's live count of
+pending approvals to go up without a reload; checks that the audit log names the
+approver and that the schema history shows the change as a diff. Saves a screenshot of
+each page.
 
 Standard library only: Chromium is driven over --remote-debugging-pipe (the DevTools
 protocol as NUL-separated JSON on file descriptors 3 and 4), so no WebDriver and no
 websocket package are needed.
 
 usage: dashboard_chromium.py BASE_URL TOKEN INCIDENT_ID USER SCREENSHOT_DIR
+           --mend BIN --db URL --ingest-token T --live-table TABLE --live-body JSON
 """
+import argparse
 import base64
 import json
 import os
@@ -19,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 
 class Browser:
@@ -113,8 +120,50 @@ class Browser:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
+def stats(mend, db):
+    """What `mend stats --json` prints: the numbers the plots must show."""
+    out = subprocess.run([mend, "stats", "--db", db, "--json"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["tables"]
+
+
+def plotted(b, table, series):
+    """The sum of one series' bars in a table's last-hour plot."""
+    return b.js(f"[...document.querySelectorAll('svg#t-{table}-hour rect.bar.{series}')]"
+                ".reduce((n, r) => n + Number(r.dataset.value), 0)")
+
+
+def check_overview(b, mend, db):
+    b.wait("document.querySelectorAll('svg.chart').length > 0", "the overview's plots")
+    tables = stats(mend, db)
+    assert tables, "mend stats lists no tables"
+    for table, row in tables.items():
+        for series in ("loaded", "quarantined"):
+            got = plotted(b, table, series)
+            assert got == row[series], f"{table} {series}: plot {got}, mend stats {row[series]}"
+    parked_now = sum(r["parked"] for r in tables.values())
+    parked_plotted = sum(plotted(b, t, "parked") for t in tables)
+    # The plot counts records as they were parked; some have been replayed since.
+    assert parked_plotted >= parked_now > 0, f"parked: plot {parked_plotted}, still parked {parked_now}"
+    incidents = b.js("document.querySelectorAll('#incident-timeline .incident-steps').length")
+    assert incidents >= 3, f"timeline rows: {incidents}"
+    assert b.js("document.querySelectorAll('#incident-timeline .step.applied').length") >= 1, "an applied step on the timeline"
+    assert b.js("document.querySelectorAll('#repair-times .repairs circle').length") >= 1, "repairs on the time-to-repair plot"
+    markers = b.js("document.querySelectorAll('svg.chart a.marker').length")
+    assert markers >= incidents, f"incident markers on the time axis: {markers}"
+    return tables
+
+
 def main():
-    base, token, incident, user, shots = sys.argv[1:6]
+    parser = argparse.ArgumentParser()
+    for name in ("base", "token", "incident", "user", "shots"):
+        parser.add_argument(name)
+    parser.add_argument("--mend", required=True)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--ingest-token", required=True)
+    parser.add_argument("--live-table", required=True)
+    parser.add_argument("--live-body", required=True)
+    a = parser.parse_args()
+    base, token, incident, user, shots = a.base, a.token, a.incident, a.user, a.shots
     os.makedirs(shots, exist_ok=True)
     b = Browser()
     try:
@@ -125,10 +174,14 @@ def main():
         b.wait(f"location.href === {json.dumps(base + '/')} && document.readyState === 'complete'", "the overview after login")
         assert b.js("document.body.innerText.includes('Open incidents')"), "overview did not render"
         assert b.js(f"!!document.querySelector('a[href=\"/incidents/{incident}\"]')"), "pending incident not listed"
+        check_overview(b, a.mend, a.db)
         b.screenshot(os.path.join(shots, "dashboard-overview.png"))
 
         b.goto(f"{base}/incidents/{incident}")
         assert b.js("document.getElementById('plan-status').innerText") == "pending_approval"
+        changed = b.js("[...document.querySelectorAll('#plan-diff tr')].filter(r => r.className && r.className !== 'unchanged')"
+                       ".map(r => r.className + ':' + r.cells[1].innerText)")
+        assert changed, "the pending plan shows the diff it would make"
         b.js("document.getElementById('approve-reason').value = 'checked in the browser test'")
         b.screenshot(os.path.join(shots, "dashboard-incident-pending.png"))
         b.js("document.getElementById('approve').click()")
@@ -138,17 +191,39 @@ def main():
         assert decided == f"{user} (dashboard)", decided
         b.screenshot(os.path.join(shots, "dashboard-incident-applied.png"))
 
+        # The live view: a new incident opens while the overview is open; the count follows.
+        b.goto(base + "/")
+        b.wait("document.body.getAttribute('data-live-seen') !== null", "the live view's first summary")
+        count = int(b.js("document.getElementById('pending-count').innerText"))
+        links = b.js("document.querySelectorAll('#open-incidents a').length")
+        req = urllib.request.Request(f"{base}/v1/ingest/{a.live_table}", data=a.live_body.encode(), method="POST", headers={
+            "Authorization": f"Bearer {a.ingest_token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            answer = json.loads(r.read())
+        assert answer.get("pending_approval"), f"the live drift opened no pending incident: {answer}"
+        b.wait(f"Number(document.getElementById('pending-count').innerText) === {count + 1}", "the live count to go up", timeout=45)
+        b.wait(f"document.querySelectorAll('#open-incidents a').length === {links + 1}", "the new incident on the page", timeout=45)
+        mode = b.js("document.body.getAttribute('data-live-mode')")
+        assert mode == "events", f"live mode {mode}"
+        b.screenshot(os.path.join(shots, "dashboard-live.png"))
+
         b.goto(base + "/audit")
         assert b.js("document.getElementById('audit-verify').innerText.startsWith('Chain verified')")
         actors = b.js("[...document.querySelectorAll('td.actor')].map(e => e.innerText)")
         assert f"{user} (dashboard)" in actors, actors
         b.screenshot(os.path.join(shots, "dashboard-audit.png"))
 
-        table = b.js("document.querySelector('a[href^=\"/tables/\"]') && "
-                     "document.querySelector('a[href^=\"/tables/\"]').getAttribute('href')")
-        b.goto(base + (table or "/tables/events"))
+        b.goto(f"{base}/incidents/{incident}")
+        table = b.js("[...document.querySelectorAll('a[href^=\"/tables/\"]')][0].getAttribute('href')")
+        b.goto(base + table)
+        versions = b.js("document.querySelectorAll('#history .schema-change').length")
+        assert versions >= 3, f"schema history cards: {versions}"
+        widened = b.js("document.querySelectorAll('#history tr.widened').length")
+        assert widened >= 1, "the approved widening shows in the history as a diff"
+        approvers = b.js("[...document.querySelectorAll('#history .approved-by')].map(e => e.innerText)")
+        assert f"{user} (dashboard)" in approvers, approvers
         b.screenshot(os.path.join(shots, "dashboard-schema.png"))
-        print(json.dumps({"ok": True, "approver": decided}))
+        print(json.dumps({"ok": True, "approver": decided, "live_count": count + 1}))
     finally:
         b.close()
 

@@ -11,8 +11,10 @@ change: new columns apply on their own, type conflicts need a person, and the
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import mcp_types as types
 from mcp import Client
 
@@ -114,6 +117,84 @@ def text(result: types.CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if getattr(c, "text", None))
 
 
+SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
+def schema_keys(schema: Any, at: str = "$") -> list[tuple[str, str]]:
+    """Every property name a schema defines, with where: the keys an answer may carry
+    (keys that are data, such as column names, are `additionalProperties`, not listed)."""
+    out: list[tuple[str, str]] = []
+    if isinstance(schema, dict):
+        for name, sub in (schema.get("properties") or {}).items():
+            out.append((name, f"{at}.{name}"))
+            out += schema_keys(sub, f"{at}.{name}")
+        for key in ("items", "additionalProperties", "not"):
+            out += schema_keys(schema.get(key), f"{at}[{key}]")
+        for key in ("oneOf", "anyOf", "allOf"):
+            for i, sub in enumerate(schema.get(key) or []):
+                out += schema_keys(sub, f"{at}[{key}][{i}]")
+    return out
+
+
+class SchemaCheck:
+    """Validates every tool result against a JSON Schema with the `jsonschema` package (the
+    one the MCP SDK uses), independently of the SDK's own check: a result that is not an
+    error against the output schema its tool declared, an error against
+    mend://schemas/tool-error. Also checks the schemas themselves: valid draft 2020-12,
+    strict at the top, snake_case keys, and published as resources with the same value."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.validators: dict[str, jsonschema.protocols.Validator] = {}
+        self.error_validator: jsonschema.protocols.Validator | None = None
+        self.ok: set[str] = set()
+        self.errors: set[str] = set()
+
+    async def load(self) -> dict[str, types.Tool]:
+        tools = {t.name: t for t in (await self.client.list_tools()).tools}
+        for name, tool in tools.items():
+            schema = tool.output_schema
+            check(schema is not None, f"{name} declares an outputSchema")
+            jsonschema.Draft202012Validator.check_schema(schema)
+            check(schema["type"] == "object" and schema.get("additionalProperties") is False, f"{name}: a strict object schema")
+            check(schema.get("$id") == f"mend://schemas/tools/{name}", f"{name}: $id {schema.get('$id')}")
+            bad = [where for key, where in schema_keys(schema) if not SNAKE_CASE.match(key)]
+            check(not bad, f"{name}: keys not in snake_case: {bad}")
+            published = json.loads((await self.client.read_resource(f"mend://schemas/tools/{name}")).contents[0].text)
+            check(published == schema, f"{name}: the resource mend://schemas/tools/{name} is the declared schema")
+            self.validators[name] = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+        error = json.loads((await self.client.read_resource("mend://schemas/tool-error")).contents[0].text)
+        jsonschema.Draft202012Validator.check_schema(error)
+        self.error_validator = jsonschema.Draft202012Validator(error)
+        return tools
+
+    def validate(self, name: str, result: types.CallToolResult) -> None:
+        content = result.structured_content
+        check(content is not None, f"{name} returned structuredContent: {text(result)}")
+        check(len(result.content) >= 1 and result.content[0].type == "text" and result.content[0].text, f"{name}: a text summary")
+        # Clients of revisions before 2025-06-18 read the same JSON from the last text block.
+        check(json.loads(result.content[-1].text) == content, f"{name}: the JSON text block is the structured content")
+        if result.is_error:
+            assert self.error_validator is not None
+            problems = [e.message for e in self.error_validator.iter_errors(content)]
+            check(not problems, f"{name} error result against mend://schemas/tool-error: {problems}: {content}")
+            check(content["error"] == result.content[0].text, f"{name}: the error is the summary")
+            self.errors.add(name)
+        else:
+            problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in self.validators[name].iter_errors(content)]
+            check(not problems, f"{name} result against its output schema: {problems}")
+            self.ok.add(name)
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+        result = await self.client.call_tool(name, arguments)
+        self.validate(name, result)
+        return result
+
+    def rejects(self, name: str, content: Any) -> bool:
+        """Whether the tool's schema rejects `content` (to show the schemas are not vacuous)."""
+        return any(True for _ in self.validators[name].iter_errors(content))
+
+
 class Elicitor:
     """The person behind the client: answers Mend's approval questions as told."""
 
@@ -140,8 +221,9 @@ def make_client(server: Any, elicitor: Elicitor) -> Client:
 
 
 async def scenario(client: Client, elicitor: Elicitor, setup: Setup) -> None:
-    step("list tools, with schemas and honest annotations")
-    tools = {t.name: t for t in (await client.list_tools()).tools}
+    step("list tools, with input and output schemas and honest annotations")
+    checked = SchemaCheck(client)
+    tools = await checked.load()
     expected = {
         "list_incidents", "get_incident", "get_table_schema", "sample_records", "propose_plan", "apply_plan",
         "approve_plan", "reject_plan", "replay_incident", "quarantine_records", "query_audit", "pipeline_stats",
@@ -171,15 +253,15 @@ async def scenario(client: Client, elicitor: Elicitor, setup: Setup) -> None:
     check("coupon" in diagnose.messages[0].content.text, "the diagnosis prompt carries the incident's drift")
 
     step("find the incidents")
-    listed = structured(await client.call_tool("list_incidents", {}))
+    listed = structured(await checked.call("list_incidents", {}))
     by_id = {i["id"]: i for i in listed["incidents"]}
     check(by_id[1]["table"] == "events" and by_id[1]["status"] == "pending_approval", f"incident 1: {by_id.get(1)}")
     check(by_id[3]["table"] == "orders", f"incident 3: {by_id.get(3)}")
-    detail = structured(await client.call_tool("get_incident", {"incident_id": 1}))
+    detail = structured(await checked.call("get_incident", {"incident_id": 1}))
     check(len(detail["samples"]) == 3 and detail["samples"][0]["record"]["coupon"] == "SPRING", f"samples: {detail['samples']}")
 
     step("an invalid plan is a tool error that says what is wrong")
-    bad = await client.call_tool(
+    bad = await checked.call(
         "propose_plan",
         {"incident_id": 1, "plan": {"operations": [{"kind": "add_column", "column": "Coupon Code", "sql": "DROP TABLE events"}], "rationale": "x"}},
     )
@@ -188,61 +270,92 @@ async def scenario(client: Client, elicitor: Elicitor, setup: Setup) -> None:
 
     step("drift → agent's plan (dry run, then apply) → replayed records")
     plan = {"operations": [{"kind": "add_column", "column": "coupon", "type": "text"}], "rationale": "coupon is a new optional field", "confidence": 0.9}
-    dry = structured(await client.call_tool("propose_plan", {"incident_id": 1, "plan": plan}))
+    dry = structured(await checked.call("propose_plan", {"incident_id": 1, "plan": plan}))
     check(dry["decision"]["autonomy"] == "auto" and 'ADD COLUMN "coupon"' in dry["statements"][0]["sql"], f"dry run: {dry}")
     check(dry["statements"][0]["risk"] == "low" and dry["statements"][0]["allowed"] is True, f"verdict: {dry['statements']}")
-    applied = await client.call_tool("apply_plan", {"incident_id": 1, "plan": plan})
+    applied = await checked.call("apply_plan", {"incident_id": 1, "plan": plan})
     check(applied.is_error is not True, f"apply: {text(applied)}")
     out = structured(applied)
     check(out["outcome"] == "applied" and out["incident"]["status"] == "resolved" and out["incident"]["parked"] == 0, f"applied: {out}")
-    rows = structured(await client.call_tool("sample_records", {"table": "events", "limit": 50}))["rows"]
+    rows = structured(await checked.call("sample_records", {"table": "events", "limit": 50}))["rows"]
     check(sum(1 for r in rows if r.get("coupon") == "SPRING") == 3, f"replayed rows: {rows}")
 
     step("a forbidden plan is refused with the reason")
     gift = {"operations": [{"kind": "add_column", "column": "gift", "type": "boolean"}], "rationale": "gift flag", "confidence": 0.9}
-    dry = structured(await client.call_tool("propose_plan", {"incident_id": 3, "plan": gift}))
+    dry = structured(await checked.call("propose_plan", {"incident_id": 3, "plan": gift}))
     check(dry["decision"]["autonomy"] == "deny" and dry["outcome"] == "refused", f"dry run of frozen table: {dry}")
-    refused = await client.call_tool("apply_plan", {"incident_id": 3, "plan": gift})
+    refused = await checked.call("apply_plan", {"incident_id": 3, "plan": gift})
     check(refused.is_error is True and "contract is freeze" in text(refused), f"refusal: {text(refused)}")
     schema = json.loads((await client.read_resource("mend://tables/orders/schema")).contents[0].text)
     check("gift" not in {c["name"] for c in schema["columns"]}, "nothing was applied to orders")
 
     step("elicitation: the client's answer is recorded as the client's, and a person approves")
     elicitor.answer = "decline"
-    pending = structured(await client.call_tool("apply_plan", {"incident_id": 2}))
+    pending = structured(await checked.call("apply_plan", {"incident_id": 2}))
     check(pending["outcome"] == "pending_approval" and "declined" in pending["why"], f"declined: {pending}")
     check(len(elicitor.asked) == 1 and "amount__v_text" in elicitor.asked[0], f"the person was asked about the plan: {elicitor.asked}")
     elicitor.answer = "accept"
-    answered = await client.call_tool("apply_plan", {"incident_id": 2})
+    answered = await checked.call("apply_plan", {"incident_id": 2})
     check(answered.is_error is not True, f"answered apply: {text(answered)}")
     out = structured(answered)
     check(out["outcome"] == "pending_approval" and "not a person's approval" in out["why"], f"an accept is not an approval: {out}")
-    answers = structured(await client.call_tool("query_audit", {"kind": "plan.client_answer"}))["entries"]
+    answers = structured(await checked.call("query_audit", {"kind": "plan.client_answer"}))["entries"]
     check(any(e["actor"] == setup.actor and e["detail"]["action"] == "accept" and e["detail"]["counted_as_approval"] == "false"
               and e["detail"]["name_given"] == "alice" for e in answers), f"client answers: {answers}")
-    direct = await client.call_tool("approve_plan", {"incident_id": 2})
+    direct = await checked.call("approve_plan", {"incident_id": 2})
     check(structured(direct)["outcome"] == "pending_approval", f"approve_plan from the client does not approve: {text(direct)}")
     # The person approves with the CLI, authenticated by the operating system as themselves.
     done = subprocess.run([setup.mend, "approve", "2", "--db", setup.db], env=dict(setup.env, USER="carol"),
                           capture_output=True, text=True, timeout=120)
     check(done.returncode == 0, f"mend approve: {done.stdout} {done.stderr}")
-    detail = structured(await client.call_tool("get_incident", {"incident_id": 2}))
+    detail = structured(await checked.call("get_incident", {"incident_id": 2}))
     check(detail["incident"]["status"] == "resolved", f"records replayed after the person's approval: {detail['incident']}")
 
     step("the audit log names the approver and every tool call")
-    audit = structured(await client.call_tool("query_audit", {"kind": "plan.approved", "verify": True}))
+    audit = structured(await checked.call("query_audit", {"kind": "plan.approved", "verify": True}))
     check(any(e["actor"] == "carol" and e["subject"].startswith("plan:") for e in audit["entries"]), f"approval audit: {audit['entries']}")
     check(audit["verification"]["ok"] is True, f"chain: {audit['verification']}")
-    calls = structured(await client.call_tool("query_audit", {"kind": "mcp.tool_call", "limit": 500}))["entries"]
+    calls = structured(await checked.call("query_audit", {"kind": "mcp.tool_call", "limit": 500}))["entries"]
     check(all(e["actor"] == setup.actor for e in calls), f"tool calls carry the client's identity {setup.actor}")
     check(any(e["detail"]["tool"] == "apply_plan" and e["detail"]["result"] == "error" for e in calls), "failed calls are audited")
     check(all(len(e["detail"]["arguments_sha256"]) == 64 for e in calls), "argument digests")
 
     step("conservation: input = loaded + parked + quarantined")
-    stats = structured(await client.call_tool("pipeline_stats", {}))["tables"]
+    stats = structured(await checked.call("pipeline_stats", {}))["tables"]
     check(stats["events"]["input"] == 10 and stats["events"]["loaded"] == 10 and stats["events"]["parked"] == 0, f"events: {stats['events']}")
     check(stats["orders"]["parked"] == 1, f"orders: {stats['orders']}")
     check(all(t["input"] == t["loaded"] + t["parked"] + t["quarantined"] for t in stats.values()), f"stats: {stats}")
+
+    step("the remaining tools: schema, reject, replay, quarantine; and errors in their own schema")
+    schema = structured(await checked.call("get_table_schema", {"table": "events"}))
+    check(schema["version"] >= 2 and "coupon" in {c["name"] for c in schema["columns"]}, f"events schema: {schema}")
+    check(len(schema["history"]) >= 1 and all("ddl" in h for h in schema["history"]), f"history: {schema['history']}")
+    rejected = structured(await checked.call("reject_plan", {"incident_id": 3, "reason": "gift is not ours to store"}))
+    check(rejected == {"outcome": "rejected", "incident_id": 3}, f"rejected: {rejected}")
+    replayed = structured(await checked.call("replay_incident", {"incident_id": 3}))
+    check(replayed["loaded"] == 0 and replayed["still_parked"] == 1 and replayed["resolved"] is False, f"replayed: {replayed}")
+    quarantined = structured(await checked.call("quarantine_records", {"incident_id": 3, "reason": "gift flag is not collected"}))
+    check(quarantined["quarantined"] == 1 and quarantined["resolved"] is True and quarantined["not_found"] == [], f"quarantine: {quarantined}")
+    for name, args in [
+        ("get_table_schema", {"table": "nope"}), ("sample_records", {"table": "nope"}), ("reject_plan", {"incident_id": 3}),
+        ("replay_incident", {"incident_id": 99}), ("quarantine_records", {"incident_id": 99, "reason": "x"}),
+        ("list_incidents", {"status": "closed"}), ("query_audit", {"verify": "yes"}),
+    ]:
+        failed = await checked.call(name, args)
+        check(failed.is_error is True, f"{name} {args} is an error: {text(failed)}")
+
+    step("every tool's result was validated against its declared schema, and the schemas are strict")
+    check(checked.ok == set(tools), f"validated results of {sorted(checked.ok)}; not of {sorted(set(tools) - checked.ok)}")
+    listed = structured(await checked.call("list_incidents", {}))
+    missing_key = copy.deepcopy(listed)
+    del missing_key["incidents"][0]["status"]
+    check(checked.rejects("list_incidents", missing_key), "a missing required key fails the schema")
+    camel = copy.deepcopy(listed)
+    camel["incidents"][0]["openedAt"] = camel["incidents"][0].pop("opened_at")
+    check(checked.rejects("list_incidents", camel), "a key the schema does not name (camelCase) fails it")
+    wrong = copy.deepcopy(listed)
+    wrong["incidents"][0]["status"] = "closed"
+    check(checked.rejects("list_incidents", wrong), "a value outside the enum fails it")
 
 
 def main(run) -> None:

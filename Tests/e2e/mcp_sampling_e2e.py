@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mcp_types as types  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 
-from mcp_e2e_common import STRICT_POLICY, check, main, parse_args, run_mend, step, structured, text, write_jsonl  # noqa: E402
+from mcp_e2e_common import STRICT_POLICY, SchemaCheck, check, main, parse_args, run_mend, step, structured, text, write_jsonl  # noqa: E402
 from mcp_e2e_common import Setup  # noqa: E402
 
 MODEL = "scripted-model-1"
@@ -94,11 +94,13 @@ async def run() -> None:
 
     step("a client that declares sampling: propose_plan asks the client's model")
     model = ScriptedModel()
-    async with client(setup, model, "mend-e2e-sampling") as c:
-        incidents = structured(await c.call_tool("list_incidents", {}))["incidents"]
+    async with client(setup, model, "mend-e2e-sampling") as session:
+        c = SchemaCheck(session)  # every result is validated against its tool's output schema
+        await c.load()
+        incidents = structured(await c.call("list_incidents", {}))["incidents"]
         check(len(incidents) == 1 and incidents[0]["table"] == "customers", f"incidents: {incidents}")
         incident = incidents[0]["id"]
-        result = await c.call_tool("propose_plan", {"incident_id": incident})
+        result = await c.call("propose_plan", {"incident_id": incident})
         check(result.is_error is not True, f"propose_plan: {text(result)}")
         proposal = structured(result)
         plan = proposal["plan"]
@@ -122,13 +124,15 @@ async def run() -> None:
     check(f"mcp-sampling:{MODEL}" in usage_models(setup), f"usage recorded under the client's model: {usage_models(setup)}")
 
     step("a client without sampling: the rules planner stands in, and the audit says why")
-    async with client(setup, None, "mend-e2e-no-sampling") as c:
-        result = await c.call_tool("propose_plan", {"incident_id": incident})
+    async with client(setup, None, "mend-e2e-no-sampling") as session:
+        c = SchemaCheck(session)
+        await c.load()
+        result = await c.call("propose_plan", {"incident_id": incident})
         check(result.is_error is not True, f"propose_plan: {text(result)}")
         plan = structured(result)["plan"]
         check(not plan["planned_by"].startswith("mcp-sampling:"), f"not the client's model: {plan}")
         check(plan["planned_by"].startswith("rules"), f"the rules planner's plan: {plan}")
-        audit = structured(await c.call_tool("query_audit", {"kind": "planner.fallback"}))["entries"]
+        audit = structured(await c.call("query_audit", {"kind": "planner.fallback"}))["entries"]
         check(len(audit) == 1, f"one fallback audited: {audit}")
         reason = audit[0]["detail"]["reason"]
         check(audit[0]["detail"]["fallback"] == "rules", f"fallback: {audit[0]}")

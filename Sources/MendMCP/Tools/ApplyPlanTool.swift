@@ -18,7 +18,8 @@ enum ApplyPlanTool: MendTool {
                 table's schema (adds columns, widens types); no data is deleted, but Mend does not undo schema changes.
                 """,
             inputSchema: ToolSchema.object(["incident_id": ToolSchema.incidentID, "plan": PlanFormat.schema], required: ["incident_id"]),
-            annotations: ToolSchema.writes("Apply a repair plan", destructive: true, idempotent: false))
+            annotations: ToolSchema.writes("Apply a repair plan", destructive: true, idempotent: false),
+            outputSchema: OutputSchema.repairOutcome("apply_plan", title: "Applied, or waiting for a person"))
     }
 
     static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {
@@ -41,7 +42,8 @@ enum ApplyPlanTool: MendTool {
                         incident: id, operations: given.operations.map(\.summary).joined(separator: "; "), reasons: why,
                         sql: p.statements.map(\.sql).joined(separator: ";\n"), risk: p.risk),
                     actor: caller.actor)
-                return ToolOutcome(summary: "refused: \(why)", value: PlanFlow.proposalValue(p, dryRun: false), isError: true)
+                // The verdicts and decision are propose_plan's answer; the error says why in one line.
+                return .failure("refused: \(why)")
             }
             result = try await engine.advance(incidentID: id, .plan(given), by: caller.actor)
         } else {
@@ -56,15 +58,9 @@ enum ApplyPlanTool: MendTool {
             }
             return try await PlanFlow.seekApproval(stored, incidentID: id, context)
         case .refused(let planID, let reason):
-            let stored = try await engine.currentPlan(incidentID: id)
-            return ToolOutcome(
-                summary: "plan #\(planID) refused: \(reason)",
-                value: .object(["outcome": "refused", "plan_id": .int(Int(planID)), "plan": stored.map(ToolValue.storedPlan) ?? .null]),
-                isError: true)
+            return .failure("plan #\(planID) refused: \(reason); get_incident shows the plan with its verdicts")
         case .rejected(let planID):
-            return ToolOutcome(
-                summary: "plan #\(planID) was rejected", value: .object(["outcome": "rejected", "plan_id": .int(Int(planID))]),
-                isError: true)
+            return .failure("plan #\(planID) was rejected; propose_plan and apply_plan can try another plan")
         }
     }
 }

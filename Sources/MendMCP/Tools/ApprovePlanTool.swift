@@ -20,7 +20,8 @@ enum ApprovePlanTool: MendTool {
                     "incident_id": ToolSchema.incidentID,
                     "note": .object(["type": "string", "description": "Kept in the audit log."]),
                 ], required: ["incident_id"]),
-            annotations: ToolSchema.writes("Approve and apply a plan", destructive: true, idempotent: false))
+            annotations: ToolSchema.writes("Approve and apply a plan", destructive: true, idempotent: false),
+            outputSchema: OutputSchema.repairOutcome("approve_plan", title: "Applied, or waiting for a person"))
     }
 
     static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {

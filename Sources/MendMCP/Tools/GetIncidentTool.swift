@@ -20,7 +20,25 @@ enum GetIncidentTool: MendTool {
                         "type": "integer", "minimum": 0, "maximum": 50, "default": 5, "description": "Parked records to include.",
                     ]),
                 ], required: ["incident_id"]),
-            annotations: ToolSchema.readOnly("Show incident"))
+            annotations: ToolSchema.readOnly("Show incident"),
+            outputSchema: OutputSchema.tool(
+                "get_incident", title: "Incident in full",
+                [
+                    "incident": OutputSchema.incident(withDrifts: true),
+                    "samples": OutputSchema.array(
+                        OutputSchema.object(
+                            [
+                                "parked_id": OutputSchema.integer("Give it to quarantine_records."),
+                                "source": OutputSchema.string("Where the record came from."),
+                                "line": OutputSchema.integer("Its position in the source."),
+                                "record": OutputSchema.any("The original JSON record, or its first 16 KiB as text when it is larger."),
+                                "reason": OutputSchema.string("Why it was parked."),
+                                "record_truncated": .object(["const": true]),
+                                "record_bytes": OutputSchema.integer("The whole record's size, when it was cut."),
+                            ], optional: ["record_truncated", "record_bytes"])),
+                    "plans": OutputSchema.array(OutputSchema.storedPlan),
+                    "schema_resource": OutputSchema.string("The table's schema as a resource."),
+                ]))
     }
 
     static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {

@@ -13,7 +13,8 @@ enum GetTableSchemaTool: MendTool {
                 field mappings and value conversions, and its schema history (every DDL Mend applied).
                 """,
             inputSchema: ToolSchema.object(["table": .object(["type": "string", "description": "Table name."])], required: ["table"]),
-            annotations: ToolSchema.readOnly("Table schema"))
+            annotations: ToolSchema.readOnly("Table schema"),
+            outputSchema: OutputSchema.tool("get_table_schema", title: "Table schema", OutputSchema.tableSchema))
     }
 
     static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {

@@ -18,7 +18,10 @@ enum ListIncidentsTool: MendTool {
                 ]),
                 "table": .object(["type": "string", "description": "Only this table."]),
             ]),
-            annotations: ToolSchema.readOnly("List incidents"))
+            annotations: ToolSchema.readOnly("List incidents"),
+            outputSchema: OutputSchema.tool(
+                "list_incidents", title: "Incidents",
+                ["incidents": OutputSchema.array(OutputSchema.incident()), "count": OutputSchema.integer("How many are listed.")]))
     }
 
     static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {

@@ -20,11 +20,24 @@ struct ToolContext: Sendable {
     var caller: ToolCaller
 }
 
-/// What a handler hands back: a short summary for people, structured JSON for agents.
+/// What a handler hands back: a short summary for people, structured JSON for agents
+/// (in the shape of the tool's output schema, or of ``OutputSchema/error`` for a failure).
 struct ToolOutcome {
     var summary: String
     var value: Value
-    var isError = false
+    private(set) var isError = false
+
+    init(summary: String, value: Value) {
+        self.summary = summary
+        self.value = value
+    }
+
+    /// A result with `isError: true`: the message, also as `{"error": message}`.
+    static func failure(_ message: String) -> ToolOutcome {
+        var o = ToolOutcome(summary: message, value: .object(["error": .string(message)]))
+        o.isError = true
+        return o
+    }
 }
 
 extension MendTools {

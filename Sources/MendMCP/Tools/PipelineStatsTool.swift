@@ -12,7 +12,20 @@ enum PipelineStatsTool: MendTool {
                 (input = loaded + parked + quarantined), and the median time from drift to repair.
                 """,
             inputSchema: ToolSchema.object([:]),
-            annotations: ToolSchema.readOnly("Pipeline statistics"))
+            annotations: ToolSchema.readOnly("Pipeline statistics"),
+            outputSchema: OutputSchema.tool(
+                "pipeline_stats", title: "Pipeline statistics",
+                [
+                    "tables": OutputSchema.map(
+                        of: OutputSchema.object([
+                            "input": OutputSchema.integer(), "loaded": OutputSchema.integer(), "parked": OutputSchema.integer(),
+                            "quarantined": OutputSchema.integer(), "coerced": OutputSchema.integer("Values converted on load."),
+                            "open_incidents": OutputSchema.integer(), "schema_version": OutputSchema.integer(),
+                        ]), description: "Table name → counts."),
+                    "repairs_resolved": OutputSchema.integer("Incidents resolved by a repair."),
+                    "repair_seconds_median": OutputSchema.nullable(OutputSchema.number("Median time from drift to repair.")),
+                    "invariant": OutputSchema.string(),
+                ]))
     }
 
     static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {

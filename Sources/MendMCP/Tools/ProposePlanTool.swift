@@ -16,7 +16,8 @@ enum ProposePlanTool: MendTool {
                 naming each wrong field.
                 """,
             inputSchema: ToolSchema.object(["incident_id": ToolSchema.incidentID, "plan": PlanFormat.schema], required: ["incident_id"]),
-            annotations: ToolSchema.readOnly("Dry-run a repair plan"))
+            annotations: ToolSchema.readOnly("Dry-run a repair plan"),
+            outputSchema: OutputSchema.tool("propose_plan", title: "Dry run of a repair plan", OutputSchema.proposal))
     }
 
     static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {
@@ -25,7 +26,7 @@ enum ProposePlanTool: MendTool {
         let p = try await context.engine.propose(incidentID: id, plan: given)
         let value = PlanFlow.proposalValue(p, dryRun: true)
         if let problem = p.problem {
-            return ToolOutcome(summary: "the plan is invalid: \(problem)", value: value, isError: true)
+            return .failure("the plan is invalid: \(problem)")
         }
         let sql = p.statements.map(\.sql).joined(separator: "; ")
         switch p.decision.autonomy {

@@ -21,7 +21,15 @@ enum QuarantineRecordsTool: MendTool {
                     ]),
                     "reason": .object(["type": "string", "minLength": 1, "description": "Why (kept beside each record)."]),
                 ], required: ["incident_id", "reason"]),
-            annotations: ToolSchema.writes("Quarantine parked records", destructive: true, idempotent: true))
+            annotations: ToolSchema.writes("Quarantine parked records", destructive: true, idempotent: true),
+            outputSchema: OutputSchema.tool(
+                "quarantine_records", title: "Quarantine result",
+                [
+                    "incident_id": OutputSchema.integer(), "quarantined": OutputSchema.integer("Records set aside now."),
+                    "still_parked": OutputSchema.integer(), "resolved": OutputSchema.boolean("Whether the incident is resolved now."),
+                    "not_found": OutputSchema.array(
+                        OutputSchema.integer(), description: "Ids asked for that are not parked records of this incident."),
+                ]))
     }
 
     static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {
@@ -43,10 +51,18 @@ enum QuarantineRecordsTool: MendTool {
         case let v?: throw ToolError.invalidArgument("parked_ids: expected an array of integers, got \(PlanFormat.jsonKind(v))")
         }
         let r = try await context.engine.quarantine(incidentID: id, parkedIDs: ids, by: context.caller.actor, reason: reason)
+        let notFound = r.notFound.map(String.init).joined(separator: ", ")
+        if r.quarantined == 0 && !r.notFound.isEmpty {
+            return .failure("none of the parked_ids are parked records of incident #\(id) (\(notFound)); get_incident lists them")
+        }
         return ToolOutcome(
             summary:
                 "quarantined \(r.quarantined) record(s) of incident #\(id); \(r.stillParked) still parked\(r.resolved ? "; incident resolved" : "")"
-                + (r.notFound.isEmpty ? "" : "; not parked in this incident: \(r.notFound.map(String.init).joined(separator: ", "))"),
-            value: try JSON.value(r), isError: r.quarantined == 0 && !r.notFound.isEmpty)
+                + (r.notFound.isEmpty ? "" : "; not parked in this incident: \(notFound)"),
+            // Written out, not encoded from the engine's type: the output schema is a promise.
+            value: .object([
+                "incident_id": .int(Int(id)), "quarantined": .int(r.quarantined), "still_parked": .int(Int(r.stillParked)),
+                "resolved": .bool(r.resolved), "not_found": .array(r.notFound.map { .int(Int($0)) }),
+            ]))
     }
 }

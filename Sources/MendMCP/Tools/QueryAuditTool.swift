@@ -19,7 +19,20 @@ enum QueryAuditTool: MendTool {
                 "subject": .object(["type": "string", "description": "Exact subject."]),
                 "verify": .object(["type": "boolean", "default": false, "description": "Recompute the hash chain."]),
             ]),
-            annotations: ToolSchema.readOnly("Query the audit log"))
+            annotations: ToolSchema.readOnly("Query the audit log"),
+            outputSchema: OutputSchema.tool(
+                "query_audit", title: "Audit entries",
+                [
+                    "entries": OutputSchema.array(OutputSchema.auditEntry), "count": OutputSchema.integer(),
+                    "verification": OutputSchema.object(
+                        [
+                            "ok": OutputSchema.boolean(), "entries": OutputSchema.integer("Entries checked."),
+                            "first_broken": OutputSchema.nullable(OutputSchema.integer("The first entry that does not verify.")),
+                            "reason": OutputSchema.nullable(OutputSchema.string()),
+                            "head": OutputSchema.nullable(
+                                OutputSchema.string("Hash of the last entry; keep it elsewhere to detect a cut tail.")),
+                        ], description: "Present when verify is true."),
+                ], required: ["entries", "count"]))
     }
 
     static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {
@@ -51,7 +64,10 @@ enum QueryAuditTool: MendTool {
         var summary = "\(matching.count) audit entr\(matching.count == 1 ? "y" : "ies")"
         if verify {
             let report = AuditVerifier.verify(entries)
-            value["verification"] = try JSON.value(report)
+            value["verification"] = .object([
+                "ok": .bool(report.ok), "entries": .int(report.entries), "first_broken": report.firstBroken.map { .int(Int($0)) } ?? .null,
+                "reason": report.reason.map(Value.string) ?? .null, "head": report.head.map(Value.string) ?? .null,
+            ])
             summary +=
                 report.ok
                 ? "; chain verified (\(report.entries) entries)" : "; chain BROKEN at \(report.firstBroken ?? 0): \(report.reason ?? "")"

@@ -15,7 +15,9 @@ enum RejectPlanTool: MendTool {
                     "incident_id": ToolSchema.incidentID,
                     "reason": .object(["type": "string", "minLength": 1, "description": "Why (kept in the audit log)."]),
                 ], required: ["incident_id", "reason"]),
-            annotations: ToolSchema.writes("Reject a plan", destructive: false, idempotent: false))
+            annotations: ToolSchema.writes("Reject a plan", destructive: false, idempotent: false),
+            outputSchema: OutputSchema.tool(
+                "reject_plan", title: "Rejected", ["outcome": OutputSchema.constant("rejected"), "incident_id": OutputSchema.integer()]))
     }
 
     static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {

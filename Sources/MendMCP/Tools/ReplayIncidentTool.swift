@@ -12,7 +12,15 @@ enum ReplayIncidentTool: MendTool {
                 incident. Only adds rows.
                 """,
             inputSchema: ToolSchema.object(["incident_id": ToolSchema.incidentID], required: ["incident_id"]),
-            annotations: ToolSchema.writes("Replay parked records", destructive: false, idempotent: true))
+            annotations: ToolSchema.writes("Replay parked records", destructive: false, idempotent: true),
+            outputSchema: OutputSchema.tool(
+                "replay_incident", title: "Replay result",
+                [
+                    "incident_id": OutputSchema.integer(), "loaded": OutputSchema.integer("Records that fit now and were loaded."),
+                    "still_parked": OutputSchema.integer("Records that still drift (possibly in a new incident)."),
+                    "quarantined": OutputSchema.integer("Records set aside by a quarantine plan."),
+                    "resolved": OutputSchema.boolean("Whether the incident is resolved now."),
+                ]))
     }
 
     static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {
@@ -21,6 +29,10 @@ enum ReplayIncidentTool: MendTool {
         return ToolOutcome(
             summary:
                 "replayed incident #\(id): \(r.loaded) loaded, \(r.quarantined) quarantined, \(r.stillParked) still parked\(r.resolved ? "; resolved" : "")",
-            value: try JSON.value(r))
+            // Written out, not encoded from the engine's type: the output schema is a promise.
+            value: .object([
+                "incident_id": .int(Int(id)), "loaded": .int(Int(r.loaded)), "still_parked": .int(Int(r.stillParked)),
+                "quarantined": .int(Int(r.quarantined)), "resolved": .bool(r.resolved),
+            ]))
     }
 }

@@ -13,7 +13,18 @@ enum SampleRecordsTool: MendTool {
                     "table": .object(["type": "string", "description": "Table name."]),
                     "limit": .object(["type": "integer", "minimum": 1, "maximum": 50, "default": 5]),
                 ], required: ["table"]),
-            annotations: ToolSchema.readOnly("Sample loaded rows"))
+            annotations: ToolSchema.readOnly("Sample loaded rows"),
+            outputSchema: OutputSchema.tool(
+                "sample_records", title: "Loaded rows",
+                [
+                    "table": OutputSchema.string(),
+                    "columns": OutputSchema.array(OutputSchema.string(), description: "Column names, in order."),
+                    "rows": OutputSchema.array(
+                        OutputSchema.map(
+                            of: OutputSchema.any(
+                                "The value, typed by the column's logical type (numbers beyond a double's precision as strings)."),
+                            description: "Column name → value.")),
+                ]))
     }
 
     static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {

@@ -130,6 +130,12 @@ extension Engine {
             try await Park.quarantine(toQuarantine, table: table, actor: actor, in: tx)
             try await tx.rememberSourceKeys(table, keys)
             try await tx.addCounters(table, input: inputCount, loaded: loadRows.count - failures.count, coerced: Int(coerced))
+            // The dashboard's time series: this batch's counts added to its minute (one upsert).
+            try await tx.recordMinute(
+                table: table,
+                .init(
+                    loaded: Int64(loadRows.count - failures.count), parked: Int64(toPark.count), quarantined: Int64(toQuarantine.count),
+                    coerced: coerced))
             if keepsOffset { try await tx.setOffset(source: source, table: table, offset) }
             try await input.commit(through: offset, in: tx)
             return (opened, touched, failures.count)

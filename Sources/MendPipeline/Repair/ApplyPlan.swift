@@ -60,6 +60,7 @@ extension Engine {
                     rules: executed.map(\.rule), reasons: executed.flatMap(\.reasons),
                     skippedAlreadyApplied: plan.operations.count - executed.count)
                 try await Engine.step(incidentID: plan.incidentID, .ran(ran), by: who, in: tx)
+                try await tx.recordMinute(table: table, .init(repairs: 1))
             }
         } catch let error as StoreError where error.isConflict {
             throw error  // another worker moved the plan on; its outcome stands

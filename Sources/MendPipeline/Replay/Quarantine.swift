@@ -22,7 +22,7 @@ extension Engine {
             throw PipelineError.input("a reason is required to quarantine records; it is kept beside each record")
         }
         return try await state.transaction { tx in
-            guard try await tx.incident(incidentID) != nil else {
+            guard let incident = try await tx.incident(incidentID) else {
                 throw PipelineError.notFound("no incident \(incidentID); run `mend incidents` to list them")
             }
             let parked = try await tx.parkedRecords(incidentID: incidentID)
@@ -34,7 +34,10 @@ extension Engine {
                 let found = Set(chosen.map(\.id))
                 missing = ids.filter { !found.contains($0) }
             }
-            if !chosen.isEmpty { try await tx.quarantineParked(chosen, reason: "quarantined by \(who): \(trimmed)") }
+            if !chosen.isEmpty {
+                try await tx.quarantineParked(chosen, reason: "quarantined by \(who): \(trimmed)")
+                try await tx.recordMinute(table: incident.table, .init(quarantined: Int64(chosen.count)))
+            }
             let left = try await tx.parkedCount(incidentID: incidentID)
             let (before, after) = try await Engine.step(
                 incidentID: incidentID,

@@ -35,6 +35,7 @@ extension Engine {
                     guard let last = records.last?.id else { return (r, cursor, true) }
                     try await tx.quarantineParked(records, reason: "quarantined by plan \(plan?.plan.id ?? 0)")
                     r.quarantined = Int64(records.count)
+                    try await tx.recordMinute(table: table, .init(quarantined: r.quarantined))
                     return (r, last, false)
                 }
                 let records = try await tx.parkedTexts(incidentID: incidentID, limit: 2000, afterID: cursor)
@@ -73,6 +74,7 @@ extension Engine {
                 if !rows.isEmpty { try await tx.session.load(table: table, columns: schema.columns, rows: rows) }
                 try await tx.deleteParked(ids: loadedIDs)
                 try await tx.addCounters(table, input: 0, loaded: rows.count, coerced: coerced)
+                try await tx.recordMinute(table: table, .init(loaded: Int64(rows.count), coerced: Int64(coerced)))
                 r.loaded = Int64(rows.count)
                 return (r, last, false)
             }

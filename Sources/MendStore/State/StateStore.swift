@@ -6,6 +6,8 @@ import MendCore
 /// the dialect differences are the type names below.
 public struct StateStore: Sendable {
     public let warehouse: any Warehouse
+    /// The time series' retention and prune clock (Series.swift).
+    public let series = SeriesRetention()
     public init(_ warehouse: any Warehouse) { self.warehouse = warehouse }
 
     func t(_ name: String) -> String { warehouse.stateTable(name) }
@@ -18,7 +20,7 @@ public struct StateStore: Sendable {
     /// Names of the state tables `bootstrap` creates.
     public static let tableNames = [
         "tables", "columns", "mappings", "conversions", "schema_versions", "incidents", "parked", "quarantine", "plans", "audit",
-        "offsets", "usage", "idempotency", "stream_commits", "stream_heads",
+        "offsets", "usage", "idempotency", "stream_commits", "stream_heads", "minutes",
     ]
 
     public static func now() -> Double { Date().timeIntervalSince1970 }
@@ -68,7 +70,10 @@ public struct StateTransaction: Sendable {
             let found = try await session.query(
                 "SELECT 1 FROM pg_class c JOIN pg_namespace n ON c.relnamespace = n.oid WHERE n.nspname = ? AND c.relname = 'idempotency'",
                 [.text(names.last ?? "_mend")])
-            if !found.isEmpty { return }
+            if !found.isEmpty {
+                try await ensureSeriesTable()  // a database bootstrapped before the time series
+                return
+            }
         }
         for schema in store.warehouse.schemasToCreate {
             // Creating an existing schema needs CREATE on the database; check first so
@@ -94,7 +99,7 @@ public struct StateTransaction: Sendable {
             // HTTP Idempotency-Key answers (mend serve); created here so setup-roles owns and grants it.
             "CREATE TABLE IF NOT EXISTS \(t("idempotency")) (key TEXT NOT NULL, tbl TEXT NOT NULL, body_sha256 TEXT NOT NULL, status TEXT NOT NULL, response TEXT, created_at DOUBLE PRECISION, PRIMARY KEY (key, tbl))",
         ]
-        for sql in ddl + streamTableDDL { try await session.execute(sql) }
+        for sql in ddl + streamTableDDL + [seriesTableDDL] { try await session.execute(sql) }
         let idx = pg ? "" : "_mend_"
         try await session.execute("CREATE INDEX IF NOT EXISTS \(idx)parked_incident ON \(t("parked")) (incident_id)")
         try await session.execute("CREATE INDEX IF NOT EXISTS \(idx)incidents_tbl ON \(t("incidents")) (tbl, status)")
