@@ -331,7 +331,19 @@ public enum PlanFormat {
             "status": .string(plan.status.rawValue),
         ]
         if plan.id > 0 { out["id"] = .int(Int(plan.id)) }
+        if let evidence = plan.evidence, !evidence.isEmpty { out["evidence"] = .array(evidence.map(value(of:))) }
         return .object(out)
+    }
+
+    /// A rename's evidence as tools show it (output only: a plan an agent writes carries none).
+    public static func value(of e: RenameEvidence) -> Value {
+        .object([
+            "new_key": .string(e.newKey), "new_column": .string(e.newColumn), "old_column": .string(e.oldColumn),
+            "recent_rows": .int(e.recentRows), "recent_with_old": .int(e.recentWithOld), "trailing_with_old": .int(e.trailingWithOld),
+            "new_records": .int(e.newRecords), "new_records_with_old": .int(e.newRecordsWithOld), "first_new_at": .string(e.firstNewAt),
+            "samples": .array(e.samples.map { .object(["old": .string($0.old), "new": .string($0.new)]) }),
+            "similarity": .double(e.similarity), "score": .double(e.score), "summary": .string(e.summary),
+        ])
     }
 
     public static func value(of op: PlanOperation) -> Value {

@@ -103,7 +103,15 @@ public struct TimedPlanner: MeteredPlanner {
 
     public var name: String { inner.name }
 
+    public var readsRenameEvidence: Bool { inner.readsRenameEvidence }
+
     public func meteredPlan(incident: Incident, schema: TableSchema?) async -> (result: Result<Plan, any Error>, usage: PlannerUsage?) {
+        await meteredPlan(incident: incident, schema: schema, renames: [:])
+    }
+
+    public func meteredPlan(incident: Incident, schema: TableSchema?, renames: [String: RenameDetector.Finding]) async
+        -> (result: Result<Plan, any Error>, usage: PlannerUsage?)
+    {
         let clock = ContinuousClock()
         let start = clock.now
         defer {
@@ -111,10 +119,10 @@ public struct TimedPlanner: MeteredPlanner {
             timer.recordSeconds(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
         }
         if let metered = inner as? any MeteredPlanner {
-            return await metered.meteredPlan(incident: incident, schema: schema)
+            return await metered.meteredPlan(incident: incident, schema: schema, renames: renames)
         }
         do {
-            return (.success(try await inner.plan(incident: incident, schema: schema)), nil)
+            return (.success(try await inner.plan(incident: incident, schema: schema, renames: renames)), nil)
         } catch {
             return (.failure(error), nil)
         }

@@ -234,6 +234,7 @@ enum Pages {
                 confidence \(String(format: "%.2f", plan.confidence))</p>
                 <p>Rationale: \(h(plan.rationale))</p>
                 <table><tr><th>operation</th><th>column</th><th>type</th></tr>\(ops)</table>
+                \(renameEvidence(plan.evidence ?? []))
                 \(planDiff(plan, schema: schema))
                 <h3>SQL and the guard's verdict</h3>\(sql.isEmpty ? "<p>No statements.</p>" : sql)
                 \(decision)\(decided)\(forms)
@@ -257,6 +258,24 @@ enum Pages {
             <h2>Proposed plan</h2>
             \(planHTML)
             """)
+    }
+
+    /// Why a mapping is a rename, as the planner measured it: a person approves on this.
+    static func renameEvidence(_ evidence: [RenameEvidence]) -> String {
+        if evidence.isEmpty { return "" }
+        var out = "<h3>Rename evidence</h3>"
+        for e in evidence {
+            let pairs = e.samples.map { "<tr><td>\(h($0.old))</td><td>\(h($0.new))</td></tr>" }.joined()
+            out += """
+                <div class="card rename-evidence" data-old="\(h(e.oldColumn))" data-new="\(h(e.newKey))">\
+                <p><b>\(h(e.newKey))</b> looks like <b>\(h(e.oldColumn))</b> renamed · score \(e.score) · similarity \(e.similarity)</p>\
+                <ul><li>\(h(e.oldColumn)) had a value in \(e.recentWithOld) of the last \(e.recentRows) loaded rows \
+                (the newest \(e.trailingWithOld) in a row)</li>\
+                <li>\(h(e.newKey)) began at \(h(e.firstNewAt)); \(e.newRecordsWithOld) of its \(e.newRecords) records also carry \(h(e.oldColumn))</li></ul>\
+                <table><tr><th>\(h(e.oldColumn)) (recent)</th><th>\(h(e.newKey)) (parked)</th></tr>\(pairs)</table></div>
+                """
+        }
+        return out
     }
 
     static func audit(

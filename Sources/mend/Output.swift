@@ -25,6 +25,14 @@ func printPlan(_ plan: Plan, verdicts: [GuardVerdict], decision: PolicyDecision?
     print("plan \(plan.id > 0 ? "#\(plan.id) " : "")by \(plan.plannedBy) (\(plan.status.rawValue), confidence \(plan.confidence)):")
     for op in plan.operations { print("  • \(op.summary)") }
     print("  why: \(plan.rationale)")
+    for e in plan.evidence ?? [] {
+        print("  rename evidence (score \(e.score), similarity \(e.similarity)): \(e.newKey) → \(e.oldColumn)")
+        print(
+            "    \(e.oldColumn) had a value in \(e.recentWithOld) of the last \(e.recentRows) loaded rows (the newest \(e.trailingWithOld) in a row)"
+        )
+        print("    \(e.newKey) began at \(e.firstNewAt); \(e.newRecordsWithOld) of its \(e.newRecords) records also carry \(e.oldColumn)")
+        print("    samples (old ↔ new): \(e.samples.map { "\($0.old) ↔ \($0.new)" }.joined(separator: ", "))")
+    }
     for v in verdicts {
         print("  SQL: \(v.sql)")
         print("    guard: \(v.allowed ? "allowed" : "REFUSED"), risk \(v.risk.rawValue) [\(v.rule)] \(v.reasons.joined(separator: "; "))")

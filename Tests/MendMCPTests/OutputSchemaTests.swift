@@ -3,6 +3,7 @@ import MCP
 import MendCore
 import MendMCP
 import MendPipeline
+import MendTestSupport
 import Testing
 
 /// Every tool declares an output schema, publishes it as a resource, and answers in its
@@ -92,6 +93,21 @@ import Testing
         #expect(SchemaSubset.problems(value, against: schemas["approve_plan"] ?? .null).isEmpty, "\(approved.text)")
         #expect(approved.object["outcome"] == "applied")
         answered.insert("approve_plan")
+
+        // A rename plan's evidence is data in get_incident, in the shape the schema declares.
+        let renaming = try await engineWithIncidents([], ingestPolicy: .default)
+        let lines = (6...45).map { #"{"id": \#($0), "client": "click", "amount": 10}"# }
+        _ = try await renaming.ingest(
+            path: writeLines((1...40).map { #"{"id": \#($0 + 100), "kind": "click", "amount": 10}"# }), table: "events")
+        _ = try await renaming.ingest(path: writeLines(lines), table: "events")
+        let third = try await Connected.make(renaming)
+        defer { Task { await third.close() } }
+        let detail = try await third.call("get_incident", ["incident_id": 1])
+        let content = try #require(detail.structuredContent)
+        #expect(SchemaSubset.problems(content, against: schemas["get_incident"] ?? .null).isEmpty, "\(detail.text)")
+        let plan = detail.object["plans"]?.arrayValue?.last?.objectValue?["plan"]?.objectValue
+        let evidence = plan?["evidence"]?.arrayValue?.first?.objectValue
+        #expect(evidence?["old_column"] == "kind" && evidence?["new_key"] == "client", "\(detail.text)")
         #expect(answered == Set(schemas.keys), "not answered: \(Set(schemas.keys).subtracting(answered))")
 
         // The check can fail: a missing key, an unknown key and a value off the enum.

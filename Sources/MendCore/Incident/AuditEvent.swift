@@ -119,6 +119,7 @@ public enum AuditEvent: Sendable, Equatable {
                 "incident": String(p.incident), "operations": p.operations, "rationale": p.rationale,
                 "confidence": String(p.confidence), "sql": p.sql, "risk": p.risk.rawValue,
             ]
+            if !p.evidence.isEmpty { d["rename_evidence"] = p.evidence.joined(separator: "; ") }
             if let u = p.usage {
                 d["model"] = u.model
                 d["tokens_in"] = String(u.tokensIn)
@@ -215,10 +216,12 @@ public struct ProposedPlan: Sendable, Equatable {
     public var decision: Autonomy
     public var reasons: [String]
     public var usage: PlannerUsage?
+    /// A rename's evidence, one line per mapping (RenameEvidence.summary).
+    public var evidence: [String]
 
     public init(
         incident: Int64, plannedBy: String, operations: String, rationale: String, confidence: Double, sql: String, risk: Risk,
-        decision: Autonomy, reasons: [String], usage: PlannerUsage?
+        decision: Autonomy, reasons: [String], usage: PlannerUsage?, evidence: [String] = []
     ) {
         self.incident = incident
         self.plannedBy = plannedBy
@@ -230,6 +233,7 @@ public struct ProposedPlan: Sendable, Equatable {
         self.decision = decision
         self.reasons = reasons
         self.usage = usage
+        self.evidence = evidence
     }
 }
 

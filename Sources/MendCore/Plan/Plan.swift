@@ -107,10 +107,12 @@ public struct Plan: Codable, Sendable, Equatable {
     /// "rules", "llm:<model>", "mcp:<client>".
     public var plannedBy: String
     public var status: PlanStatus
+    /// Why a `map_field` is a rename, as data (RenameDetector); nil for other plans.
+    public var evidence: [RenameEvidence]?
 
     public init(
         id: Int64 = 0, incidentID: Int64, table: String, operations: [PlanOperation], rationale: String,
-        confidence: Double, plannedBy: String, status: PlanStatus = .proposed
+        confidence: Double, plannedBy: String, status: PlanStatus = .proposed, evidence: [RenameEvidence]? = nil
     ) {
         self.id = id
         self.incidentID = incidentID
@@ -120,6 +122,7 @@ public struct Plan: Codable, Sendable, Equatable {
         self.confidence = confidence
         self.plannedBy = plannedBy
         self.status = status
+        self.evidence = evidence
     }
 
     public func problem() -> String? {

@@ -4,6 +4,17 @@ import Foundation
 public protocol Planner: Sendable {
     var name: String { get }
     func plan(incident: Incident, schema: TableSchema?) async throws -> Plan
+    /// Whether the planner weighs rename evidence; the engine reads samples for it only then.
+    var readsRenameEvidence: Bool { get }
+    /// `plan`, with what RenameDetector found per new field's column.
+    func plan(incident: Incident, schema: TableSchema?, renames: [String: RenameDetector.Finding]) async throws -> Plan
+}
+
+extension Planner {
+    public var readsRenameEvidence: Bool { false }
+    public func plan(incident: Incident, schema: TableSchema?, renames: [String: RenameDetector.Finding]) async throws -> Plan {
+        try await plan(incident: incident, schema: schema)
+    }
 }
 
 /// What one planning attempt spent: tokens and an estimated price. Planners that
@@ -31,9 +42,18 @@ public struct PlannerUsage: Sendable, Codable, Equatable {
 /// the plain entry point; the Engine prefers this one when it is available.
 public protocol MeteredPlanner: Planner {
     func meteredPlan(incident: Incident, schema: TableSchema?) async -> (result: Result<Plan, any Error>, usage: PlannerUsage?)
+    /// `meteredPlan`, with rename findings (see `Planner`).
+    func meteredPlan(incident: Incident, schema: TableSchema?, renames: [String: RenameDetector.Finding]) async
+        -> (result: Result<Plan, any Error>, usage: PlannerUsage?)
 }
 
 extension MeteredPlanner {
+    public func meteredPlan(incident: Incident, schema: TableSchema?, renames: [String: RenameDetector.Finding]) async
+        -> (result: Result<Plan, any Error>, usage: PlannerUsage?)
+    {
+        await meteredPlan(incident: incident, schema: schema)
+    }
+
     public func plan(incident: Incident, schema: TableSchema?) async throws -> Plan {
         try await meteredPlan(incident: incident, schema: schema).result.get()
     }

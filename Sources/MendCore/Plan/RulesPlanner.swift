@@ -1,6 +1,7 @@
 /// The deterministic planner: additive, conservative, no network.
 ///
-/// - a new field becomes a nullable column of its inferred type;
+/// - a new field becomes a nullable column of its inferred type, unless the evidence
+///   says it is an old key renamed: then it maps onto the old column (RenameDetector);
 /// - a number that outgrows its numeric column asks for a widening to `numeric`;
 /// - any other type conflict asks for a variant column (`col__v_<type>`, as dlt names it),
 ///   so nothing already loaded changes meaning;
@@ -14,8 +15,18 @@ public struct RulesPlanner: Planner {
         planSync(incident: incident, schema: schema)
     }
 
-    public func planSync(incident: Incident, schema: TableSchema?) -> Plan {
+    public var readsRenameEvidence: Bool { true }
+
+    public func plan(incident: Incident, schema: TableSchema?, renames: [String: RenameDetector.Finding]) async throws -> Plan {
+        planSync(incident: incident, schema: schema, renames: renames)
+    }
+
+    /// `renames`: per new field's column, what RenameDetector found (the engine reads the
+    /// samples; without them every new field is a new column).
+    public func planSync(incident: Incident, schema: TableSchema?, renames: [String: RenameDetector.Finding] = [:]) -> Plan {
         var ops: [PlanOperation] = []
+        var evidence: [RenameEvidence] = []
+        var mappedOnto = Set<String>()
         var notes: [String] = []
         var quarantine = false
         var seen = Set<String>()
@@ -30,6 +41,16 @@ public struct RulesPlanner: Planner {
                 // A column another worker added meanwhile still gets its operation: apply
                 // skips what the catalog already has, and the replay then loads the records.
                 guard let t = d.observed else { continue }
+                let finding = renames[d.column]
+                if let e = finding?.evidence, mappedOnto.insert(e.oldColumn).inserted, addAt[d.column] == nil {
+                    evidence.append(e)
+                    ops.append(PlanOperation(kind: .mapField, column: e.oldColumn, source: d.column))
+                    notes.append(e.summary + ": map \(d.sourceKey) onto \(e.oldColumn), which keeps its name and data")
+                    addAt[d.column] = -1  // mapped: later drifts of the same field add nothing
+                    continue
+                }
+                if addAt[d.column] == -1 { continue }
+                if let miss = finding?.nearMiss { notes.append("not a rename: \(miss)") }
                 if let i = addAt[d.column] {
                     ops[i].type = ops[i].type.map { $0.join(t) } ?? t
                 } else {
@@ -74,8 +95,10 @@ public struct RulesPlanner: Planner {
                 rationale: (notes + ["quarantine the records with their reasons; nothing is dropped"]).joined(separator: "; "),
                 confidence: 0.9, plannedBy: name)
         }
+        // A rename is a judgement from samples: its confidence is its score, never above 0.9.
+        let confidence = evidence.isEmpty ? 0.95 : min(0.9, evidence.map(\.score).min() ?? 0.9)
         return Plan(
             incidentID: incident.id, table: incident.table, operations: ops, rationale: notes.joined(separator: "; "),
-            confidence: 0.95, plannedBy: name)
+            confidence: confidence, plannedBy: name, evidence: evidence.isEmpty ? nil : evidence)
     }
 }

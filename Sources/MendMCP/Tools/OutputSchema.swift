@@ -155,7 +155,22 @@ enum OutputSchema {
                 "id": integer("Plan id; absent in a dry run of a plan not stored."), "operations": array(operation),
                 "rationale": string(), "confidence": number(), "planned_by": string("rules, llm:<model>, mcp:<client>, …"),
                 "status": oneOf(["proposed", "pending_approval", "approved", "applied", "rejected", "refused", "failed"]),
-            ], optional: ["id"])
+                "evidence": array(renameEvidence, description: "Why a map_field is a rename (the rules planner's), as data."),
+            ], optional: ["id", "evidence"])
+    }
+
+    static var renameEvidence: Value {
+        object(
+            [
+                "new_key": string("The key as it now arrives."), "new_column": string(), "old_column": string("The column it maps onto."),
+                "recent_rows": integer("Recent loaded rows compared."), "recent_with_old": integer("Of those, rows with the old key."),
+                "trailing_with_old": integer("The newest rows, in a row, that had the old key."),
+                "new_records": integer("Parked records that carry the new key."),
+                "new_records_with_old": integer("Of those, records that still carry the old key."),
+                "first_new_at": string("Where the new key began (source:line)."),
+                "samples": array(object(["old": string(), "new": string()]), description: "Old values beside new ones."),
+                "similarity": number("How alike the values look, 0 to 1."), "score": number("0 to 1."), "summary": string(),
+            ], description: "Evidence that a new key is an old key renamed.")
     }
 
     static var storedPlan: Value {

@@ -105,12 +105,13 @@ extension Engine {
         let reason: String
         do {
             let p: Plan
+            let renames = planner.readsRenameEvidence ? await findRenames(detail, schema: schema) : [:]
             if let metered = planner as? any MeteredPlanner {
-                let outcome = await metered.meteredPlan(incident: detail, schema: schema)
+                let outcome = await metered.meteredPlan(incident: detail, schema: schema, renames: renames)
                 usage = outcome.usage
                 p = try outcome.result.get()
             } else {
-                p = try await planner.plan(incident: detail, schema: schema)
+                p = try await planner.plan(incident: detail, schema: schema, renames: renames)
             }
             guard let problem = p.problem() else { return (p, usage) }
             reason = "the \(planner.name) planner returned an invalid plan: \(problem)"
@@ -121,7 +122,7 @@ extension Engine {
         try await state.transaction { tx in
             try await tx.audit(.plannerFallback(incident: incident.id, planner: planner.name, reason: reason), actor: planner.name)
         }
-        return (rules.planSync(incident: detail, schema: schema), usage)
+        return (rules.planSync(incident: detail, schema: schema, renames: await findRenames(detail, schema: schema)), usage)
     }
 
     func judgeContext(table: String, schema: TableSchema?, creating: Bool = false) async -> JudgeContext {

@@ -72,7 +72,8 @@ extension Engine {
             incident: incidentID, plannedBy: stored.plannedBy,
             operations: stored.operations.map(\.summary).joined(separator: "; "), rationale: stored.rationale,
             confidence: stored.confidence, sql: proposal.statements.map(\.sql).joined(separator: ";\n"), risk: proposal.risk,
-            decision: proposal.decision.autonomy, reasons: proposal.decision.reasons, usage: usage)
+            decision: proposal.decision.autonomy, reasons: proposal.decision.reasons, usage: usage,
+            evidence: (stored.evidence ?? []).map(\.summary))
         let (planID, after) = try await state.transaction { tx -> (Int64, IncidentLifecycle.State) in
             // Only an open incident takes a new plan; checked before the insert, because the
             // new (proposed) plan would otherwise hide one that waits for approval.
