@@ -80,7 +80,7 @@ timed_consume() {
   for p in "${pids[@]}"; do
     wait "$p" || { echo "FAILED ($name run $run): mend consume" >&2; tail -n 20 "$log".w*.err >&2; exit 1; }
   done
-  last=$(python3 -c 'import json, sys; print(max(json.load(open(f)).get("lastCommitAt", 0) for f in sys.argv[1:]))' "$log".w*.out)
+  last=$(python3 -c 'import json, sys; print(max(json.load(open(f)).get("last_commit_at", 0) for f in sys.argv[1:]))' "$log".w*.out)
   secs=$(awk -v a="$t0" -v b="$last" 'BEGIN { printf "%.3f", b - a }')
   rss=$(cat "$log".w*.time | awk -F': ' '/Maximum resident set size/ { if ($2 > m) m = $2 } END { print m }')
   printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$run" "$secs" "$rss" "$records" >>"$RES/runs.tsv"

@@ -99,10 +99,55 @@ import Testing
             in: dir, name: "drift.jsonl")
         let r = try await Self.mend(["ingest", drift, "--table", "events", "--db", Self.db(dir)], in: dir)
         #expect(r.code == 0, "\(r.all)")
-        #expect(r.out.contains("then replayed: 3 loaded, 0 quarantined; 0 still parked"), "\(r.out)")
+        #expect(r.out.contains("events: 3 lines → 3 loaded (3 after repair), 0 parked, 0 quarantined"), "\(r.out)")
+        #expect(r.out.contains("incidents opened: 1, repairs applied: 1"), "\(r.out)")
+        // A type conflict waits: the summary says which incident, and for whom.
+        let conflict = writeLines([#"{"id":"six","kind":"f"}"#, #"{"id":7,"kind":"g"}"#, "{oops"], in: dir, name: "conflict.jsonl")
+        let waits = try await Self.mend(["ingest", conflict, "--table", "events", "--db", Self.db(dir)], in: dir)
+        #expect(waits.out.contains("events: 3 lines → 1 loaded, 1 parked, 1 quarantined"), "\(waits.out)")
+        #expect(waits.out.contains("incident 2 waits for a person's approval: `mend show 2`"), "\(waits.out)")
         let json = try await Self.mend(["ingest", drift, "--table", "events", "--from-start", "--json", "--db", Self.db(dir)], in: dir)
         let s = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
-        #expect(s["loaded"] as? Int == 3 && s["stillParked"] as? Int == 0, "\(json.out)")
+        #expect(s["loaded"] as? Int == 3 && s["parked"] as? Int == 0 && s["still_parked_in_table"] as? Int == 1, "\(json.out)")
+        let arrival = s["on_arrival"] as? [String: Any]
+        #expect(arrival?["loaded"] as? Int == 3, "the mapped records load on arrival now: \(json.out)")
+    }
+
+    /// One JSON vocabulary: every `--json` output's keys are snake_case (keys that are data,
+    /// such as table names, are lower case here anyway).
+    @Test func everyJSONOutputIsSnakeCase() async throws {
+        let dir = Paths.tempDir()
+        let base = writeLines([#"{"id":1,"amount":5}"#], in: dir, name: "base.jsonl")
+        let drift = writeLines([#"{"id":2,"amount":6,"country":"NL"}"#, #"{"id":3,"amount":"x"}"#], in: dir, name: "drift.jsonl")
+        var outputs: [(String, String)] = []
+        for f in [base, drift] {
+            let r = try await Self.mend(["ingest", f, "--table", "events", "--json", "--db", Self.db(dir)], in: dir)
+            outputs.append(("ingest", r.out))
+        }
+        for args in [
+            ["stats"], ["incidents"], ["show", "2"], ["plan", "2"], ["schema", "events"], ["audit"], ["audit", "verify"],
+        ] {
+            let r = try await Self.mend(args + ["--json", "--db", Self.db(dir)], in: dir)
+            #expect(r.code == 0 || r.code == 2, "\(args): \(r.all)")
+            outputs.append((args.joined(separator: " "), r.out))
+        }
+        func keys(_ v: Any, _ out: inout Set<String>) {
+            if let o = v as? [String: Any] {
+                for (k, x) in o {
+                    out.insert(k)
+                    keys(x, &out)
+                }
+            } else if let a = v as? [Any] {
+                for x in a { keys(x, &out) }
+            }
+        }
+        for (what, text) in outputs {
+            let value = try #require(try? JSONSerialization.jsonObject(with: Data(text.utf8)), "\(what) is not JSON: \(text)")
+            var found = Set<String>()
+            keys(value, &found)
+            let camel = found.filter { $0.range(of: "^[a-z0-9_]+$", options: .regularExpression) == nil }
+            #expect(camel.isEmpty, "\(what): \(camel.sorted())")
+        }
     }
 
     /// Before: names were cut at 28 characters, so two columns could print as one.
@@ -189,7 +234,7 @@ import Testing
         #expect(asJSON.code == 2)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(asJSON.out.utf8)) as? [String: Any], "not JSON: \(asJSON.out)")
         #expect(json["ok"] as? Bool == false)
-        #expect((json["firstBroken"] as? NSNumber)?.intValue == 2)
+        #expect((json["first_broken"] as? NSNumber)?.intValue == 2)
     }
 
     @Test func auditVerifyOnAnEmptyDatabase() async throws {

@@ -27,7 +27,7 @@ import Testing
         #expect(verdicts[0]["risk"] as? String == "low")
         #expect(verdicts[1]["allowed"] as? Bool == false && verdicts[1]["risk"] as? String == "forbidden")
         #expect(verdicts[2]["risk"] as? String == "high")
-        #expect((verdicts[2]["saferAlternative"] as? String)?.isEmpty == false)
+        #expect((verdicts[2]["safer_alternative"] as? String)?.isEmpty == false)
     }
 
     @Test func catalogChecksWithDB() async throws {

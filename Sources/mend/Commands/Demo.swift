@@ -48,11 +48,10 @@ struct Demo: AsyncParsableCommand {
         )
         print(Self.drift.split(separator: "\n").map { "   " + $0 }.joined(separator: "\n"))
         s = try await engine.ingest(path: driftPath, table: "events")
+        let drifted = IngestReport(s)
         print(
-            "   on arrival: \(s.loaded) loaded, \(s.parked) parked, \(s.quarantined) quarantined, \(s.coerced) coerced"
-        )
-        print(
-            "   then \(s.repaired) repairs applied on their own and replayed \(s.replayedLoaded) parked records into the table; \(s.stillParked) still parked"
+            "   \(drifted.loaded) loaded (\(drifted.loadedAfterRepair) of them after \(s.repaired) repairs the policy applied on its own), "
+                + "\(drifted.parked) parked, \(drifted.quarantined) quarantined, \(s.coerced) values coerced"
         )
         try await printSchema(engine)
 

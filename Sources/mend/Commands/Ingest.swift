@@ -42,23 +42,11 @@ struct Ingest: AsyncParsableCommand {
         if let bar { progress = { bar.update($0) } }
         let s = try await engine.ingest(path: file, table: table, resume: !fromStart, progress: progress)
         bar?.finish()
+        let report = IngestReport(s)
         if output.json {
-            try printJSON(s)
+            try printJSON(report)
         } else if !quiet {
-            print(
-                "\(s.table): \(s.lines) lines → \(s.loaded) loaded, \(s.parked) parked, \(s.quarantined) quarantined, \(s.coerced) values coerced"
-            )
-            if s.skippedByResume > 0 { print("resumed after line \(s.skippedByResume) (use --from-start to reload)") }
-            if s.incidentsOpened > 0 || s.repaired > 0 {
-                var line = "incidents opened: \(s.incidentsOpened), repairs applied: \(s.repaired)"
-                if s.replayedLoaded + s.replayedQuarantined > 0 {
-                    line += "; then replayed: \(s.replayedLoaded) loaded, \(s.replayedQuarantined) quarantined"
-                }
-                print(line + "; \(s.stillParked) still parked")
-            }
-            for id in s.pendingApproval {
-                print("incident \(id) waits for approval: `mend show \(id)`, then `mend approve \(id)` or `mend reject \(id) --reason ...`")
-            }
+            for line in report.text { print(line) }
             print(String(format: "%.2fs, %.0f records/s", s.seconds, s.seconds > 0 ? Double(s.lines) / s.seconds : 0))
         }
     }
