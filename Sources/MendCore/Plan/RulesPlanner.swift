@@ -27,6 +27,7 @@ public struct RulesPlanner: Planner {
         var ops: [PlanOperation] = []
         var evidence: [RenameEvidence] = []
         var mappedOnto = Set<String>()
+        var mappedFields = Set<String>()
         var notes: [String] = []
         var quarantine = false
         var seen = Set<String>()
@@ -42,14 +43,14 @@ public struct RulesPlanner: Planner {
                 // skips what the catalog already has, and the replay then loads the records.
                 guard let t = d.observed else { continue }
                 let finding = renames[d.column]
-                if let e = finding?.evidence, mappedOnto.insert(e.oldColumn).inserted, addAt[d.column] == nil {
+                if mappedFields.contains(d.column) { continue }  // one mapping per field, whatever its types
+                if let e = finding?.evidence, addAt[d.column] == nil, mappedOnto.insert(e.oldColumn).inserted {
                     evidence.append(e)
+                    mappedFields.insert(d.column)
                     ops.append(PlanOperation(kind: .mapField, column: e.oldColumn, source: d.column))
                     notes.append(e.summary + ": map \(d.sourceKey) onto \(e.oldColumn), which keeps its name and data")
-                    addAt[d.column] = -1  // mapped: later drifts of the same field add nothing
                     continue
                 }
-                if addAt[d.column] == -1 { continue }
                 if let miss = finding?.nearMiss { notes.append("not a rename: \(miss)") }
                 if let i = addAt[d.column] {
                     ops[i].type = ops[i].type.map { $0.join(t) } ?? t
