@@ -17,18 +17,7 @@ extension StateTransaction {
     /// Creates the minutes table on a database bootstrapped before it existed. It looks
     /// first: a least-privilege role may not CREATE, and needs not once it exists.
     func ensureSeriesTable() async throws {
-        let exists: Bool
-        if pg {
-            exists =
-                !(try await session.query(
-                    "SELECT 1 FROM pg_class c JOIN pg_namespace n ON c.relnamespace = n.oid WHERE n.nspname = ? AND c.relname = 'minutes'",
-                    [.text(store.warehouse.schemasToCreate.last ?? "_mend")]
-                )
-                .isEmpty)
-        } else {
-            exists = !(try await session.query("SELECT 1 FROM sqlite_master WHERE name = '_mend_minutes'", []).isEmpty)
-        }
-        if !exists { try await session.execute(seriesTableDDL) }
+        if try await !stateTableExists("minutes") { try await session.execute(seriesTableDDL) }
     }
 
     /// Adds one batch's counts to its table's current minute: one upsert. Once a minute per

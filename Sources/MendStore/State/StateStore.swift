@@ -62,15 +62,23 @@ public struct StateTransaction: Sendable {
     static func now() -> Double { StateStore.now() }
     static func iso(_ t: Double) -> String { StateStore.iso(t) }
 
+    /// Whether one of Mend's state tables exists: looked up before any CREATE, because a
+    /// least-privilege role may not create, and needs not once the table is there.
+    func stateTableExists(_ name: String) async throws -> Bool {
+        let found =
+            pg
+            ? try await session.query(
+                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON c.relnamespace = n.oid WHERE n.nspname = ? AND c.relname = ?",
+                [.text(store.warehouse.schemasToCreate.last ?? "_mend"), .text(name)])
+            : try await session.query("SELECT 1 FROM sqlite_master WHERE name = ?", [.text("_mend_" + name)])
+        return !found.isEmpty
+    }
+
     public func bootstrap() async throws {
         // Already set up (perhaps by `mend setup-roles`, for roles without CREATE): a
         // least-privilege role must not need DDL rights to start.
         if pg {
-            let names = store.warehouse.schemasToCreate
-            let found = try await session.query(
-                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON c.relnamespace = n.oid WHERE n.nspname = ? AND c.relname = 'idempotency'",
-                [.text(names.last ?? "_mend")])
-            if !found.isEmpty {
+            if try await stateTableExists("idempotency") {
                 try await ensureSeriesTable()  // a database bootstrapped before the time series
                 return
             }

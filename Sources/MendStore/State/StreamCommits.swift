@@ -37,18 +37,7 @@ extension StateTransaction {
     /// Creates the stream tables on a database bootstrapped before they existed. It looks
     /// first: a least-privilege role may not CREATE, and needs not once they exist.
     public func ensureStreamTables() async throws {
-        let exists: Bool
-        if pg {
-            exists =
-                !(try await session.query(
-                    "SELECT 1 FROM pg_class c JOIN pg_namespace n ON c.relnamespace = n.oid WHERE n.nspname = ? AND c.relname = 'stream_heads'",
-                    [.text(store.warehouse.schemasToCreate.last ?? "_mend")]
-                )
-                .isEmpty)
-        } else {
-            exists = !(try await session.query("SELECT 1 FROM sqlite_master WHERE name = '_mend_stream_heads'", []).isEmpty)
-        }
-        if exists { return }
+        if try await stateTableExists("stream_heads") { return }
         for sql in streamTableDDL { try await session.execute(sql) }
     }
 
