@@ -50,7 +50,7 @@ public enum SubmitPlanTool {
             let n = "operation \(i + 1)"
             let column = op.column ?? ""
             switch op.kind {
-            case .addColumn, .addVariantColumn:
+            case .addColumn, .addVariantColumn, .promoteField:
                 if type(of: column) != nil { return "\(n): column \(column) already exists" }
                 if op.kind == .addVariantColumn, let of = op.of, type(of: of) == nil { return "\(n): column \(of) does not exist" }
                 added[column] = op.type

@@ -20,6 +20,9 @@ public actor Engine {
     public internal(set) var links: ApprovalLinks?
     let rules = RulesPlanner()
     private var bootstrapped = false
+    /// Per table, the overflow keys an incident already records (RecordOverflow.swift),
+    /// read from the incidents once per table, so each key opens an incident once.
+    var overflowRecorded: [String: Set<String>] = [:]
 
     public init(
         warehouse: any Warehouse, policy: Policy = .default, planner: any Planner = RulesPlanner(),

@@ -257,8 +257,8 @@ public enum PlanFormat {
             }
         case .quarantine:
             forbid(["column", "type", "from", "source", "of", "conversion", "factor"])
-        case .createTable:
-            break  // not in agentKinds, refused above
+        case .createTable, .promoteField:
+            break  // not in agentKinds, refused above: a promotion is a person's call
         }
         return problems.isEmpty ? .success(op) : .failure(PlanValidationError(problems: problems))
     }

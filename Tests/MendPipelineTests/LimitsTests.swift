@@ -43,7 +43,7 @@ import Testing
 
     @Test func thePolicyOverridesTheLimits() throws {
         let p = try PolicyLoader.parse("max_record_fields: 10\nmax_auto_new_columns: 200\n")
-        #expect(p.recordLimits.maxFields == 10)
+        #expect(p.recordLimits(table: "events").maxFields == 10)
         #expect(p.maxAutoNewColumns == 200)
     }
 

@@ -6,12 +6,16 @@ public struct FlatField: Sendable, Equatable {
     public var value: JSONValue
     /// False when the key had nothing to name a column after (parked as invalid_identifier).
     public var validName: Bool
+    /// An object nested deeper than the policy's overflow depth: it belongs in the overflow
+    /// column (Overflow.swift), not in a column of its own.
+    public var deep: Bool
 
-    public init(column: String, sourceKey: String, value: JSONValue, validName: Bool = true) {
+    public init(column: String, sourceKey: String, value: JSONValue, validName: Bool = true, deep: Bool = false) {
         self.column = column
         self.sourceKey = sourceKey
         self.value = value
         self.validName = validName
+        self.deep = deep
     }
 }
 
@@ -20,6 +24,9 @@ public struct FlatField: Sendable, Equatable {
 public struct Flattener: Sendable {
     public static let separator = "__"
     public var maxDepth: Int
+    /// True when `maxDepth` comes from the policy's `overflow_depth`: the objects it stops at
+    /// are marked `deep` and go to the overflow column.
+    public var deepToOverflow: Bool
     /// key → (normalized name, has a letter or digit). Keys repeat across records and
     /// both answers cost Unicode property lookups, so they are computed once per key.
     private var cache: [String: (name: String, valid: Bool)] = [:]
@@ -28,7 +35,16 @@ public struct Flattener: Sendable {
     private var lastShape: [String] = []
     private var lastShapeClashed = true
 
-    public init(maxDepth: Int = 4) { self.maxDepth = maxDepth }
+    public init(maxDepth: Int = 4) {
+        self.maxDepth = maxDepth
+        deepToOverflow = false
+    }
+
+    /// The policy's `overflow_depth` (nil: objects deeper than 4 levels stay whole in a json column).
+    public init(overflowDepth: Int?) {
+        maxDepth = overflowDepth ?? 4
+        deepToOverflow = overflowDepth != nil
+    }
 
     /// Normalizes with a cache: keys repeat across records, normalization is not free.
     public mutating func normalize(_ key: String) -> String { lookup(key).name }
@@ -66,8 +82,13 @@ public struct Flattener: Sendable {
             let (part, valid) = lookup(key)
             let column = prefix.map { $0 + Flattener.separator + part } ?? part
             let source = sourcePrefix.map { $0 + "." + key } ?? key
-            if case .object(let inner) = value, !inner.isEmpty, depth < maxDepth, valid {
-                append(inner, prefix: column, sourcePrefix: source, depth: depth + 1, into: &out)
+            if case .object(let inner) = value, !inner.isEmpty, valid {
+                if depth < maxDepth {
+                    append(inner, prefix: column, sourcePrefix: source, depth: depth + 1, into: &out)
+                    continue
+                }
+                let name = prefix == nil ? column : Identifier.shorten(column)
+                out.append(FlatField(column: name, sourceKey: source, value: value, validName: valid, deep: deepToOverflow))
             } else {
                 let name = prefix == nil ? column : Identifier.shorten(column)
                 out.append(FlatField(column: name, sourceKey: source, value: value, validName: valid))

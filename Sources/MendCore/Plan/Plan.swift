@@ -8,6 +8,9 @@ public enum OperationKind: String, Codable, Sendable, CaseIterable {
     case addVariantColumn = "add_variant_column"
     case mapField = "map_field"
     case convertValue = "convert_value"
+    /// A field that loaded into the overflow column gets its own column: add it, then move
+    /// the values out of `_mend_overflow` (`source` is the field's key path there).
+    case promoteField = "promote_field"
     case quarantine
 }
 
@@ -22,7 +25,8 @@ public struct PlanOperation: Codable, Sendable, Equatable {
     public var type: LogicalType?
     /// Current type (widen_column).
     public var from: LogicalType?
-    /// map_field: the incoming (normalized) field name that should land in `column`.
+    /// map_field: the incoming (normalized) field name that should land in `column`;
+    /// promote_field: the field's key path in the overflow column (`payload.id`).
     public var source: String?
     /// add_variant_column: the column whose conflicting values go to the variant.
     public var of: String?
@@ -74,6 +78,11 @@ public struct PlanOperation: Codable, Sendable, Equatable {
             return name(column, "column") ?? name(source, "source")
         case .convertValue:
             return name(column, "column") ?? (conversion == nil ? "convert_value needs 'conversion'" : nil)
+        case .promoteField:
+            if let p = name(column, "column") { return p }
+            if column == Overflow.column { return "promote_field cannot target the overflow column itself" }
+            guard let source, !source.isEmpty else { return "promote_field needs 'source', the field's key in \(Overflow.column)" }
+            return type == nil ? "promote_field needs 'type'" : nil
         case .quarantine:
             return nil
         }
@@ -87,6 +96,8 @@ public struct PlanOperation: Codable, Sendable, Equatable {
         case .addVariantColumn: "add variant column \(column ?? "?") \(type?.rawValue ?? "?") for conflicting values of \(of ?? "?")"
         case .mapField: "map incoming field \(source ?? "?") onto column \(column ?? "?")"
         case .convertValue: "convert values of \(column ?? "?") with \(conversion?.name ?? "?")"
+        case .promoteField:
+            "promote \(source ?? "?") out of \(Overflow.column) into a nullable column \(column ?? "?") \(type?.rawValue ?? "?")"
         case .quarantine: "quarantine the incident's records"
         }
     }

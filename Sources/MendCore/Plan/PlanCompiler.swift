@@ -26,7 +26,7 @@ public struct PlanCompiler: Sendable {
         case .createTable:
             let cols = (op.columns ?? []).map { "\(Identifier.quote($0.name)) \(dialect.typeName($0.type ?? .text))" }
             return "CREATE TABLE \(tableRef(table)) (\(cols.joined(separator: ", ")))"
-        case .addColumn, .addVariantColumn:
+        case .addColumn, .addVariantColumn, .promoteField:
             guard let c = op.column, let t = op.type else { return nil }
             return "ALTER TABLE \(tableRef(table)) ADD COLUMN \(Identifier.quote(c)) \(dialect.typeName(t))"
         case .widenColumn:

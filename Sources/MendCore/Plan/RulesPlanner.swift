@@ -5,6 +5,7 @@
 /// - a number that outgrows its numeric column asks for a widening to `numeric`;
 /// - any other type conflict asks for a variant column (`col__v_<type>`, as dlt names it),
 ///   so nothing already loaded changes meaning;
+/// - a field that loaded into the overflow column may be promoted to a column of its own;
 /// - what no column can fix (missing required values, nameless keys, oversized
 ///   values) asks for quarantine.
 public struct RulesPlanner: Planner {
@@ -85,6 +86,11 @@ public struct RulesPlanner: Planner {
                         "\(d.column) is \(expected.rawValue) but \(observed.rawValue) arrived and cannot be coerced without loss: keep such values in \(variant)"
                     )
                 }
+            case .overflow:
+                // Loaded already, into the overflow column: a column of its own is a person's call.
+                guard let t = d.observed, d.column != Overflow.column, columns.insert(d.column).inserted else { continue }
+                ops.append(PlanOperation(kind: .promoteField, column: d.column, type: t, source: d.sourceKey))
+                notes.append("\(d.sourceKey) loaded into \(Overflow.column) (\(t.rawValue)): promote it to its own column")
             case .missingRequired, .invalidIdentifier, .valueTooLarge, .unparseable, .recordTooLarge:
                 quarantine = true
                 notes.append("\(d.kind.rawValue) on \(d.column): no schema change fixes it")

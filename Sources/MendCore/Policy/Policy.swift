@@ -41,20 +41,28 @@ public struct TablePolicy: Codable, Sendable, Equatable {
     /// column name → contract for changes to that column's type.
     public var columns: [String: Contract]?
     public var maxAutoRisk: Risk?
+    /// This table's column budget (`max_columns`), over the policy's `max_table_columns`.
+    public var maxColumns: Int?
+    /// This table's overflow depth, over the policy's `overflow_depth`.
+    public var overflowDepth: Int?
 
     enum CodingKeys: String, CodingKey {
         case contracts, autonomy, columns
         case maxAutoRisk = "max_auto_risk"
+        case maxColumns = "max_columns"
+        case overflowDepth = "overflow_depth"
     }
 
     public init(
         contracts: Contracts? = nil, autonomy: [String: Autonomy]? = nil, columns: [String: Contract]? = nil,
-        maxAutoRisk: Risk? = nil
+        maxAutoRisk: Risk? = nil, maxColumns: Int? = nil, overflowDepth: Int? = nil
     ) {
         self.contracts = contracts
         self.autonomy = autonomy
         self.columns = columns
         self.maxAutoRisk = maxAutoRisk
+        self.maxColumns = maxColumns
+        self.overflowDepth = overflowDepth
     }
 }
 
@@ -78,8 +86,16 @@ public struct Policy: Codable, Sendable, Equatable {
     /// MCP clients whose approval counts as an approval (elicitation or `approve_plan`).
     /// Empty by default: an agent's answer is recorded as its own, never as a person's.
     public var mcpApprovers: Set<String>
+    /// Most columns a table may have, the overflow column included (`max_table_columns`);
+    /// fields past it load into `_mend_overflow` (ColumnBudget.swift).
+    public var maxTableColumns: Int
+    /// Nested objects deeper than this many levels load into `_mend_overflow` under their key
+    /// path (`overflow_depth`); nil keeps them whole in a json column at depth 4.
+    public var overflowDepth: Int?
 
     public static let defaultMaxAutoNewColumns = 50
+    /// The largest budget Mend accepts: under PostgreSQL's hard limit of 1,600 columns.
+    public static let maxTableColumnsCeiling = 1_500
 
     enum CodingKeys: String, CodingKey {
         case contracts, autonomy, tables
@@ -88,14 +104,21 @@ public struct Policy: Codable, Sendable, Equatable {
         case maxRecordFields = "max_record_fields"
         case maxAutoNewColumns = "max_auto_new_columns"
         case mcpApprovers = "mcp_approvers"
+        case maxTableColumns = "max_table_columns"
+        case overflowDepth = "overflow_depth"
     }
 
-    /// The per-record limits validation applies.
-    public var recordLimits: RecordLimits { RecordLimits(maxValueBytes: maxValueBytes, maxFields: maxRecordFields) }
+    /// The limits validation applies to the records of `table`.
+    public func recordLimits(table: String) -> RecordLimits {
+        RecordLimits(maxValueBytes: maxValueBytes, maxFields: maxRecordFields, maxColumns: maxColumns(table: table))
+    }
+
+    public func maxColumns(table: String) -> Int { tables[table]?.maxColumns ?? maxTableColumns }
+    public func overflowDepth(table: String) -> Int? { tables[table]?.overflowDepth ?? overflowDepth }
 
     public static let defaultAutonomy: [OperationKind: Autonomy] = [
         .createTable: .auto, .addColumn: .auto, .widenColumn: .approve, .addVariantColumn: .approve,
-        .mapField: .approve, .convertValue: .approve, .quarantine: .approve,
+        .mapField: .approve, .convertValue: .approve, .promoteField: .approve, .quarantine: .approve,
     ]
 
     public static let `default` = Policy()
@@ -104,8 +127,11 @@ public struct Policy: Codable, Sendable, Equatable {
         contracts: Contracts = Contracts(tables: .evolve, columns: .evolve, dataType: .evolve),
         autonomy: [String: Autonomy] = [:], maxAutoRisk: Risk = .low, tables: [String: TablePolicy] = [:],
         maxValueBytes: Int = RecordLimits.defaultMaxValueBytes, maxRecordFields: Int = RecordLimits.defaultMaxFields,
-        maxAutoNewColumns: Int = Policy.defaultMaxAutoNewColumns, mcpApprovers: Set<String> = []
+        maxAutoNewColumns: Int = Policy.defaultMaxAutoNewColumns, mcpApprovers: Set<String> = [],
+        maxTableColumns: Int = RecordLimits.defaultMaxColumns, overflowDepth: Int? = nil
     ) {
+        self.maxTableColumns = maxTableColumns
+        self.overflowDepth = overflowDepth
         self.contracts = contracts
         self.autonomy = autonomy
         self.maxAutoRisk = maxAutoRisk
@@ -126,6 +152,16 @@ public struct Policy: Codable, Sendable, Equatable {
         maxRecordFields = try c.decodeIfPresent(Int.self, forKey: .maxRecordFields) ?? RecordLimits.defaultMaxFields
         maxAutoNewColumns = try c.decodeIfPresent(Int.self, forKey: .maxAutoNewColumns) ?? Policy.defaultMaxAutoNewColumns
         mcpApprovers = try c.decodeIfPresent(Set<String>.self, forKey: .mcpApprovers) ?? []
+        maxTableColumns = try c.decodeIfPresent(Int.self, forKey: .maxTableColumns) ?? RecordLimits.defaultMaxColumns
+        overflowDepth = try c.decodeIfPresent(Int.self, forKey: .overflowDepth)
+        for (key, value) in [("max_table_columns", maxTableColumns)] + tables.compactMap({ t in t.value.maxColumns.map { ("tables.\(t.key).max_columns", $0) } })
+        where !(2...Policy.maxTableColumnsCeiling).contains(value) {
+            throw PolicyError.badLimit(key, "\(value) is outside 2…\(Policy.maxTableColumnsCeiling) (PostgreSQL allows 1,600 columns per table)")
+        }
+        for (key, value) in [("overflow_depth", overflowDepth)] + tables.map({ t in ("tables.\(t.key).overflow_depth", t.value.overflowDepth) })
+        where (value ?? 1) < 1 {
+            throw PolicyError.badLimit(key, "\(value ?? 0) must be 1 or more (the number of nesting levels flattened into columns)")
+        }
         if let bad = (autonomy.keys + tables.values.flatMap { ($0.autonomy ?? [:]).keys })
             .first(where: { OperationKind(rawValue: $0) == nil })
         {
@@ -139,7 +175,7 @@ public struct Policy: Codable, Sendable, Equatable {
         switch kind {
         case .createTable:
             return t?.contracts?.tables ?? contracts.tables ?? .evolve
-        case .addColumn, .addVariantColumn, .mapField:
+        case .addColumn, .addVariantColumn, .mapField, .promoteField:
             return t?.contracts?.columns ?? contracts.columns ?? .evolve
         case .widenColumn, .convertValue:
             if let column, let c = t?.columns?[column] { return c }
@@ -179,7 +215,7 @@ public struct Policy: Codable, Sendable, Equatable {
             reasons.append(why)
             outcome = max(outcome, a)
         }
-        let added = plan.operations.filter { $0.kind == .addColumn || $0.kind == .addVariantColumn }.count
+        let added = plan.operations.filter { [.addColumn, .addVariantColumn, .promoteField].contains($0.kind) }.count
         if added > maxAutoNewColumns, outcome == .auto {
             outcome = .approve
             reasons.append(
@@ -201,8 +237,10 @@ public struct PolicyDecision: Codable, Sendable, Equatable {
 
 public enum PolicyError: Error, Sendable, CustomStringConvertible {
     case unknownChangeKind(String)
+    case badLimit(String, String)
     public var description: String {
         switch self {
+        case .badLimit(let key, let why): "policy \(key): \(why)"
         case .unknownChangeKind(let k):
             "unknown change kind '\(k)' in policy autonomy; use one of: \(OperationKind.allCases.map(\.rawValue).joined(separator: ", "))"
         }

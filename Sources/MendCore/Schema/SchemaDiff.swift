@@ -38,9 +38,14 @@ public struct SchemaDiff: Sendable, Equatable {
                 for c in op.columns ?? [] where index(c.name) == nil {
                     rows.append(Row(column: c.name, type: c.type, before: nil, mark: .added, note: "created with the table"))
                 }
-            case .addColumn, .addVariantColumn:
+            case .addColumn, .addVariantColumn, .promoteField:
                 guard let name = op.column else { continue }
-                let note = op.kind == .addVariantColumn ? "variant of \(op.of ?? "?") for values that do not fit it" : "new nullable column"
+                let note =
+                    switch op.kind {
+                    case .addVariantColumn: "variant of \(op.of ?? "?") for values that do not fit it"
+                    case .promoteField: "promoted from \(Overflow.column)[\(op.source ?? "?")]"
+                    default: "new nullable column"
+                    }
                 if let i = index(name) {
                     // Already there (another worker applied it first): the plan skips it.
                     if rows[i].mark == .unchanged { rows[i].note = "already present; skipped" }

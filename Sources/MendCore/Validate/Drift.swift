@@ -8,6 +8,10 @@ public enum DriftKind: String, Codable, Sendable, CaseIterable, Comparable {
     case valueTooLarge = "value_too_large"
     /// More fields than the policy's `max_record_fields`: parked whole, never a table's worth of columns.
     case recordTooLarge = "record_too_large"
+    /// A field that loaded into the table's JSON overflow column (past the column budget, or
+    /// nested deeper than the policy's overflow depth): nothing parks; the incident records it
+    /// so that a person can promote the field to its own column (`promote_field`).
+    case overflow
 
     public static func < (a: DriftKind, b: DriftKind) -> Bool { a.rawValue < b.rawValue }
 }

@@ -36,6 +36,8 @@ extension Validator {
             let target = schema.mappings[field.column] ?? field.column
             guard schema.conversions[target] == nil else { return }
             let position = schema.position(of: target)
+            // The overflow column holds a merged object, never one field's value.
+            guard position == nil || position != overflowPosition else { return }
             if let position {
                 guard used.insert(position).inserted else { return }
             } else if member.value != .null {

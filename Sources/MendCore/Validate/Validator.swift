@@ -15,13 +15,25 @@ public struct Validator: Sendable {
     public var maxValueBytes: Int
     /// Records with more fields are parked whole (`record_too_large`), before any field is looked at.
     public var maxFields: Int
+    /// The table's column budget (`max_table_columns`): once the table has this many
+    /// columns, new fields load into the overflow column instead of asking for columns.
+    public let maxColumns: Int
+    /// The overflow column's position, when the table has one.
+    let overflowPosition: Int?
+    let atBudget: Bool
+    /// Fields that went to the overflow column since the caller last emptied this, one drift
+    /// per source key (at most `Overflow.maxRecordedKeys`): the incident that records them.
+    public var overflowed: [String: Drift] = [:]
 
     public init(schema: TableSchema, limits: RecordLimits = RecordLimits()) {
         self.schema = schema
         self.maxValueBytes = limits.maxValueBytes
         self.maxFields = limits.maxFields
+        self.maxColumns = limits.maxColumns
         types = schema.columns.map { $0.type ?? .text }
         nullable = schema.columns.map(\.nullable)
+        overflowPosition = schema.position(of: Overflow.column)
+        atBudget = schema.columns.count >= limits.maxColumns
     }
 
     /// Column types and nullability by position, read per value without copying a Column.
@@ -57,6 +69,7 @@ public struct Validator: Sendable {
         var row = [SQLValue](repeating: .null, count: schema.columns.count)
         var drifts: [Drift] = []
         var coerced = 0
+        var spill: [(key: String, value: JSONValue)] = []
         for (fieldIndex, field) in fields.enumerated() {
             guard field.validName else {
                 drifts.append(
@@ -73,9 +86,27 @@ public struct Validator: Sendable {
             if !schema.conversions.isEmpty, let conversion = schema.conversions[target] {
                 value = Converter.apply(conversion, to: value) ?? value
             }
-            guard let pos = lastPositions[fieldIndex] else {
+            guard let pos = lastPositions[fieldIndex], pos != overflowPosition else {
                 // A field seen only as null says nothing about its type: no column yet.
                 if case .null = value { continue }
+                if let why = overflowReason(field) {
+                    spill.append((field.sourceKey, value))
+                    if overflowed.count < Overflow.maxRecordedKeys, overflowed[field.sourceKey] == nil {
+                        overflowed[field.sourceKey] = Overflow.drift(field, why: why)
+                    }
+                    continue
+                }
+                if field.deep {
+                    // The first deep object of a table without an overflow column asks for one.
+                    drifts.append(
+                        Drift(
+                            kind: .unknownField, column: Overflow.column, sourceKey: field.sourceKey, observed: .json,
+                            expected: nil,
+                            reason:
+                                "field \(JSONValue.quoted(Coercer.cap(field.sourceKey))) is nested deeper than the policy's overflow_depth and the table has no \(Overflow.column) column"
+                        ))
+                    continue
+                }
                 let observed = value.inferredType
                 drifts.append(
                     Drift(
@@ -121,11 +152,23 @@ public struct Validator: Sendable {
                         expected: type, reason: "\(target): \(reason)"))
             }
         }
+        if let opos = overflowPosition, !spill.isEmpty {
+            row[opos] = .text(JSONValue.object(spill).jsonText)
+        }
         for i in schema.requiredPositions where row[i] == .null {
             let column = schema.columns[i]
             if !drifts.contains(where: { $0.column == column.name }) { drifts.append(missing(column, column.name)) }
         }
         return drifts.isEmpty ? .row(row, coerced: coerced) : .drifts(drifts)
+    }
+
+    /// Why a field without a column of its own goes to the overflow column, or nil when it
+    /// does not (the table has no overflow column, or room for a new column).
+    private func overflowReason(_ field: FlatField) -> String? {
+        guard overflowPosition != nil else { return nil }
+        if field.deep { return "nested deeper than the policy's overflow_depth" }
+        if field.column == Overflow.column { return "the overflow column is Mend's own" }
+        return atBudget ? "the table is at its budget of \(maxColumns) columns, policy max_table_columns" : nil
     }
 
     private func missing(_ column: Column, _ key: String) -> Drift {
@@ -143,12 +186,21 @@ public struct RecordLimits: Sendable, Equatable {
     /// Most fields one record may have once flattened (`max_record_fields`). Below
     /// PostgreSQL's 1,600 columns per table, so no single record can exhaust a table.
     public var maxFields: Int
+    /// The table's column budget (`max_table_columns`), overflow column included.
+    public var maxColumns: Int
 
     public static let defaultMaxValueBytes = 8 << 20
     public static let defaultMaxFields = 1_000
+    /// Under PostgreSQL's 1,600 columns per table (and SQLite's 2,000), with room for
+    /// columns added by hand and for dropped columns, which PostgreSQL still counts.
+    public static let defaultMaxColumns = 1_000
 
-    public init(maxValueBytes: Int = RecordLimits.defaultMaxValueBytes, maxFields: Int = RecordLimits.defaultMaxFields) {
+    public init(
+        maxValueBytes: Int = RecordLimits.defaultMaxValueBytes, maxFields: Int = RecordLimits.defaultMaxFields,
+        maxColumns: Int = RecordLimits.defaultMaxColumns
+    ) {
         self.maxValueBytes = maxValueBytes
         self.maxFields = maxFields
+        self.maxColumns = maxColumns
     }
 }

@@ -32,13 +32,17 @@ struct ReadBatch: Sendable {
     /// for the database's bulk load (PostgreSQL COPY); the engine uses it only when it
     /// loads exactly those rows.
     var prepared: PreparedLoad?
+    /// The fields the reader's validators sent to the overflow column, by source key.
+    var overflowed: [String: Drift] = [:]
+    /// The policy's overflow depth for this table, for records flattened again.
+    var overflowDepth: Int?
 
     func text(_ p: Pending) -> String { String(decoding: raw[p.raw], as: UTF8.self) }
 
     /// The record's flattened fields; a fast-path record is parsed again (only when the
     /// table changed under the batch, which is rare).
     func fields(_ p: Pending) -> [FlatField] {
-        var flattener = Flattener()
+        var flattener = Flattener(overflowDepth: overflowDepth)
         return fields(p, with: &flattener)
     }
 
@@ -87,8 +91,13 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     /// core (at most 4); PostgreSQL often runs on the same machine and needs a core for
     /// COPY, so one part unless MEND_PARSE_THREADS says otherwise (a remote server).
     private let parts: Int
+    private let overflowDepth: Int?
 
-    init(reader: Source, table: String, source: String, size: Int, firstBatchMinimum: Int = 0, warehouse: any Warehouse) {
+    init(
+        reader: Source, table: String, source: String, size: Int, firstBatchMinimum: Int = 0, overflowDepth: Int? = nil,
+        warehouse: any Warehouse
+    ) {
+        self.overflowDepth = overflowDepth
         self.firstBatchMinimum = firstBatchMinimum
         self.warehouse = warehouse
         self.reader = reader
@@ -98,7 +107,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         let env = ProcessInfo.processInfo.environment["MEND_PARSE_THREADS"].flatMap(Int.init)
         let byDialect = warehouse.dialect == .sqlite ? ProcessInfo.processInfo.activeProcessorCount : 1
         parts = max(1, min(4, env ?? byDialect))
-        flatteners = Array(repeating: Flattener(), count: parts)
+        flatteners = Array(repeating: Flattener(overflowDepth: overflowDepth), count: parts)
         validators = Array(repeating: nil, count: parts)
     }
 
@@ -111,6 +120,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     /// them in `parts` slices at once: the expensive half of the hot path uses every core.
     func next() -> ReadBatch {
         var b = ReadBatch()
+        b.overflowDepth = overflowDepth
         let size = max(self.size, firstBatchMinimum)
         firstBatchMinimum = 0
         b.raw.reserveCapacity(size * 256)
@@ -210,6 +220,10 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                     }
                 }
             }
+        }
+        for k in 0..<parts where validators[k]?.overflowed.isEmpty == false {
+            b.overflowed.merge(validators[k]?.overflowed ?? [:]) { a, _ in a }
+            validators[k]?.overflowed = [:]
         }
         b.records.reserveCapacity(spans.count)
         for part in items {

@@ -40,7 +40,7 @@ extension Engine {
         var newKeys: [(String, String)] = []
         // Updated only once the batch commits: a rolled-back batch must record its keys again.
         var seenKeys = knownKeys
-        var validator = schema.map { Validator(schema: $0, limits: policy.recordLimits) }
+        var validator = schema.map { Validator(schema: $0, limits: policy.recordLimits(table: table)) }
         for (idx, p) in batch.enumerated() {
             // The reader's fit when it still holds; otherwise validate here (the validator is
             // mutated in place: copying it per record cost a retain per field).
@@ -95,6 +95,9 @@ extension Engine {
                 }
             }
         }
+        var spilled = read.overflowed
+        spilled.merge(validator?.overflowed ?? [:]) { a, _ in a }
+        let overflow = try await unrecordedOverflow(spilled, table: table)
         let columns = schema?.columns ?? []
         let toPark = parked
         let toQuarantine = quarantine
@@ -126,7 +129,8 @@ extension Engine {
                             table: table, source: source, line: lines[src], record: rejectedText(src), drifts: [drift],
                             reason: drift.reason)))
             }
-            let (opened, touched) = try await Park.park(toPark, table: table, actor: actor, notifier: notifier, in: tx)
+            var (opened, touched) = try await Park.park(toPark, table: table, actor: actor, notifier: notifier, in: tx)
+            if try await Engine.recordOverflow(overflow, table: table, actor: actor, in: tx) != nil { opened += 1 }
             try await Park.quarantine(toQuarantine, table: table, actor: actor, in: tx)
             try await tx.rememberSourceKeys(table, keys)
             try await tx.addCounters(table, input: inputCount, loaded: loadRows.count - failures.count, coerced: Int(coerced))
@@ -141,6 +145,7 @@ extension Engine {
             return (opened, touched, failures.count)
         }
         knownKeys = seenKeys
+        markOverflowRecorded(overflow, table: table)
         result.loaded = Int64(rows.count - rejected)
         result.parked = Int64(parked.count + rejected)
         result.quarantined = Int64(quarantine.count)

@@ -6,12 +6,17 @@ extension Engine {
     /// Creates a missing table from the first records, through the same plan, policy,
     /// guard and audit path as any repair.
     func createTable(_ table: String, from records: [[FlatField]], by actor: String) async throws -> TableSchema? {
-        let columns = SchemaInference.columns(from: records)
-        if columns.isEmpty { return nil }
+        let inferred = SchemaInference.columns(from: records)
+        if inferred.isEmpty { return nil }
+        let budget = policy.maxColumns(table: table)
+        let columns = ColumnBudget.fit(columns: inferred, budget: budget)
         let op = PlanOperation(kind: .createTable, columns: columns)
         let plan = Plan(
             incidentID: 0, table: table, operations: [op],
-            rationale: "table \(table) does not exist: create it from the types of its first \(records.count) records",
+            rationale: "table \(table) does not exist: create it from the types of its first \(records.count) records"
+                + (columns.count < inferred.count
+                    ? "; they have \(inferred.count) fields, over the table's budget of \(budget) columns (policy max_table_columns): the last \(inferred.count - columns.count + 1) load into \(Overflow.column)"
+                    : ""),
             confidence: 1, plannedBy: "rules")
         let contract = policy.contract(for: .createTable, table: table, column: nil)
         guard contract == .evolve else {

@@ -80,13 +80,14 @@ extension Engine {
         var schema = try await state.transaction { tx in try await tx.schema(table) }
         var knownKeys = Set<String>()
         // Keys normalized once per run for the records validated again here (after a repair).
-        var flattener = Flattener()
+        var flattener = Flattener(overflowDepth: policy.overflowDepth(table: table))
         // Incidents this run saw wait for approval or refused; their plans stand.
         var settled = Set<Int64>()
         let batches = BatchReader(
             reader: source, table: table, source: sourceName, size: batchSize,
-            firstBatchMinimum: schema == nil ? SchemaInference.firstSchemaWindow : 0, warehouse: warehouse)
-        batches.schema.set(schema, limits: policy.recordLimits)
+            firstBatchMinimum: schema == nil ? SchemaInference.firstSchemaWindow : 0,
+            overflowDepth: policy.overflowDepth(table: table), warehouse: warehouse)
+        batches.schema.set(schema, limits: policy.recordLimits(table: table))
         var reading = Task.detached { batches.next() }
         while true {
             let read = await reading.value
@@ -96,7 +97,7 @@ extension Engine {
             summary.lines += Int64(read.lines)
             if schema == nil, !batch.isEmpty {
                 schema = try await createTable(table, from: firstWindow(batch.map(read.fields)), by: actor)
-                batches.schema.set(schema, limits: policy.recordLimits)
+                batches.schema.set(schema, limits: policy.recordLimits(table: table))
             }
             let r: BatchResult
             do {
@@ -109,7 +110,7 @@ extension Engine {
                 if schema == nil, !batch.isEmpty {
                     schema = try await createTable(table, from: firstWindow(batch.map(read.fields)), by: actor)
                 }
-                batches.schema.set(schema, limits: policy.recordLimits)
+                batches.schema.set(schema, limits: policy.recordLimits(table: table))
                 r = try await commitBatch(
                     table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys, flattener: &flattener, by: actor)
             }
@@ -135,7 +136,7 @@ extension Engine {
                     summary.replayedQuarantined += after.quarantined - before.quarantined
                 }
                 schema = try await state.transaction { tx in try await tx.schema(table) }
-                batches.schema.set(schema, limits: policy.recordLimits)
+                batches.schema.set(schema, limits: policy.recordLimits(table: table))
             }
             if read.atEnd { break }
         }

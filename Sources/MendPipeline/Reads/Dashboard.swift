@@ -153,7 +153,7 @@ extension Engine {
         for op in operations.reversed() {
             guard let name = op.column else { continue }
             switch op.kind {
-            case .addColumn, .addVariantColumn:
+            case .addColumn, .addVariantColumn, .promoteField:
                 columns.removeAll { $0.name == name }
             case .widenColumn:
                 if let i = columns.firstIndex(where: { $0.name == name }), let from = op.from { columns[i].type = from }

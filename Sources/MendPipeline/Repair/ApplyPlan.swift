@@ -23,27 +23,40 @@ extension Engine {
         let compiler = self.compiler
         let judge = self.judge
         let baseContext = await judgeContext(table: table, schema: nil)
+        // The column exists by now: move the field's values out of the overflow column.
+        @Sendable func promote(_ op: PlanOperation, _ schema: TableSchema, in tx: StateTransaction) async throws -> String {
+            guard schema.column(named: Overflow.column) != nil else { return "\(table) has no \(Overflow.column): nothing to move" }
+            let m = try await PromoteField.move(op, table: table, compiler: compiler, in: tx.session)
+            return "moved \(m.moved) values of \(op.source ?? "?") out of \(Overflow.column) into \(op.column ?? "?")"
+                + (m.kept > 0 ? "; \(m.kept) stay there, not \(op.type?.rawValue ?? "?") without loss" : "")
+        }
         do {
             try await state.transaction(lockKey: table) { tx in
                 guard var schema = try await tx.schema(table) else {
                     throw PipelineError.notFound("table \(table) no longer exists")
                 }
                 var executed: [GuardVerdict] = []
+                var promoted: [String] = []
                 for op in plan.operations {
                     switch op.kind {
-                    case .addColumn, .addVariantColumn, .widenColumn, .createTable:
-                        if Engine.alreadySatisfied(op, schema: schema) { continue }
+                    case .addColumn, .addVariantColumn, .widenColumn, .createTable, .promoteField:
+                        if Engine.alreadySatisfied(op, schema: schema) {
+                            if op.kind == .promoteField { promoted.append(try await promote(op, schema, in: tx)) }
+                            continue
+                        }
                         guard let sql = compiler.compile(op, table: table) else { continue }
                         var context = baseContext
                         context.columnTypes[table] = Dictionary(
                             schema.columns.map { ($0.name, $0.declaredType.lowercased()) }, uniquingKeysWith: { a, _ in a })
                         let verdict = judge.judge(sql, context: context)
                         guard verdict.allowed else {
-                            throw PipelineError.refused("the guard refused \(sql): \(verdict.reasons.joined(separator: "; "))")
+                            throw PipelineError.refused(
+                                "the guard refused \(sql.count > 300 ? sql.prefix(300) + "…" : sql): \(verdict.reasons.joined(separator: "; "))")
                         }
                         try await tx.session.executeRepair(sql, operation: op, table: table)
                         executed.append(verdict)
                         schema = try await tx.schema(table) ?? schema
+                        if op.kind == .promoteField { promoted.append(try await promote(op, schema, in: tx)) }
                     case .mapField:
                         if let src = op.source, let col = op.column { try await tx.addMapping(table, source: src, column: col) }
                     case .convertValue:
@@ -57,7 +70,7 @@ extension Engine {
                     executed.isEmpty ? Int64(schema.version) : try await tx.recordSchemaVersion(table, planID: planID, ddl: ddl)
                 let ran = AppliedPlan(
                     incident: plan.incidentID, sql: ddl, schemaVersion: version, risk: executed.map(\.risk).max() ?? .low,
-                    rules: executed.map(\.rule), reasons: executed.flatMap(\.reasons),
+                    rules: executed.map(\.rule), reasons: executed.flatMap(\.reasons) + promoted,
                     skippedAlreadyApplied: plan.operations.count - executed.count)
                 try await Engine.step(incidentID: plan.incidentID, .ran(ran), by: who, in: tx)
                 try await tx.recordMinute(table: table, .init(repairs: 1))
@@ -77,7 +90,7 @@ extension Engine {
     static func alreadySatisfied(_ op: PlanOperation, schema: TableSchema) -> Bool {
         guard let c = op.column else { return op.kind == .createTable }
         switch op.kind {
-        case .addColumn, .addVariantColumn: return schema.column(named: c) != nil
+        case .addColumn, .addVariantColumn, .promoteField: return schema.column(named: c) != nil
         case .widenColumn: return schema.column(named: c)?.type == op.type
         default: return false
         }

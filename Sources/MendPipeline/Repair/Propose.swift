@@ -43,6 +43,7 @@ extension Engine {
         } else {
             (plan, usage) = try await makePlan(incident: detail, schema: schema)
         }
+        plan = ColumnBudget.fit(plan, schema: schema, budget: policy.maxColumns(table: incident.table))
         var proposal = await judgePlan(plan, schema: schema)
         proposal.decision = Self.requireEvidence(proposal.decision, plan: plan, incident: detail)
         return (proposal, usage)
@@ -82,11 +83,12 @@ extension Engine {
         let unsupported = plan.operations.compactMap { op -> String? in
             let column: String?
             switch op.kind {
-            case .addColumn, .widenColumn: column = op.column
+            case .addColumn, .widenColumn, .promoteField: column = op.column
             case .addVariantColumn: column = op.of ?? op.column
             default: column = nil
             }
-            guard let column, !drifted.contains(column) else { return nil }
+            // The overflow column is the column budget's own addition (ColumnBudget.swift).
+            guard let column, column != Overflow.column, !drifted.contains(column) else { return nil }
             return column
         }
         guard !unsupported.isEmpty else { return decision }

@@ -21,28 +21,30 @@ extension Engine {
         let plan = try await currentPlan(incidentID: incidentID)
         let quarantineAll = plan?.plan.status == .applied && plan?.plan.operations.contains(where: { $0.kind == .quarantine }) == true
         let table = incident.table
-        let limits = policy.recordLimits
+        let limits = policy.recordLimits(table: table)
+        let overflowDepth = policy.overflowDepth(table: table)
         var result = ReplayResult()
         var afterID: Int64 = 0
         while true {
             let cursor = afterID
+            let known = try await recordedOverflowKeys(table: table)
             // Two workers may replay the same incident: the per-table replay lock makes the
             // second read only what the first left parked, so no record loads twice.
-            let chunk = try await state.transaction(lockKey: "replay:" + table) { tx -> (ReplayResult, Int64, Bool) in
+            let chunk = try await state.transaction(lockKey: "replay:" + table) { tx -> (ReplayResult, Int64, Bool, [Drift]) in
                 var r = ReplayResult()
                 if quarantineAll {
                     let records = try await tx.parkedRecords(incidentID: incidentID, limit: 2000, afterID: cursor)
-                    guard let last = records.last?.id else { return (r, cursor, true) }
+                    guard let last = records.last?.id else { return (r, cursor, true, []) }
                     try await tx.quarantineParked(records, reason: "quarantined by plan \(plan?.plan.id ?? 0)")
                     r.quarantined = Int64(records.count)
                     try await tx.recordMinute(table: table, .init(quarantined: r.quarantined))
-                    return (r, last, false)
+                    return (r, last, false, [])
                 }
                 let records = try await tx.parkedTexts(incidentID: incidentID, limit: 2000, afterID: cursor)
-                guard let last = records.last?.id else { return (r, cursor, true) }
+                guard let last = records.last?.id else { return (r, cursor, true, []) }
                 guard let schema = try await tx.schema(table) else { throw PipelineError.notFound("table \(table) is gone") }
                 var validator = Validator(schema: schema, limits: limits)
-                var flattener = Flattener()
+                var flattener = Flattener(overflowDepth: overflowDepth)
                 var rows: [[SQLValue]] = []
                 var loadedIDs: [Int64] = []
                 var coerced = 0
@@ -76,8 +78,12 @@ extension Engine {
                 try await tx.addCounters(table, input: 0, loaded: rows.count, coerced: coerced)
                 try await tx.recordMinute(table: table, .init(loaded: Int64(rows.count), coerced: Int64(coerced)))
                 r.loaded = Int64(rows.count)
-                return (r, last, false)
+                // Records that loaded with fields in the overflow column: recorded like on arrival.
+                let overflow = Engine.unrecorded(validator.overflowed, known: known)
+                _ = try await Engine.recordOverflow(overflow, table: table, actor: who, in: tx)
+                return (r, last, false, overflow)
             }
+            markOverflowRecorded(chunk.3, table: table)
             result.loaded += chunk.0.loaded
             result.quarantined += chunk.0.quarantined
             afterID = chunk.1

@@ -347,7 +347,7 @@ struct PostgresSession: SQLSession {
             let json = String(decoding: try JSONEncoder().encode(cols), as: UTF8.self)
             try await PostgresWarehouse.run(
                 repair, "SELECT \(fn("mend_create_table"))(?, ?, CAST(? AS jsonb))", [.text(schema), .text(table), .text(json)])
-        case .addColumn, .addVariantColumn:
+        case .addColumn, .addVariantColumn, .promoteField:
             try await PostgresWarehouse.run(
                 repair, "SELECT \(fn("mend_add_column"))(?, ?, ?, ?)",
                 [.text(schema), .text(table), .text(op.column ?? ""), .text((op.type ?? .text).postgresName)])
