@@ -1,3 +1,4 @@
+import Foundation
 import MendCore
 import Testing
 
@@ -215,5 +216,107 @@ import Testing
         #expect(a.signature != b.signature)
         #expect(b.signature == "unknown_field:x:text")
         #expect(Self.d(.missingRequired, "id", nil).signature == "missing_required:id:-")
+    }
+}
+
+/// The column budget and the overflow column (ColumnBudget.swift, Overflow.swift).
+@Suite struct OverflowTests {
+    static let full = TableSchema(
+        name: "events", columns: [Column(name: "id", type: .bigint), Column(name: "a", type: .text), Overflow.definition])
+
+    static func fields(_ json: String, depth: Int? = nil) throws -> [FlatField] {
+        guard case .object(let members) = try JSONParser.parse(json) else { throw CancellationError() }
+        var f = Flattener(overflowDepth: depth)
+        return f.flatten(members)
+    }
+
+    @Test func atTheBudgetNewFieldsLoadIntoTheOverflowColumnUnderTheirKeyPaths() throws {
+        var v = Validator(schema: Self.full, limits: RecordLimits(maxColumns: 3))
+        let fit = v.fit(try Self.fields(#"{"id": 1, "a": "x", "b": 2, "nested": {"c": true}, "gone": null}"#))
+        guard case .row(let row, _) = fit else {
+            Issue.record("the record must load: \(fit)")
+            return
+        }
+        #expect(row[0] == .int(1) && row[1] == .text("x"))
+        #expect(row[2] == .text(#"{"b":2,"nested.c":true}"#), "source paths, and no null-only key")
+        #expect(v.overflowed.keys.sorted() == ["b", "nested.c"])
+        #expect(v.overflowed["b"]?.kind == .overflow && v.overflowed["b"]?.observed == .bigint)
+    }
+
+    @Test func belowTheBudgetANewFieldIsStillDrift() throws {
+        var v = Validator(schema: Self.full, limits: RecordLimits(maxColumns: 10))
+        guard case .drifts(let d) = v.fit(try Self.fields(#"{"id": 1, "b": 2}"#)) else {
+            Issue.record("a new field below the budget asks for a column")
+            return
+        }
+        #expect(d.map(\.kind) == [.unknownField] && v.overflowed.isEmpty)
+    }
+
+    @Test func objectsDeeperThanTheOverflowDepthGoToTheOverflowColumn() throws {
+        let fields = try Self.fields(#"{"id": 1, "meta": {"a": 1, "deep": {"x": [1, 2]}}}"#, depth: 2)
+        #expect(fields.map(\.column) == ["id", "meta__a", "meta__deep"])
+        #expect(fields.map(\.deep) == [false, false, true])
+        let schema = TableSchema(
+            name: "events", columns: [Column(name: "id", type: .bigint), Column(name: "meta__a", type: .bigint), Overflow.definition])
+        var v = Validator(schema: schema, limits: RecordLimits(maxColumns: 100))
+        guard case .row(let row, _) = v.fit(fields) else {
+            Issue.record("the record must load")
+            return
+        }
+        #expect(row[2] == .text(#"{"meta.deep":{"x":[1,2]}}"#))
+
+        // Without an overflow column, the first deep object asks for one.
+        var bare = Validator(schema: TableSchema(name: "events", columns: [Column(name: "id", type: .bigint)]))
+        let d = ValidatorTests.drifts(bare.fit(try Self.fields(#"{"id": 1, "meta": {"deep": {"x": 1}}}"#, depth: 1)))
+        #expect(d.map(\.column) == [Overflow.column] && d.first?.observed == .json)
+        // Without overflow_depth, deep objects stay whole in a json column of their own.
+        #expect(try Self.fields(#"{"m": {"a": {"b": {"c": {"d": 1}}}}}"#).map(\.deep) == [false])
+    }
+
+    @Test func aNewTableKeepsBudgetMinusOneColumnsAndTheOverflowColumn() {
+        let cols = (0..<10).map { Column(name: "c\($0)", type: .bigint) }
+        #expect(ColumnBudget.fit(columns: cols, budget: 20) == cols)
+        let fitted = ColumnBudget.fit(columns: cols, budget: 4)
+        #expect(fitted.map(\.name) == ["c0", "c1", "c2", Overflow.column] && fitted.last?.type == .json)
+    }
+
+    @Test func aPlanIsTrimmedToTheRoomLeftAndGetsTheOverflowColumn() {
+        let schema = TableSchema(name: "t", columns: (0..<8).map { Column(name: "c\($0)", type: .bigint) })
+        let ops = (0..<5).map { PlanOperation.addColumn("n\($0)", .text) }
+        let plan = Plan(incidentID: 1, table: "t", operations: ops, rationale: "new fields", confidence: 0.9, plannedBy: "rules")
+        #expect(ColumnBudget.fit(plan, schema: schema, budget: 13) == plan, "a plan that fits is unchanged")
+        let cut = ColumnBudget.fit(plan, schema: schema, budget: 10)
+        #expect(cut.operations.map(\.column) == ["n0", Overflow.column])
+        #expect(cut.rationale.contains("4 new fields (n1, n2, n3, n4) load into _mend_overflow"), "\(cut.rationale)")
+
+        // A promotion past the budget is cut, and the rationale says what to raise.
+        let full = TableSchema(name: "t", columns: schema.columns + [Overflow.definition, Column(name: "x", type: .text)])
+        let promote = Plan(
+            incidentID: 1, table: "t", operations: [PlanOperation(kind: .promoteField, column: "p", type: .bigint, source: "p")],
+            rationale: "", confidence: 0.9, plannedBy: "person")
+        let refused = ColumnBudget.fit(promote, schema: full, budget: 10)
+        #expect(refused.operations.isEmpty && refused.problem() != nil)
+        #expect(refused.rationale.contains("raise max_table_columns"))
+    }
+
+    @Test func thePolicyDecodesTheBudgetAndTheDepthAndRefusesBadOnes() throws {
+        let p = try JSONDecoder().decode(
+            Policy.self,
+            from: Data(#"{"max_table_columns": 300, "overflow_depth": 2, "tables": {"wide": {"max_columns": 1200}}}"#.utf8))
+        #expect(p.maxColumns(table: "other") == 300 && p.maxColumns(table: "wide") == 1200)
+        #expect(p.overflowDepth(table: "wide") == 2 && p.recordLimits(table: "wide").maxColumns == 1200)
+        #expect(Policy.default.maxColumns(table: "t") == 1_000 && Policy.default.overflowDepth(table: "t") == nil)
+        #expect(throws: PolicyError.self) { try JSONDecoder().decode(Policy.self, from: Data(#"{"max_table_columns": 1700}"#.utf8)) }
+        #expect(throws: PolicyError.self) { try JSONDecoder().decode(Policy.self, from: Data(#"{"overflow_depth": 0}"#.utf8)) }
+    }
+
+    @Test func theRulesPlannerProposesAPromotionForAnOverflowIncident() {
+        let drift = Overflow.drift(FlatField(column: "b__c", sourceKey: "b.c", value: .number(JSONNumber(int: 3))), why: "test")
+        let incident = Incident(
+            id: 4, table: "t", signature: drift.signature, kinds: [.overflow], status: .open, parked: 0, openedAt: Date(),
+            drifts: [drift])
+        let plan = RulesPlanner().planSync(incident: incident, schema: Self.full)
+        #expect(plan.operations == [PlanOperation(kind: .promoteField, column: "b__c", type: .bigint, source: "b.c")])
+        #expect(Policy.default.decide(plan, risks: [.low]).autonomy == .approve, "a promotion is a person's call")
     }
 }

@@ -7,7 +7,7 @@ public enum ColumnBudget {
     /// inference order, then the overflow column for the rest.
     public static func fit(columns: [Column], budget: Int) -> [Column] {
         guard columns.count > budget, budget >= 2 else { return columns }
-        return Array(columns.prefix(budget - 1)) + [Overflow.definition]
+        return Array(columns.lazy.filter { $0.name != Overflow.column }.prefix(budget - 1)) + [Overflow.definition]
     }
 
     /// `plan` cut to the room `schema` has left. Columns past the room are dropped from the

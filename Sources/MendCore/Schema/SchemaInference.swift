@@ -7,17 +7,21 @@ public enum SchemaInference {
 
     /// Columns in order of first appearance, each typed by the join of its non-null
     /// values. A field that has only been null gets no column yet: its type is unknown.
+    /// Objects nested deeper than the overflow depth give the overflow column.
     public static func columns(from records: [[FlatField]]) -> [Column] {
         var order: [String] = []
         var types: [String: LogicalType] = [:]
         for fields in records {
             for f in fields where f.validName {
-                guard let t = f.value.inferredType else { continue }
-                if let existing = types[f.column] {
-                    types[f.column] = existing.join(t)
+                guard var t = f.value.inferredType else { continue }
+                // Nested deeper than the overflow depth: it loads into the overflow column.
+                let column = f.deep ? Overflow.column : f.column
+                if f.deep { t = .json }
+                if let existing = types[column] {
+                    types[column] = existing.join(t)
                 } else {
-                    types[f.column] = t
-                    order.append(f.column)
+                    types[column] = t
+                    order.append(column)
                 }
             }
         }
