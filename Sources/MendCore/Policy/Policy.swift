@@ -154,11 +154,14 @@ public struct Policy: Codable, Sendable, Equatable {
         mcpApprovers = try c.decodeIfPresent(Set<String>.self, forKey: .mcpApprovers) ?? []
         maxTableColumns = try c.decodeIfPresent(Int.self, forKey: .maxTableColumns) ?? RecordLimits.defaultMaxColumns
         overflowDepth = try c.decodeIfPresent(Int.self, forKey: .overflowDepth)
-        for (key, value) in [("max_table_columns", maxTableColumns)] + tables.compactMap({ t in t.value.maxColumns.map { ("tables.\(t.key).max_columns", $0) } })
+        for (key, value) in [("max_table_columns", maxTableColumns)]
+            + tables.compactMap({ t in t.value.maxColumns.map { ("tables.\(t.key).max_columns", $0) } })
         where !(2...Policy.maxTableColumnsCeiling).contains(value) {
-            throw PolicyError.badLimit(key, "\(value) is outside 2…\(Policy.maxTableColumnsCeiling) (PostgreSQL allows 1,600 columns per table)")
+            throw PolicyError.badLimit(
+                key, "\(value) is outside 2…\(Policy.maxTableColumnsCeiling) (PostgreSQL allows 1,600 columns per table)")
         }
-        for (key, value) in [("overflow_depth", overflowDepth)] + tables.map({ t in ("tables.\(t.key).overflow_depth", t.value.overflowDepth) })
+        for (key, value) in [("overflow_depth", overflowDepth)]
+            + tables.map({ t in ("tables.\(t.key).overflow_depth", t.value.overflowDepth) })
         where (value ?? 1) < 1 {
             throw PolicyError.badLimit(key, "\(value ?? 0) must be 1 or more (the number of nesting levels flattened into columns)")
         }

@@ -51,7 +51,8 @@ extension Engine {
                         let verdict = judge.judge(sql, context: context)
                         guard verdict.allowed else {
                             throw PipelineError.refused(
-                                "the guard refused \(sql.count > 300 ? sql.prefix(300) + "…" : sql): \(verdict.reasons.joined(separator: "; "))")
+                                "the guard refused \(sql.count > 300 ? sql.prefix(300) + "…" : sql): \(verdict.reasons.joined(separator: "; "))"
+                            )
                         }
                         try await tx.session.executeRepair(sql, operation: op, table: table)
                         executed.append(verdict)
