@@ -113,6 +113,30 @@ import Testing
         #expect(arrival?["loaded"] as? Int == 3, "the mapped records load on arrival now: \(json.out)")
     }
 
+    /// A table at its column budget loads new fields into _mend_overflow; `mend promote` gives
+    /// one a column of its own once approved, and says what it needs when it cannot.
+    @Test func aFieldInTheOverflowColumnIsPromotedFromTheCommandLine() async throws {
+        let dir = Paths.tempDir()
+        let policy = dir.appendingPathComponent("policy.yaml")
+        try "max_table_columns: 3\n".write(to: policy, atomically: true, encoding: .utf8)
+        let lines = writeLines((1...5).map { #"{"id": \#($0), "a": "x", "b": true, "extra": {"n": \#($0)}}"# }, in: dir)
+        let db = Self.db(dir)
+        let r = try await Self.mend(["ingest", lines, "--table", "events", "--db", db, "--policy", policy.path], in: dir)
+        #expect(r.code == 0 && r.out.contains("5 loaded"), "\(r.all)")
+        let wrong = try await Self.mend(["promote", "1", "--field", "nope", "--db", db, "--policy", policy.path], in: dir)
+        #expect(wrong.code != 0 && wrong.err.contains("records no field 'nope'") && wrong.err.contains("extra.n"), "\(wrong.all)")
+        let full = try await Self.mend(["promote", "1", "--field", "extra.n", "--db", db, "--policy", policy.path], in: dir)
+        #expect(full.code != 0 && full.all.contains("max_table_columns"), "at the budget it says what to raise: \(full.all)")
+
+        try "max_table_columns: 4\n".write(to: policy, atomically: true, encoding: .utf8)
+        let asked = try await Self.mend(["promote", "1", "--field", "extra.n", "--db", db, "--policy", policy.path], in: dir)
+        #expect(asked.code == 0 && asked.out.contains("waits for approval: run `mend approve 1`"), "\(asked.all)")
+        let ok = try await Self.mend(["approve", "1", "--by", "alice", "--db", db, "--policy", policy.path], in: dir)
+        #expect(ok.code == 0 && ok.out.contains("applied"), "\(ok.all)")
+        let schema = try await Self.mend(["schema", "events", "--db", db], in: dir)
+        #expect(schema.out.contains("extra__n"), "\(schema.out)")
+    }
+
     /// One JSON vocabulary: every `--json` output's keys are snake_case (keys that are data,
     /// such as table names, are lower case here anyway).
     @Test func everyJSONOutputIsSnakeCase() async throws {
