@@ -289,6 +289,9 @@ import Testing
         #expect(cut.operations.map(\.column) == ["n0", Overflow.column])
         #expect(cut.rationale.contains("4 new fields (n1, n2, n3, n4) load into _mend_overflow"), "\(cut.rationale)")
 
+        // At the budget, with the overflow column there, the plan changes nothing and replays.
+        let withOverflow = TableSchema(name: "t", columns: schema.columns + [Overflow.definition, Column(name: "x", type: .text)])
+        #expect(ColumnBudget.fit(plan, schema: withOverflow, budget: 10).operations == [.addColumn(Overflow.column, .json)])
         // A promotion past the budget is cut, and the rationale says what to raise.
         let full = TableSchema(name: "t", columns: schema.columns + [Overflow.definition, Column(name: "x", type: .text)])
         let promote = Plan(

@@ -43,7 +43,9 @@ public enum ColumnBudget {
             }
         }
         var out = plan
-        if !hasOverflow, !kept.contains(where: { $0.column == Overflow.column }), !cut.isEmpty {
+        // Also when the column exists: the plan then changes nothing and replays the records,
+        // whose cut fields now load into it (an empty plan would be refused and leave them parked).
+        if !kept.contains(where: { $0.column == Overflow.column }), !cut.isEmpty, !cutPromotion {
             kept.append(.addColumn(Overflow.column, .json))
         }
         out.operations = kept

@@ -55,11 +55,18 @@ public enum RenameDetector {
         public var column: String
         public var type: LogicalType?
         public var recent: [String?]
+        /// Profiled once here, not once per new key: an incident with 100 new keys and 100
+        /// candidate columns profiled 10,000 times 500 values before (D20).
+        let profile: ValueProfile
+        /// The recent values that are not null, once.
+        let present: [String]
 
         public init(column: String, type: LogicalType?, recent: [String?]) {
             self.column = column
             self.type = type
             self.recent = recent
+            present = recent.compactMap { $0 }
+            profile = ValueProfile(present, type: type ?? .text)
         }
     }
 
@@ -73,10 +80,11 @@ public enum RenameDetector {
     public static func detect(_ new: NewKey, among candidates: [Candidate]) -> Finding {
         var passed: [RenameEvidence] = []
         var misses: [(similarity: Double, why: String)] = []
+        let profile = ValueProfile(new.values, type: new.type)
         for c in candidates where c.column != new.column {
-            let present = c.recent.compactMap { $0 }
+            let present = c.present
             let overlap = new.records == 0 ? 1 : Double(new.alsoCarrying[c.column] ?? 0) / Double(new.records)
-            let similarity = ValueProfile(new.values, type: new.type).similarity(to: ValueProfile(present, type: c.type ?? .text))
+            let similarity = profile.similarity(to: c.profile)
             let presence = c.recent.isEmpty ? 0 : Double(present.count) / Double(c.recent.count)
             let why: String?
             if !compatible(new.type, c.type) {
@@ -135,7 +143,7 @@ public enum RenameDetector {
 }
 
 /// What values look like, to compare two keys' values without reading meaning into them.
-struct ValueProfile {
+struct ValueProfile: Sendable, Equatable {
     /// Share of values per shape: "c-37" → "a-9", "2026-12-01" → "9-9-9".
     var shapes: [String: Double] = [:]
     var meanLength = 0.0
@@ -175,6 +183,16 @@ struct ValueProfile {
     }
 
     static func characterClass(_ ch: Character) -> Character {
+        // ASCII without the Unicode property tables (most values are ASCII).
+        if let a = ch.asciiValue {
+            switch a {
+            case 0x41...0x5A: return "A"
+            case 0x61...0x7A: return "a"
+            case 0x30...0x39: return "9"
+            case 0x20, 0x09...0x0D: return " "
+            default: return ch
+            }
+        }
         if ch.isLetter { return ch.isUppercase ? "A" : "a" }
         if ch.isNumber { return "9" }
         if ch.isWhitespace { return " " }
