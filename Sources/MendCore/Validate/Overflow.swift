@@ -14,7 +14,7 @@ public enum Overflow {
         return Drift(
             kind: .overflow, column: field.column, sourceKey: field.sourceKey, observed: observed, expected: nil,
             reason:
-                "field \(JSONValue.quoted(Coercer.cap(field.sourceKey))) (\(observed?.rawValue ?? "null")) was loaded into \(column) (\(why)); promote it with a promote_field plan"
+                "field \(JSONValue.quoted(Coercer.cap(field.sourceKey))) (\(observed?.rawValue ?? "null")) was loaded into \(column) (\(why)); `mend promote` gives it a column of its own"
         )
     }
 
