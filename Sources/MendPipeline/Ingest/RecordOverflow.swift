@@ -10,8 +10,8 @@ extension Engine {
     /// The overflow keys the incidents of `table` record.
     func recordedOverflowKeys(table: String) async throws -> Set<String> {
         if let known = overflowRecorded[table] { return known }
-        let incidents = try await state.transaction { tx in try await tx.incidents(table: table) }
-        let known = Set(incidents.flatMap { $0.drifts.filter { $0.kind == .overflow }.map(\.sourceKey) })
+        let incidents = try await state.transaction { tx in try await tx.overflowIncidents(table: table) }
+        let known = Set(incidents.flatMap { $0.drifts.map(\.sourceKey) })
         overflowRecorded[table] = known
         return known
     }

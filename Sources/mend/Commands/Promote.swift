@@ -31,11 +31,12 @@ struct Promote: AsyncParsableCommand {
         let id = incident.id.value
         let (i, _, _) = try await engine.incidentDetail(id, samples: 0)
         guard let drift = i.drifts.first(where: { $0.kind == .overflow && $0.sourceKey == field }) else {
-            let listed = i.drifts.filter { $0.kind == .overflow }.prefix(5).map(\.sourceKey)
+            let recorded = i.drifts.filter { $0.kind == .overflow }.map(\.sourceKey)
+            let listed = recorded.prefix(5)
             throw ValidationError(
                 listed.isEmpty
                     ? "incident #\(id) records no field loaded into \(Overflow.column); `mend incidents` lists the ones that do"
-                    : "incident #\(id) records no field '\(field)' in \(Overflow.column); it records \(listed.joined(separator: ", "))\(i.drifts.count > 5 ? ", …" : "")"
+                    : "incident #\(id) records no field '\(field)' in \(Overflow.column); it records \(listed.joined(separator: ", "))\(recorded.count > 5 ? ", …" : "")"
             )
         }
         var chosen = drift.observed
