@@ -13,6 +13,9 @@
 #   MEND_TEST_PG_ALTHOST       127.0.0.2 when the main cluster also listens there: a loopback
 #                              address the certificate does not name, for the host-name check
 #   MEND_TEST_PG_NOTLS         superuser URL of a second, tiny cluster with ssl=off
+#   MEND_TEST_PG_FAULT         superuser URL of a third cluster with PostgreSQL's default settings
+#                              (fsync on), which the fault tests stop, restart and crash
+#   MEND_TEST_PG_FAULT_CTL     a script that does it: restart-fast | restart-immediate | stop | start
 set -euo pipefail
 
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -23,6 +26,7 @@ tmp=$(mktemp -d /tmp/mend-pg.XXXXXX)
 chmod 755 "$tmp"
 port=${MEND_PG_PORT:-$((20000 + RANDOM % 20000))}
 notls_port=$((port + 1))
+fault_port=$((port + 2))
 pki="$tmp/pki"
 as_root=false
 [ "$(id -u)" = "0" ] && as_root=true
@@ -37,7 +41,7 @@ run_pg() {
 }
 
 stop() {
-  for d in data data-notls; do
+  for d in data data-notls data-fault; do
     [ -d "$tmp/$d" ] && { run_pg "'$bindir/pg_ctl' -D '$tmp/$d' -m immediate stop" >/dev/null 2>&1 || true; }
   done
   rm -rf "$tmp"
@@ -92,6 +96,7 @@ run_pg "'$bindir/initdb' -D '$tmp/data' -U postgres -A trust --no-sync" >"$tmp/i
   || { cat "$tmp/initdb.log"; exit 1; }
 # The second cluster is a copy of the first, fresh data directory: no second initdb.
 cp -a "$tmp/data" "$tmp/data-notls"
+cp -a "$tmp/data" "$tmp/data-fault"
 
 common="-k '$tmp' -c fsync=off"
 run_pg "'$bindir/pg_ctl' -D '$tmp/data' -l '$tmp/pg.log' -w -o \"-p $port $common -c max_connections=100 \
@@ -102,15 +107,43 @@ run_pg "'$bindir/pg_ctl' -D '$tmp/data-notls' -l '$tmp/pg-notls.log' -w -o \"-p 
   -c shared_buffers=16MB -c listen_addresses=127.0.0.1 -c hba_file='$tmp/hba-notls.conf' -c ssl=off\" start" \
   >/dev/null || { cat "$tmp/pg-notls.log"; exit 1; }
 
+# The fault cluster keeps PostgreSQL's defaults (fsync on): what users run, and what a crash tests.
+fault_opts="-p $fault_port -k '$tmp' -c max_connections=40 -c shared_buffers=32MB -c listen_addresses=127.0.0.1 -c hba_file='$tmp/hba-notls.conf' -c ssl=off"
+run_pg "'$bindir/pg_ctl' -D '$tmp/data-fault' -l '$tmp/pg-fault.log' -w -o \"$fault_opts\" start" \
+  >/dev/null || { cat "$tmp/pg-fault.log"; exit 1; }
+cat >"$tmp/fault-ctl.sh" <<CTL
+#!/usr/bin/env bash
+# Stops, starts or restarts the fault cluster as the fault tests ask (as the postgres user when root).
+set -euo pipefail
+# The server outlives this script: it must not inherit the caller's descriptors (a test
+# runner waits for EOF on some of them, and would wait for as long as the server runs).
+for fd in \$(ls /proc/\$\$/fd); do [ "\$fd" -gt 2 ] && eval "exec \$fd>&-" 2>/dev/null || true; done
+exec </dev/null
+pgctl() {
+  if [ "\$(id -u)" = "0" ]; then su postgres -s /bin/bash -c "'$bindir/pg_ctl' -D '$tmp/data-fault' -l '$tmp/pg-fault.log' \$*"
+  else '$bindir/pg_ctl' -D '$tmp/data-fault' -l '$tmp/pg-fault.log' "\$@"; fi
+}
+case "\${1:-}" in
+  restart-fast) pgctl -w -m fast -o "\\"$fault_opts\\"" restart ;;
+  restart-immediate) pgctl -w -m immediate -o "\\"$fault_opts\\"" restart ;;
+  stop) pgctl -w -m fast stop ;;
+  start) pgctl -w -o "\\"$fault_opts\\"" start ;;
+  *) echo "usage: \$0 restart-fast|restart-immediate|stop|start" >&2; exit 2 ;;
+esac
+CTL
+chmod 755 "$tmp/fault-ctl.sh"
+
 pw_password="mend-pw-$RANDOM$RANDOM"
 run_pg "'$bindir/psql' -q -v ON_ERROR_STOP=1 -h '$tmp' -p $port -U postgres -d postgres" >/dev/null <<SQL
 CREATE ROLE mend_cert LOGIN;
 CREATE ROLE mend_pw LOGIN PASSWORD '$pw_password';
 SQL
-echo "throwaway PostgreSQL on 127.0.0.1:$port (ssl=on) and 127.0.0.1:$notls_port (ssl=off)"
+echo "throwaway PostgreSQL on 127.0.0.1:$port (ssl=on), 127.0.0.1:$notls_port (ssl=off) and 127.0.0.1:$fault_port (defaults, for faults)"
 
 export MEND_TEST_PG="postgres://postgres@127.0.0.1:$port/postgres"
 export MEND_TEST_PG_NOTLS="postgres://postgres@127.0.0.1:$notls_port/postgres"
+export MEND_TEST_PG_FAULT="postgres://postgres@127.0.0.1:$fault_port/postgres"
+export MEND_TEST_PG_FAULT_CTL="$tmp/fault-ctl.sh"
 export MEND_TEST_PG_CA="$pki/ca.crt"
 export MEND_TEST_PG_WRONG_CA="$pki/wrong-ca.crt"
 export MEND_TEST_PG_CLIENT_CERT="$pki/client.crt"

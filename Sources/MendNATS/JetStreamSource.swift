@@ -57,6 +57,13 @@ public final class JetStreamSource: RecordSource, @unchecked Sendable {
             stream: client.stream, consumer: client.consumer, batch(through: position).map(\.sequence))
     }
 
+    /// The batch's sequences are in the committed ranges exactly when its transaction committed.
+    public func wasCommitted(through position: StateStore.Offset, in tx: StateTransaction) async throws -> Bool? {
+        let sequences = batch(through: position).map(\.sequence)
+        let done = try await tx.committedSequences(stream: client.stream, consumer: client.consumer, among: sequences)
+        return !sequences.isEmpty && done.count == sequences.count
+    }
+
     public func acknowledge(through position: StateStore.Offset) async throws {
         client.ackLater(Array(batch(through: position)))
         acked.withLockedValue { $0 = max($0, Int(position.line)) }

@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 public import MendCore
 public import MendPipeline
+import MendStore
 import Metrics
 public import Prometheus
 
@@ -37,9 +38,19 @@ public final class ServerMetrics: Sendable {
     }
 
     /// Brings the pipeline instruments up to date with the database, then renders.
+    /// While the database is away the pipeline figures cannot be read: the database's own
+    /// gauges and counters are still exported, so the outage shows in the scrape.
     public func render(engine: Engine) async throws -> String {
-        let snap = try await engine.metricsSnapshot()
-        await state.update(snap, factory: factory)
+        let health = engine.warehouse.health.snapshot
+        Gauge(label: "mend_database_up", factory: factory).record(health.up ? 1 : 0)
+        await state.advance("mend_database_reconnects_total", [], to: Int64(health.reconnects), factory: factory)
+        await state.advance("mend_retries_total", [], to: Int64(health.retries), factory: factory)
+        do {
+            let snap = try await engine.metricsSnapshot()
+            await state.update(snap, factory: factory)
+        } catch let e as StoreError where e.isOutage {
+            Gauge(label: "mend_database_up", factory: factory).record(0)
+        }
         return registry.emitToString()
     }
 

@@ -10,13 +10,24 @@ import NIOCore
 /// The route handlers: health, login and logout, webhook ingest, approve and reject.
 extension MendRouter {
 
-    func healthz() async -> ServerResponse {
-        do {
-            _ = try await engine.stats()
-            return .json(200, ["status": "ok"])
-        } catch {
-            return .json(503, ["status": "unavailable", "error": "the database does not answer: \(error)"])
+    /// Liveness: the process answers. It never asks the database, so a supervisor does not
+    /// restart a server that is only waiting for its database to come back.
+    func healthz() -> ServerResponse { .json(200, ["status": "ok"]) }
+
+    /// Readiness, for load balancers: whether the database answers now, and if not, since
+    /// when and why (without secrets).
+    func readyz() async -> ServerResponse {
+        let warehouse = engine.warehouse
+        if await warehouse.probe() { return .json(200, ["status": "ready"]) }
+        let h = warehouse.health.snapshot
+        var body = ["status": "unavailable", "error": "the database does not answer: \(h.lastError ?? "unknown")"]
+        if let since = h.downSince {
+            body["down_since"] = ISO8601DateFormatter().string(from: since)
+            body["down_seconds"] = String(Int(Date().timeIntervalSince(since)))
         }
+        var response = ServerResponse.json(503, body)
+        response.headers.append(("Retry-After", "5"))
+        return response
     }
 
     /// An approver logs in with their own token; the session carries their name, which the

@@ -97,7 +97,7 @@ public final class MendRouter: Sendable {
 
     /// The routes, parsed from the path once.
     enum Route {
-        case healthz, mcp, login, logout, metrics, ingest(String), overview, incident(String), decide(String, approve: Bool), audit
+        case healthz, readyz, mcp, login, logout, metrics, ingest(String), overview, incident(String), decide(String, approve: Bool), audit
         case schema(String)
         case parked(String)
         case live, liveJSON, liveScript
@@ -109,6 +109,7 @@ public final class MendRouter: Sendable {
             case 1:
                 switch parts[0] {
                 case "healthz": self = .healthz
+                case "readyz": self = .readyz
                 case "mcp": self = .mcp
                 case "login": self = .login
                 case "logout": self = .logout
@@ -180,7 +181,7 @@ public final class MendRouter: Sendable {
     func refuseBeforeBody(_ head: ServerRequest) async -> ServerReply? {
         let route = Self.route(of: head)
         switch route {
-        case .healthz, .login: return nil
+        case .healthz, .readyz, .login: return nil
         case .mcp:
             // The MCP host answers without a body too; only an agent's request is read.
             if mcp.agent(head.header("authorization")) != nil { return nil }
@@ -199,7 +200,9 @@ public final class MendRouter: Sendable {
         // Unauthenticated routes.
         switch (r.method, route) {
         case ("GET", .healthz):
-            return ("healthz", .response(await healthz()))
+            return ("healthz", .response(healthz()))
+        case ("GET", .readyz):
+            return ("readyz", .response(await readyz()))
         case (_, .mcp):
             return ("mcp", .mcp(await mcp.handle(r.mcpRequest)))  // the MCP host checks the bearer token itself
         case ("GET", .login):
@@ -272,6 +275,15 @@ public final class MendRouter: Sendable {
         case let e as IngestBodyError:
             if case .keyReused = e { (status, full) = (422, e.description) } else { (status, full) = (400, e.description) }
         case let e as StoreError:
+            if e.isOutage {
+                // The database is away for now: the client retries, as Retry-After says.
+                let message =
+                    "the database is unavailable (\(e.reason)); nothing of this request was kept unless a later retry says it was replayed: retry after a few seconds"
+                let text = message.count > 500 ? String(message.prefix(500)) + "… (truncated)" : message
+                return html
+                    ? .html(503, Pages.errorPage(status: 503, message: text))
+                    : .error(503, text, headers: [("Retry-After", "5")])
+            }
             (status, full) = (503, "the database failed: \(e.withoutStatement); check the database, then retry")
         default:
             (status, full) = (500, "internal error: \(error)")

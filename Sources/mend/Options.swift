@@ -20,12 +20,55 @@ struct DBOptions: ParsableArguments {
             """)
     var db: String = ProcessInfo.processInfo.environment["MEND_DB"] ?? "sqlite:mend.db"
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            """
+            Seconds to keep retrying when the database cannot be reached or its connection breaks (a restart, \
+            a failover, a lock held by another process, a full disk). A transaction that failed is run again \
+            from its start on a new connection; one line per try goes to stderr. Default: 60 for one-off \
+            commands, 300 for consume, 10 for serve (each request, then 503 with Retry-After). 0: no retry.
+            """, valueName: "seconds"))
+    var retryFor: Double?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to open a database connection.", valueName: "seconds"))
+    var connectTimeout: Double = 5
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            """
+            Seconds one statement may run before PostgreSQL cancels it; a connection that has not answered \
+            5 s after that is closed and the transaction retried.
+            """, valueName: "seconds"))
+    var statementTimeout: Double = 120
+
+    func validate() throws {
+        guard retryFor.map({ $0 >= 0 }) ?? true else { throw ValidationError("--retry-for takes seconds, 0 or more") }
+        guard connectTimeout > 0, statementTimeout > 0 else {
+            throw ValidationError("--connect-timeout and --statement-timeout take seconds above 0")
+        }
+    }
+
+    /// The bounds of every database call; `retryDefault` is the command's own budget.
+    func resilience(retryDefault: Double) -> Resilience {
+        Resilience(retryFor: retryFor ?? retryDefault, connectTimeout: connectTimeout, statementTimeout: statementTimeout)
+    }
+
+    /// Opens the database, closed again when the command ends.
+    func warehouse(retryDefault: Double = Self.oneOffRetry) async throws -> any Warehouse {
+        let warehouse = try await WarehouseFactory.open(url: db, resilience: resilience(retryDefault: retryDefault))
+        await OpenWarehouses.shared.add(warehouse)
+        return warehouse
+    }
+
+    /// `--retry-for` when a command does not say: a one-off command gives up sooner than a service.
+    static let oneOffRetry: Double = 60
+
     /// An engine for reading and for decisions that need no plan (reject): the default
     /// policy and the rules planner, since nothing here plans or applies.
     func engine() async throws -> Engine {
-        let warehouse = try await WarehouseFactory.open(url: db)
-        await OpenWarehouses.shared.add(warehouse)
-        return Engine(warehouse: warehouse, judge: ParserJudge(), actor: "mend:\(currentUser)")
+        Engine(warehouse: try await warehouse(), judge: ParserJudge(), actor: "mend:\(currentUser)")
     }
 }
 
@@ -53,9 +96,8 @@ struct RepairOptions: ParsableArguments {
 
     /// `servingMCP`: the caller is `mend mcp`, which attaches `--planner sampling` itself
     /// once its server exists.
-    func engine(servingMCP: Bool = false) async throws -> Engine {
-        let warehouse = try await WarehouseFactory.open(url: db)
-        await OpenWarehouses.shared.add(warehouse)
+    func engine(servingMCP: Bool = false, retryDefault: Double = DBOptions.oneOffRetry) async throws -> Engine {
+        let warehouse = try await database.warehouse(retryDefault: retryDefault)
         let policy = try self.policy.map(PolicyLoader.load(path:)) ?? .default
         let engine = Engine(warehouse: warehouse, policy: policy, judge: ParserJudge(), actor: "mend:\(currentUser)")
         if !(servingMCP && planner == .sampling) { try await planner.attach(to: engine) }

@@ -111,7 +111,7 @@ extension Engine {
         let rejectedText: @Sendable (Int) -> String = { i in read.text(batch[i]) }
         let lines = batch.map(\.line)
         let notifier = self.notifier
-        let (opened, touched, rejected) = try await state.transaction { tx -> (Int64, Set<Int64>, Int) in
+        let work: @Sendable (StateTransaction) async throws -> (Int64, Set<Int64>, Int) = { tx in
             // The table's state row comes with `addCounters` (an upsert): one statement less per batch.
             var toPark = toPark
             let failures = try await tx.session.loadIsolating(table: table, columns: columns, rows: loadRows, prepared: prepared)
@@ -144,6 +144,9 @@ extension Engine {
             try await input.commit(through: offset, in: tx)
             return (opened, touched, failures.count)
         }
+        let (opened, touched, rejected) =
+            try await commitOnce(work, source: input, table: table, through: offset, keepsOffset: keepsOffset, lines: read.lines)
+            ?? (0, [], 0)
         knownKeys = seenKeys
         markOverflowRecorded(overflow, table: table)
         result.loaded = Int64(rows.count - rejected)
@@ -152,5 +155,37 @@ extension Engine {
         result.opened = opened
         result.touched = touched
         return result
+    }
+
+    /// Runs a batch's transaction once. When the connection broke during COMMIT, what was
+    /// committed decides before anything is sent again: the source position stored with
+    /// the batch (a file), or the source's own record of it (a stream's committed ranges).
+    /// A batch that committed is not run again; one that did not is run again whole.
+    /// Nil when the batch was found committed: its counts are not known again.
+    private func commitOnce<T: Sendable>(
+        _ work: @escaping @Sendable (StateTransaction) async throws -> T, source: any RecordSource, table: String,
+        through offset: StateStore.Offset, keepsOffset: Bool, lines: Int
+    ) async throws -> T? {
+        do {
+            return try await state.transaction(work)
+        } catch StoreError.commitUnknown(let why) {
+            let name = source.name
+            let committed = try await state.transaction { tx -> Bool? in
+                if keepsOffset {
+                    guard let stored = try await tx.offset(source: name, table: table) else { return false }
+                    return stored.line >= offset.line && stored.fingerprint == offset.fingerprint
+                }
+                return try await source.wasCommitted(through: offset, in: tx)
+            }
+            switch committed {
+            case true?: return nil
+            case false?: return try await state.transaction(work)
+            case nil:
+                throw PipelineError.state(
+                    "the connection broke while a batch of \(lines) records for \(table) was committing (\(why)), and \(name) "
+                        + "keeps no position to tell whether it committed: check `mend stats \(table)` against what was sent before sending it again"
+                )
+            }
+        }
     }
 }

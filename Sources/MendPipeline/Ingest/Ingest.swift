@@ -125,7 +125,7 @@ extension Engine {
             // refused, need no planning: the repair loop runs only for the others.
             if !r.touched.isSubset(of: settled) {
                 let before = try await state.transaction { tx in try await tx.counts(table: table) }
-                let outcome = try await repairOpenIncidents(table: table, by: actor)
+                let outcome = try await repairSettling(table: table, by: actor)
                 summary.repaired += outcome.applied
                 settled = outcome.waiting.union(outcome.pending).union(outcome.refused)
                 if outcome.applied > 0 {
@@ -145,6 +145,17 @@ extension Engine {
         }
         summary.seconds = Date().timeIntervalSince(started)
         return summary
+    }
+
+    /// The repair loop, run again when a COMMIT of its broke with its outcome unknown: it
+    /// reads every incident, plan and parked record afresh, so a step that did commit is
+    /// seen done and one that did not runs again.
+    func repairSettling(table: String, by actor: String) async throws -> RepairOutcome {
+        do {
+            return try await repairOpenIncidents(table: table, by: actor)
+        } catch StoreError.commitUnknown {
+            return try await repairOpenIncidents(table: table, by: actor)
+        }
     }
 
     /// The records a new table's first schema is inferred from: the first

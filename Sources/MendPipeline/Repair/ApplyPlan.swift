@@ -78,6 +78,8 @@ extension Engine {
             }
         } catch let error as StoreError where error.isConflict {
             throw error  // another worker moved the plan on; its outcome stands
+        } catch let error as StoreError where error.isOutage {
+            throw error  // the database was away, not the plan wrong: the plan runs again later
         } catch {
             let message = "\(error)"
             try await state.transaction { tx in

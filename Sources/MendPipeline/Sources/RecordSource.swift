@@ -27,10 +27,16 @@ public protocol RecordSource: AnyObject, Sendable {
     /// The line number stored with a record (parked, quarantined) that the reader counted
     /// as `counted`, from 1 at the source's start: a stream answers the message's sequence.
     func recordLine(counted: Int64) -> Int64
+    /// After a COMMIT whose outcome is unknown (the connection broke on the way): whether
+    /// the batch that ends at `position` committed, read from what this source records in
+    /// the batch's transaction; nil when it records nothing (the caller cannot tell).
+    /// Resumable sources need not answer: the engine reads their stored position.
+    func wasCommitted(through position: StateStore.Offset, in tx: StateTransaction) async throws -> Bool?
 }
 
 extension RecordSource {
     public func acknowledge(through position: StateStore.Offset) async throws {}
     public func commit(through position: StateStore.Offset, in tx: StateTransaction) async throws {}
     @inline(__always) public func recordLine(counted: Int64) -> Int64 { counted }
+    public func wasCommitted(through position: StateStore.Offset, in tx: StateTransaction) async throws -> Bool? { nil }
 }

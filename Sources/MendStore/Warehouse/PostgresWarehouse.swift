@@ -10,90 +10,215 @@ public actor PostgresWarehouse: Warehouse {
     public nonisolated let dialect = SQLDialect.postgres
     public nonisolated let targetSchema: String?
     public nonisolated let config: PostgresURL
-    private let connection: PostgresConnection
+    public nonisolated let resilience: Resilience
+    public nonisolated let health = DatabaseHealth()
+    /// The pipeline's connection; nil once it broke, until the next transaction reconnects.
+    private var connection: PostgresConnection?
     /// The repair role's connection when one is configured; DDL runs there.
-    private let repairConnection: PostgresConnection?
+    private var repairConnection: PostgresConnection?
+    private let tls: PostgresConnection.Configuration.TLS
     private let transactions = TransactionLock()
+    private var connectionCount = 0
     static let logger = Logger(label: "mend.postgres")
 
-    public init(url: String) async throws {
-        try await self.init(config: PostgresURL(url))
+    public init(url: String, resilience: Resilience = .default) async throws {
+        try await self.init(config: PostgresURL(url), resilience: resilience)
     }
 
     /// Opens the connections `config` describes (tests pass one parsed against their own
-    /// environment, for the PGSSL* fallbacks).
-    public init(config cfg: PostgresURL) async throws {
+    /// environment, for the PGSSL* fallbacks). The first connection is not retried: a
+    /// wrong host or password is reported at once; later losses are (`transaction`).
+    public init(config cfg: PostgresURL, resilience: Resilience = .default) async throws {
         config = cfg
         targetSchema = cfg.schema
+        self.resilience = resilience
         // Built once: the context holds the parsed CA and client certificate.
-        let tls = try cfg.tls.connectionTLS()
-        connection = try await Self.connect(cfg, user: cfg.user, password: cfg.password, tls: tls)
+        tls = try cfg.tls.connectionTLS()
+        let main = try await Self.connect(cfg, user: cfg.user, password: cfg.password, tls: tls, resilience: resilience, id: 1)
+        connection = main
         if let ru = cfg.repairUser {
             do {
-                repairConnection = try await Self.connect(cfg, user: ru, password: cfg.repairPassword, tls: tls)
+                repairConnection = try await Self.connect(
+                    cfg, user: ru, password: cfg.repairPassword, tls: tls, resilience: resilience, id: 2)
             } catch {
                 // postgres-nio asserts that an open connection is closed before it is freed.
-                try? await connection.close()
+                try? await main.close()
                 throw error
             }
-        } else {
-            repairConnection = nil
         }
-        try await Self.run(connection, "SET application_name = 'mend'", [])
+        connectionCount = 2
     }
 
-    /// One connection. A failure says what to check (the server, the credentials, the CA
-    /// file, the host name in the certificate, the server's ssl setting) and never
-    /// carries a password, whatever the library's message holds.
+    /// One connection, set up for Mend: its name in pg_stat_activity and the statement
+    /// timeout. A failure says what to check (the server, the credentials, the CA file,
+    /// the host name in the certificate, the server's ssl setting) and never carries a
+    /// password, whatever the library's message holds. A server that refuses connections
+    /// (down, starting, shutting down) is `unavailable`, which the caller may retry.
     static func connect(
-        _ cfg: PostgresURL, user: String, password: String?, tls: PostgresConnection.Configuration.TLS
+        _ cfg: PostgresURL, user: String, password: String?, tls: PostgresConnection.Configuration.TLS, resilience: Resilience,
+        id: Int
     ) async throws(StoreError) -> PostgresConnection {
-        let pc = PostgresConnection.Configuration(
+        var pc = PostgresConnection.Configuration(
             host: cfg.host, port: cfg.port, username: user, password: password, database: cfg.database, tls: tls)
+        pc.options.connectTimeout = .milliseconds(Int64(resilience.connectTimeout * 1000))
+        let conn: PostgresConnection
         do {
-            return try await PostgresConnection.connect(configuration: pc, id: 1, logger: logger)
+            conn = try await PostgresConnection.connect(configuration: pc, id: id, logger: logger)
         } catch {
-            let why = cfg.tls.explain(error, host: cfg.host, port: cfg.port)
-            throw StoreError.open(
-                "PostgreSQL at \(cfg.host):\(cfg.port)/\(cfg.database) as \(user)",
-                PostgresURL.scrub(why, secrets: [cfg.password, cfg.repairPassword, password]))
+            let why = PostgresURL.scrub(
+                cfg.tls.explain(error, host: cfg.host, port: cfg.port), secrets: [cfg.password, cfg.repairPassword, password])
+            let what = "PostgreSQL at \(cfg.host):\(cfg.port)/\(cfg.database) as \(user)"
+            if isConnectionLoss(error) { throw StoreError.unavailable("cannot connect to \(what): \(why)") }
+            throw StoreError.open(what, why)
+        }
+        do {
+            let ms = Int(resilience.statementTimeout * 1000)
+            try await run(conn, "SET application_name = 'mend'", [], deadline: resilience.watchdog)
+            try await run(conn, "SET statement_timeout = \(ms)", [], deadline: resilience.watchdog)
+        } catch {
+            try? await conn.close()
+            throw (error as? StoreError) ?? .unavailable("\(error)")
+        }
+        return conn
+    }
+
+    /// Errors that mean the connection (or the server behind it) is gone, not that a
+    /// statement was wrong: socket closed or refused, an admin or crash shutdown, a server
+    /// still starting, too many connections.
+    static func isConnectionLoss(_ error: any Error) -> Bool {
+        if error is ChannelError || error is IOError { return true }
+        guard let e = error as? PSQLError else { return false }
+        switch e.code {
+        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .messageDecodingFailure,
+            .unexpectedBackendMessage:
+            return true
+        case .server:
+            let state = e.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || ["57P01", "57P02", "57P03", "53300"].contains(state)
+        default:
+            return false
         }
     }
 
     public nonisolated func stateTable(_ name: String) -> String { Identifier.qualified(config.stateSchema, name) }
     public nonisolated var schemasToCreate: [String] { [config.schema, config.stateSchema] }
+    /// The database as messages show it: no user, no password.
+    public nonisolated var shownName: String { "PostgreSQL at \(config.host):\(config.port)/\(config.database)" }
 
     public nonisolated func prepareLoad(columns: [Column], rows: [[SQLValue]]) -> PreparedLoad? {
         PostgresSession.encode(columns: columns, rows: rows)
     }
 
     public func close() async {
-        try? await connection.close()
+        try? await connection?.close()
         try? await repairConnection?.close()
+        connection = nil
+        repairConnection = nil
     }
 
+    /// The open connection, or a new one when the last broke.
+    private func live() async throws -> PostgresConnection {
+        if let c = connection, !c.isClosed { return c }
+        try? await connection?.close()
+        connection = nil
+        connectionCount += 1
+        let c = try await Self.connect(
+            config, user: config.user, password: config.password, tls: tls, resilience: resilience, id: connectionCount)
+        connection = c
+        health.countReconnect()
+        return c
+    }
+
+    private func liveRepair() async throws -> PostgresConnection? {
+        guard let ru = config.repairUser else { return nil }
+        if let c = repairConnection, !c.isClosed { return c }
+        try? await repairConnection?.close()
+        repairConnection = nil
+        connectionCount += 1
+        let c = try await Self.connect(
+            config, user: ru, password: config.repairPassword, tls: tls, resilience: resilience, id: connectionCount)
+        repairConnection = c
+        health.countReconnect()
+        return c
+    }
+
+    /// Drops both connections after a loss, so that the next try opens new ones.
+    private func dropConnections() async {
+        try? await connection?.close()
+        try? await repairConnection?.close()
+        connection = nil
+        repairConnection = nil
+    }
+
+    /// Checks that the database answers now (`/readyz`), without queueing behind a long
+    /// transaction: while one runs, the database evidently answers.
+    public func probe() async -> Bool {
+        guard transactions.tryLock() else { return health.snapshot.up }
+        defer { transactions.unlock() }
+        do {
+            let c = try await live()
+            try await Self.run(c, "SELECT 1", [], deadline: min(resilience.watchdog, 5))
+            health.markUp()
+            return true
+        } catch {
+            health.markDown((error as? StoreError)?.reason ?? "\(error)")
+            await dropConnections()
+            return false
+        }
+    }
+
+    /// Runs `body` in one transaction, on a new connection when the last one broke, and
+    /// again from its start when it failed for a transient reason before COMMIT
+    /// (`RetryLoop`, within `Resilience.retryFor`).
     public func transaction<T: Sendable>(lockKey: String?, _ body: @Sendable (any SQLSession) async throws -> T)
         async throws -> T
     {
+        try await RetryLoop.run(resilience, health: health, database: shownName) {
+            try await attempt(lockKey: lockKey, body)
+        }
+    }
+
+    private func attempt<T: Sendable>(lockKey: String?, _ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {
         await transactions.lock()
         defer { transactions.unlock() }
-        let conn = connection
-        let session = PostgresSession(connection: conn, repair: repairConnection, schema: config.schema, stateSchema: config.stateSchema)
-        try await Self.run(conn, "BEGIN", [])
+        let deadline = resilience.watchdog
+        let conn: PostgresConnection
+        let session: PostgresSession
+        do {
+            conn = try await live()
+            session = PostgresSession(
+                connection: conn, repair: try await liveRepair(), schema: config.schema, stateSchema: config.stateSchema,
+                deadline: deadline)
+            try await Self.run(conn, "BEGIN", [], deadline: deadline)
+        } catch {
+            await dropConnections()
+            throw error
+        }
+        let result: T
         do {
             if let lockKey {
                 // Repairs: bounded waits, and one repair per table at a time across processes.
-                try await Self.run(conn, "SET LOCAL lock_timeout = \(config.lockTimeoutMS)", [])
-                try await Self.run(conn, "SET LOCAL statement_timeout = \(config.statementTimeoutMS)", [])
-                try await Self.run(conn, "SELECT pg_advisory_xact_lock(hashtext($1))", [.text("mend:\(config.schema).\(lockKey)")])
+                try await Self.run(conn, "SET LOCAL lock_timeout = \(config.lockTimeoutMS)", [], deadline: deadline)
+                try await Self.run(conn, "SET LOCAL statement_timeout = \(config.statementTimeoutMS)", [], deadline: deadline)
+                try await Self.run(
+                    conn, "SELECT pg_advisory_xact_lock(hashtext($1))", [.text("mend:\(config.schema).\(lockKey)")], deadline: deadline)
             }
-            let result = try await body(session)
-            try await Self.run(conn, "COMMIT", [])
-            return result
+            result = try await body(session)
         } catch {
-            _ = try? await Self.run(conn, "ROLLBACK", [])
+            if case .unavailable? = error as? StoreError {
+                await dropConnections()
+            } else if (try? await Self.run(conn, "ROLLBACK", [], deadline: deadline)) == nil {
+                await dropConnections()
+            }
             throw error
         }
+        do {
+            try await Self.run(conn, "COMMIT", [], deadline: deadline)
+        } catch StoreError.unavailable(let why) {
+            await dropConnections()
+            throw StoreError.commitUnknown(why)
+        }
+        return result
     }
 
     public func catalog(table: String, in session: any SQLSession) async throws -> [Column]? {
@@ -152,8 +277,13 @@ public actor PostgresWarehouse: Warehouse {
         return b
     }
 
+    /// One statement, given up after `deadline` seconds without an answer: the watchdog
+    /// closes the connection, which fails the call in flight (a server that stopped
+    /// answering would otherwise hold it forever).
     @discardableResult
-    static func run(_ conn: PostgresConnection, _ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
+    static func run(_ conn: PostgresConnection, _ sql: String, _ binds: [SQLValue], deadline: Double) async throws -> [[SQLValue]] {
+        let dog = Watchdog(seconds: deadline) { try? await conn.close() }
+        defer { dog.cancel() }
         do {
             let rows = try await conn.query(PostgresQuery(unsafeSQL: numbered(sql), binds: bindings(binds)), logger: logger)
             var out: [[SQLValue]] = []
@@ -163,8 +293,8 @@ public actor PostgresWarehouse: Warehouse {
                 out.append(r)
             }
             return out
-        } catch let e as PSQLError {
-            throw storeError(e, sql: sql)
+        } catch {
+            throw storeError(error, sql: sql, timedOut: dog.didFire ? deadline : nil)
         }
     }
 
@@ -196,10 +326,24 @@ public actor PostgresWarehouse: Warehouse {
         return "\(error)"
     }
 
-    static func storeError(_ e: PSQLError, sql: String) -> StoreError {
+    /// What a failed call means for the caller: a lost connection or a transient refusal
+    /// (retried), a stale schema (validated again), or an error in the statement.
+    static func storeError(_ error: any Error, sql: String, timedOut: Double? = nil) -> StoreError {
+        if let timedOut {
+            return .unavailable("no answer within \(Int(timedOut)) s, so the connection was closed (--statement-timeout)")
+        }
+        if let e = error as? StoreError { return e }
+        guard let e = error as? PSQLError else {
+            return isConnectionLoss(error) ? .unavailable("\(error)") : .sql(message: "\(error)", sql: sql)
+        }
         let message = e.serverInfo?[.message] ?? "\(e.code)"
         let state = e.serverInfo?[.sqlState] ?? ""
         if state == "42703" || state == "42P01" { return .staleSchema(message) }
+        if isConnectionLoss(e) {
+            return .unavailable(state.isEmpty ? "the connection was lost (\(e.code))" : "\(message) [SQLSTATE \(state)]")
+        }
+        // Serialization failure, deadlock, lock timeout, disk full, query cancelled (statement_timeout).
+        if ["40001", "40P01", "55P03", "53100", "57014"].contains(state) { return .retryable("\(message) [SQLSTATE \(state)]") }
         return .sql(message: state.isEmpty ? message : "\(message) [SQLSTATE \(state)]", sql: sql)
     }
 }
@@ -209,18 +353,20 @@ struct PostgresSession: SQLSession {
     let repair: PostgresConnection?
     let schema: String
     let stateSchema: String
+    /// Seconds without an answer before a call gives up on the connection.
+    let deadline: Double
     var dialect: SQLDialect { .postgres }
 
     func execute(_ sql: String, _ binds: [SQLValue]) async throws {
-        try await PostgresWarehouse.run(connection, sql, binds)
+        try await PostgresWarehouse.run(connection, sql, binds, deadline: deadline)
     }
 
     func executeMany(_ sql: String, _ bindSets: [[SQLValue]]) async throws {
-        for b in bindSets { try await PostgresWarehouse.run(connection, sql, b) }
+        for b in bindSets { try await PostgresWarehouse.run(connection, sql, b, deadline: deadline) }
     }
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
-        try await PostgresWarehouse.run(connection, sql, binds)
+        try await PostgresWarehouse.run(connection, sql, binds, deadline: deadline)
     }
 
     /// The rows as a COPY payload: binary when every column and value has a sure binary
@@ -229,65 +375,42 @@ struct PostgresSession: SQLSession {
         if let kinds = CopyBinary.kinds(columns), let payload = CopyBinary.encode(rows, kinds: kinds) {
             return PreparedLoad(rowCount: rows.count, payload: payload, binary: true)
         }
+        return PreparedLoad(rowCount: rows.count, payload: encode(textOf: rows, columns: columns), binary: false)
+    }
+
+    /// COPY … FROM STDIN: the prepared payload as it was encoded (binary or text), or the
+    /// rows in text format. The payload is sent in one write (`PostgresCopy` says why).
+    func load(table: String, columns: [Column], rows: [[SQLValue]], prepared: PreparedLoad?) async throws {
+        guard !rows.isEmpty else { return }
+        if let prepared {
+            try await copy(table: table, columns: columns, binary: prepared.binary) { prepared.payload }
+            if prepared.binary { try await checkBinaryTypes(table: table, columns: columns) }
+            return
+        }
+        try await copy(table: table, columns: columns, binary: false) { Self.encode(textOf: rows, columns: columns) }
+    }
+
+    static func encode(textOf rows: [[SQLValue]], columns: [Column]) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(rows.count * 128)
         let types = columns.map(\.type)
         for row in rows { CopyText.append(row, types: types, to: &buffer) }
-        return PreparedLoad(rowCount: rows.count, payload: buffer, binary: false)
+        return buffer
     }
 
-    /// COPY … FROM STDIN: the prepared payload as it was encoded (binary or text), or
-    /// the rows in text format, streamed in chunks of about 1 MiB.
-    func load(table: String, columns: [Column], rows: [[SQLValue]], prepared: PreparedLoad?) async throws {
-        guard !rows.isEmpty else { return }
-        if let prepared {
-            try await copy(table: table, columns: columns, binary: prepared.binary) { writer in
-                try await writer.write(prepared.payload)
-            }
-            if prepared.binary { try await checkBinaryTypes(table: table, columns: columns) }
-            return
-        }
-        let types = columns.map { $0.type }
-        try await copy(table: table, columns: columns, binary: false) { writer in
-            var buffer = ByteBuffer()
-            buffer.reserveCapacity(1 << 20)
-            for row in rows {
-                CopyText.append(row, types: types, to: &buffer)
-                if buffer.readableBytes >= 1 << 20 {
-                    try await writer.write(buffer)
-                    buffer.clear()
-                }
-            }
-            if buffer.readableBytes > 0 { try await writer.write(buffer) }
-        }
-    }
-
-    /// Binary COPY when the columns allow it, encoded as it streams: the server parses one
-    /// chunk while the next is encoded. A value without a sure binary form aborts the
-    /// COPY and throws; the caller's savepoint undoes it and the batch goes as text.
+    /// Binary COPY when the columns allow it. A value without a sure binary form aborts
+    /// the COPY and throws; the caller's savepoint undoes it and the batch goes as text.
     func loadFast(table: String, columns: [Column], rows: [[SQLValue]]) async throws {
         guard !rows.isEmpty else { return }
         guard let kinds = CopyBinary.kinds(columns) else {
             try await load(table: table, columns: columns, rows: rows, prepared: nil)
             return
         }
-        try await copy(table: table, columns: columns, binary: true) { writer in
-            let chunk = 1 << 18
-            var buffer = ByteBuffer()
-            buffer.reserveCapacity(chunk + 4096)
-            CopyBinary.writeHeader(to: &buffer)
-            for row in rows {
-                guard CopyBinary.append(row, kinds: kinds, to: &buffer) else {
-                    throw StoreError.sql(message: "a value has no sure binary COPY form, so the batch loads as text", sql: "COPY \(table)")
-                }
-                if buffer.readableBytes >= chunk {
-                    try await writer.write(buffer)
-                    buffer = ByteBuffer()
-                    buffer.reserveCapacity(chunk + 4096)
-                }
+        try await copy(table: table, columns: columns, binary: true) {
+            guard let payload = CopyBinary.encode(rows, kinds: kinds) else {
+                throw StoreError.sql(message: "a value has no sure binary COPY form, so the batch loads as text", sql: "COPY \(table)")
             }
-            CopyBinary.writeTrailer(to: &buffer)
-            try await writer.write(buffer)
+            return payload
         }
         try await checkBinaryTypes(table: table, columns: columns)
     }
@@ -306,9 +429,7 @@ struct PostgresSession: SQLSession {
         }
     }
 
-    private func copy(
-        table: String, columns: [Column], binary: Bool, _ body: (PostgresCopyFromWriter) async throws -> Void
-    ) async throws {
+    private func copy(table: String, columns: [Column], binary: Bool, _ payload: () throws -> ByteBuffer) async throws {
         // postgres-nio wraps the table and column names in double quotes without
         // escaping them, so it gets the inside of Mend's own quoting: embedded quotes
         // doubled, and `schema"."table` to qualify the table.
@@ -322,11 +443,14 @@ struct PostgresSession: SQLSession {
             // fails if the library ever changes this.
             names.append(last + "\") FROM STDIN WITH (FORMAT binary) --")
         }
+        let conn = connection
+        let dog = Watchdog(seconds: deadline) { try? await conn.close() }
+        defer { dog.cancel() }
         do {
-            try await connection.copyFrom(
-                table: inner(schema) + "\".\"" + inner(table), columns: names, logger: PostgresWarehouse.logger, writeData: body)
-        } catch let e as PSQLError {
-            throw PostgresWarehouse.storeError(e, sql: "COPY \(table)")
+            try await PostgresCopy.copy(
+                on: conn, table: inner(schema) + "\".\"" + inner(table), columns: names, logger: PostgresWarehouse.logger, payload)
+        } catch {
+            throw PostgresWarehouse.storeError(error, sql: "COPY \(table)", timedOut: dog.didFire ? deadline : nil)
         }
     }
 
@@ -336,25 +460,26 @@ struct PostgresSession: SQLSession {
     /// connection is outside this transaction; it runs with its own lock timeout.
     func executeRepair(_ sql: String, operation op: PlanOperation, table: String) async throws {
         guard let repair else {
-            try await PostgresWarehouse.run(connection, sql, [])
+            try await PostgresWarehouse.run(connection, sql, [], deadline: deadline)
             return
         }
-        try await PostgresWarehouse.run(repair, "SET lock_timeout = 5000", [])
+        try await PostgresWarehouse.run(repair, "SET lock_timeout = 5000", [], deadline: deadline)
         let fn = { (name: String) in Identifier.qualified(stateSchema, name) }
         switch op.kind {
         case .createTable:
             let cols = (op.columns ?? []).map { c -> [String: String] in ["name": c.name, "type": (c.type ?? .text).postgresName] }
             let json = String(decoding: try JSONEncoder().encode(cols), as: UTF8.self)
             try await PostgresWarehouse.run(
-                repair, "SELECT \(fn("mend_create_table"))(?, ?, CAST(? AS jsonb))", [.text(schema), .text(table), .text(json)])
+                repair, "SELECT \(fn("mend_create_table"))(?, ?, CAST(? AS jsonb))", [.text(schema), .text(table), .text(json)],
+                deadline: deadline)
         case .addColumn, .addVariantColumn, .promoteField:
             try await PostgresWarehouse.run(
                 repair, "SELECT \(fn("mend_add_column"))(?, ?, ?, ?)",
-                [.text(schema), .text(table), .text(op.column ?? ""), .text((op.type ?? .text).postgresName)])
+                [.text(schema), .text(table), .text(op.column ?? ""), .text((op.type ?? .text).postgresName)], deadline: deadline)
         case .widenColumn:
             try await PostgresWarehouse.run(
                 repair, "SELECT \(fn("mend_widen_column"))(?, ?, ?, ?)",
-                [.text(schema), .text(table), .text(op.column ?? ""), .text((op.type ?? .text).postgresName)])
+                [.text(schema), .text(table), .text(op.column ?? ""), .text((op.type ?? .text).postgresName)], deadline: deadline)
         default:
             throw StoreError.guardRefused("\(op.kind.rawValue) has no DDL")
         }

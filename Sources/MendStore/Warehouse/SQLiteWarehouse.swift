@@ -21,9 +21,12 @@ public actor SQLiteWarehouse: Warehouse {
         set { handle.statements = newValue }
     }
     private let transactions = TransactionLock()
+    public nonisolated let resilience: Resilience
+    public nonisolated let health = DatabaseHealth()
 
-    public init(path: String) throws {
+    public init(path: String, resilience: Resilience = .default) throws {
         self.path = path
+        self.resilience = resilience
         var handle: OpaquePointer?
         let rc = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let handle else {
@@ -50,18 +53,25 @@ public actor SQLiteWarehouse: Warehouse {
     public func transaction<T: Sendable>(lockKey: String?, _ body: @Sendable (any SQLSession) async throws -> T)
         async throws -> T
     {
-        await transactions.lock()
-        defer { transactions.unlock() }
-        try exec("BEGIN IMMEDIATE")
-        do {
-            let result = try await body(SQLiteSession(warehouse: self))
-            try exec("COMMIT")
-            return result
-        } catch {
-            _ = try? exec("ROLLBACK")
-            throw error
+        try await RetryLoop.run(resilience, health: health, database: "SQLite database \(path)") {
+            await transactions.lock()
+            defer { transactions.unlock() }
+            // A failed COMMIT leaves the transaction open in SQLite (in process, its outcome
+            // is known): it rolls back here like any other failure, and is retried whole.
+            try exec("BEGIN IMMEDIATE")
+            do {
+                let result = try await body(SQLiteSession(warehouse: self))
+                try exec("COMMIT")
+                return result
+            } catch {
+                _ = try? exec("ROLLBACK")
+                throw error
+            }
         }
     }
+
+    /// The file is in this process: it answers whenever the process does.
+    public func probe() async -> Bool { true }
 
     public func catalog(table: String, in session: any SQLSession) async throws -> [Column]? {
         let rows = try query("SELECT name, type, \"notnull\" FROM pragma_table_info(?)", [.text(table)])
@@ -79,11 +89,27 @@ public actor SQLiteWarehouse: Warehouse {
         if sqlite3_exec(db, sql, nil, nil, &err) != SQLITE_OK {
             let msg = err.map { String(cString: $0) } ?? lastError
             sqlite3_free(err)
-            throw StoreError.sql(message: msg, sql: sql)
+            throw failure(msg, sql: sql)
         }
     }
 
     private var lastError: String { String(cString: sqlite3_errmsg(db)) }
+
+    /// The last error as a store error: a lock held by another process past the busy
+    /// timeout, or a full or failing disk, is transient (the transaction rolls back and is
+    /// retried within `--retry-for`); anything else is the statement's.
+    private func failure(_ message: String, sql: String) -> StoreError {
+        switch sqlite3_extended_errcode(db) & 0xFF {
+        case SQLITE_BUSY, SQLITE_LOCKED:
+            return .retryable("another process holds the write lock of \(path) (\(message))")
+        case SQLITE_FULL:
+            return .retryable("the disk holding \(path) is full (\(message)): free space; nothing of this batch was kept")
+        case SQLITE_IOERR:
+            return .retryable("cannot write \(path) (\(message)): check the disk")
+        default:
+            return .sql(message: message, sql: sql)
+        }
+    }
 
     private func prepared(_ sql: String) throws -> OpaquePointer {
         if let s = statements[sql] { return s }
@@ -159,9 +185,9 @@ public actor SQLiteWarehouse: Warehouse {
     private func step(_ stmt: OpaquePointer, _ sql: String) throws {
         let rc = sqlite3_step(stmt)
         guard rc == SQLITE_DONE || rc == SQLITE_ROW else {
-            let msg = lastError
+            let error = failure(lastError, sql: sql)
             sqlite3_reset(stmt)
-            throw StoreError.sql(message: msg, sql: sql)
+            throw error
         }
         sqlite3_reset(stmt)
     }
@@ -193,7 +219,7 @@ public actor SQLiteWarehouse: Warehouse {
         while true {
             let rc = sqlite3_step(stmt)
             if rc == SQLITE_DONE { break }
-            guard rc == SQLITE_ROW else { throw StoreError.sql(message: lastError, sql: sql) }
+            guard rc == SQLITE_ROW else { throw failure(lastError, sql: sql) }
             let n = sqlite3_column_count(stmt)
             var row: [SQLValue] = []
             row.reserveCapacity(Int(n))

@@ -25,6 +25,15 @@ final class TransactionLock: Sendable {
         }
     }
 
+    /// Takes the lock only when it is free now.
+    func tryLock() -> Bool {
+        state.withLockedValue { s in
+            if s.held { return false }
+            s.held = true
+            return true
+        }
+    }
+
     func unlock() {
         let next = state.withLockedValue { s -> CheckedContinuation<Void, Never>? in
             if s.waiters.isEmpty {

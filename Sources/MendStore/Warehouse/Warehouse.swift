@@ -11,6 +11,19 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case guardRefused(String)
     /// The table changed behind Mend's back (a column or table is gone): reload the schema.
     case staleSchema(String)
+    /// The database could not be reached, or the connection broke before COMMIT: nothing
+    /// of the transaction stayed, and it is retried on a new connection.
+    case unavailable(String)
+    /// A transient refusal on a working connection (a lock held elsewhere, a deadlock, a
+    /// full disk): nothing stayed, and the transaction is retried.
+    case retryable(String)
+    /// The connection broke while COMMIT was on its way: the transaction may or may not
+    /// have committed. The caller reads what was committed before it tries again.
+    case commitUnknown(String)
+    /// Retries ran out (`--retry-for`).
+    case gaveUp(database: String, seconds: Int, tries: Int, last: String)
+    /// A shutdown signal arrived while waiting to try again.
+    case interrupted
 
     public var description: String {
         switch self {
@@ -22,6 +35,41 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .conflict(let what): what
         case .guardRefused(let why): "the guard refused the statement: \(why)"
         case .staleSchema(let why): "the table changed outside Mend (\(why)); the schema cache was stale"
+        case .unavailable(let why): "the database is unavailable: \(why)"
+        case .interrupted:
+            "stopped by a signal while waiting for the database to come back; nothing uncommitted was kept, and the next run resumes after the last committed batch"
+        case .retryable(let why): "the database refused for now: \(why)"
+        case .commitUnknown(let why):
+            "the connection broke during COMMIT (\(why)); whether the transaction committed is unknown"
+        case .gaveUp(let database, let seconds, let tries, let last):
+            "\(database) did not answer after \(tries) tries in \(seconds) s (last: \(last)). Nothing uncommitted was kept and "
+                + "nothing committed is lost: check that the database runs and accepts connections (and has disk space), then run "
+                + "the command again, which resumes after the last committed batch; --retry-for SECONDS waits longer"
+        }
+    }
+
+    /// A failure that leaves nothing behind and may pass: retried within the budget.
+    public var isTransient: Bool {
+        switch self {
+        case .unavailable, .retryable: true
+        default: false
+        }
+    }
+
+    /// The database is away or refusing for now (retried or not): a service answers 503
+    /// with Retry-After rather than an error of its own.
+    public var isOutage: Bool {
+        switch self {
+        case .unavailable, .retryable, .gaveUp, .commitUnknown, .interrupted: true
+        default: false
+        }
+    }
+
+    /// The failure in a few words, without the statement.
+    public var reason: String {
+        switch self {
+        case .unavailable(let why), .retryable(let why), .commitUnknown(let why): why
+        default: withoutStatement
         }
     }
 
@@ -73,6 +121,12 @@ public protocol Warehouse: Sendable {
     /// Reads a target table's columns from the catalog; nil when it does not exist.
     func catalog(table: String, in session: any SQLSession) async throws -> [Column]?
     func close() async
+    /// The bounds and retry budget this warehouse was opened with.
+    var resilience: Resilience { get }
+    /// Whether the database answered lately, and how often Mend reconnected and retried.
+    var health: DatabaseHealth { get }
+    /// Asks the database now whether it answers (`/readyz`); never waits behind a transaction.
+    func probe() async -> Bool
 }
 
 extension Warehouse {
@@ -189,9 +243,9 @@ extension SQLValue {
 /// Opens a warehouse from a URL: `sqlite:PATH`, `sqlite://PATH`, a bare path ending in
 /// .db/.sqlite, or `postgres://` / `postgresql://`.
 public enum WarehouseFactory {
-    public static func open(url: String) async throws -> any Warehouse {
+    public static func open(url: String, resilience: Resilience = .default) async throws -> any Warehouse {
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            return try await PostgresWarehouse(url: url)
+            return try await PostgresWarehouse(url: url, resilience: resilience)
         }
         var path = url
         if path.hasPrefix("sqlite://") {
@@ -202,7 +256,7 @@ public enum WarehouseFactory {
             throw StoreError.badURL(url, "unknown scheme")
         }
         if path.isEmpty { throw StoreError.badURL(url, "the SQLite path is empty") }
-        return try SQLiteWarehouse(path: path)
+        return try SQLiteWarehouse(path: path, resilience: resilience)
     }
 }
 
@@ -249,8 +303,7 @@ extension SQLSession {
     }
 
     /// Runs `body` inside a savepoint. A store error rolls the savepoint back and is
-    /// returned (the transaction goes on); a stale schema is thrown, as the whole batch
-    /// must be validated again.
+    /// returned (the transaction goes on); a stale schema or an outage is thrown.
     private func inSavepoint(_ body: () async throws -> Void) async throws -> StoreError? {
         try await execute("SAVEPOINT mend_load")
         do {
@@ -258,7 +311,10 @@ extension SQLSession {
             try await execute("RELEASE SAVEPOINT mend_load")
             return nil
         } catch let e as StoreError {
+            // Not the rows' fault: a stale schema is validated again, a lost connection or a
+            // transient refusal fails the transaction, which is retried whole.
             if case .staleSchema = e { throw e }
+            if e.isOutage { throw e }
             try await execute("ROLLBACK TO SAVEPOINT mend_load")
             try await execute("RELEASE SAVEPOINT mend_load")
             return e

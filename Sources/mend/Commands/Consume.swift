@@ -4,6 +4,7 @@ import Logging
 import MendCore
 import MendNATS
 import MendPipeline
+import MendStore
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import UnixSignals
@@ -58,7 +59,7 @@ struct Consume: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let engine = try await options.engine()
+        let engine = try await options.engine(retryDefault: 300)
         try await notify.attach(to: engine, policy: options.policy)
         let worker = try StreamConsumer(
             engine: engine,
@@ -116,6 +117,8 @@ final class ConsumeService: Service, Sendable {
             } onGracefulShutdown: {
                 shuttingDown.withLockedValue { $0 = true }
                 worker.stop()
+                // A wait for the database between two tries ends now: nothing is in flight then.
+                StopSignal.shared.stop()
                 // Trapped only now, so that this sees the next signal, not the first.
                 secondSignal.withLockedValue {
                     $0 = Task {

@@ -11,7 +11,9 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve webhook ingest, the review dashboard, /metrics and MCP over HTTP, each behind its own credential.",
         discussion: """
             One process on one port: POST /v1/ingest/TABLE (JSON object, array or NDJSON; Idempotency-Key \
-            makes retries safe), the dashboard at /, /metrics (Prometheus), /healthz (no token), and MCP at /mcp.
+            makes retries safe), the dashboard at /, /metrics (Prometheus), /healthz (liveness, no token), /readyz (503 while the database does not answer, no \
+            token), and MCP at /mcp. While the database is away, ingest requests get 503 with Retry-After after \
+            --retry-for seconds (default 10), and the server reconnects by itself when it is back.
 
             Three kinds of credential, never interchangeable (docs/security.md):
               MEND_TOKEN          ingest token: only sends records (`Authorization: Bearer $MEND_TOKEN`).
@@ -67,7 +69,8 @@ struct Serve: AsyncParsableCommand {
         guard idleTimeout > 0, headerTimeout > 0, shutdownTimeout > 0, maxConnections > 0 else {
             throw ValidationError("--idle-timeout, --header-timeout, --shutdown-timeout and --max-connections must be more than 0")
         }
-        let engine = try await options.engine()
+        // Each request retries for --retry-for (10 s by default), then answers 503 with Retry-After.
+        let engine = try await options.engine(retryDefault: 10)
         // Links point at --public-url, else at the address bound (when the port is known now).
         try await notify.attach(to: engine, policy: options.policy, serving: port == 0 ? nil : "http://\(host):\(port)")
         try await engine.bootstrap()
@@ -81,7 +84,9 @@ struct Serve: AsyncParsableCommand {
         let base = "http://\(host):\(address.port ?? port)"
         // Keep "MCP at URL" on its own line: scripts (Tests/e2e/mcp_http_e2e.py) read the address from it.
         logStderr("mend serve: MCP at \(base)/mcp (database \(options.shownDB))")
-        logStderr("mend serve: dashboard \(base)/, ingest \(base)/v1/ingest/TABLE, metrics \(base)/metrics, health \(base)/healthz")
+        logStderr(
+            "mend serve: dashboard \(base)/, ingest \(base)/v1/ingest/TABLE, metrics \(base)/metrics, health \(base)/healthz, readiness \(base)/readyz"
+        )
         if credentials.agents.isEmpty { logStderr("mend serve: no agent token (MEND_AGENT_TOKEN or --agents): /mcp refuses every request") }
         if credentials.approvers.isEmpty, credentials.trustedUserHeader == nil {
             logStderr("mend serve: no approvers (--approvers FILE or MEND_APPROVERS): nobody can log in to the dashboard")

@@ -1,0 +1,195 @@
+import Foundation
+import MendStore
+import MendTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The database goes away under a running `mend` (issue 27, DESIGN invariant 8): the real
+/// server is restarted, crashed or cuts the connection, and Mend retries, finishes, and
+/// loads every record exactly once. Counts are read with psql, not with Mend. Every wait
+/// is bounded: a hang fails the test.
+@Suite(
+    .enabled(if: FaultCluster.url != nil, "needs MEND_TEST_PG_FAULT (make test starts a PostgreSQL cluster for faults)"),
+    .serialized)
+struct PostgresFaultTests {
+    /// Runs `sql` on the fault cluster with psql; the output's lines.
+    static func psql(_ sql: String) async throws -> [String] {
+        let base = FaultCluster.url ?? ""
+        let (_, out) = try await offThePool { try runProcessBlocking(URL(fileURLWithPath: "/usr/bin/psql"), [base, "-Atc", sql]) }
+        return out.split(separator: "\n").map(String.init)
+    }
+
+    /// An ingest large enough to be mid-way when the fault comes.
+    static func startIngest(lines: Int, db: String, extra: [String] = []) throws -> ChildProcess {
+        let file = eventsFile(lines)
+        return try ChildProcess.mend(
+            ["ingest", file, "--table", "events", "--db", db, "--batch-size", "2000", "--quiet", "--retry-for", "90"] + extra)
+    }
+
+    /// Waits until the table holds rows: the ingest is under way.
+    static func waitForRows(_ db: String, child: ChildProcess) async throws {
+        for _ in 0..<600 where child.isRunning {
+            if let c = try? await FaultCluster.counts(db, table: "events"), c.rows > 0 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    @Test(arguments: ["restart-fast", "restart-immediate"])
+    func ingestRetriesAcrossARestartAndFinishes(mode: String) async throws {
+        let n = 200_000
+        let db = FaultCluster.freshURL()
+        let child = try Self.startIngest(lines: n, db: db)
+        try await Self.waitForRows(db, child: child)
+        #expect(child.isRunning, "the ingest was still under way when the server went down")
+        try await FaultCluster.control(mode)
+        let code = await child.wait(seconds: 240)
+        #expect(code == 0, "exit \(String(describing: code)): \(child.text.suffix(2000))")
+        #expect(child.text.contains("next in"), "Mend said it retried: \(child.text.suffix(1000))")
+        #expect(!child.text.contains("postgres://"), "no URL (and so no password) in the retry lines")
+        let c = try await FaultCluster.counts(db, table: "events")
+        #expect(c.rows == n && c.distinct == n, "rows \(c.rows), distinct \(c.distinct), sent \(n)")
+    }
+
+    /// pg_terminate_backend while Mend's COPY runs: the batch rolls back and runs again.
+    @Test func terminatedBackendMidCopyIsRetried() async throws {
+        let n = 200_000
+        let db = FaultCluster.freshURL()
+        let child = try Self.startIngest(lines: n, db: db)
+        var killed = 0
+        for _ in 0..<2000 where child.isRunning && killed == 0 {
+            let out = try await Self.psql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mend' "
+                    + "AND state = 'active' AND query ILIKE 'COPY%' AND pid <> pg_backend_pid()")
+            killed = out.filter { $0 == "t" }.count
+            if killed == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(killed > 0, "a COPY of Mend's was cut")
+        let code = await child.wait(seconds: 240)
+        #expect(code == 0, "exit \(String(describing: code)): \(child.text.suffix(2000))")
+        let c = try await FaultCluster.counts(db, table: "events")
+        #expect(c.rows == n && c.distinct == n, "rows \(c.rows), distinct \(c.distinct), sent \(n)")
+    }
+
+    /// With the server down for longer than --retry-for, ingest gives up with a message
+    /// that says what to check, and exits non-zero; run again, it resumes exactly once.
+    @Test func ingestGivesUpWithinItsBudgetThenResumes() async throws {
+        let n = 100_000
+        let db = FaultCluster.freshURL()
+        let file = eventsFile(n)
+        let child = try ChildProcess.mend(
+            ["ingest", file, "--table", "events", "--db", db, "--batch-size", "2000", "--quiet", "--retry-for", "3"])
+        try await Self.waitForRows(db, child: child)
+        try await FaultCluster.control("stop")
+        let code = await child.wait(seconds: 60)
+        try await FaultCluster.control("start")
+        #expect(code != nil && code != 0, "gave up: \(child.text.suffix(1500))")
+        #expect(child.text.contains("check that the database runs"), "says what to check: \(child.text.suffix(1500))")
+        let again = try ChildProcess.mend(["ingest", file, "--table", "events", "--db", db, "--quiet"])
+        #expect(await again.wait(seconds: 240) == 0, "\(again.text.suffix(1500))")
+        let c = try await FaultCluster.counts(db, table: "events")
+        #expect(c.rows == n && c.distinct == n, "rows \(c.rows), distinct \(c.distinct), sent \(n)")
+    }
+
+    /// SIGTERM while waiting between two tries: nothing is in flight, so the process ends
+    /// at once instead of using up --retry-for.
+    @Test func sigtermDuringBackoffExitsWithinTwoSeconds() async throws {
+        let db = FaultCluster.freshURL()
+        let child = try Self.startIngest(lines: 100_000, db: db, extra: ["--retry-for", "120"])
+        try await Self.waitForRows(db, child: child)
+        try await FaultCluster.control("stop")
+        let backingOff = await child.waitFor("next in", seconds: 30)
+        #expect(backingOff, "\(child.text.suffix(1000))")
+        let sent = Date()
+        child.signal(SIGTERM)
+        let code = await child.wait(seconds: 10)
+        let took = Date().timeIntervalSince(sent)
+        try await FaultCluster.control("start")
+        #expect(code != nil && took < 2, "exit \(String(describing: code)) after \(took) s")
+    }
+}
+
+/// SQLite under another process's write lock, and on a full disk.
+@Suite(.serialized)
+struct SQLiteFaultTests {
+    static var python: URL { URL(fileURLWithPath: "/usr/bin/python3") }
+
+    /// Another process holds the write lock past SQLite's 10 s busy timeout: the batch
+    /// waits, retries, and loads; nothing fails.
+    @Test func busyFromAnotherProcessWaitsAndRetries() async throws {
+        let dir = Paths.tempDir()
+        let path = dir.appendingPathComponent("t.db").path
+        let file = eventsFile(20_000, dir: dir)
+        // Create the file and table first, so the lock holder has something to lock.
+        let first = try ChildProcess.mend([
+            "ingest", eventsFile(10, from: 1_000_000, name: "seed.jsonl", dir: dir), "--table", "events", "--db", "sqlite:" + path,
+            "--quiet",
+        ])
+        #expect(await first.wait(seconds: 60) == 0, "\(first.text)")
+        let holder = try ChildProcess(
+            Self.python,
+            [
+                "-c",
+                "import sqlite3,time,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(13); c.execute('COMMIT')",
+                path,
+            ])
+        #expect(await holder.waitFor("locked", seconds: 20))
+        let child = try ChildProcess.mend(["ingest", file, "--table", "events", "--db", "sqlite:" + path, "--quiet", "--retry-for", "60"])
+        let code = await child.wait(seconds: 120)
+        _ = await holder.wait(seconds: 30)
+        #expect(code == 0, "\(child.text.suffix(1500))")
+        #expect(child.text.contains("write lock"), "the wait was said: \(child.text.suffix(800))")
+        let (_, out) = try await offThePool {
+            try runProcessBlocking(
+                Self.python,
+                [
+                    "-c",
+                    "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*), count(DISTINCT id) FROM events').fetchone())",
+                    path,
+                ])
+        }
+        #expect(out.contains("(20010, 20010)"), "\(out)")
+    }
+
+    /// A full disk: the ingest stops with a clear error and keeps nothing half-done; once
+    /// space is freed, the next run resumes and loads every record exactly once.
+    @Test(.enabled(if: getuid() == 0, "mounts a small tmpfs: needs root"))
+    func fullDiskFailsClearlyThenResumesExactlyOnce() async throws {
+        let mount = Paths.tempDir()
+        let (rc, out) = try await offThePool {
+            try runProcessBlocking(URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mount.path])
+        }
+        try #require(rc == 0, "mount: \(out)")
+        defer { _ = try? runProcessBlocking(URL(fileURLWithPath: "/bin/umount"), ["-l", mount.path]) }
+        let n = 60_000
+        let file = eventsFile(n)
+        let db = "sqlite:" + mount.appendingPathComponent("t.db").path
+        let child = try ChildProcess.mend(["ingest", file, "--table", "events", "--db", db, "--quiet", "--retry-for", "1"])
+        let code = await child.wait(seconds: 120)
+        #expect(code != nil && code != 0, "\(child.text.suffix(1500))")
+        #expect(child.text.contains("is full"), "names the full disk: \(child.text.suffix(1500))")
+        // Free space: move the database to a disk with room (what an operator does by growing the volume).
+        let roomy = Paths.tempDir()
+        for suffix in ["", "-wal", "-shm"] {
+            let from = mount.appendingPathComponent("t.db" + suffix)
+            if FileManager.default.fileExists(atPath: from.path) {
+                try FileManager.default.copyItem(at: from, to: roomy.appendingPathComponent("t.db" + suffix))
+            }
+        }
+        let path = roomy.appendingPathComponent("t.db").path
+        let again = try ChildProcess.mend(["ingest", file, "--table", "events", "--db", "sqlite:" + path, "--quiet"])
+        #expect(await again.wait(seconds: 120) == 0, "\(again.text.suffix(1500))")
+        let (_, counted) = try await offThePool {
+            try runProcessBlocking(
+                Self.python,
+                [
+                    "-c",
+                    "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*), count(DISTINCT id) FROM events').fetchone())",
+                    path,
+                ])
+        }
+        #expect(counted.contains("(\(n), \(n))"), "\(counted)")
+    }
+}

@@ -1,0 +1,115 @@
+public import Foundation
+
+/// The PostgreSQL cluster that fault tests may stop, restart and crash: started by
+/// scripts/with-postgres.sh with PostgreSQL's default settings (fsync on), apart from the
+/// cluster every other test uses.
+public enum FaultCluster {
+    /// Superuser URL of the fault cluster; nil outside `make test`.
+    public static var url: String? { ProcessInfo.processInfo.environment["MEND_TEST_PG_FAULT"] }
+    static var ctl: String? { ProcessInfo.processInfo.environment["MEND_TEST_PG_FAULT_CTL"] }
+
+    /// A fresh schema on the fault cluster.
+    public static func freshURL() -> String {
+        let schema = "f_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+        return (url ?? "") + "?schema=\(schema)&state_schema=\(schema)_mend"
+    }
+
+    /// `count(*)` and `count(DISTINCT id)` of a table of the schema `url` names, read with
+    /// psql (an independent client), not with Mend.
+    public static func counts(_ url: String, table: String) async throws -> (rows: Int, distinct: Int) {
+        let base = String(url.prefix { $0 != "?" })
+        let schema = url.components(separatedBy: "schema=").dropFirst().first?.prefix { $0 != "&" } ?? "public"
+        let (code, out) = try await offThePool {
+            try runProcessBlocking(
+                URL(fileURLWithPath: "/usr/bin/psql"), [base, "-Atc", "SELECT count(*), count(DISTINCT id) FROM \"\(schema)\".\(table)"])
+        }
+        let parts = out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|").compactMap { Int($0) }
+        guard code == 0, parts.count == 2 else { throw FaultError(message: "psql: \(out)") }
+        return (parts[0], parts[1])
+    }
+
+    /// `restart-fast`, `restart-immediate` (a crash), `stop` or `start`; waits until done.
+    public static func control(_ action: String) async throws {
+        guard let ctl else { throw POSIXError(.ENOENT) }
+        let (code, out) = try await offThePool { try runProcessBlocking(URL(fileURLWithPath: ctl), [action]) }
+        guard code == 0 else { throw FaultError(message: "fault-ctl \(action) failed: \(out)") }
+    }
+}
+
+public struct FaultError: Error, CustomStringConvertible {
+    public var message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Runs a blocking call on a Dispatch thread, off Swift's cooperative pool.
+public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+/// A child process running in the background, its standard output and error gathered
+/// as they come; waits are bounded, and a child still running at the bound is killed.
+public final class ChildProcess: @unchecked Sendable {
+    // Unchecked: `output` is behind `lock`; `process` is used through its thread-safe calls.
+    public let process = Process()
+    private let lock = NSLock()
+    private var output = Data()
+
+    public init(_ executable: URL, _ args: [String], env: [String: String] = [:]) throws {
+        process.executableURL = executable
+        process.arguments = args
+        process.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let d = h.availableData
+            guard let self, !d.isEmpty else { return }
+            self.lock.lock()
+            self.output.append(d)
+            self.lock.unlock()
+        }
+        try process.run()
+    }
+
+    /// `mend` as `make test` built it.
+    public static func mend(_ args: [String], env: [String: String] = [:]) throws -> ChildProcess {
+        try ChildProcess(Paths.repo.appendingPathComponent(".build/debug/mend"), args, env: env)
+    }
+
+    public var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    public var isRunning: Bool { process.isRunning }
+
+    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// The exit status, or nil when the child was still running after `seconds` (it is
+    /// then killed, so that a hang fails the test instead of hanging the suite).
+    public func wait(seconds: Double) async -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    /// Waits until the output holds `text`; false after `seconds` or when the child ended first.
+    public func waitFor(_ needle: String, seconds: Double) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if text.contains(needle) { return true }
+            if !process.isRunning { return text.contains(needle) }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+}
