@@ -21,6 +21,11 @@ struct Consume: AsyncParsableCommand {
 
             --table may take subject tokens: --table '{2}' sends events.orders to the table orders.
 
+            A NATS server that restarts is waited for: libnats reconnects, failed fetches are retried \
+            with backoff (one line per attempt on standard error), and the consumer is bound again. \
+            Past --retry-for the command exits 1 with what to check. At start an unreachable server \
+            is an error at once.
+
             SIGTERM or SIGINT: stop fetching, commit and ack the batch in flight, exit 0 (within \
             --shutdown-timeout, else exit 1). A second signal exits at once; what was committed stays \
             committed and what was not is redelivered.
@@ -46,6 +51,10 @@ struct Consume: AsyncParsableCommand {
     var shutdownTimeout: Double = 30
     @Option(name: .long, help: "AckWait of a consumer this command creates, in seconds; in-progress acks extend it for long batches.")
     var ackWait: Double = 30
+    @Option(
+        name: .long,
+        help: "Seconds to keep retrying failed fetches (a NATS restart, a lost consumer) with backoff before exiting 1.")
+    var retryFor: Double = 300
     @Flag(name: .long, help: "No summary on standard output.")
     var quiet = false
     @OptionGroup var options: RepairOptions
@@ -55,6 +64,7 @@ struct Consume: AsyncParsableCommand {
     func validate() throws {
         guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout takes seconds above 0") }
         guard ackWait >= 1 else { throw ValidationError("--ack-wait takes at least 1 second") }
+        guard retryFor >= 0 else { throw ValidationError("--retry-for takes seconds, 0 or more (0: give up at the first failure)") }
     }
 
     func run() async throws {
@@ -64,7 +74,7 @@ struct Consume: AsyncParsableCommand {
             engine: engine,
             options: ConsumeOptions(
                 url: url, stream: stream, consumer: consumer, table: table, subject: subject, batch: batch,
-                stopWhenIdle: stopWhenIdle, ackWait: ackWait))
+                stopWhenIdle: stopWhenIdle, ackWait: ackWait, retryFor: retryFor))
         let service = ConsumeService(worker: worker)
         var logger = Logger(label: "mend.consume")
         logger.logLevel = .error
