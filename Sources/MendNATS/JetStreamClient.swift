@@ -379,6 +379,8 @@ public final class JetStreamClient: @unchecked Sendable {
                     noWait = false
                     try request(inbox, batch: batch, noWait: false, expires: left)
                 case "404", "408": break receiving
+                // The consumer has as many messages out as it allows (MaxAckPending): none now.
+                case "409" where description.hasPrefix("Exceeded Max"): break receiving
                 default:
                     // 503: JetStream or the consumer is not there (yet); 409: the consumer was
                     // deleted or changed. Bind again on the next fetch.

@@ -99,7 +99,7 @@ final class OwnNATSServer: @unchecked Sendable {
 @Suite(.enabled(if: OwnNATSServer.binary != nil, "needs nats-server (make deps installs it)"), .serialized)
 struct ServerRestartTests {
     /// Messages per restart test; MEND_NATS_RESTART_MESSAGES sets it (the run had 300,000).
-    static let messages = ProcessInfo.processInfo.environment["MEND_NATS_RESTART_MESSAGES"].flatMap(Int.init) ?? 60_000
+    static let messages = ProcessInfo.processInfo.environment["MEND_NATS_RESTART_MESSAGES"].flatMap(Int.init) ?? 40_000
 
     /// Waits until the consumer's ack floor reaches `floor` (the workers are that far in).
     func waitForAckFloor(_ floor: Int, stream: String, consumer: String, server: OwnNATSServer, workers: [Worker]) async throws {
