@@ -22,10 +22,13 @@ public struct ConsumeOptions: Sendable {
     public var ackWait: Double
     /// How long one fetch waits for messages: the bound on noticing a stop request.
     public var fetchWait: Double
+    /// Seconds a failing fetch (the server restarting, the consumer being bound again) is
+    /// retried, from its first failure, before the worker gives up and exits non-zero.
+    public var retryFor: Double
 
     public init(
         url: String, stream: String, consumer: String, table: String, subject: String? = nil, batch: Int? = nil,
-        stopWhenIdle: Double? = nil, ackWait: Double = 30, fetchWait: Double = 1
+        stopWhenIdle: Double? = nil, ackWait: Double = 30, fetchWait: Double = 1, retryFor: Double = 300
     ) {
         self.url = url
         self.stream = stream
@@ -36,6 +39,7 @@ public struct ConsumeOptions: Sendable {
         self.stopWhenIdle = stopWhenIdle
         self.ackWait = ackWait
         self.fetchWait = fetchWait
+        self.retryFor = retryFor
     }
 }
 
@@ -127,12 +131,17 @@ public final class StreamConsumer: Sendable {
     public let options: ConsumeOptions
     let route: TableRoute
     private let stopping = NIOLockedValueBox(false)
+    /// Where the retry lines go (standard error in `mend consume`).
+    let log: @Sendable (String) -> Void
 
-    public init(engine: Engine, options: ConsumeOptions) throws(ConsumeError) {
+    /// `log` takes the retry lines; nil: standard error.
+    public init(engine: Engine, options: ConsumeOptions, log: (@Sendable (String) -> Void)? = nil) throws(ConsumeError) {
         if let b = options.batch, b < 1 { throw .badOption("--batch must be at least 1") }
         if let idle = options.stopWhenIdle, idle <= 0 { throw .badOption("--stop-when-idle takes seconds above 0") }
+        if options.retryFor < 0 { throw .badOption("--retry-for takes seconds, 0 or more") }
         self.engine = engine
         self.options = options
+        self.log = log ?? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         route = try TableRoute(options.table)
     }
 
@@ -167,23 +176,26 @@ public final class StreamConsumer: Sendable {
         var lastPrune = Date.distantPast
         let wait = options.fetchWait
         // The next batch is fetched while this one commits; at a stop it is handed back (nak).
-        var fetching: Task<[JetStreamMessage], any Error>? = Task { try await client.fetch(batch: batch, timeout: wait) }
+        var fetching: Task<Fetched, any Error>? = Task { try await self.fetch(client, batch: batch, wait: wait) }
         defer { fetching?.cancel() }
         while let pending = fetching {
-            let messages = try await pending.value
+            let fetched = try await pending.value
+            let messages = fetched.messages
             if isStopping {
-                try? await client.drainAcks()
-                try? await client.nak(messages)
+                noteAckFailures(await client.drainAcks())
+                await client.nak(messages)
                 summary.stoppedBy = "shutdown"
                 fetching = nil
                 break
             }
-            fetching = Task { try await client.fetch(batch: batch, timeout: wait) }
+            // Time without a server is not idleness: the idle clock starts again when it is back.
+            if fetched.recovered { lastMessage = Date() }
+            fetching = Task { try await self.fetch(client, batch: batch, wait: wait) }
             if messages.isEmpty {
                 if let idle = options.stopWhenIdle, Date().timeIntervalSince(lastMessage) >= idle {
-                    let leftover = try await fetching?.value ?? []
-                    if !leftover.isEmpty {
-                        // A message came while deciding to stop: not idle after all.
+                    let leftover = try await fetching?.value ?? Fetched(messages: [], recovered: false)
+                    if !leftover.messages.isEmpty || leftover.recovered {
+                        // A message came while deciding to stop (or the server was away): not idle after all.
                         fetching = Task { leftover }
                         continue
                     }
@@ -203,7 +215,7 @@ public final class StreamConsumer: Sendable {
             }
         }
         // Every ack out before the summary: a clean stop leaves nothing for redelivery.
-        try await client.drainAcks()
+        noteAckFailures(await client.drainAcks())
         try? await prune(client)
         summary.tables = tables.sorted()
         for t in summary.tables {
@@ -215,10 +227,64 @@ public final class StreamConsumer: Sendable {
         return summary
     }
 
+    /// What one fetch brought, and whether it came only after failed tries.
+    struct Fetched: Sendable {
+        var messages: [JetStreamMessage]
+        var recovered: Bool
+    }
+
+    /// One fetch. A fetch that fails (the server restarting, the consumer being bound again)
+    /// is tried again after a backoff with jitter, with one line per attempt on the log, until
+    /// it works, a stop comes (then nothing is fetched), or `retryFor` seconds have passed
+    /// since the first failure (then the worker gives up with an error that says what to check).
+    private func fetch(_ client: JetStreamClient, batch: Int, wait: Double) async throws -> Fetched {
+        var backoff: Backoff?
+        while true {
+            do throws(JetStreamError) {
+                let messages = try await client.fetch(batch: batch, timeout: wait)
+                if let b = backoff {
+                    log("mend consume: fetching from NATS works again after \(b.attempts) failed attempts")
+                }
+                return Fetched(messages: messages, recovered: backoff != nil)
+            } catch {
+                guard error.isRetryable else { throw error }
+                if isStopping { return Fetched(messages: [], recovered: false) }
+                var b = backoff ?? Backoff(budget: options.retryFor)
+                guard let delay = b.next() else {
+                    throw JetStreamError.gaveUp(
+                        url: options.url, stream: client.stream, consumer: client.consumer, seconds: b.elapsed, attempts: b.attempts,
+                        last: error.description)
+                }
+                backoff = b
+                log(
+                    "mend consume: attempt \(b.attempts) failed: \(JetStreamClient.redactAll(error.description)); retrying in "
+                        + String(
+                            format: "%.1f s (%.0f s of --retry-for %.0f left)", delay, max(0, options.retryFor - b.elapsed),
+                            options.retryFor))
+                try await pause(delay)
+            }
+        }
+    }
+
+    /// Sleeps, cut short by a stop (checked every 100 ms) and by cancellation of the task.
+    private func pause(_ seconds: Double) async throws {
+        let end = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while !isStopping, ContinuousClock.now < end {
+            try await Task.sleep(for: min(.milliseconds(100), end - ContinuousClock.now))
+        }
+    }
+
+    /// Acks that could not be sent are not an error: the server redelivers those messages
+    /// after AckWait and the committed ranges skip them. Said once per occasion.
+    private func noteAckFailures(_ failed: Int) {
+        guard failed > 0 else { return }
+        log("mend consume: \(failed) acks could not be sent to NATS; those messages come back after AckWait and are skipped as committed")
+    }
+
     /// Drops the committed ranges the server will never redeliver (at or below its ack floor).
+    /// Housekeeping: while the server is away it waits for the next round.
     private func prune(_ client: JetStreamClient) async throws {
-        let floor = try await client.consumerState().ackFloor
-        guard floor > 0 else { return }
+        guard let floor = try? await client.consumerState().ackFloor, floor > 0 else { return }
         let (stream, consumer) = (client.stream, client.consumer)
         // Kept for ten AckWaits past the floor: a copy redelivered before the first copy's late
         // ack may still be in a fetched batch (the clean-clone run loaded such a copy twice).
@@ -243,7 +309,7 @@ public final class StreamConsumer: Sendable {
                 try await tx.committedSequences(stream: stream, consumer: consumer, among: redelivered)
             }
             if !done.isEmpty {
-                try await client.ack(messages.filter { done.contains($0.sequence) })
+                noteAckFailures(await client.ack(messages.filter { done.contains($0.sequence) }))
                 summary.alreadyCommitted += Int64(done.count)
                 messages.removeAll { done.contains($0.sequence) }
             }
@@ -294,7 +360,7 @@ public final class StreamConsumer: Sendable {
             } catch let taken as StateTransaction.StreamAlreadyCommitted {
                 let skip = Set(taken.sequences)
                 let rest = remaining.dropFirst(source.acknowledgedCount)
-                try await client.ack(rest.filter { skip.contains($0.sequence) })
+                noteAckFailures(await client.ack(rest.filter { skip.contains($0.sequence) }))
                 summary.alreadyCommitted += Int64(skip.count)
                 remaining = rest.filter { !skip.contains($0.sequence) }
             }
@@ -319,7 +385,7 @@ public final class StreamConsumer: Sendable {
             try await tx.quarantine(records)
             try await tx.commitStreamSequences(stream: stream, consumer: consumer, sequences)
         }
-        try await client.ack(items.map(\.0))
+        noteAckFailures(await client.ack(items.map(\.0)))
         summary.quarantined += Int64(items.count)
     }
 
@@ -330,7 +396,7 @@ public final class StreamConsumer: Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(every))
                 if Task.isCancelled { return }
-                try? await client.inProgress(messages)
+                await client.inProgress(messages)
             }
         }
     }

@@ -15,11 +15,11 @@ enum NATS {
         return FileManager.default.isExecutableFile(atPath: venv) ? venv : "python3"
     }
 
-    /// Runs the publisher; returns its last output line as JSON.
+    /// Runs the publisher against `server` (default: the shared one); returns its last output line as JSON.
     @discardableResult
-    static func publish(_ args: [String]) async throws -> [String: Any] {
+    static func publish(_ args: [String], server: String? = nil) async throws -> [String: Any] {
         let (code, out) = try await run(
-            python, [Paths.repo.appendingPathComponent("Tests/e2e/nats_publish.py").path, "--url", url ?? ""] + args)
+            python, [Paths.repo.appendingPathComponent("Tests/e2e/nats_publish.py").path, "--url", server ?? url ?? ""] + args)
         guard code == 0 else {
             throw TestFailure("nats_publish.py \(args.joined(separator: " ")) failed (run `make venv` for nats-py): \(out)")
         }
@@ -28,14 +28,14 @@ enum NATS {
     }
 
     /// A new stream named for the test, capturing `prefix.>`.
-    static func newStream(_ prefix: String) async throws -> String {
+    static func newStream(_ prefix: String, server: String? = nil) async throws -> String {
         let name = prefix.uppercased() + "_" + UUID().uuidString.prefix(6).lowercased()
-        try await publish(["create", "--stream", name, "--subjects", "\(name.lowercased()).>"])
+        try await publish(["create", "--stream", name, "--subjects", "\(name.lowercased()).>"], server: server)
         return name
     }
 
-    static func info(_ stream: String, consumer: String) async throws -> [String: Int] {
-        let j = try await publish(["info", "--stream", stream, "--consumer", consumer])
+    static func info(_ stream: String, consumer: String, server: String? = nil) async throws -> [String: Int] {
+        let j = try await publish(["info", "--stream", stream, "--consumer", consumer], server: server)
         return j.compactMapValues { ($0 as? NSNumber)?.intValue }
     }
 

@@ -39,75 +39,83 @@ struct PostgresFaultTests {
 
     @Test(arguments: ["restart-fast", "restart-immediate"])
     func ingestRetriesAcrossARestartAndFinishes(mode: String) async throws {
-        let n = 200_000
-        let db = FaultCluster.freshURL()
-        let child = try Self.startIngest(lines: n, db: db)
-        try await Self.waitForRows(db, child: child)
-        #expect(child.isRunning, "the ingest was still under way when the server went down")
-        try await FaultCluster.control(mode)
-        let code = await child.wait(seconds: 240)
-        #expect(code == 0, "exit \(String(describing: code)): \(child.text.suffix(2000))")
-        #expect(child.text.contains("next in"), "Mend said it retried: \(child.text.suffix(1000))")
-        #expect(!child.text.contains("postgres://"), "no URL (and so no password) in the retry lines")
-        let c = try await FaultCluster.counts(db, table: "events")
-        #expect(c.rows == n && c.distinct == n, "rows \(c.rows), distinct \(c.distinct), sent \(n)")
+        try await FaultCluster.exclusively {
+            let n = 200_000
+            let db = FaultCluster.freshURL()
+            let child = try Self.startIngest(lines: n, db: db)
+            try await Self.waitForRows(db, child: child)
+            #expect(child.isRunning, "the ingest was still under way when the server went down")
+            try await FaultCluster.control(mode)
+            let code = await child.wait(seconds: 240)
+            #expect(code == 0, "exit \(String(describing: code)): \(child.text.suffix(2000))")
+            #expect(child.text.contains("next in"), "Mend said it retried: \(child.text.suffix(1000))")
+            #expect(!child.text.contains("postgres://"), "no URL (and so no password) in the retry lines")
+            let c = try await FaultCluster.counts(db, table: "events")
+            #expect(c.rows == n && c.distinct == n, "rows \(c.rows), distinct \(c.distinct), sent \(n)")
+        }
     }
 
     /// pg_terminate_backend while Mend's COPY runs: the batch rolls back and runs again.
     @Test func terminatedBackendMidCopyIsRetried() async throws {
-        let n = 200_000
-        let db = FaultCluster.freshURL()
-        let child = try Self.startIngest(lines: n, db: db)
-        var killed = 0
-        for _ in 0..<2000 where child.isRunning && killed == 0 {
-            let out = try await Self.psql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mend' "
-                    + "AND state = 'active' AND query ILIKE 'COPY%' AND pid <> pg_backend_pid()")
-            killed = out.filter { $0 == "t" }.count
-            if killed == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        try await FaultCluster.exclusively {
+            let n = 200_000
+            let db = FaultCluster.freshURL()
+            let child = try Self.startIngest(lines: n, db: db)
+            var killed = 0
+            for _ in 0..<2000 where child.isRunning && killed == 0 {
+                let out = try await Self.psql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mend' "
+                        + "AND state = 'active' AND query ILIKE 'COPY%' AND pid <> pg_backend_pid()")
+                killed = out.filter { $0 == "t" }.count
+                if killed == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(killed > 0, "a COPY of Mend's was cut")
+            let code = await child.wait(seconds: 240)
+            #expect(code == 0, "exit \(String(describing: code)): \(child.text.suffix(2000))")
+            let c = try await FaultCluster.counts(db, table: "events")
+            #expect(c.rows == n && c.distinct == n, "rows \(c.rows), distinct \(c.distinct), sent \(n)")
         }
-        #expect(killed > 0, "a COPY of Mend's was cut")
-        let code = await child.wait(seconds: 240)
-        #expect(code == 0, "exit \(String(describing: code)): \(child.text.suffix(2000))")
-        let c = try await FaultCluster.counts(db, table: "events")
-        #expect(c.rows == n && c.distinct == n, "rows \(c.rows), distinct \(c.distinct), sent \(n)")
     }
 
     /// With the server down for longer than --retry-for, ingest gives up with a message
     /// that says what to check, and exits non-zero; run again, it resumes exactly once.
     @Test func ingestGivesUpWithinItsBudgetThenResumes() async throws {
-        let n = 100_000
-        let db = FaultCluster.freshURL()
-        let file = eventsFile(n)
-        let child = try ChildProcess.mend(
-            ["ingest", file, "--table", "events", "--db", db, "--batch-size", "2000", "--quiet", "--retry-for", "3"])
-        try await Self.waitForRows(db, child: child)
-        try await FaultCluster.control("stop")
-        let code = await child.wait(seconds: 60)
-        try await FaultCluster.control("start")
-        #expect(code != nil && code != 0, "gave up: \(child.text.suffix(1500))")
-        #expect(child.text.contains("check that the database runs"), "says what to check: \(child.text.suffix(1500))")
-        let again = try ChildProcess.mend(["ingest", file, "--table", "events", "--db", db, "--quiet"])
-        #expect(await again.wait(seconds: 240) == 0, "\(again.text.suffix(1500))")
-        let c = try await FaultCluster.counts(db, table: "events")
-        #expect(c.rows == n && c.distinct == n, "rows \(c.rows), distinct \(c.distinct), sent \(n)")
+        try await FaultCluster.exclusively {
+            let n = 100_000
+            let db = FaultCluster.freshURL()
+            let file = eventsFile(n)
+            let child = try ChildProcess.mend(
+                ["ingest", file, "--table", "events", "--db", db, "--batch-size", "2000", "--quiet", "--retry-for", "3"])
+            try await Self.waitForRows(db, child: child)
+            try await FaultCluster.control("stop")
+            let code = await child.wait(seconds: 60)
+            try await FaultCluster.control("start")
+            #expect(code != nil && code != 0, "gave up: \(child.text.suffix(1500))")
+            #expect(child.text.contains("check that the database runs"), "says what to check: \(child.text.suffix(1500))")
+            let again = try ChildProcess.mend(["ingest", file, "--table", "events", "--db", db, "--quiet"])
+            #expect(await again.wait(seconds: 240) == 0, "\(again.text.suffix(1500))")
+            let c = try await FaultCluster.counts(db, table: "events")
+            #expect(c.rows == n && c.distinct == n, "rows \(c.rows), distinct \(c.distinct), sent \(n)")
+        }
     }
 
     /// SIGTERM while waiting between two tries: nothing is in flight, so the process ends
     /// at once instead of using up --retry-for.
     @Test func sigtermDuringBackoffExitsWithinTwoSeconds() async throws {
-        let db = FaultCluster.freshURL()
-        let child = try Self.startIngest(lines: 100_000, db: db, extra: ["--retry-for", "120"])
-        try await Self.waitForRows(db, child: child)
-        try await FaultCluster.control("stop")
-        let backingOff = await child.waitFor("next in", seconds: 30)
-        #expect(backingOff, "\(child.text.suffix(1000))")
-        let sent = Date()
-        child.signal(SIGTERM)
-        let code = await child.wait(seconds: 10)
-        let took = Date().timeIntervalSince(sent)
-        try await FaultCluster.control("start")
-        #expect(code != nil && took < 2, "exit \(String(describing: code)) after \(took) s")
+        try await FaultCluster.exclusively {
+            let db = FaultCluster.freshURL()
+            let child = try Self.startIngest(lines: 100_000, db: db, extra: ["--retry-for", "120"])
+            try await Self.waitForRows(db, child: child)
+            try await FaultCluster.control("stop")
+            let backingOff = await child.waitFor("next in", seconds: 30)
+            #expect(backingOff, "\(child.text.suffix(1000))")
+            let sent = Date()
+            child.signal(SIGTERM)
+            let code = await child.wait(seconds: 10)
+            let took = Date().timeIntervalSince(sent)
+            try await FaultCluster.control("start")
+            #expect(code != nil && took < 2, "exit \(String(describing: code)) after \(took) s")
+        }
     }
 }
 

@@ -48,73 +48,76 @@ struct ServeFaultTests {
     }
 
     @Test func postsGet200Or503AcrossAnOutageAndNothingIsLostOrDoubled() async throws {
-        let db = FaultCluster.freshURL()
-        let serve = try ChildProcess.mend(
-            ["serve", "--port", "0", "--db", db, "--retry-for", "3"], env: ["MEND_TOKEN": Self.token, "MEND_AGENT_TOKEN": Self.agentToken])
-        defer { serve.signal(SIGKILL) }
-        #expect(await serve.waitFor("/mcp", seconds: 60), "\(serve.text)")
-        let r = try #require(serve.text.range(of: #"http://127\.0\.0\.1:[0-9]+/mcp"#, options: .regularExpression))
-        let base = String(serve.text[r].dropLast("/mcp".count))
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        try await FaultCluster.exclusively {
+            let db = FaultCluster.freshURL()
+            let serve = try ChildProcess.mend(
+                ["serve", "--port", "0", "--db", db, "--retry-for", "3"],
+                env: ["MEND_TOKEN": Self.token, "MEND_AGENT_TOKEN": Self.agentToken])
+            defer { serve.signal(SIGKILL) }
+            #expect(await serve.waitFor("/mcp", seconds: 60), "\(serve.text)")
+            let r = try #require(serve.text.range(of: #"http://127\.0\.0\.1:[0-9]+/mcp"#, options: .regularExpression))
+            let base = String(serve.text[r].dropLast("/mcp".count))
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
 
-        // /readyz, sampled beside the stream of POSTs.
-        let ready = Task { () -> [Int] in
-            var seen: [Int] = []
-            while !Task.isCancelled {
-                seen.append(await Self.get(client, base + "/readyz"))
-                try? await Task.sleep(for: .milliseconds(200))
-            }
-            return seen
-        }
-        let batches = 40
-        let perBatch = 50
-        var answers: [(status: Int, at: Date)] = []
-        var slowest = 0.0
-        var outage: Task<Date, any Error>?
-        for b in 0..<batches {
-            if b == 8 {
-                outage = Task {
-                    try await FaultCluster.control("stop")
-                    try await Task.sleep(for: .seconds(4))
-                    try await FaultCluster.control("start")
-                    return Date()
+            // /readyz, sampled beside the stream of POSTs.
+            let ready = Task { () -> [Int] in
+                var seen: [Int] = []
+                while !Task.isCancelled {
+                    seen.append(await Self.get(client, base + "/readyz"))
+                    try? await Task.sleep(for: .milliseconds(200))
                 }
+                return seen
             }
-            let body = (0..<perBatch).map { #"{"id": \#(b * perBatch + $0), "kind": "click"}"# }.joined(separator: "\n") + "\n"
-            // A client retries a 503 with the same key, as Retry-After says (bounded here).
-            for _ in 0..<60 {
-                let t = await Self.post(client, base + "/v1/ingest/events", body: body, key: "batch-\(b)")
-                answers.append((t.status, Date()))
-                slowest = max(slowest, t.seconds)
-                if t.status == 503 { #expect(t.retryAfter != nil, "503 says when to retry") }
-                if t.status == 200 { break }
-                try await Task.sleep(for: .milliseconds(300))
+            let batches = 40
+            let perBatch = 50
+            var answers: [(status: Int, at: Date)] = []
+            var slowest = 0.0
+            var outage: Task<Date, any Error>?
+            for b in 0..<batches {
+                if b == 8 {
+                    outage = Task {
+                        try await FaultCluster.control("stop")
+                        try await Task.sleep(for: .seconds(4))
+                        try await FaultCluster.control("start")
+                        return Date()
+                    }
+                }
+                let body = (0..<perBatch).map { #"{"id": \#(b * perBatch + $0), "kind": "click"}"# }.joined(separator: "\n") + "\n"
+                // A client retries a 503 with the same key, as Retry-After says (bounded here).
+                for _ in 0..<60 {
+                    let t = await Self.post(client, base + "/v1/ingest/events", body: body, key: "batch-\(b)")
+                    answers.append((t.status, Date()))
+                    slowest = max(slowest, t.seconds)
+                    if t.status == 503 { #expect(t.retryAfter != nil, "503 says when to retry") }
+                    if t.status == 200 { break }
+                    try await Task.sleep(for: .milliseconds(300))
+                }
+                try await Task.sleep(for: .milliseconds(100))
             }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        let backAt = try #require(try await outage?.value)
-        ready.cancel()
-        let readiness = await ready.value
-        let statuses = answers.map(\.status)
-        #expect(Set(statuses).isSubset(of: [200, 503]), "only 200 and 503: \(statuses)")
-        #expect(statuses.contains(503), "the outage was seen: \(statuses)")
-        #expect(slowest < 15, "no request hung: the slowest took \(slowest) s")
-        #expect(readiness.contains(503) && readiness.last == 200, "readyz went 503 and back: \(readiness)")
-        let firstOK = try #require(answers.first { $0.status == 200 && $0.at > backAt })
-        #expect(firstOK.at.timeIntervalSince(backAt) < 8, "200 again within a few seconds of the database's return")
-        let c = try await FaultCluster.counts(db, table: "events")
-        #expect(c.rows == batches * perBatch && c.distinct == batches * perBatch, "rows \(c.rows), distinct \(c.distinct)")
+            let backAt = try #require(try await outage?.value)
+            ready.cancel()
+            let readiness = await ready.value
+            let statuses = answers.map(\.status)
+            #expect(Set(statuses).isSubset(of: [200, 503]), "only 200 and 503: \(statuses)")
+            #expect(statuses.contains(503), "the outage was seen: \(statuses)")
+            #expect(slowest < 15, "no request hung: the slowest took \(slowest) s")
+            #expect(readiness.contains(503) && readiness.last == 200, "readyz went 503 and back: \(readiness)")
+            let firstOK = try #require(answers.first { $0.status == 200 && $0.at > backAt })
+            #expect(firstOK.at.timeIntervalSince(backAt) < 8, "200 again within a few seconds of the database's return")
+            let c = try await FaultCluster.counts(db, table: "events")
+            #expect(c.rows == batches * perBatch && c.distinct == batches * perBatch, "rows \(c.rows), distinct \(c.distinct)")
 
-        var req = HTTPClientRequest(url: base + "/metrics")
-        req.headers.add(name: "Authorization", value: "Bearer \(Self.agentToken)")
-        let res = try await client.execute(req, timeout: .seconds(20))
-        let metrics = String(buffer: try await res.body.collect(upTo: 4 << 20))
-        #expect(metrics.contains("mend_database_up 1"), "\(metrics.prefix(3000))")
-        #expect(Self.value(of: "mend_database_reconnects_total", in: metrics) >= 1)
-        #expect(Self.value(of: "mend_retries_total", in: metrics) >= 1)
-        try await client.shutdown()
-        serve.signal(SIGTERM)
-        #expect(await serve.wait(seconds: 30) != nil)
+            var req = HTTPClientRequest(url: base + "/metrics")
+            req.headers.add(name: "Authorization", value: "Bearer \(Self.agentToken)")
+            let res = try await client.execute(req, timeout: .seconds(20))
+            let metrics = String(buffer: try await res.body.collect(upTo: 4 << 20))
+            #expect(metrics.contains("mend_database_up 1"), "\(metrics.prefix(3000))")
+            #expect(Self.value(of: "mend_database_reconnects_total", in: metrics) >= 1)
+            #expect(Self.value(of: "mend_retries_total", in: metrics) >= 1)
+            try await client.shutdown()
+            serve.signal(SIGTERM)
+            #expect(await serve.wait(seconds: 30) != nil)
+        }
     }
 
     static func value(of metric: String, in text: String) -> Double {

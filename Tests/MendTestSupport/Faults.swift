@@ -8,6 +8,36 @@ public enum FaultCluster {
     public static var url: String? { ProcessInfo.processInfo.environment["MEND_TEST_PG_FAULT"] }
     static var ctl: String? { ProcessInfo.processInfo.environment["MEND_TEST_PG_FAULT_CTL"] }
 
+    /// Runs `body` alone among the tests that use the fault cluster: suites run in
+    /// parallel, and one that stops the server would fail another's run.
+    public static func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        await Gate.shared.enter()
+        do {
+            let r = try await body()
+            await Gate.shared.leave()
+            return r
+        } catch {
+            await Gate.shared.leave()
+            throw error
+        }
+    }
+
+    actor Gate {
+        static let shared = Gate()
+        private var busy = false
+        private var waiting: [CheckedContinuation<Void, Never>] = []
+        func enter() async {
+            if !busy {
+                busy = true
+                return
+            }
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        func leave() {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
+    }
+
     /// A fresh schema on the fault cluster.
     public static func freshURL() -> String {
         let schema = "f_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()

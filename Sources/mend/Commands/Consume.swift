@@ -22,6 +22,12 @@ struct Consume: AsyncParsableCommand {
 
             --table may take subject tokens: --table '{2}' sends events.orders to the table orders.
 
+            A NATS server that restarts is waited for: libnats reconnects, failed fetches are retried \
+            with backoff (one line per attempt on standard error), and the consumer is bound again. \
+            The database is waited for the same way. Past --retry-for (default 300 s) the command exits 1 \
+            with what to check. At start an unreachable server \
+            is an error at once.
+
             SIGTERM or SIGINT: stop fetching, commit and ack the batch in flight, exit 0 (within \
             --shutdown-timeout, else exit 1). A second signal exits at once; what was committed stays \
             committed and what was not is redelivered.
@@ -47,6 +53,10 @@ struct Consume: AsyncParsableCommand {
     var shutdownTimeout: Double = 30
     @Option(name: .long, help: "AckWait of a consumer this command creates, in seconds; in-progress acks extend it for long batches.")
     var ackWait: Double = 30
+    /// `--retry-for` (in the database options) bounds the waits for NATS and the database alike.
+    var retryFor: Double { options.database.retryFor ?? Self.retryDefault }
+    /// A service waits longer than a one-off command.
+    static let retryDefault: Double = 300
     @Flag(name: .long, help: "No summary on standard output.")
     var quiet = false
     @OptionGroup var options: RepairOptions
@@ -59,13 +69,13 @@ struct Consume: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let engine = try await options.engine(retryDefault: 300)
+        let engine = try await options.engine(retryDefault: Self.retryDefault)
         try await notify.attach(to: engine, policy: options.policy)
         let worker = try StreamConsumer(
             engine: engine,
             options: ConsumeOptions(
                 url: url, stream: stream, consumer: consumer, table: table, subject: subject, batch: batch,
-                stopWhenIdle: stopWhenIdle, ackWait: ackWait))
+                stopWhenIdle: stopWhenIdle, ackWait: ackWait, retryFor: retryFor))
         let service = ConsumeService(worker: worker)
         var logger = Logger(label: "mend.consume")
         logger.logLevel = .error
