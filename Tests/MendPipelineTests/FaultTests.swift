@@ -47,7 +47,7 @@ struct PostgresFaultTests {
             #expect(child.isRunning, "the ingest was still under way when the server went down")
             try await FaultCluster.control(mode)
             let code = await child.wait(seconds: 240)
-            #expect(code == 0, "exit \(String(describing: code)): \(child.text.suffix(2000))")
+            #expect(code == 0, "exit \(String(describing: code)): \(child.text.prefix(1500)) … \(child.text.suffix(800))")
             #expect(child.text.contains("next in"), "Mend said it retried: \(child.text.suffix(1000))")
             #expect(!child.text.contains("postgres://"), "no URL (and so no password) in the retry lines")
             let c = try await FaultCluster.counts(db, table: "events")
@@ -71,7 +71,7 @@ struct PostgresFaultTests {
             }
             #expect(killed > 0, "a COPY of Mend's was cut")
             let code = await child.wait(seconds: 240)
-            #expect(code == 0, "exit \(String(describing: code)): \(child.text.suffix(2000))")
+            #expect(code == 0, "exit \(String(describing: code)): \(child.text.prefix(1500)) … \(child.text.suffix(800))")
             let c = try await FaultCluster.counts(db, table: "events")
             #expect(c.rows == n && c.distinct == n, "rows \(c.rows), distinct \(c.distinct), sent \(n)")
         }

@@ -101,7 +101,9 @@ struct ServeFaultTests {
             #expect(Set(statuses).isSubset(of: [200, 503]), "only 200 and 503: \(statuses)")
             #expect(statuses.contains(503), "the outage was seen: \(statuses)")
             #expect(slowest < 15, "no request hung: the slowest took \(slowest) s")
-            #expect(readiness.contains(503) && readiness.last == 200, "readyz went 503 and back: \(readiness)")
+            // A sample cut short by the end of sampling reads -1: the last real answer counts.
+            let answered = readiness.filter { $0 > 0 }
+            #expect(answered.contains(503) && answered.last == 200, "readyz went 503 and back: \(readiness)")
             let firstOK = try #require(answers.first { $0.status == 200 && $0.at > backAt })
             #expect(firstOK.at.timeIntervalSince(backAt) < 8, "200 again within a few seconds of the database's return")
             let c = try await FaultCluster.counts(db, table: "events")
