@@ -53,7 +53,9 @@ import Testing
         if let v = after["parked"] as? Int { #expect(s.parked == Int64(v), "parked") }
         if let v = after["quarantined"] as? Int { #expect(s.quarantined == Int64(v), "quarantined") }
         if after["total_accounted"] as? Bool == true { #expect(s.loaded + s.parked + s.quarantined == Int64(inputLines)) }
-        #expect(s.input == s.loaded + s.parked + s.quarantined)
+        // Invariant 1 against the counted input: every non-blank line read is in one place.
+        #expect(s.input == Int64(inputLines), "input counted")
+        #expect(s.conserved, "\(s)")
 
         let schema = try await engine.schema(table: table)
         if let v = after["table_exists"] as? Bool { #expect((schema != nil) == v, "table_exists") }
