@@ -15,8 +15,8 @@ extension Engine {
         var addedKeys = false
     }
 
-    /// Validates a batch (or takes the reader's fits), then in one transaction: stores the
-    /// columns of key paths first seen in it, loads the rows that fit, parks the rest
+    /// Validates a batch (or takes the reader's fits), stores the columns of key paths first
+    /// seen in it, then in one transaction: loads the rows that fit, parks the rest
     /// (Park.swift), quarantines what is not a record, and commits the source position with
     /// them. On return `schema` holds the key paths the batch added to the table's key map.
     func commitBatch(
@@ -115,10 +115,14 @@ extension Engine {
         let rejectedText: @Sendable (Int) -> String = { i in read.text(batch[i]) }
         let lines = batch.map(\.line)
         let notifier = self.notifier
+        // The new key paths' columns commit first, in a short transaction of their own: inside
+        // the batch's, another worker's batch that meets the same key would wait for this whole
+        // batch on the key's unique index (and park into an incident this one's repair resolves
+        // meanwhile). A name given to a key that a rolled-back batch saw stays given: harmless.
+        if !keys.isEmpty { try await state.transaction { tx in try await tx.addKeys(table, keys) } }
         let (opened, touched, rejected) = try await state.transaction { tx -> (Int64, Set<Int64>, Int) in
             // The table's state row comes with `addCounters` (an upsert): one statement less per batch.
             var toPark = toPark
-            try await tx.addKeys(table, keys)
             let failures = try await tx.session.loadIsolating(table: table, columns: columns, rows: loadRows, prepared: prepared)
             for (i, message) in failures {
                 // The database refused a row Mend's validation let through (a value out of

@@ -37,10 +37,10 @@ extension StateTransaction {
         return KeyMap(columns)
     }
 
-    /// Stores key paths given a column, in the transaction of the batch (or replay, or new
-    /// table) that first saw them. Another worker may have stored the same key path, or given
-    /// the same column to another one, since this one read the map: then this transaction
-    /// must not commit rows flattened against the old map, and the caller reads it again.
+    /// Stores key paths given a column, before (or in) the transaction of the batch, replay or
+    /// new table that first saw them. Another worker may have stored the same key path, or
+    /// given the same column to another one, since this one read the map: then no row
+    /// flattened against the old map may commit, and the caller reads the map again.
     public func addKeys(_ table: String, _ added: [(key: String, column: String)]) async throws {
         guard !added.isEmpty else { return }
         try await session.insertMany(
