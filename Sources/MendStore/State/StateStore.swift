@@ -123,7 +123,15 @@ public struct StateTransaction: Sendable {
     /// Creates the key map's table on a database bootstrapped before it existed (the
     /// `columns` table it replaces stays, unread). It looks first, like `ensureSeriesTable`.
     func ensureKeysTable() async throws {
-        if try await !stateTableExists("keys") { try await session.execute(keysTableDDL) }
+        guard try await !stateTableExists("keys") else { return }
+        do {
+            try await session.execute(keysTableDDL)
+        } catch {
+            throw StoreError.open(
+                "Mend's state",
+                "its key map table \(t("keys")) is missing (the state predates it) and this role may not create it: "
+                    + "run `mend setup-roles` again as an administrator, which creates it and grants it (\(error))")
+        }
     }
 
     func encode<T: Encodable>(_ v: T) throws -> String {
