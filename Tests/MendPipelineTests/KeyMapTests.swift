@@ -72,6 +72,29 @@ import Testing
         #expect(stats.parked == 0 && stats.loaded == 3, "\(stats)")
     }
 
+    /// Columns made by repairs name their sources too: a variant column its base column's
+    /// key, the overflow column the keys loaded into it, a promoted column its field.
+    @Test(arguments: Backend.available)
+    func variantOverflowAndPromotedColumnsNameTheirSources(_ backend: Backend) async throws {
+        let engine = try await backend.engine(policy: try PolicyLoader.parse("max_table_columns: 3\n"))
+        _ = try await engine.ingest(path: writeLines([#"{"id": 1, "amount": 2.5, "c": 1, "d": true}"#]), table: "t")
+        await engine.setPolicy(try PolicyLoader.parse("max_table_columns: 6\n"))
+        _ = try await engine.ingest(path: writeLines([#"{"id": 2, "amount": "n/a"}"#]), table: "t")
+        let conflict = try #require(try await engine.incidents().first { $0.kinds.contains(.typeMismatch) })
+        _ = try await engine.approve(incidentID: conflict.id, by: "alice")
+        var sources = try #require(try await engine.schema(table: "t")).1
+        #expect(sources["amount__v_text"] == ["amount"], "\(sources)")
+        #expect(sources[Overflow.column] == ["c", "d"], "\(sources)")
+        let overflow = try #require(try await engine.incidents().first { $0.kinds.contains(.overflow) })
+        let promote = Plan(
+            incidentID: overflow.id, table: "t", operations: [PlanOperation(kind: .promoteField, column: "c", type: .bigint, source: "c")],
+            rationale: "c", confidence: 1, plannedBy: "alice")
+        _ = try await engine.repair(incidentID: overflow.id, plan: promote, by: "alice")
+        _ = try await engine.approve(incidentID: overflow.id, by: "bob")
+        sources = try #require(try await engine.schema(table: "t")).1
+        #expect(sources["c"] == ["c"], "\(sources)")
+    }
+
     /// Key paths tell a nested key from a literal dotted one.
     @Test(arguments: Backend.available)
     func nestedAndDottedKeysHaveDistinctPaths(_ backend: Backend) async throws {
