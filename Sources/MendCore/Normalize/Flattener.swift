@@ -112,6 +112,7 @@ public struct Flattener: Sendable {
         for (key, value) in members {
             let (part, valid) = lookup(key)
             let column = prefix.map { $0 + Flattener.separator + part } ?? part
+            // From the key's own bytes, never the cache: NFC and NFD spellings share a cache entry.
             let source = KeyPath.join(sourcePrefix, key)
             if case .object(let inner) = value, !inner.isEmpty, valid {
                 if depth < maxDepth {
