@@ -44,9 +44,10 @@ import Testing
         _ = try await backend.engine(url: url).ingest(path: path, table: "zeek")
         // Lines appended to the same file; a new engine resumes after the first.
         try (Self.first + "\n" + Self.alone + "\n" + Self.clash + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        let s = try await backend.engine(url: url).ingest(path: path, table: "zeek")
+        let resumed = try await backend.engine(url: url)
+        let s = try await resumed.ingest(path: path, table: "zeek")
         #expect(s.skippedByResume == 1, "\(s)")
-        let rows = try await Self.pairs(try await backend.engine(url: url), "zeek")
+        let rows = try await Self.pairs(resumed, "zeek")
         #expect(rows[1] == ["x", nil])
         #expect(rows[3] == [nil, "q"], "path, first seen alone after _path took the name, gets path_2")
         #expect(rows[2] == ["y", "p"])
