@@ -18,6 +18,6 @@ struct Mend: AsyncParsableCommand {
         subcommands: [
             Ingest.self, Stats.self, Incidents.self, Show.self, PlanCommand.self, Approve.self, Reject.self,
             Apply.self, Replay.self, SchemaCommand.self, AuditCommand.self, CheckSQL.self, SetupRoles.self, Demo.self,
-            MCPCommand.self, Serve.self, Consume.self, Promote.self,
+            MCPCommand.self, Serve.self, Consume.self, Promote.self, PolicyCommand.self,
         ])
 }

@@ -29,7 +29,8 @@ extension Engine {
                 try await tx.parkedRecords(incidentID: incident.id, limit: Self.renameParkedSample)
             }
             let recent = try await recentValues(table: incident.table, columns: chosen.map { $0.name })
-            return Self.findings(newFields: newFields, parked: parked, candidates: chosen, recent: recent, mappings: schema.mappings)
+            return Self.findings(
+                newFields: newFields, parked: parked, candidates: chosen, recent: recent, mappings: schema.mappings, keys: schema.keys)
         } catch {
             return [:]
         }
@@ -38,14 +39,14 @@ extension Engine {
     /// The pure half: parses the parked records and runs the detector per new field.
     static func findings(
         newFields: [String: (sourceKey: String, type: LogicalType)], parked: [ParkedRecord], candidates: [Column],
-        recent: [[String?]], mappings: [String: String]
+        recent: [[String?]], mappings: [String: String], keys: KeyMap = KeyMap()
     ) -> [String: RenameDetector.Finding] {
         var values: [String: [String]] = [:]
         var records: [String: Int] = [:]
         var first: [String: String] = [:]
         var also: [String: [String: Int]] = [:]
         let names = Set(candidates.map(\.name))
-        var flattener = Flattener()
+        var flattener = Flattener(keys: keys)
         for r in parked {
             guard case .object(let members)? = try? JSONParser.parse(r.record) else { continue }
             var present: [String: JSONValue] = [:]
