@@ -61,7 +61,9 @@ for soname in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
         *) fail "$soname comes from $owner, which is not in the archive README's apt-get line ($RUNTIME_PACKAGES)" ;;
     esac
 done
-grep -qF "apt-get install $RUNTIME_PACKAGES" "$pkg/README.md" || fail "README.md does not name 'apt-get install $RUNTIME_PACKAGES'"
+for readme in "$pkg/README.md" "$repo/README.md"; do
+    grep -qF "apt-get install $RUNTIME_PACKAGES" "$readme" || fail "$readme does not name 'apt-get install $RUNTIME_PACKAGES'"
+done
 step "links no Swift runtime; its C libraries come from: $RUNTIME_PACKAGES (+ libc6 libgcc-s1 libstdc++6 zlib1g)"
 
 # 3. Runs with nothing of the toolchain reachable. The demo writes only under $TMPDIR.
