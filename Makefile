@@ -68,14 +68,21 @@ PREFIX ?= /usr/local
 # README's apt-get line. dist-check fails if a library the binary links is not from one of these.
 # libcurl is FoundationNetworking's, which the MCP SDK imports (docs/decisions.md D22).
 RUNTIME_PACKAGES := libsqlite3-0 libpg-query1504.0 libnats3.4 libcurl4
-DIST_BUILD_PACKAGES := libcurl4-openssl-dev
+# To build the archive (strip), and to check it: systemd-analyze, man, and the shells whose completions it parses.
+DIST_BUILD_PACKAGES := libcurl4-openssl-dev binutils
+DIST_CHECK_PACKAGES := systemd man-db groff-base zsh fish
+
+# Installs the Debian packages of $(1) that are missing, as `deps` does.
+define apt-install
+@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+if [ -n "$$missing" ]; then \
+  echo "installing:$$missing"; \
+  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+fi
+endef
 
 dist: deps
-	@missing=""; for p in $(DIST_BUILD_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	$(call apt-install,$(DIST_BUILD_PACKAGES))
 	SWIFT="$(SWIFT)" RUNTIME_PACKAGES="$(RUNTIME_PACKAGES)" scripts/dist.sh
 
 # The archive's own Makefile installs the staged package: one install recipe for both.
@@ -87,5 +94,6 @@ install: dist
 # root only). DIST_CHROOT= skips the chroot.
 DIST_CHROOT ?= $(if $(SUDO),,/var/cache/mend/dist-chroot-bookworm)
 dist-check: dist
+	$(call apt-install,$(DIST_CHECK_PACKAGES))
 	$(if $(DIST_CHROOT),RUNTIME_PACKAGES="$(RUNTIME_PACKAGES)" scripts/dist-chroot.sh $(DIST_CHROOT))
 	RUNTIME_PACKAGES="$(RUNTIME_PACKAGES)" DIST_CHROOT="$(DIST_CHROOT)" scripts/dist-check.sh dist/$(DIST_NAME).tar.gz
