@@ -42,6 +42,7 @@ test: deps venv
 	$(SWIFT) build --build-tests
 	SQUAWK_BIN=$(CURDIR)/$(VENV)/bin/squawk scripts/with-nats.sh scripts/with-postgres.sh $(SWIFT) test --skip-build
 	scripts/fuzz.sh $(FUZZ_SECONDS)
+	$(MAKE) dist-check
 
 # libFuzzer on MendCore's JSON parser and flattener (Tests/Fuzz, docs/security.md "Fuzzing").
 fuzz: deps
@@ -57,3 +58,42 @@ format:
 
 clean:
 	rm -rf .build .build-* $(VENV)
+
+# The release archive (issue 32, docs/decisions.md D24): `make dist`, `sudo make install`, `make dist-check`.
+.PHONY: dist install dist-check
+VERSION := $(shell cat VERSION)
+DIST_NAME := mend-$(VERSION)-linux-$(shell uname -m)
+PREFIX ?= /usr/local
+# What the release binary needs at run time on Debian 12, besides libc, libgcc, libstdc++ and zlib: the archive
+# README's apt-get line. dist-check fails if a library the binary links is not from one of these.
+# libcurl is FoundationNetworking's, which the MCP SDK imports (docs/decisions.md D24).
+RUNTIME_PACKAGES := libsqlite3-0 libpg-query1504.0 libnats3.4 libcurl4
+# To build the archive (strip), and to check it: systemd-analyze, man, and the shells whose completions it parses.
+DIST_BUILD_PACKAGES := libcurl4-openssl-dev binutils
+DIST_CHECK_PACKAGES := systemd man-db groff-base zsh fish
+
+# Installs the Debian packages of $(1) that are missing, as `deps` does.
+define apt-install
+@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+if [ -n "$$missing" ]; then \
+  echo "installing:$$missing"; \
+  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+fi
+endef
+
+dist: deps
+	$(call apt-install,$(DIST_BUILD_PACKAGES))
+	SWIFT="$(SWIFT)" RUNTIME_PACKAGES="$(RUNTIME_PACKAGES)" scripts/dist.sh
+
+# The archive's own Makefile installs the staged package: one install recipe for both.
+install: dist
+	$(MAKE) -C .build-dist/pkg/$(DIST_NAME) install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
+
+# Runs the unpacked archive where no Swift toolchain is reachable (scripts/dist-check.sh), also in
+# a Debian 12 minbase chroot with only RUNTIME_PACKAGES, made once and kept (scripts/dist-chroot.sh;
+# root only). DIST_CHROOT= skips the chroot.
+DIST_CHROOT ?= $(if $(SUDO),,/var/cache/mend/dist-chroot-bookworm)
+dist-check: dist
+	$(call apt-install,$(DIST_CHECK_PACKAGES))
+	$(if $(DIST_CHROOT),RUNTIME_PACKAGES="$(RUNTIME_PACKAGES)" scripts/dist-chroot.sh $(DIST_CHROOT))
+	RUNTIME_PACKAGES="$(RUNTIME_PACKAGES)" DIST_CHROOT="$(DIST_CHROOT)" scripts/dist-check.sh dist/$(DIST_NAME).tar.gz
