@@ -172,7 +172,8 @@ struct ServerRestartTests {
         defer { if worker.process.isRunning { kill(worker.process.processIdentifier, SIGKILL) } }
         try await waitForAckFloor(n / 4, stream: stream, consumer: "loader", server: server, workers: [worker])
         await server.sigkill()
-        try await Task.sleep(for: .seconds(2))
+        // Down long enough that the worker fetches while it is (a batch commit under load takes seconds).
+        try await Task.sleep(for: .seconds(6))
         try await server.start()
         await expectCleanExits([worker], within: 240)
         #expect(worker.output.contains("retrying"), "a retry line while the server was down: \(worker.output)")

@@ -124,7 +124,7 @@ struct PostgresFaultTests {
 struct SQLiteFaultTests {
     static var python: URL { URL(fileURLWithPath: "/usr/bin/python3") }
 
-    /// Another process holds the write lock past SQLite's 10 s busy timeout: the batch
+    /// Another process holds the write lock for 25 s, past SQLite's 10 s busy timeout: the batch
     /// waits, retries, and loads; nothing fails.
     @Test func busyFromAnotherProcessWaitsAndRetries() async throws {
         let dir = Paths.tempDir()
@@ -140,13 +140,13 @@ struct SQLiteFaultTests {
             Self.python,
             [
                 "-c",
-                "import sqlite3,time,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(13); c.execute('COMMIT')",
+                "import sqlite3,time,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(25); c.execute('COMMIT')",
                 path,
             ])
         #expect(await holder.waitFor("locked", seconds: 20))
         let child = try ChildProcess.mend(["ingest", file, "--table", "events", "--db", "sqlite:" + path, "--quiet", "--retry-for", "60"])
         let code = await child.wait(seconds: 120)
-        _ = await holder.wait(seconds: 30)
+        _ = await holder.wait(seconds: 40)
         #expect(code == 0, "\(child.text.suffix(1500))")
         #expect(child.text.contains("write lock"), "the wait was said: \(child.text.suffix(800))")
         let (_, out) = try await offThePool {
