@@ -197,6 +197,7 @@ public final class KafkaConsumer: Sendable {
         _ client: KafkaClient, batch: Int, summary: inout KafkaConsumeSummary, progress: (@Sendable (KafkaConsumeSummary) -> Void)?
     ) async throws {
         var tables = Set<String>()
+        let joined = Date()
         var lastMessage = Date()
         var lastPrune = Date()
         let wait = options.pollWait
@@ -212,8 +213,11 @@ public final class KafkaConsumer: Sendable {
                 break
             }
             // Time without a broker is not idleness: the idle clock starts again when one answers.
-            // Nor is the wait for the group's first assignment (seconds on a new group).
-            if polled.brokerAway || client.rebalances == 0 { lastMessage = Date() }
+            // Nor is the wait for the group's first assignment (seconds on a new group), up to
+            // `joinGrace`: a member the group never assigns anything is idle after that.
+            if polled.brokerAway || (client.rebalances == 0 && Date().timeIntervalSince(joined) < Self.joinGrace) {
+                lastMessage = Date()
+            }
             let messages = polled.messages
             // Marked before the next poll starts: a revocation in that poll waits for this batch.
             inFlight.withLockedValue { $0 = Set(messages.map(\.topicPartition)) }
@@ -250,6 +254,9 @@ public final class KafkaConsumer: Sendable {
         }
         summary.tables = tables.sorted()
     }
+
+    /// Seconds the idle clock of --stop-when-idle waits for the group's first assignment.
+    static let joinGrace: Double = 30
 
     /// What one poll brought, and whether no broker was reachable meanwhile.
     struct Polled: Sendable {
