@@ -151,6 +151,13 @@ public final class KafkaClient: @unchecked Sendable {
         return try result.get()
     }
 
+    /// cooperative-sticky moves only the partitions that change owner, so a rebalance does not
+    /// stop the others. librdkafka 2.0.2 (Debian 12's) aborts in its sticky assignor
+    /// (`rd_kafka_sticky_assignor_state_destroy: Assertion 'assignor_state' failed`) when a member
+    /// closes before its first assignment, so before 2.2 the default is the eager range and
+    /// round-robin assignors. `partition.assignment.strategy` in --kafka-config overrides either.
+    static var assignmentStrategy: String { rd_kafka_version() >= 0x0202_0000 ? "cooperative-sticky" : "range,roundrobin" }
+
     static func text(_ err: rd_kafka_resp_err_t) -> String { String(cString: rd_kafka_err2str(err)) }
 
     /// A C error buffer librdkafka filled, up to its terminating zero.
@@ -168,8 +175,7 @@ public final class KafkaClient: @unchecked Sendable {
                 ("enable.auto.commit", "false"), ("enable.auto.offset.store", "false"), ("enable.partition.eof", "false"),
                 // A partition the warehouse has no position for, and the group none in Kafka: from its start.
                 ("auto.offset.reset", "earliest"),
-                // Moves only the partitions that change owner; a rebalance does not stop the others.
-                ("partition.assignment.strategy", "cooperative-sticky"),
+                ("partition.assignment.strategy", Self.assignmentStrategy),
             ] + config.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         for (key, value) in settings {
             guard rd_kafka_conf_set(conf, key, value, &errstr, errstr.count) == RD_KAFKA_CONF_OK else {

@@ -27,7 +27,7 @@ struct Consume: AsyncParsableCommand {
             --table may take subject tokens: --table '{2}' sends events.orders to the table orders.
 
             Kafka: joins the consumer group --group, so several `mend consume` processes with the same \
-            group share the topics' partitions (cooperative-sticky assignment). The warehouse holds the \
+            group share the topics' partitions (cooperative-sticky from librdkafka 2.2 on, else range). The warehouse holds the \
             offsets: each partition's share of a batch commits in one transaction with its rows, parked and \
             quarantined records and the offsets it holds; an assigned partition starts after the last offset \
             the warehouse holds for the group; offsets are committed to Kafka after the warehouse commit, so \
