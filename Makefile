@@ -53,6 +53,7 @@ bench: deps release
 	scripts/bench.sh
 	scripts/with-postgres.sh scripts/bench_repair.sh 20
 	scripts/bench_drift.sh
+	scripts/bench_kafka.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

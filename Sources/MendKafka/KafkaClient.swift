@@ -116,6 +116,10 @@ public final class KafkaClient: @unchecked Sendable {
     private let hookFailure = NIOLockedValueBox<String?>(nil)
     private let downSince = NIOLockedValueBox<(at: ContinuousClock.Instant, why: String)?>(nil)
     private let rebalanceCount = NIOLockedValueBox(0)
+    /// Partitions held now, and since when the member may be waiting for some (it started,
+    /// gave partitions up, or lost the brokers): read by the worker's idle clock.
+    private let holding = NIOLockedValueBox(0)
+    private let unsettledSince = NIOLockedValueBox(ContinuousClock.now)
     private let log: @Sendable (String) -> Void
     public let brokers: String
     public let group: String
@@ -190,6 +194,16 @@ public final class KafkaClient: @unchecked Sendable {
             guard let opaque, let rk, let partitions else { return }
             Unmanaged<KafkaClient>.fromOpaque(opaque).takeUnretainedValue().rebalance(rk, err, partitions)
         }
+        // librdkafka's log lines go to the worker's log, but for failed offset commits to Kafka:
+        // those are for lag tools only (the warehouse holds the offsets), and during an outage
+        // librdkafka says so once per batch.
+        rd_kafka_conf_set_log_cb(conf) { rk, level, facility, line in
+            guard let rk, let opaque = rd_kafka_opaque(rk), let facility, let line else { return }
+            let fac = String(cString: facility)
+            guard fac != "COMMITFAIL" else { return }
+            Unmanaged<KafkaClient>.fromOpaque(opaque).takeUnretainedValue().log(
+                "mend consume: librdkafka \(level) \(fac): \(String(cString: line))")
+        }
         rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in
             guard let opaque else { return }
             let why = reason.map { String(cString: $0) } ?? KafkaClient.text(rd_kafka_resp_err_t(err))
@@ -235,12 +249,15 @@ public final class KafkaClient: @unchecked Sendable {
     // MARK: - Errors and the broker's reachability
 
     private func noteError(_ err: rd_kafka_resp_err_t, _ why: String) {
-        if err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN {
+        // A lost connection counts too: the next empty poll asks for metadata, and a broker
+        // that answers (another one of the cluster, or this one back) clears it within a second.
+        if err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT {
             let first = downSince.withLockedValue { d -> Bool in
                 defer { if d == nil { d = (ContinuousClock.now, why) } }
                 return d == nil
             }
             if first { log("mend consume: no Kafka broker reachable (\(why)); librdkafka reconnects by itself") }
+            unsettledSince.withLockedValue { $0 = ContinuousClock.now }
         } else if err == RD_KAFKA_RESP_ERR__FATAL {
             log("mend consume: Kafka fatal error: \(why)")
         }
@@ -254,6 +271,13 @@ public final class KafkaClient: @unchecked Sendable {
                 return (Double(e.components.seconds) + Double(e.components.attoseconds) / 1e18, d.why)
             }
         }
+    }
+
+    /// True while the member holds no partition and joined, gave some up or got the brokers back
+    /// less than `seconds` ago: waiting for the group, not idle.
+    public func waitingForPartitions(within seconds: Double) -> Bool {
+        guard holding.withLockedValue({ $0 }) == 0 else { return false }
+        return ContinuousClock.now - unsettledSince.withLockedValue({ $0 }) < .milliseconds(Int64(seconds * 1000))
     }
 
     /// How many rebalances (assignments and revocations) this consumer went through.
@@ -314,6 +338,7 @@ public final class KafkaClient: @unchecked Sendable {
                 _ = rd_kafka_assign(rk, list)
             }
             assignment.formUnion(tps)
+            holding.withLockedValue { $0 = assignment.count }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             // The batch in flight for these partitions commits first (its rows and offsets).
             _ = blocking({ [hooks] in await hooks.revoking(tps) })
@@ -325,10 +350,14 @@ public final class KafkaClient: @unchecked Sendable {
                 _ = rd_kafka_assign(rk, nil)
             }
             assignment.subtract(tps)
+            holding.withLockedValue { $0 = assignment.count }
+            unsettledSince.withLockedValue { $0 = ContinuousClock.now }
         default:
             log("mend consume: Kafka rebalance error: \(Self.text(err)); giving up the assignment")
             _ = rd_kafka_assign(rk, nil)
             assignment.removeAll()
+            holding.withLockedValue { $0 = 0 }
+            unsettledSince.withLockedValue { $0 = ContinuousClock.now }
         }
     }
 
@@ -375,8 +404,9 @@ public final class KafkaClient: @unchecked Sendable {
         if !collecting.isEmpty {
             downSince.withLockedValue { $0 = nil }
         } else if downSince.withLockedValue({ $0 }) != nil, (try? metadataTopics(rk, timeoutMs: 1000)) != nil {
-            // Silence after an outage: a broker answers again, so it is idleness now.
+            // Silence after an outage: a broker answers again; the group may still have to settle.
             downSince.withLockedValue { $0 = nil }
+            unsettledSince.withLockedValue { $0 = ContinuousClock.now }
         }
         defer { collecting = [] }
         return collecting

@@ -12,7 +12,7 @@ public struct KafkaConfig: Sendable, Equatable {
         self.properties = properties
     }
 
-    /// Properties Mend sets itself: offsets are the warehouse's (D23), the group and the
+    /// Properties Mend sets itself: offsets are the warehouse's (docs/decisions.md, "Kafka offsets"), the group and the
     /// brokers are the command's. A file that sets one would silently break exactly once.
     static let reserved: [String: String] = [
         "bootstrap.servers": "give the brokers in the URL (kafka://HOST:PORT,HOST:PORT)",

@@ -197,7 +197,6 @@ public final class KafkaConsumer: Sendable {
         _ client: KafkaClient, batch: Int, summary: inout KafkaConsumeSummary, progress: (@Sendable (KafkaConsumeSummary) -> Void)?
     ) async throws {
         var tables = Set<String>()
-        let joined = Date()
         var lastMessage = Date()
         var lastPrune = Date()
         let wait = options.pollWait
@@ -213,9 +212,9 @@ public final class KafkaConsumer: Sendable {
                 break
             }
             // Time without a broker is not idleness: the idle clock starts again when one answers.
-            // Nor is the wait for the group's first assignment (seconds on a new group), up to
-            // `joinGrace`: a member the group never assigns anything is idle after that.
-            if polled.brokerAway || (client.rebalances == 0 && Date().timeIntervalSince(joined) < Self.joinGrace) {
+            // Nor is a wait for partitions after joining, a rebalance or an outage (seconds on
+            // a group that settles), up to `joinGrace`: a member given nothing is idle after that.
+            if polled.brokerAway || client.waitingForPartitions(within: Self.joinGrace) {
                 lastMessage = Date()
             }
             let messages = polled.messages
@@ -255,7 +254,8 @@ public final class KafkaConsumer: Sendable {
         summary.tables = tables.sorted()
     }
 
-    /// Seconds the idle clock of --stop-when-idle waits for the group's first assignment.
+    /// Seconds the idle clock of --stop-when-idle waits for partitions (after joining, a
+    /// rebalance or an outage) before it counts a member holding none as idle.
     static let joinGrace: Double = 30
 
     /// What one poll brought, and whether no broker was reachable meanwhile.
