@@ -61,7 +61,7 @@ consume() { # name run db
   "$MEND_BIN" consume "$MEND_TEST_KAFKA" --topic "$topic" --group "$1-$2-$RANDOM" --table events --db "$3" \
     --kafka-config "$RES/kafka.properties" --stop-when-idle 3 --json >"$out" 2>"$RES/$1.$2.err"
   local last msgs
-  last=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["lastCommitAt"])' "$out")
+  last=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["last_commit_at"])' "$out")
   msgs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["messages"])' "$out")
   [ "$msgs" = "$N" ] || { echo "FAILED: $1 run $2 read $msgs messages, expected $N" >&2; exit 1; }
   record "$1" "$2" "$(awk -v a="$t0" -v b="$last" 'BEGIN { printf "%.3f", b - a }')"
