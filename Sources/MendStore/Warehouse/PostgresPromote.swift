@@ -1,5 +1,6 @@
 import Foundation
 import MendCore
+import NIOConcurrencyHelpers
 
 extension PostgresSession {
     /// With a repair role, a promotion's moves go to `mend_promote_field` (PostgresRoles): the
@@ -7,6 +8,7 @@ extension PostgresSession {
     /// its column and nothing else. Like DDL, it runs on the repair connection, outside this
     /// transaction; a move already made is not made again (the key has left the row).
     func promote(_ update: String, _ moves: [[SQLValue]], table: String, column: String, source: String) async throws {
+        wrote.withLockedValue { $0 = true }
         guard let repair else {
             try await executeMany(update, moves)
             return
