@@ -37,7 +37,7 @@ struct PostgresFaultTests {
         }
     }
 
-    @Test(arguments: ["restart-fast", "restart-immediate"])
+    @Test(.timeLimit(.minutes(5)), arguments: ["restart-fast", "restart-immediate"])
     func ingestRetriesAcrossARestartAndFinishes(mode: String) async throws {
         try await FaultCluster.exclusively {
             let n = 200_000
@@ -56,7 +56,7 @@ struct PostgresFaultTests {
     }
 
     /// pg_terminate_backend while Mend's COPY runs: the batch rolls back and runs again.
-    @Test func terminatedBackendMidCopyIsRetried() async throws {
+    @Test(.timeLimit(.minutes(5))) func terminatedBackendMidCopyIsRetried() async throws {
         try await FaultCluster.exclusively {
             let n = 200_000
             let db = FaultCluster.freshURL()
@@ -79,7 +79,7 @@ struct PostgresFaultTests {
 
     /// With the server down for longer than --retry-for, ingest gives up with a message
     /// that says what to check, and exits non-zero; run again, it resumes exactly once.
-    @Test func ingestGivesUpWithinItsBudgetThenResumes() async throws {
+    @Test(.timeLimit(.minutes(5))) func ingestGivesUpWithinItsBudgetThenResumes() async throws {
         try await FaultCluster.exclusively {
             let n = 100_000
             let db = FaultCluster.freshURL()
@@ -101,7 +101,7 @@ struct PostgresFaultTests {
 
     /// SIGTERM while waiting between two tries: nothing is in flight, so the process ends
     /// at once instead of using up --retry-for.
-    @Test func sigtermDuringBackoffExitsWithinTwoSeconds() async throws {
+    @Test(.timeLimit(.minutes(3))) func sigtermDuringBackoffExitsWithinTwoSeconds() async throws {
         try await FaultCluster.exclusively {
             let db = FaultCluster.freshURL()
             let child = try Self.startIngest(lines: 100_000, db: db, extra: ["--retry-for", "120"])
