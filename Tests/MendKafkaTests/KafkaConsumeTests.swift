@@ -274,7 +274,7 @@ struct KafkaConsumeTests {
         }
         #expect(names.count >= 12, "expected the shared scenarios at \(Paths.scenarios.path)")
         for name in names {
-            try await bounded(60, "scenario \(name)") {
+            try await bounded(180, "scenario \(name)") {
                 let dir = Paths.scenarios.appendingPathComponent(name)
                 let expect =
                     try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("expect.json"))) as? [String: Any]

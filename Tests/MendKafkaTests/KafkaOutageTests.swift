@@ -65,7 +65,7 @@ struct KafkaOutageTests {
     /// carries on once the broker answers again, and loads every message once.
     @Test func brokerOutageMidStream() async throws {
         let tansu = try #require(Self.tansu, "tansu not found: make venv")
-        try await bounded(240, "brokerOutageMidStream") {
+        try await bounded(420, "brokerOutageMidStream") {
             let dir = Paths.tempDir()
             let (port, shimPort) = (Self.freePort(), Self.freePort())
             let broker = try Child(
@@ -85,7 +85,8 @@ struct KafkaOutageTests {
             let brokers = "127.0.0.1:\(shimPort)"
             let script = Paths.repo.appendingPathComponent("Tests/e2e/kafka_produce.py").path
             let topic = "outage_\(UUID().uuidString.prefix(6).lowercased())"
-            let n = 60_000
+            // Enough that the outage comes mid-stream even when the worker is fast and the poll below slow.
+            let n = 200_000
             for args in [["create", "--topic", topic, "--partitions", "3"], ["events", "--topic", topic, "--count", "\(n)"]] {
                 let (code, out) = try await Kafka.run(Kafka.python, [script, "--brokers", brokers] + args)
                 #expect(code == 0, "\(out)")
@@ -101,8 +102,8 @@ struct KafkaOutageTests {
             defer { if worker.process.isRunning { kill(worker.process.processIdentifier, SIGKILL) } }
             let engine = try await Backend.sqlite.engine(url: db)
             var seen: Int64 = 0
-            for _ in 0..<300 where seen < 2000 {
-                try await Task.sleep(for: .milliseconds(100))
+            for _ in 0..<600 where seen < 2000 {
+                try await Task.sleep(for: .milliseconds(50))
                 seen = (try? await engine.rows("SELECT COUNT(*) FROM \(engine.tableRef("events"))").first?.first?.int ?? 0) ?? 0
             }
             #expect(seen >= 2000 && seen < Int64(n), "the outage should come mid-stream: \(seen) rows")
