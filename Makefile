@@ -9,7 +9,7 @@ VENV := .venv
 # Seconds per libFuzzer target in `make test`; `make fuzz FUZZ_SECONDS=600` runs longer.
 FUZZ_SECONDS ?= 20
 
-.PHONY: demo test fuzz deps build release bench venv format clean
+.PHONY: demo test fuzz fault-soak deps build release bench venv format clean
 
 # Installs the Debian packages that are missing; `apt-get update` runs once, only if needed.
 deps:
@@ -45,6 +45,13 @@ test: deps venv
 	SQUAWK_BIN=$(CURDIR)/$(VENV)/bin/squawk scripts/with-kafka.sh scripts/with-nats.sh scripts/with-postgres.sh $(SWIFT) test --skip-build
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 	$(MAKE) dist-check
+
+# The fault tests that stalled intermittently beside the whole suite (docs/operations.md), alone:
+# PostgreSQL restarted under ingest, serve and three NATS workers.
+fault-soak: deps venv
+	$(SWIFT) build --build-tests
+	MEND_FAULT_SOAK=1 scripts/with-nats.sh scripts/with-postgres.sh $(SWIFT) test --skip-build \
+	  --filter 'PostgresFaultTests|ServeFaultTests|SQLiteFaultTests|ServerRestartTests'
 
 # libFuzzer on MendCore's JSON parser and flattener (Tests/Fuzz, docs/security.md "Fuzzing").
 fuzz: deps

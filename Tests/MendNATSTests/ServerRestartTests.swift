@@ -225,9 +225,7 @@ struct ServerRestartTests {
     @Test(
         .timeLimit(.minutes(10)),
         .enabled(if: FaultCluster.url != nil, "needs MEND_TEST_PG_FAULT (make test starts a PostgreSQL cluster for faults)"),
-        .enabled(
-            if: ProcessInfo.processInfo.environment["MEND_FAULT_SOAK"] != nil,
-            "intermittent stall of one worker under investigation: MEND_FAULT_SOAK=1 runs it"))
+        .enabled(if: FaultCluster.soak, "intermittent stall of one worker under investigation: MEND_FAULT_SOAK=1 runs it"))
     func threeWorkersContinueAcrossDatabaseRestarts() async throws {
         try await FaultCluster.exclusively {
             let server = try await OwnNATSServer.start()
