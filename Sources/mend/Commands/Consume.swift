@@ -125,7 +125,18 @@ struct Consume: AsyncParsableCommand {
     }
 
     /// Runs a worker as a service until it stops by itself or is signalled.
-    private func serve(_ service: ConsumeService) async throws {
+    /// Runs a worker as a service to its end and prints its summary: JSON, or a headline,
+    /// the tables, incidents and rate. One path for every source.
+    private func serve<S: Encodable & Sendable>(
+        run: @escaping @Sendable () async throws -> S, stop: @escaping @Sendable () -> Void, headline: (S) -> String,
+        report: (S) -> ConsumeReport
+    ) async throws {
+        let result = NIOLockedValueBox<S?>(nil)
+        let service = ConsumeService(
+            run: {
+                let s = try await run()
+                result.withLockedValue { $0 = s }
+            }, stop: stop)
         var logger = Logger(label: "mend.consume")
         logger.logLevel = .error
         var config = ServiceGroupConfiguration(
@@ -134,6 +145,34 @@ struct Consume: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         config.maximumGracefulShutdownDuration = .milliseconds(Int64(shutdownTimeout * 1000))
         try await ServiceGroup(configuration: config).run()
+        guard let s = result.withLockedValue({ $0 }) else { return }
+        if output.json {
+            try printJSON(s)
+            return
+        }
+        guard !quiet else { return }
+        let r = report(s)
+        print(headline(s))
+        if !r.tables.isEmpty { print("tables: \(r.tables.joined(separator: ", "))") }
+        if r.opened > 0 || r.repaired > 0 { print("incidents opened: \(r.opened), repairs applied: \(r.repaired)") }
+        for id in r.pending {
+            print("incident \(id) waits for approval: `mend show \(id)`, then `mend approve \(id)` or `mend reject \(id) --reason ...`")
+        }
+        print(
+            String(
+                format: "stopped (%@) after %.2fs, %.0f messages/s", r.stoppedBy, r.seconds,
+                r.seconds > 0 ? Double(r.messages) / r.seconds : 0))
+    }
+
+    /// The part of a worker's summary the text report shows, whatever the source.
+    struct ConsumeReport {
+        var tables: [String]
+        var opened: Int64
+        var repaired: Int64
+        var pending: [Int64]
+        var messages: Int64
+        var stoppedBy: String
+        var seconds: Double
     }
 
     private func runKafka(_ engine: Engine) async throws {
@@ -145,34 +184,16 @@ struct Consume: AsyncParsableCommand {
                 config: KafkaConfig(brokers: brokers, properties: properties), topics: topicPattern.map { [$0] } ?? topic,
                 pattern: topicPattern != nil, group: group ?? "", table: table, batch: batch, stopWhenIdle: stopWhenIdle,
                 retryFor: retryFor))
-        let result = NIOLockedValueBox<KafkaConsumeSummary?>(nil)
         try await serve(
-            ConsumeService(
-                run: {
-                    let s = try await worker.run()
-                    result.withLockedValue { $0 = s }
-                }, stop: { worker.stop() }))
-        guard let s = result.withLockedValue({ $0 }) else { return }
-        if output.json {
-            try printJSON(s)
-        } else if !quiet {
-            print(
+            run: { try await worker.run() }, stop: { worker.stop() },
+            headline: { s in
                 "\(s.topics.joined(separator: ","))/\(s.group): \(s.messages) messages → \(s.loaded) loaded, \(s.parked) parked, \(s.quarantined) quarantined, \(s.tombstones) tombstones skipped, \(s.alreadyCommitted) already committed (not loaded again)"
-            )
-            report(tables: s.tables, opened: s.incidentsOpened, repaired: s.repaired, pending: s.pendingApproval)
-            print(
-                String(
-                    format: "stopped (%@) after %.2fs, %.0f messages/s", s.stoppedBy, s.seconds,
-                    s.seconds > 0 ? Double(s.messages) / s.seconds : 0))
-        }
-    }
-
-    private func report(tables: [String], opened: Int64, repaired: Int64, pending: [Int64]) {
-        if !tables.isEmpty { print("tables: \(tables.joined(separator: ", "))") }
-        if opened > 0 || repaired > 0 { print("incidents opened: \(opened), repairs applied: \(repaired)") }
-        for id in pending {
-            print("incident \(id) waits for approval: `mend show \(id)`, then `mend approve \(id)` or `mend reject \(id) --reason ...`")
-        }
+            },
+            report: { s in
+                ConsumeReport(
+                    tables: s.tables, opened: s.incidentsOpened, repaired: s.repaired, pending: s.pendingApproval,
+                    messages: Int64(s.messages), stoppedBy: s.stoppedBy, seconds: s.seconds)
+            })
     }
 
     private func runNATS(_ engine: Engine) async throws {
@@ -181,26 +202,16 @@ struct Consume: AsyncParsableCommand {
             options: ConsumeOptions(
                 url: url, stream: stream ?? "", consumer: consumer ?? "", table: table, subject: subject, batch: batch,
                 stopWhenIdle: stopWhenIdle, ackWait: ackWait, retryFor: retryFor))
-        let result = NIOLockedValueBox<ConsumeSummary?>(nil)
         try await serve(
-            ConsumeService(
-                run: {
-                    let s = try await worker.run()
-                    result.withLockedValue { $0 = s }
-                }, stop: { worker.stop() }))
-        guard let s = result.withLockedValue({ $0 }) else { return }
-        if output.json {
-            try printJSON(s)
-        } else if !quiet {
-            print(
+            run: { try await worker.run() }, stop: { worker.stop() },
+            headline: { s in
                 "\(s.stream)/\(s.consumer): \(s.messages) messages → \(s.loaded) loaded, \(s.parked) parked, \(s.quarantined) quarantined, \(s.alreadyCommitted) already committed (acked, not loaded again)"
-            )
-            report(tables: s.tables, opened: s.incidentsOpened, repaired: s.repaired, pending: s.pendingApproval)
-            print(
-                String(
-                    format: "stopped (%@) after %.2fs, %.0f messages/s", s.stoppedBy, s.seconds,
-                    s.seconds > 0 ? Double(s.messages) / s.seconds : 0))
-        }
+            },
+            report: { s in
+                ConsumeReport(
+                    tables: s.tables, opened: s.incidentsOpened, repaired: s.repaired, pending: s.pendingApproval,
+                    messages: Int64(s.messages), stoppedBy: s.stoppedBy, seconds: s.seconds)
+            })
     }
 }
 
