@@ -63,14 +63,26 @@ struct PostgresFaultTests {
             let n = 200_000
             let db = FaultCluster.freshURL()
             let child = try Self.startIngest(lines: n, db: db)
-            var killed = 0
-            for _ in 0..<2000 where child.isRunning && killed == 0 {
-                let out = try await Self.psql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mend' "
-                        + "AND state = 'active' AND query ILIKE 'COPY%' AND pid <> pg_backend_pid()")
-                killed = out.filter { $0 == "t" }.count
-                if killed == 0 { try await Task.sleep(for: .milliseconds(10)) }
-            }
+            try await Self.waitForRows(db, child: child)
+            // Watched from inside the server, every 2 ms for up to 60 s: a COPY of 2,000 rows
+            // lasts milliseconds, too short for a psql started per look (CI missed it that way).
+            let out = try await Self.psql(
+                """
+                CREATE FUNCTION pg_temp.cut_copy() RETURNS int LANGUAGE plpgsql AS $f$
+                DECLARE k int := 0;
+                BEGIN
+                  FOR i IN 1..30000 LOOP
+                    PERFORM pg_stat_clear_snapshot();
+                    SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) INTO k FROM pg_stat_activity
+                     WHERE application_name = 'mend' AND state = 'active' AND query ILIKE 'COPY%' AND pid <> pg_backend_pid();
+                    EXIT WHEN k > 0;
+                    PERFORM pg_sleep(0.002);
+                  END LOOP;
+                  RETURN k;
+                END $f$;
+                SELECT pg_temp.cut_copy();
+                """)
+            let killed = out.last.flatMap { Int($0) } ?? 0
             #expect(killed > 0, "a COPY of Mend's was cut")
             let code = await child.wait(seconds: 240)
             #expect(code == 0, "exit \(String(describing: code)): \(child.text.prefix(1500)) … \(child.text.suffix(800))")
