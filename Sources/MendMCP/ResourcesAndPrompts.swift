@@ -47,7 +47,7 @@ extension MendTools {
                 Resource(
                     name: "schema-\(t)", uri: "mend://tables/\(t)/schema", title: "Schema of \(t)", mimeType: "application/json"))
         }
-        for i in try await engine.incidents().filter({ $0.status != .resolved }).suffix(100) {
+        for i in try await engine.incidents().filter(\.status.isOpen).suffix(100) {
             out.append(
                 Resource(
                     name: "incident-\(i.id)", uri: "mend://incidents/\(i.id)",

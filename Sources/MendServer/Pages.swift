@@ -119,7 +119,7 @@ enum Pages {
         if stats.isEmpty {
             rows = #"<tr><td colspan="8">No tables yet: POST records to /v1/ingest/TABLE or run <code>mend ingest</code>.</td></tr>"#
         }
-        let open = incidents.filter { $0.status == .open || $0.status == .pendingApproval }
+        let open = incidents.filter(\.status.isOpen)
         var inc = ""
         for i in open {
             inc += """
@@ -138,7 +138,7 @@ enum Pages {
             ttr =
                 "<p>\(sorted.count) incidents resolved · median \(duration(p50)) · p90 \(duration(p90)) · longest \(duration(sorted[sorted.count - 1]))</p>"
         }
-        let resolved = incidents.filter { $0.status == .resolved || $0.status == .rejected }.suffix(10).reversed()
+        let resolved = incidents.filter { !$0.status.isOpen }.suffix(10).reversed()
         var done = ""
         for i in resolved {
             done += """

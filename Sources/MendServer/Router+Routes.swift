@@ -100,7 +100,7 @@ extension MendRouter {
         do {
             let result = try await engine.ingest(
                 body: r.body, table: table, idempotencyKey: key, keyLifetime: configuration.idempotencyLifetime)
-            var response = ServerResponse.json(200, IngestResponse(result))
+            var response = ServerResponse.json(200, IngestReport(result.summary, replayed: result.replayed))
             if result.replayed { response.headers.append(("Idempotent-Replayed", "true")) }
             return response
         } catch {
@@ -162,30 +162,7 @@ extension MendRouter {
             return Self.reply(for: error, html: false)
         }
         guard total.lines > 0 || total.quarantined > 0 else { return Self.reply(for: IngestBodyError.empty, html: false) }
-        return .json(200, IngestResponse(total, replayed: false))
-    }
-
-    struct IngestResponse: Encodable {
-        var table: String
-        var records: Int64
-        var loaded: Int64
-        var parked: Int64
-        var quarantined: Int64
-        var coerced: Int64
-        var repaired: Int64
-        var incidentsOpened: Int64
-        var pendingApproval: [Int64]
-        var replayed: Bool
-        var seconds: Double
-
-        init(_ r: HTTPIngestResult) { self.init(r.summary, replayed: r.replayed) }
-
-        init(_ s: IngestSummary, replayed: Bool) {
-            (table, records, loaded, parked, quarantined, coerced) = (s.table, s.lines, s.loaded, s.parked, s.quarantined, s.coerced)
-            (repaired, incidentsOpened, pendingApproval, self.replayed, seconds) = (
-                s.repaired, s.incidentsOpened, s.pendingApproval, replayed, s.seconds
-            )
-        }
+        return .json(200, IngestReport(total, replayed: false))
     }
 
     func decide(_ r: ServerRequest, id: Int64, approve: Bool, who: Principal) async throws -> ServerResponse {

@@ -118,7 +118,7 @@ struct KafkaConsumeTests {
     /// are the warehouse's; a second run reads nothing again.
     @Test(arguments: Backend.available)
     func oneWorkerLoadsEveryMessage(_ backend: Backend) async throws {
-        try await bounded(120, "oneWorkerLoadsEveryMessage") {
+        try await bounded(240, "oneWorkerLoadsEveryMessage") {
             let topic = try await Kafka.newTopic("one", partitions: 3)
             let group = Kafka.newGroup()
             let pub = try await Kafka.produce(["events", "--topic", topic, "--count", "3000", "--drift-every", "1000"])
@@ -152,7 +152,7 @@ struct KafkaConsumeTests {
     /// tombstones are counted and skipped; a value over max_value_bytes parks. Everything is
     /// committed: a second run reads nothing.
     @Test func poisonTombstonesAndOversize() async throws {
-        try await bounded(120, "poisonTombstonesAndOversize") {
+        try await bounded(240, "poisonTombstonesAndOversize") {
             let topic = try await Kafka.newTopic("poison", partitions: 2)
             let group = Kafka.newGroup()
             let pub = try await Kafka.produce([
@@ -186,7 +186,7 @@ struct KafkaConsumeTests {
     /// already has (another member's, before a rebalance) rolls back and loads the rest.
     @Test(arguments: Backend.available)
     func warehouseOffsetsWin(_ backend: Backend) async throws {
-        try await bounded(120, "warehouseOffsetsWin") {
+        try await bounded(240, "warehouseOffsetsWin") {
             let topic = try await Kafka.newTopic("truth", partitions: 1)
             let group = Kafka.newGroup()
             try await Kafka.produce(["events", "--topic", topic, "--count", "1000"])
@@ -212,7 +212,7 @@ struct KafkaConsumeTests {
 
     /// `--table '{topic}'` and --topic-pattern: one worker feeds a table per topic.
     @Test func topicsRouteToTables() async throws {
-        try await bounded(120, "topicsRouteToTables") {
+        try await bounded(240, "topicsRouteToTables") {
             let stem = "route\(UUID().uuidString.prefix(4).lowercased())"
             let (a, b) = ("\(stem).orders", "\(stem).users")
             try await Kafka.produce(["create", "--topic", a, "--partitions", "2"])

@@ -1,4 +1,5 @@
 import Foundation
+import MendCore
 import MendStore
 import MendTestSupport
 import Testing
@@ -114,13 +115,22 @@ struct PostgresFaultTests {
     }
 
     /// SIGTERM while waiting between two tries: nothing is in flight, so the process ends
-    /// at once instead of using up --retry-for.
+    /// at once instead of using up --retry-for. The records come on stdin, written by the
+    /// test, so the ingest is surely mid-way when the server stops (a file of 100,000 lines
+    /// was sometimes loaded in full before the server stopped, on a loaded machine).
     @Test(.timeLimit(.minutes(3))) func sigtermDuringBackoffExitsWithinTwoSeconds() async throws {
         try await FaultCluster.exclusively {
             let db = FaultCluster.freshURL()
-            let child = try Self.startIngest(lines: 100_000, db: db, extra: ["--retry-for", "120"])
+            let child = try ChildProcess.mend(
+                ["ingest", "-", "--table", "events", "--db", db, "--batch-size", "100", "--quiet", "--retry-for", "120"], stdin: true)
+            let lines = { (r: Range<Int>) in Data(r.map { #"{"id": \#($0), "kind": "click"}"# + "\n" }.joined().utf8) }
+            // Past the first schema window (the table is created once that many have come).
+            let first = SchemaInference.firstSchemaWindow + 2000
+            child.input?.write(lines(0..<first))
             try await Self.waitForRows(db, child: child)
+            #expect(child.isRunning, "the ingest waits for more on stdin: \(child.text)")
             try await FaultCluster.control("stop")
+            child.input?.write(lines(first..<first + 1000))
             let backingOff = await child.waitFor("next in", seconds: 30)
             #expect(backingOff, "\(child.text.suffix(1000))")
             let sent = Date()

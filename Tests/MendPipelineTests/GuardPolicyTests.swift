@@ -47,6 +47,20 @@ import Testing
         #expect(approvals.map(\.actor) == ["alice"])
     }
 
+    /// "Open" has one definition (`IncidentStatus.isOpen`): waiting for a person is open, a
+    /// person's rejection closes it, in the stats (SQL) and in `/metrics` (Swift) alike.
+    @Test(arguments: Backend.available) func aRejectedIncidentIsClosedEverywhere(_ backend: Backend) async throws {
+        let (engine, found, _) = try await run(backend, policyYAML: "autonomy:\n  add_column: approve\n")
+        let incident = try #require(found)
+        #expect(try await engine.stats().first?.openIncidents == 1)
+        #expect(try await engine.metricsSnapshot().openIncidents == 1)
+        try await engine.reject(incidentID: incident.id, by: "alice", reason: "not this column")
+        #expect(try await engine.incidentDetail(incident.id).0.status == .rejected)
+        #expect(try await engine.stats().first?.openIncidents == 0)
+        #expect(try await engine.metricsSnapshot().openIncidents == 0)
+        #expect(IncidentStatus.allCases.filter(\.isOpen) == [.open, .pendingApproval])
+    }
+
     @Test(arguments: Backend.available) func freezeContractRefusesIt(_ backend: Backend) async throws {
         let (engine, _, plan) = try await run(backend, policyYAML: "contracts:\n  columns: freeze\n")
         #expect(plan?.plan.status == .refused)

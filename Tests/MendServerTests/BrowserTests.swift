@@ -41,7 +41,7 @@ struct BrowserTests {
             }
             let r = try await batch("orders", rows)
             try await Task.sleep(for: pace)
-            if round == 2 { pending = (r.json["pending_approval"] as? [Int])?.first }
+            if round == 2 { pending = r.pendingIncidents.first }
         }
         for round in 0..<4 {
             let rows = (0..<500).map { i -> String in

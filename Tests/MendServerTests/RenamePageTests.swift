@@ -14,7 +14,7 @@ import Testing
         _ = try await s.ingest("orders", "[\(base)]")
         let renamed = (101...120).map { #"{"id": \#($0), "client": "c-\#($0 % 37)"}"# }.joined(separator: ",")
         let r = try await s.ingest("orders", "[\(renamed)]")
-        let incident = try #require((r.json["pending_approval"] as? [Int])?.first, "\(r.body)")
+        let incident = try #require(r.pendingIncidents.first, "\(r.body)")
         let (cookie, _) = try await s.login()
         let page = try await s.send("GET", "/incidents/\(incident)", headers: [cookie])
         #expect(page.status == 200)

@@ -3,6 +3,7 @@ import MendCore
 import MendPipeline
 import MendServer
 import MendStore
+import MendTestSupport
 import Testing
 
 @Suite("mend serve over HTTP")
@@ -42,7 +43,7 @@ struct ServerTests {
         #expect(one.json["loaded"] as? Int == 1)
         let array = try await s.ingest("events", #"[{"id": 2, "kind": "a"}, {"id": 3, "kind": "b, [c]"}]"#)
         #expect(array.status == 200)
-        #expect(array.json["loaded"] as? Int == 2 && array.json["records"] as? Int == 2)
+        #expect(array.json["loaded"] as? Int == 2 && array.json["lines"] as? Int == 2)
         let nd = try await s.ingest(
             "events", "{\"id\": 4, \"kind\": \"x\"}\n{\"id\": 5, \"kind\": \"y\"}\nnot json\n", contentType: "application/x-ndjson")
         #expect(nd.status == 200)
@@ -50,11 +51,32 @@ struct ServerTests {
         #expect(nd.json["quarantined"] as? Int == 1)  // bad data in a line is quarantined, not a 4xx or 500
         #expect(try await s.count("events") == 5)
         let empty = try await s.ingest("events", "[]")
-        #expect(empty.status == 200 && empty.json["records"] as? Int == 0)
+        #expect(empty.status == 200 && empty.json["lines"] as? Int == 0)
         // What HTTP sent is audited as HTTP's, not as the CLI's user.
         let actors = Set(
             try await s.engine.auditEntries().filter { $0.kind == "table.created" || $0.kind == "record.quarantined" }.map(\.actor))
         #expect(actors == ["http:ingest"])
+    }
+
+    /// One view of an ingest: HTTP answers with the same counts as `mend ingest` for the
+    /// same input, after the repairs it ran (a new column is applied and its record loads).
+    @Test func httpAndTheCLIReportTheSameLoaded() async throws {
+        let base = #"{"id": 1, "kind": "click"}"# + "\n" + #"{"id": 2, "kind": "click"}"#
+        let drift = #"{"id": 3, "kind": "buy", "coupon": "SPRING"}"# + "\n" + #"{"id": 4, "kind": "buy", "coupon": "FALL"}"#
+        let s = try await TestServer.start(policy: .default)
+        defer { Task { await s.stop() } }
+        _ = try await s.ingest("events", base, contentType: "application/x-ndjson")
+        let http = try await s.ingest("events", drift, contentType: "application/x-ndjson")
+        let engine = try await Backend.sqlite.engine()
+        let dir = Paths.tempDir()
+        _ = try await engine.ingest(path: writeLines(base.components(separatedBy: "\n"), in: dir, name: "b.jsonl"), table: "events")
+        let cli = IngestReport(
+            try await engine.ingest(path: writeLines(drift.components(separatedBy: "\n"), in: dir, name: "d.jsonl"), table: "events"))
+        #expect(cli.loaded == 2 && cli.loadedAfterRepair == 2, "the CLI's view: \(cli)")
+        for (key, value) in [("loaded", cli.loaded), ("parked", cli.parked), ("quarantined", cli.quarantined), ("lines", cli.lines)] {
+            #expect(http.json[key] as? Int == Int(value), "\(key): HTTP \(http.body) vs CLI \(cli)")
+        }
+        #expect((http.json["on_arrival"] as? [String: Any])?["parked"] as? Int == 2, "\(http.body)")
     }
 
     @Test func ingestTakesTheBearerTokenOnlyNotASessionCookie() async throws {
@@ -196,7 +218,7 @@ struct ServerTests {
         defer { Task { await s.stop() } }
         _ = try await s.ingest("events", #"[{"id": 1, "kind": "a"}, {"id": 2, "kind": "b"}]"#)
         let drift = try await s.ingest("events", #"{"id": 3, "kind": "<script>alert(1)</script>", "channel": "web"}"#)
-        let pending = try #require((drift.json["pending_approval"] as? [Int])?.first)
+        let pending = try #require(drift.pendingIncidents.first)
         let (cookie, csrf) = try await s.login(as: "alice")
 
         let overview = try await s.send("GET", "/", headers: [cookie])
@@ -240,7 +262,7 @@ struct ServerTests {
         let s = try await TestServer.start()
         defer { Task { await s.stop() } }
         _ = try await s.ingest("events", #"[{"id": 1, "kind": "a"}]"#)
-        let a = try #require((try await s.ingest("events", #"{"id": 2, "kind": "b", "x1": 1}"#).json["pending_approval"] as? [Int])?.first)
+        let a = try #require(try await s.ingest("events", #"{"id": 2, "kind": "b", "x1": 1}"#).pendingIncidents.first)
         let (cookie, csrf) = try await s.login(as: "bob")
         let form = ("Content-Type", "application/x-www-form-urlencoded")
         let noReason = try await s.send("POST", "/incidents/\(a)/reject", headers: [cookie, form], body: "csrf=\(csrf)&reason=")
@@ -250,7 +272,7 @@ struct ServerTests {
         #expect(try await s.engine.incidents().first { $0.id == Int64(a) }?.status == .rejected)
         #expect(try await s.engine.auditEntries().contains { $0.kind == "plan.rejected" && $0.actor == "bob (dashboard)" })
 
-        let b = try #require((try await s.ingest("events", #"{"id": 3, "kind": "c", "x2": 1}"#).json["pending_approval"] as? [Int])?.first)
+        let b = try #require(try await s.ingest("events", #"{"id": 3, "kind": "c", "x2": 1}"#).pendingIncidents.first)
         // The webhook token cannot approve, whatever name it claims; nor can an agent's.
         let ingestToken = try await s.send(
             "POST", "/incidents/\(b)/approve", headers: TestServer.bearer + [form, ("X-Mend-User", "anyone")], body: "")

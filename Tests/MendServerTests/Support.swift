@@ -17,6 +17,10 @@ struct Reply: Sendable {
     var json: [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
     }
+    /// The incident ids an ingest answer says wait for a person (`IngestReport.pendingApproval`).
+    var pendingIncidents: [Int] {
+        (json["pending_approval"] as? [[String: Any]])?.compactMap { $0["incident"] as? Int } ?? []
+    }
 }
 
 /// A real `MendServer` on 127.0.0.1 with an ephemeral port, over a real SQLite file,

@@ -75,7 +75,17 @@ public final class ChildProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var output = Data()
 
-    public init(_ executable: URL, _ args: [String], env: [String: String] = [:]) throws {
+    /// Standard input, when the child was started with `stdin: true`: the test writes to it.
+    public let input: FileHandle?
+
+    public init(_ executable: URL, _ args: [String], env: [String: String] = [:], stdin: Bool = false) throws {
+        if stdin {
+            let p = Pipe()
+            process.standardInput = p
+            input = p.fileHandleForWriting
+        } else {
+            input = nil
+        }
         process.executableURL = executable
         process.arguments = args
         process.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
@@ -93,8 +103,8 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// `mend` as `make test` built it.
-    public static func mend(_ args: [String], env: [String: String] = [:]) throws -> ChildProcess {
-        try ChildProcess(Paths.repo.appendingPathComponent(".build/debug/mend"), args, env: env)
+    public static func mend(_ args: [String], env: [String: String] = [:], stdin: Bool = false) throws -> ChildProcess {
+        try ChildProcess(Paths.repo.appendingPathComponent(".build/debug/mend"), args, env: env, stdin: stdin)
     }
 
     public var text: String {

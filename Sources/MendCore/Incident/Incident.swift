@@ -1,7 +1,15 @@
 public import Foundation
 
-public enum IncidentStatus: String, Codable, Sendable {
+public enum IncidentStatus: String, Codable, Sendable, CaseIterable {
     case open, pendingApproval = "pending_approval", resolved, rejected
+
+    /// The one definition of an open incident, for the CLI, the dashboard, `/metrics`, MCP
+    /// and the store's SQL: its records still wait (for a plan or for a person). A rejected
+    /// incident is closed: a person decided, and its records stay parked until quarantined.
+    public var isOpen: Bool { self == .open || self == .pendingApproval }
+
+    /// The open statuses, as the store's SQL lists them.
+    public static let openCases: [IncidentStatus] = allCases.filter(\.isOpen)
 }
 
 /// Drifts of one table with one signature, and the records parked because of them.

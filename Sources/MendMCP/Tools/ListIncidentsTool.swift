@@ -33,7 +33,7 @@ enum ListIncidentsTool: MendTool {
         let list = try await context.engine.incidents().filter {
             (status == nil || $0.status.rawValue == status) && (table == nil || $0.table == table)
         }
-        let open = list.filter { $0.status == .open || $0.status == .pendingApproval }.count
+        let open = list.filter(\.status.isOpen).count
         return ToolOutcome(
             summary: list.isEmpty ? "no incidents" : "\(list.count) incident(s), \(open) not resolved",
             value: .object(["incidents": .array(list.map(ToolValue.incident)), "count": .int(list.count)]))

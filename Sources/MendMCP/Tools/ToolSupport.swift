@@ -73,14 +73,14 @@ enum ToolSchema {
 
 /// Domain values as tools and resources answer them (snake_case keys).
 enum ToolValue {
-    static func incident(_ i: Incident) -> Value {
-        .object([
-            "id": .int(Int(i.id)), "table": .string(i.table), "status": .string(i.status.rawValue),
-            "kinds": .array(i.kinds.map { .string($0.rawValue) }), "parked": .int(i.parked), "signature": .string(i.signature),
-            "opened_at": .string(ISO8601DateFormatter().string(from: i.openedAt)),
-            "first_reason": i.drifts.first.map { .string($0.reason) } ?? .null,
-            "resource": .string("mend://incidents/\(i.id)"),
-        ])
+    /// The incident's one view (`IncidentView`), as MCP's structured content.
+    static func incident(_ i: Incident) -> Value { encoded(IncidentView(i)) }
+
+    /// A view type as an MCP value, through its own Encodable conformance.
+    static func encoded<T: Encodable>(_ view: T) -> Value {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        return (try? e.encode(view)).flatMap { try? JSONDecoder().decode(Value.self, from: $0) } ?? .null
     }
 
     static func drift(_ d: Drift) -> Value {

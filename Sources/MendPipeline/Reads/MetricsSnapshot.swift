@@ -37,7 +37,7 @@ extension Engine {
             let incidents = try await tx.incidents()
             m.incidentsOpened = Int64(incidents.count)
             m.incidentsResolved = Int64(incidents.filter { $0.status == .resolved }.count)
-            m.openIncidents = Int64(incidents.filter { $0.status == .open || $0.status == .pendingApproval }.count)
+            m.openIncidents = Int64(incidents.filter(\.status.isOpen).count)
             for verdicts in try await tx.appliedPlanVerdicts() {
                 m.repairsByRisk[(verdicts.map(\.risk).max() ?? .low).rawValue, default: 0] += 1
             }

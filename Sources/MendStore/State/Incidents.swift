@@ -4,11 +4,15 @@ public import MendCore
 /// Incidents: opened by the park step, advanced by the lifecycle.
 extension StateTransaction {
 
-    /// Open (not resolved, not rejected) incidents of a table by signature.
+    /// `status IN (…)` for the open incidents (`IncidentStatus.isOpen`), as SQL literals:
+    /// the statuses are Mend's own constants, never input.
+    static var openStatusList: String { IncidentStatus.openCases.map { "'\($0.rawValue)'" }.joined(separator: ", ") }
+
+    /// Open incidents of a table by signature.
     public func openIncidentIDs(_ table: String) async throws -> [String: Int64] {
         var out: [String: Int64] = [:]
         for r in try await session.query(
-            "SELECT signature, id FROM \(t("incidents")) WHERE tbl = ? AND status IN ('open', 'pending_approval')", [.text(table)])
+            "SELECT signature, id FROM \(t("incidents")) WHERE tbl = ? AND status IN (\(Self.openStatusList))", [.text(table)])
         {
             out[r[0].string ?? ""] = r[1].int ?? 0
         }

@@ -74,7 +74,29 @@ public struct StateTransaction: Sendable {
         return !found.isEmpty
     }
 
+    /// Creates the schemas the warehouse names that do not exist yet. Looked up before any
+    /// CREATE: creating an existing schema needs CREATE on the database, which a
+    /// least-privilege role has not; a missing one it cannot create is said plainly.
+    func ensureSchemas() async throws {
+        for schema in store.warehouse.schemasToCreate {
+            let exists = try await session.query("SELECT 1 FROM pg_namespace WHERE nspname = ?", [.text(schema)])
+            guard exists.isEmpty else { continue }
+            do {
+                try await session.execute("CREATE SCHEMA IF NOT EXISTS \(Identifier.quote(schema))")
+            } catch let e as StoreError where e.description.contains("permission denied") {
+                throw StoreError.open(
+                    "schema \(Identifier.quote(schema))",
+                    "it does not exist and this role may not create it; create it, or run `mend setup-roles` for it as an administrator")
+            }
+        }
+    }
+
+    /// The one set-up every writing command goes through (ingest, consume, serve, mcp): the
+    /// target schema, then the state tables. The schemas come first, so a new target schema
+    /// beside an existing state (`?schema=fresh1` on a database Mend already uses) is created
+    /// too; the early return for a bootstrapped state used to skip it.
     public func bootstrap() async throws {
+        try await ensureSchemas()
         // Already set up (perhaps by `mend setup-roles`, for roles without CREATE): a
         // least-privilege role must not need DDL rights to start.
         if pg {
@@ -83,12 +105,6 @@ public struct StateTransaction: Sendable {
                 try await ensureKeysTable()  // … or before the key map
                 return
             }
-        }
-        for schema in store.warehouse.schemasToCreate {
-            // Creating an existing schema needs CREATE on the database; check first so
-            // a least-privilege role can still start.
-            let exists = try await session.query("SELECT 1 FROM pg_namespace WHERE nspname = ?", [.text(schema)])
-            if exists.isEmpty { try await session.execute("CREATE SCHEMA IF NOT EXISTS \(Identifier.quote(schema))") }
         }
         let ddl = [
             "CREATE TABLE IF NOT EXISTS \(t("tables")) (tbl TEXT PRIMARY KEY, input BIGINT NOT NULL DEFAULT 0, loaded BIGINT NOT NULL DEFAULT 0, coerced BIGINT NOT NULL DEFAULT 0, created_at DOUBLE PRECISION)",

@@ -15,9 +15,10 @@ extension StateTransaction {
             },
             uniquingKeysWith: +)
         let open = Dictionary(
-            try await session.query("SELECT tbl, COUNT(*) FROM \(t("incidents")) WHERE status <> 'resolved' GROUP BY tbl", []).map {
-                ($0[0].string ?? "", $0[1].int ?? 0)
-            }, uniquingKeysWith: +)
+            try await session.query("SELECT tbl, COUNT(*) FROM \(t("incidents")) WHERE status IN (\(Self.openStatusList)) GROUP BY tbl", [])
+                .map {
+                    ($0[0].string ?? "", $0[1].int ?? 0)
+                }, uniquingKeysWith: +)
         let versions = Dictionary(
             try await session.query("SELECT tbl, MAX(version) FROM \(t("schema_versions")) GROUP BY tbl", []).map {
                 ($0[0].string ?? "", $0[1].int ?? 0)

@@ -87,32 +87,36 @@ public actor PostgresWarehouse: Warehouse {
 
     /// postgres-nio bounds the TCP connect only; a server that accepts and then says nothing
     /// (one shutting down or recovering) would hold the start-up forever. The whole of it gets
-    /// `seconds`; past that the attempt is cancelled, which closes its channel, and a
-    /// connection that won the race a moment too late is closed, not leaked.
+    /// `seconds`. The attempt runs in its own task and the caller waits on a one-shot answer,
+    /// never on the attempt: a task group would wait for its cancelled child at the end of its
+    /// scope, and postgres-nio's start-up does not end on cancellation (a worker sat there
+    /// with no connection and no retry line). A connection that comes after the deadline is
+    /// closed, not leaked; one that never comes ends when the server's authentication_timeout
+    /// closes the socket.
     static func connectWithin(_ seconds: Double, _ pc: PostgresConnection.Configuration, id: Int) async throws -> PostgresConnection {
-        try await withThrowingTaskGroup(of: Result<PostgresConnection, any Error>?.self) { group in
-            group.addTask {
-                do {
-                    return .success(try await PostgresConnection.connect(configuration: pc, id: id, logger: logger))
-                } catch {
-                    return .failure(error)
-                }
+        let answer = OneShot<PostgresConnection>()
+        let attempt = Task {
+            do {
+                let c = try await PostgresConnection.connect(configuration: pc, id: id, logger: logger)
+                if !answer.resolve(.success(c)) { try? await c.close() }
+            } catch {
+                answer.resolve(.failure(error))
             }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(seconds))
-                return nil
+        }
+        let timer = Task {
+            try? await Task.sleep(for: .seconds(seconds))
+            if answer.resolve(
+                .failure(StoreError.unavailable("no answer to the connection's start-up within \(Int(seconds)) s (--connect-timeout)")))
+            {
+                attempt.cancel()
             }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            // The loser: a late connection is closed; a cancelled attempt or the timer ends.
-            while let late = try await group.next() {
-                if case .success(let c)? = late { try? await c.close() }
-            }
-            switch first {
-            case .success(let c)?: return c
-            case .failure(let e)?: throw e
-            case nil: throw StoreError.unavailable("no answer to the connection's start-up within \(Int(seconds)) s (--connect-timeout)")
-            }
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            try await answer.value
+        } onCancel: {
+            answer.resolve(.failure(CancellationError()))
+            attempt.cancel()
         }
     }
 

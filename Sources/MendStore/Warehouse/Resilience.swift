@@ -162,3 +162,42 @@ struct Watchdog: Sendable {
     var didFire: Bool { fired.withLockedValue { $0 } }
     func cancel() { task.cancel() }
 }
+
+/// An answer given once by whichever of several racers comes first (a connection attempt,
+/// its deadline, the caller's cancellation), awaited by one caller who never waits for the
+/// losers. `resolve` says whether this call was the one that answered.
+final class OneShot<Value: Sendable>: Sendable {
+    private enum State {
+        case waiting(CheckedContinuation<Value, any Error>?)
+        case done(Result<Value, any Error>)
+    }
+    private let state = NIOLockedValueBox(State.waiting(nil))
+
+    @discardableResult
+    func resolve(_ result: Result<Value, any Error>) -> Bool {
+        let waiter: CheckedContinuation<Value, any Error>?? = state.withLockedValue { s in
+            guard case .waiting(let c) = s else { return .none }
+            s = .done(result)
+            return .some(c)
+        }
+        guard case .some(let c) = waiter else { return false }
+        c?.resume(with: result)
+        return true
+    }
+
+    var value: Value {
+        get async throws {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Value, any Error>) in
+                let ready: Result<Value, any Error>? = state.withLockedValue { s in
+                    switch s {
+                    case .done(let r): return r
+                    case .waiting:
+                        s = .waiting(c)
+                        return nil
+                    }
+                }
+                if let ready { c.resume(with: ready) }
+            }
+        }
+    }
+}

@@ -9,26 +9,11 @@ struct Incidents: AsyncParsableCommand {
     @OptionGroup var options: DBOptions
     @OptionGroup var output: JSONFlag
 
-    struct Out: Encodable {
-        var id: Int64
-        var table: String
-        var status: String
-        var kinds: [String]
-        var parked: Int
-        var signature: String
-        var opened_at: Date
-    }
-
     func run() async throws {
         let engine = try await options.engine()
         let list = try await engine.incidents()
         if output.json {
-            try printJSON(
-                list.map {
-                    Out(
-                        id: $0.id, table: $0.table, status: $0.status.rawValue, kinds: $0.kinds.map(\.rawValue), parked: $0.parked,
-                        signature: $0.signature, opened_at: $0.openedAt)
-                })
+            try printJSON(list.map(IncidentView.init))
             return
         }
         if list.isEmpty { print("no incidents") }
