@@ -20,18 +20,11 @@ import PostgresNIO
 /// library then answers with an error instead of a trap.
 enum PostgresCopy {
     static func copy(
-        on conn: PostgresConnection, table: String, columns: [String], logger: Logger, _ payload: () throws -> ByteBuffer
+        on conn: PostgresConnection, table: String, columns: [String], logger: Logger, _ bytes: ByteBuffer
     ) async throws {
         let executor = EventLoopExecutor(conn.eventLoop)
         try await withTaskExecutorPreference(executor) {
             try await conn.copyFrom(table: table, columns: columns, logger: logger) { writer in
-                let bytes: ByteBuffer
-                do {
-                    bytes = try payload()
-                } catch {
-                    try await settleIfClosed(conn)
-                    throw error
-                }
                 try await settleIfClosed(conn)
                 do {
                     try await write(bytes, with: writer, on: conn, executor: executor)

@@ -317,24 +317,71 @@ public actor PostgresWarehouse: Warehouse {
         return b
     }
 
-    /// One statement, given up after `deadline` seconds without an answer: the watchdog
-    /// closes the connection, which fails the call in flight (a server that stopped
-    /// answering would otherwise hold it forever).
+    /// One statement, bounded (`answered`).
     @discardableResult
     static func run(_ conn: PostgresConnection, _ sql: String, _ binds: [SQLValue], deadline: Double) async throws -> [[SQLValue]] {
-        let dog = Watchdog(seconds: deadline) { try? await conn.close() }
-        defer { dog.cancel() }
         do {
-            let rows = try await conn.query(PostgresQuery(unsafeSQL: numbered(sql), binds: bindings(binds)), logger: logger)
-            var out: [[SQLValue]] = []
-            for try await row in rows {
-                var r: [SQLValue] = []
-                for cell in row { r.append(try value(cell)) }
-                out.append(r)
+            return try await answered(on: conn, within: deadline) {
+                let rows = try await conn.query(PostgresQuery(unsafeSQL: numbered(sql), binds: bindings(binds)), logger: logger)
+                var out: [[SQLValue]] = []
+                for try await row in rows {
+                    var r: [SQLValue] = []
+                    for cell in row { r.append(try value(cell)) }
+                    out.append(r)
+                }
+                return out
             }
-            return out
         } catch {
-            throw storeError(error, sql: sql, timedOut: dog.didFire ? deadline : nil)
+            throw storeError(error, sql: sql)
+        }
+    }
+
+    /// Runs one call on `conn` in its own task and waits for the first of: its answer; the
+    /// connection found closed with no answer a second later; `seconds` gone by (then the
+    /// connection is closed). The caller never waits on the call itself, because
+    /// postgres-nio 1.33 drops a request written to a channel that has just closed: its
+    /// promise is never completed, and closing the connection again does not complete it
+    /// either (a consume worker sat there with no connection and no retry line, issue 27).
+    /// Such a call is left behind, suspended: one per outage at most.
+    static func answered<T: Sendable>(
+        on conn: PostgresConnection, within seconds: Double, _ call: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let answer = OneShot<T>()
+        let work = Task {
+            do {
+                answer.resolve(.success(try await call()))
+            } catch {
+                answer.resolve(.failure(error))
+            }
+        }
+        let watch = Task {
+            let clock = ContinuousClock()
+            let end = clock.now + .seconds(seconds)
+            var closedSince: ContinuousClock.Instant?
+            while clock.now < end {
+                do { try await Task.sleep(for: min(.milliseconds(250), end - clock.now)) } catch { return }
+                guard conn.isClosed else { continue }
+                // The library's own error for the call usually follows the close at once.
+                let since = closedSince ?? clock.now
+                closedSince = since
+                if clock.now - since >= .seconds(1) {
+                    answer.resolve(.failure(StoreError.unavailable("the connection closed with a statement unanswered")))
+                    return
+                }
+            }
+            if answer.resolve(
+                .failure(
+                    StoreError.unavailable("no answer within \(Int(seconds)) s, so the connection was closed (--statement-timeout)")))
+            {
+                try? await conn.close()
+            }
+        }
+        defer { watch.cancel() }
+        return try await withTaskCancellationHandler {
+            try await answer.value
+        } onCancel: {
+            answer.resolve(.failure(CancellationError()))
+            work.cancel()
         }
     }
 
@@ -368,10 +415,7 @@ public actor PostgresWarehouse: Warehouse {
 
     /// What a failed call means for the caller: a lost connection or a transient refusal
     /// (retried), a stale schema (validated again), or an error in the statement.
-    static func storeError(_ error: any Error, sql: String, timedOut: Double? = nil) -> StoreError {
-        if let timedOut {
-            return .unavailable("no answer within \(Int(timedOut)) s, so the connection was closed (--statement-timeout)")
-        }
+    static func storeError(_ error: any Error, sql: String) -> StoreError {
         if let e = error as? StoreError { return e }
         guard let e = error as? PSQLError else {
             return isConnectionLoss(error) ? .unavailable("\(error)") : .sql(message: "\(error)", sql: sql)
@@ -495,13 +539,17 @@ struct PostgresSession: SQLSession {
             names.append(last + "\") FROM STDIN WITH (FORMAT binary) --")
         }
         let conn = connection
-        let dog = Watchdog(seconds: deadline) { try? await conn.close() }
-        defer { dog.cancel() }
+        // Encoded before the COPY starts: a payload that cannot be encoded leaves no failed
+        // COPY behind, and the call below needs a value it can carry to its own task.
+        let bytes = try payload()
+        let target = inner(schema) + "\".\"" + inner(table)
+        let columnNames = names
         do {
-            try await PostgresCopy.copy(
-                on: conn, table: inner(schema) + "\".\"" + inner(table), columns: names, logger: PostgresWarehouse.logger, payload)
+            try await PostgresWarehouse.answered(on: conn, within: deadline) {
+                try await PostgresCopy.copy(on: conn, table: target, columns: columnNames, logger: PostgresWarehouse.logger, bytes)
+            }
         } catch {
-            throw PostgresWarehouse.storeError(error, sql: "COPY \(table)", timedOut: dog.didFire ? deadline : nil)
+            throw PostgresWarehouse.storeError(error, sql: "COPY \(table)")
         }
     }
 

@@ -86,34 +86,59 @@ enum RetryLoop {
         _ resilience: Resilience, health: DatabaseHealth, database: String, isolation: isolated (any Actor)? = #isolation,
         _ attempt: () async throws -> T
     ) async throws -> T {
-        let clock = ContinuousClock()
-        let started = clock.now
-        let deadline = started + .seconds(resilience.retryFor)
-        var delay = 0.1
-        var tries = 0
+        var backoff = Backoff(budget: resilience.retryFor, first: 0.1)
         while true {
-            tries += 1
             do {
                 let result = try await attempt()
                 health.markUp()
                 return result
             } catch let error as StoreError where error.isTransient {
                 if case .unavailable(let why) = error { health.markDown(why) }
-                // Full jitter around the current step keeps several workers from retrying in step.
-                let wait = delay * Double.random(in: 0.5...1.5)
-                let left = deadline - clock.now
-                if left < .seconds(wait) {
-                    let waited = (clock.now - started).components.seconds
-                    throw StoreError.gaveUp(database: database, seconds: Int(waited), tries: tries, last: error.reason)
+                guard let wait = backoff.next() else {
+                    throw StoreError.gaveUp(database: database, seconds: Int(backoff.elapsed), tries: backoff.attempts, last: error.reason)
                 }
                 health.countRetry()
                 resilience.report(
-                    "mend: \(database): \(error.reason); try \(tries) failed, next in \(String(format: "%.1f", wait)) s (giving up in \(Int(left.components.seconds)) s, --retry-for)"
+                    "mend: \(database): \(error.reason); try \(backoff.attempts) failed, next in \(String(format: "%.1f", wait)) s (giving up in \(Int(max(0, resilience.retryFor - backoff.elapsed))) s, --retry-for)"
                 )
                 try await StopSignal.shared.sleep(seconds: wait)
-                delay = min(delay * 2, 5)
             }
         }
+    }
+}
+
+/// The waits between tries of a failing call to a database or a broker, one definition for
+/// both: doubling from `first` up to `cap`, each drawn between half and all of that (jitter,
+/// so the workers of one restarted server do not come back in step), all inside a budget of
+/// seconds counted from the first failure.
+public struct Backoff: Sendable {
+    public let budget: Double
+    public let first: Double
+    public let cap: Double
+    let started = ContinuousClock.now
+    public private(set) var attempts = 0
+    private var spent = false
+
+    public init(budget: Double, first: Double = 0.25, cap: Double = 5) {
+        (self.budget, self.first, self.cap) = (budget, first, cap)
+    }
+
+    /// Seconds since the first failure.
+    public var elapsed: Double {
+        let d = ContinuousClock.now - started
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// Counts a failed try and gives the wait before the next, in seconds; the last wait
+    /// ends where the budget does, for one more try, and then nil.
+    public mutating func next() -> Double? {
+        attempts += 1
+        let left = budget - elapsed
+        guard !spent, left > 0 else { return nil }
+        let ceiling = min(cap, first * pow(2, Double(min(attempts - 1, 30))))
+        let wait = Double.random(in: (ceiling / 2)...ceiling)
+        if wait >= left { spent = true }
+        return min(left, wait)
     }
 }
 
@@ -137,30 +162,6 @@ public final class StopSignal: Sendable {
             try await Task.sleep(for: min(left, .milliseconds(100)))
         }
     }
-}
-
-/// A deadline on one call to a database that may stop answering: after `seconds`,
-/// `expire` runs (the adapter closes the connection, which fails the call in flight)
-/// unless the call returned first.
-struct Watchdog: Sendable {
-    private let task: Task<Void, Never>
-    private let fired = NIOLockedValueBox(false)
-
-    init(seconds: Double, expire: @escaping @Sendable () async -> Void) {
-        let fired = self.fired
-        task = Task {
-            do {
-                try await Task.sleep(for: .seconds(seconds))
-            } catch {
-                return
-            }
-            fired.withLockedValue { $0 = true }
-            await expire()
-        }
-    }
-
-    var didFire: Bool { fired.withLockedValue { $0 } }
-    func cancel() { task.cancel() }
 }
 
 /// An answer given once by whichever of several racers comes first (a connection attempt,
