@@ -46,11 +46,11 @@ test: deps venv
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 	$(MAKE) dist-check
 
-# The fault tests that stalled intermittently beside the whole suite (docs/operations.md), alone:
-# PostgreSQL restarted under ingest, serve and three NATS workers.
+# The fault suites alone (docs/operations.md), to run them again and again: PostgreSQL restarted
+# under ingest, serve and NATS workers, SQLite locked and full, nats-server killed.
 fault-soak: deps venv
 	$(SWIFT) build --build-tests
-	MEND_FAULT_SOAK=1 scripts/with-nats.sh scripts/with-postgres.sh $(SWIFT) test --skip-build \
+	scripts/with-nats.sh scripts/with-postgres.sh $(SWIFT) test --skip-build \
 	  --filter 'PostgresFaultTests|ServeFaultTests|SQLiteFaultTests|ServerRestartTests'
 
 # libFuzzer on MendCore's JSON parser and flattener (Tests/Fuzz, docs/security.md "Fuzzing").

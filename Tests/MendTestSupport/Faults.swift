@@ -21,11 +21,6 @@ public enum FaultCluster {
         return try await body()
     }
 
-    /// Tests that stalled intermittently when run beside the whole suite (a worker or a
-    /// request stopped making progress without a retry line; not yet understood): they
-    /// run with `MEND_FAULT_SOAK=1`, and `make fault-soak` runs them alone.
-    public static var soak: Bool { ProcessInfo.processInfo.environment["MEND_FAULT_SOAK"] != nil }
-
     /// A fresh schema on the fault cluster.
     public static func freshURL() -> String {
         let schema = "f_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
