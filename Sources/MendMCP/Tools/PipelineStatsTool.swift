@@ -35,15 +35,7 @@ enum PipelineStatsTool: MendTool {
     static func call(_ a: ToolArguments, _ context: ToolContext) async throws -> ToolOutcome {
         let stats = try await context.engine.stats()
         let times = try await context.engine.repairTimes().map(\.2).sorted()
-        var tables: [String: Value] = [:]
-        for t in stats {
-            tables[t.table] = .object([
-                "input": .int(Int(t.input)), "accounted": .int(Int(t.accounted)), "conserved": .bool(t.conserved),
-                "loaded": .int(Int(t.loaded)), "parked": .int(Int(t.parked)),
-                "quarantined": .int(Int(t.quarantined)), "coerced": .int(Int(t.coerced)),
-                "open_incidents": .int(Int(t.openIncidents)), "schema_version": .int(Int(t.schemaVersion)),
-            ])
-        }
+        let tables = Dictionary(stats.map { ($0.table, ToolValue.encoded(TableStatsView($0))) }, uniquingKeysWith: { a, _ in a })
         let parked = stats.reduce(0) { $0 + $1.parked }
         return ToolOutcome(
             summary: "\(stats.count) table(s), \(stats.reduce(0) { $0 + $1.loaded }) loaded, \(parked) parked",

@@ -16,12 +16,8 @@ struct Stats: AsyncParsableCommand {
     @OptionGroup var options: DBOptions
     @OptionGroup var output: JSONFlag
 
-    struct Row: Encodable {
-        var input, accounted, loaded, parked, quarantined, coerced, open_incidents, schema_version: Int64
-        var conserved: Bool
-    }
     struct Out: Encodable {
-        var tables: [String: Row]
+        var tables: [String: TableStatsView]
         var repair_seconds: [String: Double]
         var repair_seconds_median: Double?
         var llm: StateStore.UsageTotals
@@ -37,12 +33,7 @@ struct Stats: AsyncParsableCommand {
         let sorted = times.map(\.2).sorted()
         let median = sorted.isEmpty ? nil : sorted[sorted.count / 2]
         if output.json {
-            var tables: [String: Row] = [:]
-            for t in stats {
-                tables[t.table] = Row(
-                    input: t.input, accounted: t.accounted, loaded: t.loaded, parked: t.parked, quarantined: t.quarantined,
-                    coerced: t.coerced, open_incidents: t.openIncidents, schema_version: t.schemaVersion, conserved: t.conserved)
-            }
+            let tables = Dictionary(stats.map { ($0.table, TableStatsView($0)) }, uniquingKeysWith: { a, _ in a })
             try printJSON(
                 Out(
                     tables: tables, repair_seconds: Dictionary(times.map { ("\($0.0)", $0.2) }, uniquingKeysWith: { a, _ in a }),
