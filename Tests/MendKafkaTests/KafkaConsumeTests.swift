@@ -60,6 +60,18 @@ enum Kafka {
     }
 
     /// A --kafka-config file with the test properties (and `extra`).
+    /// The warehouse's next offset per partition of a topic (its highest committed + 1).
+    static func warehouseNext(_ engine: Engine, topic: String, group: String, partitions: Int) async throws -> [Int: Int64] {
+        var out: [Int: Int64] = [:]
+        for p in 0..<partitions {
+            let stream = TopicPartition(topic: topic, partition: Int32(p)).sourceName
+            if let head = try await engine.state.transaction({ tx in try await tx.streamHead(stream: stream, consumer: group) }) {
+                out[p] = Int64(head.high) + 1
+            }
+        }
+        return out
+    }
+
     static func configFile(_ extra: [String: String] = [:]) -> String {
         let lines = testProperties.merging(extra) { _, b in b }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         return writeLines(["# test broker settings"] + lines, name: "kafka.properties")
@@ -101,18 +113,6 @@ struct KafkaConsumeTests {
         return (r.first?[0].int ?? -1, r.first?[1].int ?? -1)
     }
 
-    /// The warehouse's next offset per partition of a topic (its highest committed + 1).
-    func warehouseNext(_ engine: Engine, topic: String, group: String, partitions: Int) async throws -> [Int: Int64] {
-        var out: [Int: Int64] = [:]
-        for p in 0..<partitions {
-            let stream = TopicPartition(topic: topic, partition: Int32(p)).sourceName
-            if let head = try await engine.state.transaction({ tx in try await tx.streamHead(stream: stream, consumer: group) }) {
-                out[p] = Int64(head.high) + 1
-            }
-        }
-        return out
-    }
-
     /// One worker loads every message once, on SQLite and PostgreSQL; drift parks with
     /// kafka:TOPIC:PARTITION and the offset as its position; the offsets committed to Kafka
     /// are the warehouse's; a second run reads nothing again.
@@ -137,7 +137,7 @@ struct KafkaConsumeTests {
                 #expect(row[2].string?.contains("\"lots\"") == true)
             }
             // The offsets in Kafka follow the warehouse's: what a lag tool reads.
-            let inWarehouse = try await warehouseNext(engine, topic: topic, group: group, partitions: 3)
+            let inWarehouse = try await Kafka.warehouseNext(engine, topic: topic, group: group, partitions: 3)
             let inKafka = try await Kafka.committed(topic, group: group)
             #expect(inWarehouse.values.reduce(0, +) == 3000, "\(inWarehouse)")
             #expect(inKafka == inWarehouse, "Kafka \(inKafka), warehouse \(inWarehouse)")
@@ -174,7 +174,7 @@ struct KafkaConsumeTests {
             #expect(q.count == poison)
             // Source and line are topic:partition:offset: the raw text is the message at that offset.
             for row in q { #expect(row[0].string?.hasPrefix("kafka:\(topic):") == true && (row[1].int ?? -1) >= 0, "\(row)") }
-            let inWarehouse = try await warehouseNext(engine, topic: topic, group: group, partitions: 2)
+            let inWarehouse = try await Kafka.warehouseNext(engine, topic: topic, group: group, partitions: 2)
             #expect(inWarehouse.values.reduce(0, +) == 2000, "tombstones' offsets commit too: \(inWarehouse)")
             let again = try await consume(engine, topic: topic, group: group, idle: 1)
             #expect(again.messages == 0, "\(again)")

@@ -15,18 +15,6 @@ struct KafkaGroupTests {
         return (r.first?[0].int ?? -1, r.first?[1].int ?? -1)
     }
 
-    /// The warehouse's next offset per partition (its highest committed + 1).
-    func warehouseNext(_ engine: Engine, topic: String, group: String, partitions: Int) async throws -> [Int: Int64] {
-        var out: [Int: Int64] = [:]
-        for p in 0..<partitions {
-            let stream = TopicPartition(topic: topic, partition: Int32(p)).sourceName
-            if let head = try await engine.state.transaction({ tx in try await tx.streamHead(stream: stream, consumer: group) }) {
-                out[p] = Int64(head.high) + 1
-            }
-        }
-        return out
-    }
-
     /// Two workers in one group join one after the other (a rebalance moves partitions from
     /// the first to the second while it loads) and meet the same drift (a new field): every
     /// record once, one migration.
@@ -61,7 +49,7 @@ struct KafkaGroupTests {
             #expect(migrations.first?.first?.int == 1, "one ADD COLUMN channel")
             let filled = try await a.rows("SELECT COUNT(*) FROM \(a.tableRef("events")) WHERE id > 4000 AND channel = 'web'")
             #expect(filled.first?.first?.int == 56000, "parked records replayed after the repair")
-            let inWarehouse = try await warehouseNext(a, topic: topic, group: group, partitions: 4)
+            let inWarehouse = try await Kafka.warehouseNext(a, topic: topic, group: group, partitions: 4)
             #expect(inWarehouse.values.reduce(0, +) == 60000, "\(inWarehouse)")
             #expect(try await Kafka.committed(topic, group: group) == inWarehouse)
             print(
@@ -109,13 +97,13 @@ struct KafkaGroupTests {
                 let code = await w.wait(timeout: 600)
                 #expect(code == 0, "worker exit \(String(describing: code)): \(w.output.suffix(2000))")
             }
-            if try await warehouseNext(engine, topic: topic, group: group, partitions: 6).values.reduce(0, +) < Int64(n) {
+            if try await Kafka.warehouseNext(engine, topic: topic, group: group, partitions: 6).values.reduce(0, +) < Int64(n) {
                 // A partition whose owner was killed last may have waited out its session: one more worker takes it.
                 let last = try Worker(args, log: dir.appendingPathComponent("last.log"))
                 #expect(await last.wait(timeout: 300) == 0, "\(last.output.suffix(2000))")
             }
             #expect(kills >= 1, "no worker was killed: the topic drained too fast")
-            let inWarehouse = try await warehouseNext(engine, topic: topic, group: group, partitions: 6)
+            let inWarehouse = try await Kafka.warehouseNext(engine, topic: topic, group: group, partitions: 6)
             #expect(inWarehouse.values.reduce(0, +) == Int64(n), "every offset committed: \(inWarehouse)")
             #expect(try await Kafka.committed(topic, group: group) == inWarehouse, "Kafka's committed offsets are the warehouse's")
             let (rows, distinct) = try await count(engine)

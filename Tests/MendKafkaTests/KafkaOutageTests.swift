@@ -119,3 +119,51 @@ struct KafkaOutageTests {
         }
     }
 }
+
+/// PostgreSQL restarts under a Kafka worker, cleanly and as a crash (issue 30's faults, as
+/// issue 27 asks of every source): the batch in flight rolls back and runs again on a new
+/// connection, the worker says it retries and carries on, and every message is in exactly
+/// one place; the offsets committed to Kafka are the warehouse's.
+@Suite(
+    .enabled(if: Kafka.url != nil && FaultCluster.url != nil, "needs the Kafka test broker and MEND_TEST_PG_FAULT (make test)"),
+    .serialized)
+struct KafkaDatabaseOutageTests {
+    @Test(.timeLimit(.minutes(10)))
+    func aWorkerContinuesAcrossDatabaseRestarts() async throws {
+        try await FaultCluster.exclusively {
+            try await bounded(540, "aWorkerContinuesAcrossDatabaseRestarts") {
+                let n = 100_000
+                let topic = try await Kafka.newTopic("pgrestart", partitions: 3)
+                let group = Kafka.newGroup()
+                let pub = try await Kafka.produce(["events", "--topic", topic, "--count", "\(n)", "--poison-every", "997"])
+                let db = FaultCluster.freshURL()
+                let worker = try Worker(
+                    [
+                        Kafka.url ?? "", "--topic", topic, "--group", group, "--table", "events", "--db", db, "--batch", "1000",
+                        "--stop-when-idle", "10", "--retry-for", "120", "--kafka-config", Kafka.configFile(),
+                    ], log: Paths.tempDir().appendingPathComponent("w.log"))
+                defer { if worker.process.isRunning { kill(worker.process.processIdentifier, SIGKILL) } }
+                for (floor, mode) in [(n / 5, "restart-fast"), (n / 2, "restart-immediate")] {
+                    var rows = 0
+                    for _ in 0..<1200 where rows < floor && worker.process.isRunning {
+                        rows = (try? await FaultCluster.counts(db, table: "events").rows) ?? 0
+                        if rows < floor { try await Task.sleep(for: .milliseconds(100)) }
+                    }
+                    #expect(worker.process.isRunning && rows < n, "the restart comes mid-stream: \(rows) rows")
+                    try await FaultCluster.control(mode)
+                }
+                let code = await worker.wait(timeout: 300)
+                #expect(code == 0, "exit \(String(describing: code)): \(worker.output.suffix(3000))")
+                #expect(worker.output.contains("next in"), "the worker said it retried: \(worker.output.suffix(2000))")
+                let c = try await FaultCluster.counts(db, table: "events")
+                let poison = pub["poison"] as? Int ?? -1
+                #expect(c.rows == c.distinct, "duplicates: \(c.rows) rows, \(c.distinct) distinct ids")
+                #expect(c.rows == n - poison, "rows \(c.rows), produced \(n), poison \(poison)")
+                let engine = try await Backend.postgres.engine(url: db)
+                let inWarehouse = try await Kafka.warehouseNext(engine, topic: topic, group: group, partitions: 3)
+                #expect(inWarehouse.values.reduce(0, +) == Int64(n), "every offset committed: \(inWarehouse)")
+                #expect(try await Kafka.committed(topic, group: group) == inWarehouse, "Kafka's committed offsets are the warehouse's")
+            }
+        }
+    }
+}
