@@ -273,6 +273,36 @@ import Testing
         #expect(stats.input == Int64(n) && stats.loaded == Int64(n), "\(stats)")
     }
 
+    /// Under the roles `mend setup-roles` creates: the loader creates child tables through the
+    /// repair role's create_table function, loads them, and a child's new column is added the
+    /// same way; the loader cannot drop a child table.
+    @Test(.enabled(if: Backend.postgresURL != nil, "needs MEND_TEST_PG"))
+    func childTablesUnderTheRoles() async throws {
+        let admin = Backend.postgresURL ?? ""
+        let suffix = UUID().uuidString.prefix(6).lowercased()
+        let schema = "nested_\(suffix)"
+        let (loader, repair, owner) = ("loader_\(suffix)", "repair_\(suffix)", "owner_\(suffix)")
+        let adminW = try await WarehouseFactory.open(url: "\(admin)?schema=\(schema)&state_schema=\(schema)_mend")
+        await KeepAlive.shared.add(adminW)
+        let roles = PostgresRoles(
+            schema: schema, stateSchema: "\(schema)_mend", owner: owner, loader: loader, loaderPassword: "lp", repair: repair,
+            repairPassword: "rp")
+        _ = try await roles.apply(on: adminW)
+        let host = admin.replacingOccurrences(of: "postgres://postgres@", with: "")
+        let url = "postgres://\(loader):lp@\(host)?schema=\(schema)&state_schema=\(schema)_mend&repair_user=\(repair)&repair_password=rp"
+        let engine = try await Backend.postgres.engine(policy: try Self.policy(), url: url)
+        let first = try await engine.ingest(path: writeLines((1...20).map { Self.push($0, commits: 2) }), table: "events")
+        #expect(first.loaded == 20, "\(first)")
+        let drifting = Self.push(21, commits: 1).replacingOccurrences(of: #""distinct":true"#, with: #""distinct":true,"verified":1"#)
+        let second = try await engine.ingest(path: writeLines([drifting]), table: "events")
+        #expect(second.repaired == 1 && second.replayedLoaded == 1, "\(second)")
+        #expect(try await Self.count(engine, "events__payload__commits") == 41)
+        let error = await #expect(throws: StoreError.self) {
+            try await engine.warehouse.transaction { s in try await s.execute("DROP TABLE \(schema).events__payload__commits", []) }
+        }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("must be owner"), "\(error.map { "\($0)" } ?? "")")
+    }
+
     @Test func policyRefusesWhatSaysNothing() throws {
         #expect(throws: PipelineError.self) { try PolicyLoader.parse("nested_lists: table\n") }
         #expect(throws: PipelineError.self) { try PolicyLoader.parse("max_nesting: 2\n") }
