@@ -303,6 +303,43 @@ import Testing
         #expect("\(error.map { "\($0)" } ?? "")".contains("must be owner"), "\(error.map { "\($0)" } ?? "")")
     }
 
+    /// A new field on the root parks the whole record too (its child rows wait with it), and
+    /// the replay after the repair brings the children back with it.
+    @Test(arguments: Backend.available)
+    func driftInTheRootParksTheChildrenToo(_ backend: Backend) async throws {
+        let engine = try await backend.engine(policy: try Self.policy("autonomy:\n  add_column: approve\n"))
+        _ = try await engine.ingest(path: writeLines((1...5).map { Self.push($0, commits: 1) }), table: "events")
+        let drifting = Self.push(6, commits: 3).replacingOccurrences(of: #""type":"PushEvent""#, with: #""type":"PushEvent","org":"x""#)
+        let s = try await engine.ingest(path: writeLines([drifting]), table: "events")
+        #expect(s.parked == 1, "\(s)")
+        #expect(try await Self.count(engine, "events__payload__commits") == 5, "no child row of the parked record loaded")
+        let incident = try #require(try await engine.incidents().first { $0.status != .resolved })
+        #expect(incident.table == "events")
+        _ = try await engine.approve(incidentID: incident.id, by: "alice")
+        #expect(try await Self.count(engine, "events__payload__commits") == 8)
+        #expect(try await Self.badRuns(engine, "events__payload__commits") == 0)
+        #expect(try await Self.orphans(engine, "events__payload__commits", "events") == 0)
+    }
+
+    /// The discard contracts hold for child tables: discard_value loads the record without the
+    /// value, discard_row quarantines the whole record (no root row, no child row).
+    @Test(arguments: Backend.available)
+    func discardContractsInChildTables(_ backend: Backend) async throws {
+        let extra =
+            "tables:\n  events__payload__commits:\n    contracts:\n      columns: discard_value\n"
+            + "  events__payload__commits__added:\n    contracts:\n      columns: discard_row\n"
+        let engine = try await backend.engine(policy: try Self.policy(extra))
+        _ = try await engine.ingest(path: writeLines([Self.push(1, commits: 1)]), table: "events")
+        let newInCommit = Self.push(2, commits: 1).replacingOccurrences(of: #""distinct":true"#, with: #""distinct":true,"x":1"#)
+        let newInAdded = Self.push(3, commits: 1).replacingOccurrences(of: #"["a0.swift","b0.swift"]"#, with: #"[{"path":"a"}]"#)
+        let s = try await engine.ingest(path: writeLines([newInCommit, newInAdded]), table: "events")
+        #expect(s.loaded == 1 && s.quarantined == 1 && s.parked == 0, "\(s)")
+        #expect(try await Self.count(engine, "events") == 2)
+        #expect(try await Self.count(engine, "events__payload__commits") == 2)
+        let stats = try #require(try await engine.stats().first { $0.table == "events" })
+        #expect(stats.input == 3 && stats.loaded == 2 && stats.quarantined == 1, "\(stats)")
+    }
+
     @Test func policyRefusesWhatSaysNothing() throws {
         #expect(throws: PipelineError.self) { try PolicyLoader.parse("nested_lists: table\n") }
         #expect(throws: PipelineError.self) { try PolicyLoader.parse("max_nesting: 2\n") }

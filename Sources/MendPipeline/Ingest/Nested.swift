@@ -247,6 +247,7 @@ extension Engine {
             var fitted: [(Int, [SQLValue])] = []
             var coerced = 0
             var drifted: (table: String, drifts: [Drift])? = nil
+            var discarded: String? = nil
             for row in unitRows {
                 guard let i = index[row.table] else {
                     // Its table could not be created (no column to create it from).
@@ -272,10 +273,22 @@ extension Engine {
                 case .row(let values, let c):
                     fitted.append((i, values))
                     coerced += c
-                case .drifts(let drifts):
-                    drifted = (row.table, drifts)
+                case .drifts(var drifts):
+                    // The table's discard contracts apply to its rows; a discarded row sets the whole record aside.
+                    var validator: Validator? = validators[i]
+                    switch applyContracts(table: row.table, drifts: &drifts, fields: fields, validator: &validator) {
+                    case .load(let values, let c):
+                        fitted.append((i, values))
+                        coerced += c
+                    case .quarantine(let why): discarded = row.table == table ? why : "in child table \(row.table): \(why)"
+                    case .park: drifted = (row.table, drifts)
+                    }
                 }
-                if drifted != nil { break }
+                if drifted != nil || discarded != nil { break }
+            }
+            if let why = discarded {
+                quarantine.append(QuarantinedRecord(table: table, source: source, line: unit.line, raw: read.text(p), reason: why))
+                continue
             }
             if let d = drifted {
                 parked.append(
