@@ -80,6 +80,17 @@ import Testing
         }
     }
 
+    /// As dlt: the row that holds an inner list costs one level of budget more.
+    @Test func aListOfListsCostsALevel() throws {
+        let json = #"{"m":[[1,2]]}"#
+        let two = try Self.cut(json, rule: NestingRule(maxNesting: 2))
+        #expect(two.map(\.table) == ["events", "events__m"])
+        #expect(two[1].members.first?.key == "list", "the inner list stays JSON in the in-between row")
+        let three = try Self.cut(json, rule: NestingRule(maxNesting: 3))
+        #expect(three.map(\.table) == ["events", "events__m", "events__m__list", "events__m__list"])
+        #expect(three[1].budget == 1 && three[2].budget == 0)
+    }
+
     @Test func keepJSONKeepsAListWhole() throws {
         let rule = NestingRule(keepJSON: ["payload.labels", "items.tags"])
         let rows = try Self.cut(#"{"payload":{"labels":["a"],"more":[1]},"items":[{"tags":["t"],"n":[2]}]}"#, rule: rule)

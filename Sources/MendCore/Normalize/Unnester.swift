@@ -25,8 +25,6 @@ public struct NestingRule: Sendable, Equatable {
     /// The flattener's depth for rows with `budget`: an object flattens while budget is left.
     public func flattenDepth(budget: Int) -> Int { max(1, min(budget + 1, objectDepth)) }
 
-    /// The budget of the rows of a table `level` lists below the root.
-    public func budget(level: Int) -> Int { maxNesting - level }
 }
 
 /// One row a record becomes: the root row, or one element of a list.
@@ -35,6 +33,8 @@ public struct NestedRow: Sendable {
     public var table: String
     /// How many lists below the root (0 for the root).
     public var level: Int
+    /// The row's nesting budget: how deep its objects flatten and whether its lists are tables.
+    public var budget: Int
     /// The row's own members, lists that went to child tables removed; flattened by the
     /// table's flattener like any record.
     public var members: [(key: String, value: JSONValue)]
@@ -82,7 +82,7 @@ public enum Unnester {
     ) -> [NestedRow] {
         withoutActuallyEscaping(childID) { childID in
             var walk = Walk(rule: rule, rootID: rootID, childID: childID)
-            walk.row(members, table: table, level: 0, rowPath: nil, id: rootID, parentID: nil, index: nil)
+            walk.row(members, table: table, level: 0, budget: rule.maxNesting, rowPath: nil, id: rootID, parentID: nil, index: nil)
             return walk.rows
         }
     }
@@ -119,14 +119,14 @@ public enum Unnester {
 
         /// Adds the row, then its children (after it, so a parent always precedes its children).
         mutating func row(
-            _ members: [(key: String, value: JSONValue)], table: String, level: Int, rowPath: String?, id: String, parentID: String?,
-            index: Int?
+            _ members: [(key: String, value: JSONValue)], table: String, level: Int, budget: Int, rowPath: String?, id: String,
+            parentID: String?, index: Int?
         ) {
             let slot = rows.count
             rows.append(
                 NestedRow(
-                    table: Identifier.shorten(table), level: level, members: [], id: id, parentID: parentID, index: index, rootID: rootID))
-            let budget = rule.budget(level: level)
+                    table: Identifier.shorten(table), level: level, budget: budget, members: [], id: id, parentID: parentID, index: index,
+                    rootID: rootID))
             rows[slot].members = strip(
                 members, depth: 1, budget: budget, limit: rule.flattenDepth(budget: budget), table: table, level: level, fragments: [],
                 rowPath: rowPath, sourcePrefix: nil, id: id)
@@ -162,7 +162,7 @@ public enum Unnester {
                         continue
                     }
                     let child = Unnester.childTable(parent: table, fragments: fragments + [Identifier.normalize(key)])
-                    list(elements, table: child, level: level + 1, path: path, relative: relative, parentID: id)
+                    list(elements, table: child, level: level + 1, budget: budget - 1, path: path, relative: relative, parentID: id)
                 default:
                     out.append((key, value))
                 }
@@ -170,21 +170,24 @@ public enum Unnester {
             return out
         }
 
-        mutating func list(_ elements: [JSONValue], table: String, level: Int, path: String, relative: String, parentID: String) {
+        mutating func list(
+            _ elements: [JSONValue], table: String, level: Int, budget: Int, path: String, relative: String, parentID: String
+        ) {
             for (i, element) in elements.enumerated() {
                 let id = childID(parentID, relative, i)
                 switch element {
                 case .object(let members):
-                    row(members, table: table, level: level, rowPath: path, id: id, parentID: parentID, index: i)
-                case .array(let inner) where rule.budget(level: level) > 0:
-                    // A list of lists: this row stands for the inner list, whose elements go one level down.
-                    row([], table: table, level: level, rowPath: path, id: id, parentID: parentID, index: i)
-                    let listTable = table + Flattener.separator + Unnester.listSuffix
-                    list(
-                        inner, table: listTable, level: level + 1, path: path + "." + Unnester.listSuffix, relative: Unnester.listSuffix,
-                        parentID: id)
+                    row(members, table: table, level: level, budget: budget, rowPath: path, id: id, parentID: parentID, index: i)
+                case .array:
+                    // A list of lists, as dlt does it: this row holds the inner list under `list`, at
+                    // one level of budget less, so with budget left its elements go to `…__list`.
+                    row(
+                        [(Unnester.listSuffix, element)], table: table, level: level, budget: budget - 1, rowPath: path, id: id,
+                        parentID: parentID, index: i)
                 default:
-                    row([(Unnester.valueKey, element)], table: table, level: level, rowPath: path, id: id, parentID: parentID, index: i)
+                    row(
+                        [(Unnester.valueKey, element)], table: table, level: level, budget: budget, rowPath: path, id: id,
+                        parentID: parentID, index: i)
                 }
             }
         }

@@ -108,8 +108,8 @@ extension Engine {
             if !r.touched.isSubset(of: settled) {
                 let before = try await state.transaction { tx in try await tx.counts(table: table) }
                 settled = []
-                // The root first: a child's incident may wait on a column of the root only by
-                // accident, never the other way round.
+                // Every table of the tree can hold incidents: the root first, then the children
+                // in name order (a parent before its children).
                 for t in [table] + schemas.keys.filter({ $0 != table }).sorted() {
                     let outcome = try await repairSettling(table: t, by: actor)
                     summary.repaired += outcome.applied
@@ -158,11 +158,11 @@ extension Engine {
         }
     }
 
-    /// A flattener for the rows of `table`, `level` lists below the root: objects flatten
-    /// while the nesting budget lasts (and no deeper than the overflow depth).
-    static func nestedFlattener(level: Int, rule: NestingRule, overflowDepth: Int?, keys: KeyMap) -> Flattener {
+    /// A flattener for rows with `budget`: objects flatten while the nesting budget lasts (and
+    /// no deeper than the overflow depth).
+    static func nestedFlattener(budget: Int, rule: NestingRule, overflowDepth: Int?, keys: KeyMap) -> Flattener {
         var f = Flattener(overflowDepth: overflowDepth, keys: keys, assigns: true)
-        let depth = rule.flattenDepth(budget: rule.budget(level: level))
+        let depth = rule.flattenDepth(budget: budget)
         // Objects the budget stops stay JSON in their column; only the overflow depth sends them to overflow.
         if depth < f.maxDepth { f.deepToOverflow = false }
         f.maxDepth = depth
@@ -180,13 +180,13 @@ extension Engine {
         _ units: [NestedUnit], root: String, rule: NestingRule, schemas: inout [String: TableSchema], by actor: String
     ) async throws {
         var order: [String] = []
-        var levels: [String: Int] = [:]
+        var budgets: [String: Int] = [:]
         var window: [String: [NestedRow]] = [:]
         for unit in units {
             for row in unit.rows ?? [] where schemas[row.table] == nil {
-                if levels[row.table] == nil {
+                if budgets[row.table] == nil {
                     order.append(row.table)
-                    levels[row.table] = row.level
+                    budgets[row.table] = row.budget
                 }
                 if window[row.table, default: []].count < SchemaInference.firstSchemaWindow { window[row.table, default: []].append(row) }
             }
@@ -198,7 +198,7 @@ extension Engine {
                 continue
             }
             var flattener = Self.nestedFlattener(
-                level: levels[table] ?? 0, rule: rule, overflowDepth: policy.overflowDepth(table: root), keys: found.1)
+                budget: budgets[table] ?? rule.maxNesting, rule: rule, overflowDepth: policy.overflowDepth(table: root), keys: found.1)
             let fields = firstWindow((window[table] ?? []).map { Self.fields(of: $0, with: &flattener) })
             if let created = try await createTable(table, from: fields, keys: flattener.added, by: actor) {
                 schemas[table] = created
@@ -225,7 +225,8 @@ extension Engine {
             index[t] = names.count
             names.append(t)
             flatteners.append(
-                Self.nestedFlattener(level: 0, rule: rule, overflowDepth: policy.overflowDepth(table: table), keys: schema.keys))
+                Self.nestedFlattener(
+                    budget: rule.maxNesting, rule: rule, overflowDepth: policy.overflowDepth(table: table), keys: schema.keys))
             validators.append(Validator(schema: schema, limits: policy.recordLimits(table: t)))
             columns.append(schema.columns)
         }
@@ -262,10 +263,10 @@ extension Engine {
                     break
                 }
                 if !levelSet[i] {
-                    // The flattener's depth depends on how many lists below the root the table is.
+                    // The flattener's depth depends on the rows' budget (how far below the root the table is).
                     let keys = flatteners[i].keys
                     flatteners[i] = Self.nestedFlattener(
-                        level: row.level, rule: rule, overflowDepth: policy.overflowDepth(table: table), keys: keys)
+                        budget: row.budget, rule: rule, overflowDepth: policy.overflowDepth(table: table), keys: keys)
                     levelSet[i] = true
                 }
                 let fields = Self.fields(of: row, with: &flatteners[i])

@@ -43,7 +43,8 @@ extension Engine {
                         let t = row.table
                         if schemas[t] == nil, let s = try await tx.schema(t) {
                             schemas[t] = s
-                            flatteners[t] = Engine.nestedFlattener(level: row.level, rule: rule, overflowDepth: overflowDepth, keys: s.keys)
+                            flatteners[t] = Engine.nestedFlattener(
+                                budget: row.budget, rule: rule, overflowDepth: overflowDepth, keys: s.keys)
                             validators[t] = Validator(schema: s, limits: policy.recordLimits(table: t))
                         }
                         guard flatteners[t] != nil, validators[t] != nil else {
