@@ -76,15 +76,27 @@ public enum Unnester {
     /// The rows of one record, the root first, then every child row in document order.
     /// `childID(parentID, path, index)` names a child row: `path` is the list's key path
     /// within its parent row (`payload.commits`), `list` for the elements of a list of lists.
+    /// `names` normalizes keys with its cache (a flattener kept across records).
     public static func unnest(
-        _ members: [(key: String, value: JSONValue)], table: String, rootID: String, rule: NestingRule,
+        _ members: [(key: String, value: JSONValue)], table: String, rootID: String, rule: NestingRule, names: inout Flattener,
         childID: (String, String, Int) -> String
     ) -> [NestedRow] {
         withoutActuallyEscaping(childID) { childID in
             var walk = Walk(rule: rule, rootID: rootID, childID: childID)
+            // Moved in and out, not copied: a copy of the cache would be made on its first write.
+            swap(&walk.names, &names)
             walk.row(members, table: table, level: 0, budget: rule.maxNesting, rowPath: nil, id: rootID, parentID: nil, index: nil)
+            swap(&walk.names, &names)
             return walk.rows
         }
+    }
+
+    public static func unnest(
+        _ members: [(key: String, value: JSONValue)], table: String, rootID: String, rule: NestingRule,
+        childID: (String, String, Int) -> String
+    ) -> [NestedRow] {
+        var names = Flattener()
+        return unnest(members, table: table, rootID: rootID, rule: rule, names: &names, childID: childID)
     }
 
     /// The table a list at `fragments` (normalized keys below the row) of `parent` loads into:
@@ -116,6 +128,7 @@ public enum Unnester {
         let rootID: String
         let childID: (String, String, Int) -> String
         var rows: [NestedRow] = []
+        var names = Flattener()
 
         /// Adds the row, then its children (after it, so a parent always precedes its children).
         mutating func row(
@@ -141,8 +154,16 @@ public enum Unnester {
             var out: [(key: String, value: JSONValue)] = []
             out.reserveCapacity(members.count)
             for (key, value) in members {
+                // Only objects and lists are walked: scalars stay as they are, without a lookup.
+                switch value {
+                case .object, .array: break
+                default:
+                    out.append((key, value))
+                    continue
+                }
+                let (name, valid) = names.named(key)
                 // A key without a letter or digit names nothing: its value stays, and parks the record.
-                guard Identifier.hasLetterOrDigit(key) else {
+                guard valid else {
                     out.append((key, value))
                     continue
                 }
@@ -150,7 +171,7 @@ public enum Unnester {
                 case .object(let inner) where !inner.isEmpty && depth < limit:
                     let kept = strip(
                         inner, depth: depth + 1, budget: budget, limit: limit, table: table, level: level,
-                        fragments: fragments + [Identifier.normalize(key)], rowPath: rowPath,
+                        fragments: fragments + [name], rowPath: rowPath,
                         sourcePrefix: KeyPath.join(sourcePrefix, key), id: id)
                     // An object that held only lists that became tables leaves nothing behind.
                     if !kept.isEmpty { out.append((key, .object(kept))) }
@@ -161,7 +182,7 @@ public enum Unnester {
                         out.append((key, value))
                         continue
                     }
-                    let child = Unnester.childTable(parent: table, fragments: fragments + [Identifier.normalize(key)])
+                    let child = Unnester.childTable(parent: table, fragments: fragments + [name])
                     list(elements, table: child, level: level + 1, budget: budget - 1, path: path, relative: relative, parentID: id)
                 default:
                     out.append((key, value))

@@ -92,11 +92,12 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     private let overflowDepth: Int?
     /// Cuts a record into its rows (`nested_lists: tables`): the reader then neither flattens
     /// nor validates; the batch commit does, table by table.
-    private let cut: (@Sendable ([(key: String, value: JSONValue)], Int64) -> [NestedRow])?
+    /// Its third argument is the part's flattener, whose cache normalizes the keys it walks.
+    private let cut: (@Sendable ([(key: String, value: JSONValue)], Int64, inout Flattener) -> [NestedRow])?
 
     init(
         reader: Source, table: String, source: String, size: Int, firstBatchMinimum: Int = 0, overflowDepth: Int? = nil,
-        warehouse: any Warehouse, cut: (@Sendable ([(key: String, value: JSONValue)], Int64) -> [NestedRow])? = nil
+        warehouse: any Warehouse, cut: (@Sendable ([(key: String, value: JSONValue)], Int64, inout Flattener) -> [NestedRow])? = nil
     ) {
         self.cut = cut
         self.overflowDepth = overflowDepth
@@ -207,7 +208,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                             continue
                                         }
                                         if let cut {
-                                            let rows = cut(members, line)
+                                            let rows = cut(members, line, &fl[k])
                                             local.append(.record(Pending(line: line, raw: range, fields: nil, fit: nil, nested: rows)))
                                             continue
                                         }

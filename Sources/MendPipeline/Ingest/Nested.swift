@@ -79,7 +79,9 @@ extension Engine {
             reader: source, table: table, source: sourceName, size: batchSize,
             firstBatchMinimum: schemas[table] == nil ? SchemaInference.firstSchemaWindow : 0,
             overflowDepth: policy.overflowDepth(table: table), warehouse: warehouse,
-            cut: { members, line in Engine.rows(members, table: table, rule: rule, source: sourceName, line: line) })
+            cut: { members, line, names in
+                Engine.rows(members, table: table, rule: rule, source: sourceName, line: line, names: &names)
+            })
         var reading = Task.detached { batches.next() }
         while true {
             let read = await reading.value
@@ -143,11 +145,19 @@ extension Engine {
         }
     }
 
+    static func rows(
+        _ members: [(key: String, value: JSONValue)], table: String, rule: NestingRule, source: String, line: Int64,
+        names: inout Flattener
+    ) -> [NestedRow] {
+        let rootID = NestedIDs.root(table: table, members: members, rule: rule, source: source, line: line)
+        return Unnester.unnest(members, table: table, rootID: rootID, rule: rule, names: &names, childID: NestedIDs.child)
+    }
+
     static func rows(_ members: [(key: String, value: JSONValue)], table: String, rule: NestingRule, source: String, line: Int64)
         -> [NestedRow]
     {
-        let rootID = NestedIDs.root(table: table, members: members, rule: rule, source: source, line: line)
-        return Unnester.unnest(members, table: table, rootID: rootID, rule: rule, childID: NestedIDs.child)
+        var names = Flattener()
+        return rows(members, table: table, rule: rule, source: source, line: line, names: &names)
     }
 
     func reloadSchemas(_ tables: [String]) async throws -> [String: TableSchema] {
