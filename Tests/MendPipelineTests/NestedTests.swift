@@ -73,6 +73,9 @@ import Testing
         // Conservation counts records.
         let stats = try #require(try await engine.stats().first { $0.table == "events" })
         #expect(stats.input == 300 && stats.loaded == 300, "\(stats)")
+        // A child table's line counts its rows.
+        let child = try #require(try await engine.stats().first { $0.table == "events__payload__commits" })
+        #expect(child.input == 450 && child.loaded == 450 && child.conserved, "\(child)")
     }
 
     @Test(arguments: Backend.available)
@@ -226,6 +229,8 @@ import Testing
         #expect(verified.first?.first?.int == 2)
         stats = try #require(try await engine.stats().first { $0.table == "events" })
         #expect(stats.input == 12 && stats.loaded == 12 && stats.parked == 0, "\(stats)")
+        let child = try #require(try await engine.stats().first { $0.table == "events__payload__commits" })
+        #expect(child.loaded == 23 && child.conserved, "the replayed rows are counted too: \(child)")
     }
 
     /// SIGKILL during a nested ingest, then the same command again: every record once, at
@@ -271,6 +276,8 @@ import Testing
         #expect(try await Self.orphans(engine, "events__payload__commits__added", "events__payload__commits") == 0)
         let stats = try #require(try await engine.stats().first { $0.table == "events" })
         #expect(stats.input == Int64(n) && stats.loaded == Int64(n), "\(stats)")
+        let all = try await engine.stats()
+        #expect(all.filter { !$0.conserved }.isEmpty, "\(all)")
     }
 
     /// Under the roles `mend setup-roles` creates: the loader creates child tables through the

@@ -357,6 +357,7 @@ extension Engine {
             let loaded = loadedUnits.count - skip.count
             let work: @Sendable (StateTransaction) async throws -> (Int64, Set<Int64>) = { tx in
                 var refused: [Int: (table: String, drift: Drift)] = [:]
+                var childRows: [(String, Int)] = []
                 for (i, name) in batchNames.enumerated() where !batchRows[i].isEmpty {
                     var keep: [[SQLValue]] = []
                     var keepOrigins: [Int] = []
@@ -365,6 +366,8 @@ extension Engine {
                         keepOrigins.append(u)
                     }
                     if keep.isEmpty { continue }
+                    // A child table counts its rows (in = loaded); the root counts records, below.
+                    if name != table { childRows.append((name, keep.count)) }
                     for (r, message) in try await tx.session.loadIsolating(table: name, columns: batchColumns[i], rows: keep) {
                         let drift = Drift(
                             kind: .typeMismatch, column: "", sourceKey: "", observed: nil, expected: nil,
@@ -380,6 +383,7 @@ extension Engine {
                 }
                 try await Park.quarantine(toQuarantine, table: table, actor: actor, in: tx)
                 try await tx.addCounters(table, input: inputCount, loaded: loaded, coerced: Int(coerced))
+                for (name, n) in childRows { try await tx.addCounters(name, input: n, loaded: n, coerced: 0) }
                 try await tx.recordMinute(
                     table: table,
                     .init(

@@ -96,6 +96,7 @@ extension Engine {
                 for (t, values) in rows.sorted(by: { $0.key < $1.key }) {
                     guard let columns = schemas[t]?.columns else { continue }
                     try await tx.session.load(table: t, columns: columns, rows: values)
+                    if t != root { try await tx.addCounters(t, input: values.count, loaded: values.count, coerced: 0) }
                 }
                 try await tx.deleteParked(ids: loadedIDs)
                 // Conservation counts records: the root table's counter, one per record.
