@@ -76,8 +76,11 @@ struct IngestReport: Encodable {
     var onArrival: Arrival
     var pendingApproval: [Waiting]
     var seconds: Double
+    /// Transactions this process committed (the benchmarks' cost of a run on SQLite).
+    var transactions: Int?
 
-    init(_ s: IngestSummary) {
+    init(_ s: IngestSummary, transactions: Int? = nil) {
+        self.transactions = transactions
         // Replays load the incidents' records, which can include records parked by earlier
         // runs: this run's share is at most what it parked.
         let afterLoaded = min(s.replayedLoaded, s.parked)
