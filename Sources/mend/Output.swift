@@ -117,10 +117,14 @@ struct IngestReport: Encodable {
             out.append(line)
         }
         if stillParkedInTable > parked { out.append("\(stillParkedInTable) records of \(table) are parked in all (`mend incidents`)") }
-        for w in pendingApproval {
+        // One incident gets its own line; more get one line that lists them, so the summary
+        // stays short however many wait (issue 29).
+        if pendingApproval.count == 1, let w = pendingApproval.first {
             out.append(
                 "incident \(w.incident) waits for a person's approval: `mend show \(w.incident)`, then `mend approve \(w.incident)` or `mend reject \(w.incident) --reason ...`"
             )
+        } else if pendingApproval.count > 1 {
+            out.append("\(pendingApproval.count) incidents wait for approval: `mend incidents --status pending_approval`")
         }
         return out
     }

@@ -8,6 +8,10 @@ struct Incidents: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List incidents: drifts grouped by table and signature.")
     @OptionGroup var options: DBOptions
     @OptionGroup var output: JSONFlag
+    @Option(
+        name: .long,
+        help: "Only incidents in this status: open, pending_approval, resolved or rejected (the ingest summary names pending_approval).")
+    var status: String?
 
     struct Out: Encodable {
         var id: Int64
@@ -21,7 +25,13 @@ struct Incidents: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try await options.engine()
-        let list = try await engine.incidents()
+        var list = try await engine.incidents()
+        if let status {
+            guard let wanted = IncidentStatus(rawValue: status) else {
+                throw ValidationError("--status \(status): use open, pending_approval, resolved or rejected")
+            }
+            list = list.filter { $0.status == wanted }
+        }
         if output.json {
             try printJSON(
                 list.map {
