@@ -44,6 +44,8 @@ let package = Package(
         .systemLibrary(name: "CPgQuery", providers: [.apt(["libpg-query-dev"])]),
         // The NATS C client (JetStream pull consumers); Debian's libnats-dev ships a .pc file but the link is plain.
         .systemLibrary(name: "CNats", providers: [.apt(["libnats-dev"])]),
+        // The Kafka C client (consumer groups, offsets, rebalances); Debian's librdkafka-dev (2.0.2).
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .target(name: "MendCore", swiftSettings: strict),
         .target(name: "MendGuard", dependencies: ["MendCore", "CPgQuery"], swiftSettings: strict),
         .target(
@@ -78,6 +80,15 @@ let package = Package(
             name: "MendNATS",
             dependencies: [
                 "CNats", "MendCore", "MendStore", "MendPipeline",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        // `mend consume kafka://…`: a record source on a Kafka consumer group. Its own target, so
+        // MendPipeline never links librdkafka.
+        .target(
+            name: "MendKafka",
+            dependencies: [
+                "CRdKafka", "MendCore", "MendStore", "MendPipeline",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strict),
@@ -124,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "mend",
             dependencies: [
-                "MendCore", "MendStore", "MendPipeline", "MendGuard", "MendMCP", "MendAgent", "MendServer", "MendNATS",
+                "MendCore", "MendStore", "MendPipeline", "MendGuard", "MendMCP", "MendAgent", "MendServer", "MendNATS", "MendKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -172,6 +183,9 @@ let package = Package(
         .testTarget(name: "MendCoreTests", dependencies: ["MendCore"], swiftSettings: strict),
         .testTarget(
             name: "MendNATSTests", dependencies: ["MendTestSupport", "MendNATS", "MendCore", "MendStore", "MendPipeline"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "MendKafkaTests", dependencies: ["MendTestSupport", "MendKafka", "MendCore", "MendStore", "MendPipeline"],
             swiftSettings: strict),
         .testTarget(
             name: "MendPipelineTests", dependencies: ["MendTestSupport", "MendCore", "MendStore", "MendPipeline"],

@@ -99,7 +99,9 @@ cp -a "$tmp/data" "$tmp/data-notls"
 cp -a "$tmp/data" "$tmp/data-fault"
 
 common="-k '$tmp' -c fsync=off"
-run_pg "'$bindir/pg_ctl' -D '$tmp/data' -l '$tmp/pg.log' -w -o \"-p $port $common -c max_connections=100 \
+# The test process keeps every warehouse it opened alive (KeepAlive in MendTestSupport), one
+# connection each (two with a repair role): 100 slots ran out at 485 tests.
+run_pg "'$bindir/pg_ctl' -D '$tmp/data' -l '$tmp/pg.log' -w -o \"-p $port $common -c max_connections=200 \
   -c listen_addresses=127.0.0.1,127.0.0.2 -c hba_file='$tmp/hba.conf' \
   -c ssl=on -c ssl_cert_file='$pki/server.crt' -c ssl_key_file='$pki/server.key' -c ssl_ca_file='$pki/ca.crt'\" start" \
   >/dev/null || { cat "$tmp/pg.log"; exit 1; }

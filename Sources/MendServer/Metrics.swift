@@ -71,6 +71,9 @@ public final class ServerMetrics: Sendable {
         }
 
         func update(_ s: MetricsSnapshot, factory: PrometheusMetricsFactory) {
+            advance("mend_records_input_total", [], to: s.input, factory: factory)
+            // Loaded + parked + quarantined: moves both ways (a record deleted outside Mend), so a gauge.
+            Gauge(label: "mend_records_accounted", factory: factory).record(s.accounted)
             advance("mend_records_loaded_total", [], to: s.loaded, factory: factory)
             advance("mend_records_quarantined_total", [], to: s.quarantined, factory: factory)
             advance("mend_incidents_opened_total", [], to: s.incidentsOpened, factory: factory)

@@ -14,10 +14,13 @@ struct Mend: AsyncParsableCommand {
             postgres://USER:PASSWORD@HOST:PORT/DB?schema=NAME. Commands that plan, apply or \
             revalidate records (ingest, consume, plan, approve, apply, replay, mcp, serve) also take --policy \
             and --planner; the read-only ones (stats, incidents, show, schema, audit) and reject do not.
+
+            Version: \(BuildInfo.description)
             """,
+        version: BuildInfo.description,
         subcommands: [
             Ingest.self, Stats.self, Incidents.self, Show.self, PlanCommand.self, Approve.self, Reject.self,
             Apply.self, Replay.self, SchemaCommand.self, AuditCommand.self, CheckSQL.self, SetupRoles.self, Demo.self,
-            MCPCommand.self, Serve.self, Consume.self, Promote.self,
+            MCPCommand.self, Serve.self, Consume.self, Promote.self, PolicyCommand.self,
         ])
 }

@@ -5,7 +5,8 @@
 // Each flattened record checks:
 //  1. Every column name is well formed by Mend's own rule (Identifier.isWellFormed:
 //     lowercase letters, digits and '_', not starting with a digit, <= 63 bytes).
-//  2. Column names are unique in the record, as bytes and as Swift strings.
+//  2. Column names are unique in the record, as bytes and as Swift strings (a key that
+//     appears twice in one record is one key path: its one column, twice).
 //  3. Nothing is lost or reordered: the fields are exactly the record's leaves (source
 //     key path, value, validName) in document order, per the documented rule (non-empty
 //     objects under a key with a letter or digit are opened, up to maxDepth).
@@ -45,7 +46,7 @@ struct Leaf {
 /// The leaves the documented rule yields, in document order.
 func leaves(_ members: Members, prefix: String?, depth: Int, maxDepth: Int, into out: inout [Leaf]) {
     for (key, value) in members {
-        let source = prefix.map { $0 + "." + key } ?? key
+        let source = KeyPath.join(prefix, key)
         let valid = Identifier.hasLetterOrDigit(key)
         if case .object(let inner) = value, !inner.isEmpty, depth < maxDepth, valid {
             leaves(inner, prefix: source, depth: depth + 1, maxDepth: maxDepth, into: &out)
@@ -81,15 +82,17 @@ func checkFlatten(_ members: Members, with shared: inout Flattener, input: Unsaf
         fuzzFail("the same record flattened twice differs:\n  \(describe(fields))\n vs\n  \(describe(twice))", input: input)
     }
 
-    var byBytes = Set<[UInt8]>()
-    var byString = Set<String>()
+    var byBytes: [[UInt8]: String] = [:]
+    var byString: [String: String] = [:]
     for f in fields {
         if !Identifier.isWellFormed(f.column) {
             fuzzFail(
                 "column is not well formed (maxDepth \(maxDepth)): '\(f.column)' [\(utf8(f.column).map(hex2).joined())] from key path '\(f.sourceKey)'\n  \(describe(fields))",
                 input: input)
         }
-        if !byBytes.insert(utf8(f.column)).inserted || !byString.insert(f.column).inserted {
+        let a = byBytes.updateValue(f.sourceKey, forKey: utf8(f.column))
+        let b = byString.updateValue(f.sourceKey, forKey: f.column)
+        if (a != nil && a != f.sourceKey) || (b != nil && b != f.sourceKey) {
             fuzzFail("duplicate column '\(f.column)' (maxDepth \(maxDepth)):\n  \(describe(fields))", input: input)
         }
     }

@@ -53,41 +53,6 @@ enum NATS {
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
-
-/// A `mend consume` process, for the tests that signal or kill workers.
-final class Worker: @unchecked Sendable {
-    let process = Process()
-    let log: URL
-
-    init(_ args: [String], log: URL) throws {
-        self.log = log
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.executableURL = Paths.repo.appendingPathComponent(".build/debug/mend")
-        process.arguments = ["consume"] + args
-        let handle = try FileHandle(forWritingTo: log)
-        handle.seekToEndOfFile()
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-    }
-
-    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
-
-    /// Waits for the exit; nil when it did not exit within `timeout` seconds.
-    func wait(timeout: Double) async -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning {
-            if Date() > deadline { return nil }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return process.terminationStatus
-    }
-}
-
 @Suite(.enabled(if: NATS.url != nil, "needs MEND_TEST_NATS (scripts/with-nats.sh starts a throwaway nats-server)"))
 struct ConsumeTests {
     static let mendBinary = Paths.repo.appendingPathComponent(".build/debug/mend").path

@@ -160,6 +160,62 @@ import Testing
         }
     }
 
+    // MARK: a policy says what it means, or is refused (issue 28, item 5)
+
+    @Test func aMisspeltKeyIsRefusedWithItsPathLineAndTheNearestKey() {
+        let m = Self.message { try PolicyLoader.parse("max_auto_risk: low\nautonmy:\n  add_column: approve\n", name: "p.yaml") } ?? ""
+        #expect(m.contains("p.yaml"), "\(m)")
+        #expect(m.contains("line 2"), "\(m)")
+        #expect(m.contains("unknown key 'autonmy'"), "\(m)")
+        #expect(m.contains("did you mean 'autonomy'?"), "\(m)")
+    }
+
+    @Test func aValueOfTheWrongKindIsRefusedWithItsPath() {
+        let m = Self.message { try PolicyLoader.parse("tables:\n  t:\n    max_columns: many\n") } ?? ""
+        #expect(m.contains("line 3"), "\(m)")
+        #expect(m.contains("tables.t.max_columns must be a whole number"), "\(m)")
+        let list = Self.message { try PolicyLoader.parse("mcp_approvers: alice\n") } ?? ""
+        #expect(list.contains("mcp_approvers must be a list"), "\(list)")
+    }
+
+    @Test func anUnknownTableOptionIsRefusedWithItsPath() {
+        let m = Self.message { try PolicyLoader.parse("tables:\n  events:\n    max_colums: 10\n") } ?? ""
+        #expect(m.contains("line 3"), "\(m)")
+        #expect(m.contains("unknown key 'tables.events.max_colums'"), "\(m)")
+        #expect(m.contains("did you mean 'max_columns'?"), "\(m)")
+    }
+
+    @Test func theFullPolicyAndNotifyListsPassTheShapeCheck() throws {
+        _ = try PolicyLoader.parse(Self.full)
+        _ = try PolicyLoader.parse("notify:\n  - url: https://example.com/hook\n    format: json\n")
+    }
+
+    @Test func theEffectivePolicyNamesEveryTableAndTheDefaults() throws {
+        let text = PolicyLoader.effective(try PolicyLoader.parse(Self.full))
+        #expect(text.contains("table payments:\n  contracts: tables evolve, columns freeze"), "\(text)")
+        #expect(text.contains("  column amount: discard_value"), "\(text)")
+        #expect(text.contains("add_column approve"), "\(text)")
+        #expect(text.contains("every other table:"), "\(text)")
+        #expect(text.contains("max_auto_risk: medium"), "\(text)")
+        let plain = PolicyLoader.effective(.default)
+        #expect(plain.contains("every table:\n  contracts: tables evolve, columns evolve, data_type evolve"), "\(plain)")
+        #expect(plain.contains("add_column auto") && plain.contains("widen_column approve"), "\(plain)")
+    }
+
+    @Test func policyCheckPrintsTheEffectivePolicyOrRefusesTheFile() async throws {
+        let dir = Paths.tempDir()
+        let good = dir.appendingPathComponent("good.yaml").path
+        try Self.full.write(toFile: good, atomically: true, encoding: .utf8)
+        let ok = try await CLITests.mend(["policy", "check", good], in: dir)
+        #expect(ok.code == 0, "\(ok.all)")
+        #expect(ok.out.contains("table payments:") && ok.out.contains("every other table:"), "\(ok.all)")
+        let bad = dir.appendingPathComponent("bad.yaml").path
+        try "autonmy:\n  add_column: approve\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let refused = try await CLITests.mend(["policy", "check", bad], in: dir)
+        #expect(refused.code != 0, "\(refused.all)")
+        #expect(refused.all.contains("line 1") && refused.all.contains("did you mean 'autonomy'?"), "\(refused.all)")
+    }
+
     @Test func loadReadsAFileAndNamesAMissingOne() throws {
         let dir = Paths.tempDir()
         let path = dir.appendingPathComponent("policy.yaml").path

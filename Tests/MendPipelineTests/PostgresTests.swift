@@ -94,6 +94,58 @@ struct PostgresTests {
         #expect(tableCount.first?.first?.int == 15)
     }
 
+    /// A promote_field plan under the roles `mend setup-roles` creates (issue 28, item 7): the
+    /// loader has no UPDATE, so the values move through the repair role's SECURITY DEFINER
+    /// function, which can move one overflow key into an empty cell of its column and nothing else.
+    @Test func promotionRunsUnderTheRoles() async throws {
+        let suffix = UUID().uuidString.prefix(6).lowercased()
+        let schema = "promo_\(suffix)"
+        let (loader, repair, owner) = ("loader_\(suffix)", "repair_\(suffix)", "owner_\(suffix)")
+        let adminW = try await WarehouseFactory.open(url: "\(admin)?schema=\(schema)&state_schema=\(schema)_mend")
+        await KeepAlive.shared.add(adminW)
+        let roles = PostgresRoles(
+            schema: schema, stateSchema: "\(schema)_mend", owner: owner, loader: loader, loaderPassword: "lp", repair: repair,
+            repairPassword: "rp")
+        _ = try await roles.apply(on: adminW)
+        let host = admin.replacingOccurrences(of: "postgres://postgres@", with: "")
+        let url = "postgres://\(loader):lp@\(host)?schema=\(schema)&state_schema=\(schema)_mend&repair_user=\(repair)&repair_password=rp"
+        let engine = try await Backend.postgres.engine(url: url)
+        await engine.setPolicy(try PolicyLoader.parse("max_table_columns: 3\n"))
+        let lines = (1...12).map { i in #"{"id": \#(i), "a": "x", "b": true, "c": \#(i % 4 == 0 ? #""text""# : "\(i)")}"# }
+        let report = try await engine.ingest(path: writeLines(lines), table: "events")
+        #expect(report.loaded == 12 && report.parked == 0, "\(report)")
+        let incident = try #require(try await engine.incidents().first { $0.kinds.contains(.overflow) })
+        await engine.setPolicy(try PolicyLoader.parse("max_table_columns: 4\n"))
+        let promote = Plan(
+            incidentID: incident.id, table: "events",
+            operations: [PlanOperation(kind: .promoteField, column: "c", type: .bigint, source: "c")],
+            rationale: "c is queried", confidence: 1, plannedBy: "alice")
+        _ = try await engine.repair(incidentID: incident.id, plan: promote, by: "alice")
+        _ = try await engine.approve(incidentID: incident.id, by: "bob")
+        let ref = "\(schema).events"
+        let moved = try await engine.rows("SELECT COUNT(*) FROM \(ref) WHERE c IS NOT NULL")
+        #expect(moved.first?.first?.int == 9, "the 9 integers moved into c")
+        let kept = try await engine.rows("SELECT COUNT(*) FROM \(ref) WHERE jsonb_exists(_mend_overflow, 'c')")
+        #expect(kept.first?.first?.int == 3, "the 3 texts stay in the overflow column")
+        let stats = try #require(try await engine.stats().first { $0.table == "events" })
+        #expect(stats.conserved && stats.loaded == 12, "\(stats)")
+
+        // The function moves one key into empty cells only; the repair role still cannot UPDATE.
+        let w = try await WarehouseFactory.open(url: "postgres://\(repair):rp@\(host)?schema=\(schema)&state_schema=\(schema)_mend")
+        await KeepAlive.shared.add(w)
+        let error = await #expect(throws: StoreError.self) {
+            try await w.transaction { s in try await s.execute("UPDATE \(ref) SET a = 'y'", []) }
+        }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("permission denied"))
+        let rejected = await #expect(throws: StoreError.self) {
+            try await w.transaction { s in
+                try await s.execute(
+                    "SELECT \(schema)_mend.mend_promote_field(?, 'events', 'c', '_mend_overflow', CAST('[]' AS jsonb))", [.text(schema)])
+            }
+        }
+        #expect("\(rejected.map { "\($0)" } ?? "")".contains("overflow"), "\(rejected.map { "\($0)" } ?? "")")
+    }
+
     /// SIGKILL in the middle of a file, run again: every line exactly once.
     @Test(arguments: [0.4, 0.9, 1.6])
     func killAndResume(afterSeconds: Double) async throws {

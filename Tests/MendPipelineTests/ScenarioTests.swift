@@ -26,6 +26,15 @@ import Testing
         #expect(size == (backend == .postgres ? 20_000 : 5_000))
     }
 
+    /// Value checks of shared scenarios that DESIGN invariant 7 (issue 28) supersedes: scenario
+    /// 10's `userId` is another key path than `user_id`, so it gets a column of its own,
+    /// `user_id_2`, and only a person's map_field joins the two. Its expect.json (read-only
+    /// here) still expects the automatic join; until it is updated, the check reads the
+    /// column the key map gives, and the key map is checked to say so.
+    static let superseded: [String: (columns: [String: String], sources: [String: [String]])] = [
+        "10-camel-case-key": (["user_id": "user_id_2"], ["user_id": ["user_id"], "user_id_2": ["userId"]])
+    ]
+
     @Test func scenariosArePresent() {
         #expect(Self.names.count >= 12, "expected the shared scenarios at \(Paths.scenarios.path)")
     }
@@ -53,7 +62,9 @@ import Testing
         if let v = after["parked"] as? Int { #expect(s.parked == Int64(v), "parked") }
         if let v = after["quarantined"] as? Int { #expect(s.quarantined == Int64(v), "quarantined") }
         if after["total_accounted"] as? Bool == true { #expect(s.loaded + s.parked + s.quarantined == Int64(inputLines)) }
-        #expect(s.input == s.loaded + s.parked + s.quarantined)
+        // Invariant 1 against the counted input: every non-blank line read is in one place.
+        #expect(s.input == Int64(inputLines), "input counted")
+        #expect(s.conserved, "\(s)")
 
         let schema = try await engine.schema(table: table)
         if let v = after["table_exists"] as? Bool { #expect((schema != nil) == v, "table_exists") }
@@ -68,7 +79,8 @@ import Testing
         for check in after["values"] as? [[String: Any]] ?? [] {
             let whereClause = check["where"] as? [String: Any] ?? [:]
             let (wcol, wval) = try #require(whereClause.first)
-            let col = check["column"] as? String ?? ""
+            let named = check["column"] as? String ?? ""
+            let col = Self.superseded[name]?.columns[named] ?? named
             let rows = try await engine.rows(
                 "SELECT \(Identifier.quote(col)) FROM \(engine.tableRef(table)) WHERE \(Identifier.quote(wcol)) = ?",
                 [.int(Int64(wval as? Int ?? -1))])
@@ -84,6 +96,9 @@ import Testing
             default:
                 Issue.record("unsupported expectation \(String(describing: check["equals"]))")
             }
+        }
+        for (column, keys) in Self.superseded[name]?.sources ?? [:] {
+            #expect(schema?.1[column] == keys, "column \(column) holds \(keys)")
         }
         let incidents = try await engine.incidents().filter { $0.table == table && $0.status != .resolved }
         if let v = after["open_incidents"] as? Int { #expect(incidents.count == v, "open incidents: \(incidents.map(\.signature))") }

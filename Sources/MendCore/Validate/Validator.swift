@@ -116,7 +116,21 @@ public struct Validator: Sendable {
                     ))
                 continue
             }
-            if row[pos] != .null, case .null = value { continue }
+            if row[pos] != .null {
+                if case .null = value { continue }
+                // The same key twice in one record: one key has one column, and neither value
+                // may silently replace the other.
+                if fields[..<fieldIndex].contains(where: { $0.sourceKey == field.sourceKey }) {
+                    drifts.append(
+                        Drift(
+                            kind: .typeMismatch, column: target, sourceKey: field.sourceKey, observed: value.inferredType,
+                            expected: types[pos],
+                            reason:
+                                "the record has the key \(JSONValue.quoted(Coercer.cap(field.sourceKey))) twice; send each key once"
+                        ))
+                    continue
+                }
+            }
             if case .string(let s) = value, s.utf8.count > maxValueBytes {
                 drifts.append(
                     Drift(

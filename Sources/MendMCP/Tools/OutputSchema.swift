@@ -219,9 +219,19 @@ enum OutputSchema {
             "columns": array(
                 object([
                     "name": string(), "type": nullable(oneOf(LogicalType.allCases.map(\.rawValue))), "declared_type": string(),
-                    "nullable": boolean(), "source_keys": array(string(), description: "Source keys that land in this column."),
+                    "nullable": boolean(),
+                    "source_keys": array(
+                        string(),
+                        description:
+                            "Key paths that land in this column, as text: segments joined by '.', a '.' or '\\' in a key escaped with '\\'."
+                    ),
+                    "source_paths": array(
+                        array(string()),
+                        description:
+                            "The same key paths as arrays of keys, top level first: [\"id\", \"orig_h\"] is nested, [\"id.orig_h\"] one dotted key."
+                    ),
                 ])),
-            "mappings": map(of: string(), description: "Source key → column."),
+            "mappings": map(of: string(), description: "A key path's own column → the column a map_field sends it to."),
             "conversions": map(of: string(), description: "Column → conversion applied before validation."),
             "history": array(object(["version": integer(), "plan_id": nullable(integer()), "ddl": string()])),
         ]

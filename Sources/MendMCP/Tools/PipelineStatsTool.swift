@@ -2,14 +2,15 @@ import MCP
 import MendPipeline
 import MendStore
 
-/// `pipeline_stats`: per-table counts (input = loaded + parked + quarantined) and repair times.
+/// `pipeline_stats`: per-table counts (counted input beside loaded + parked + quarantined) and repair times.
 enum PipelineStatsTool: MendTool {
     static var definition: Tool {
         Tool(
             name: "pipeline_stats",
             description: """
                 Per table: input, loaded, parked, quarantined, coerced values, open incidents and schema version \
-                (input = loaded + parked + quarantined), and the median time from drift to repair.
+                (input is counted as records arrive; accounted = loaded + parked + quarantined; conserved says whether \
+                they are equal), and the median time from drift to repair.
                 """,
             inputSchema: ToolSchema.object([:]),
             annotations: ToolSchema.readOnly("Pipeline statistics"),
@@ -18,7 +19,10 @@ enum PipelineStatsTool: MendTool {
                 [
                     "tables": OutputSchema.map(
                         of: OutputSchema.object([
-                            "input": OutputSchema.integer(), "loaded": OutputSchema.integer(), "parked": OutputSchema.integer(),
+                            "input": OutputSchema.integer("Records read from the sources, counted with each batch."),
+                            "accounted": OutputSchema.integer("Loaded + parked + quarantined."),
+                            "conserved": OutputSchema.boolean("Whether input equals accounted."),
+                            "loaded": OutputSchema.integer(), "parked": OutputSchema.integer(),
                             "quarantined": OutputSchema.integer(), "coerced": OutputSchema.integer("Values converted on load."),
                             "open_incidents": OutputSchema.integer(), "schema_version": OutputSchema.integer(),
                         ]), description: "Table name → counts."),
@@ -34,7 +38,8 @@ enum PipelineStatsTool: MendTool {
         var tables: [String: Value] = [:]
         for t in stats {
             tables[t.table] = .object([
-                "input": .int(Int(t.input)), "loaded": .int(Int(t.loaded)), "parked": .int(Int(t.parked)),
+                "input": .int(Int(t.input)), "accounted": .int(Int(t.accounted)), "conserved": .bool(t.conserved),
+                "loaded": .int(Int(t.loaded)), "parked": .int(Int(t.parked)),
                 "quarantined": .int(Int(t.quarantined)), "coerced": .int(Int(t.coerced)),
                 "open_incidents": .int(Int(t.openIncidents)), "schema_version": .int(Int(t.schemaVersion)),
             ])
@@ -46,7 +51,7 @@ enum PipelineStatsTool: MendTool {
                 "tables": .object(tables),
                 "repairs_resolved": .int(times.count),
                 "repair_seconds_median": times.isEmpty ? .null : .double(times[times.count / 2]),
-                "invariant": "input = loaded + parked + quarantined, per table",
+                "invariant": "input = loaded + parked + quarantined, per table (conserved)",
             ]))
     }
 }

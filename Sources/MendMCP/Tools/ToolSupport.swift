@@ -122,6 +122,7 @@ enum ToolValue {
                         "name": .string(c.name), "type": c.type.map { .string($0.rawValue) } ?? .null,
                         "declared_type": .string(c.declaredType), "nullable": .bool(c.nullable),
                         "source_keys": .array((keys[c.name] ?? []).map(Value.string)),
+                        "source_paths": .array((keys[c.name] ?? []).map { .array(KeyPath.segments($0).map(Value.string)) }),
                     ])
                 }),
             "mappings": .object(schema.mappings.mapValues(Value.string)),

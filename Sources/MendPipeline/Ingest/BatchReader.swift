@@ -39,17 +39,12 @@ struct ReadBatch: Sendable {
 
     func text(_ p: Pending) -> String { String(decoding: raw[p.raw], as: UTF8.self) }
 
-    /// The record's flattened fields; a fast-path record is parsed again (only when the
-    /// table changed under the batch, which is rare).
-    func fields(_ p: Pending) -> [FlatField] {
-        var flattener = Flattener(overflowDepth: overflowDepth)
-        return fields(p, with: &flattener)
-    }
-
-    /// The same, with the caller's flattener: its key cache saves the Unicode work of
-    /// normalizing every key again when many records are parsed again.
-    func fields(_ p: Pending, with flattener: inout Flattener) -> [FlatField] {
-        if let f = p.fields { return f }
+    /// The record's flattened fields, with the caller's flattener (its key cache saves the
+    /// Unicode work of normalizing every key again when many records are parsed again). A
+    /// fast-path record is parsed again (only when the table changed under the batch, which is
+    /// rare); `again` parses any record again, to flatten it against the caller's key map.
+    func fields(_ p: Pending, with flattener: inout Flattener, again: Bool = false) -> [FlatField] {
+        if !again, let f = p.fields { return f }
         let value = raw[p.raw].withUnsafeBufferPointer { try? JSONParser.parse($0) }
         guard case .object(let members)? = value else { return [] }
         return flattener.flatten(members)
@@ -84,7 +79,8 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     private var firstBatchMinimum: Int
     let schema = SchemaBox()
     private let warehouse: any Warehouse
-    /// One flattener and validator per parallel part: their caches are not shared.
+    /// One flattener and validator per parallel part: their caches are not shared. The
+    /// flatteners do not assign columns to new key paths: the batch commit does, in order.
     private var flatteners: [Flattener]
     private var validators: [Validator?]
     /// Parse in this many parts at once. SQLite runs in this process, so it uses every
@@ -129,10 +125,14 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         if let (schema, limits) = schema.get() {
             for k in 0..<parts where validators[k]?.schema != schema {
                 validators[k] = Validator(schema: schema, limits: limits)
+                flatteners[k].keys = schema.keys
             }
             current = schema
         } else {
-            for k in 0..<parts { validators[k] = nil }
+            for k in 0..<parts {
+                validators[k] = nil
+                flatteners[k].keys = KeyMap()
+            }
         }
         b.validatedAgainst = current
         var spans: [(line: Int64, range: Range<Int>)] = []

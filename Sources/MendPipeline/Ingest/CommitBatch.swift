@@ -11,14 +11,17 @@ extension Engine {
         var coerced: Int64 = 0
         var opened: Int64 = 0
         var touched: Set<Int64> = []
+        /// The batch gave new key paths a column (the reader needs the grown key map).
+        var addedKeys = false
     }
 
-    /// Validates a batch (or takes the reader's fits), then in one transaction: loads
-    /// the rows that fit, parks the rest (Park.swift), quarantines what is not a record,
-    /// and commits the source position with them.
+    /// Validates a batch (or takes the reader's fits), stores the columns of key paths first
+    /// seen in it, then in one transaction: loads the rows that fit, parks the rest
+    /// (Park.swift), quarantines what is not a record, and commits the source position with
+    /// them. On return `schema` holds the key paths the batch added to the table's key map.
     func commitBatch(
-        table: String, source input: any RecordSource, schema: TableSchema?, read: ReadBatch, knownKeys: inout Set<String>,
-        flattener: inout Flattener, by actor: String
+        table: String, source input: any RecordSource, schema: inout TableSchema?, read: ReadBatch, flattener: inout Flattener,
+        by actor: String
     ) async throws -> BatchResult {
         let source = input.name
         let offset = read.offset
@@ -37,16 +40,22 @@ extension Engine {
         var parked: [Park.Item] = []
         var quarantine = quarantined
         var result = BatchResult()
-        var newKeys: [(String, String)] = []
-        // Updated only once the batch commits: a rolled-back batch must record its keys again.
-        var seenKeys = knownKeys
+        // Key paths new to the table get their columns here, one record after the other, so
+        // the first one seen owns a name in every worker (the reader only proposed names).
+        flattener.keys = schema?.keys ?? KeyMap()
+        flattener.assigns = true
+        flattener.added = []
         var validator = schema.map { Validator(schema: $0, limits: policy.recordLimits(table: table)) }
         for (idx, p) in batch.enumerated() {
             // The reader's fit when it still holds; otherwise validate here (the validator is
             // mutated in place: copying it per record cost a retain per field).
             var fields = p.fields
             let computed: Fit?
-            if precomputed, let f = p.fit {
+            if fields?.contains(where: \.isNew) == true {
+                let all = read.fields(p, with: &flattener, again: true)
+                fields = all
+                computed = validator?.fit(all)
+            } else if precomputed, let f = p.fit {
                 computed = f
             } else if let carry, case .row(let old, let coerced)? = p.fit, let row = carry.carry(old) {
                 computed = .row(row, coerced: coerced)
@@ -67,12 +76,6 @@ extension Engine {
                 rows.append(row)
                 rowOrigin.append(idx)
                 result.coerced += Int64(coerced)
-                // Fast-path records (fields nil) have the shape of a record that took the
-                // general path first, whose key pairs are remembered there.
-                for f in fields ?? [] where f.column != f.sourceKey {
-                    let k = f.column + "\u{1F}" + f.sourceKey
-                    if seenKeys.insert(k).inserted { newKeys.append((schema?.mappings[f.column] ?? f.column, f.sourceKey)) }
-                }
             case .drifts(var drifts):
                 switch applyContracts(
                     table: table, drifts: &drifts, fields: fields ?? read.fields(p, with: &flattener), validator: &validator)
@@ -102,7 +105,8 @@ extension Engine {
         let toPark = parked
         let toQuarantine = quarantine
         let loadRows = rows
-        let keys = newKeys
+        // No table, no key map: the keys of a batch that created nothing are not kept.
+        let keys = schema == nil ? [] : flattener.added
         let coerced = result.coerced
         let inputCount = batch.count + quarantined.count
         let origins = rowOrigin
@@ -111,6 +115,11 @@ extension Engine {
         let rejectedText: @Sendable (Int) -> String = { i in read.text(batch[i]) }
         let lines = batch.map(\.line)
         let notifier = self.notifier
+        // The new key paths' columns commit first, in a short transaction of their own: inside
+        // the batch's, another worker's batch that meets the same key would wait for this whole
+        // batch on the key's unique index (and park into an incident this one's repair resolves
+        // meanwhile). A name given to a key that a rolled-back batch saw stays given: harmless.
+        if !keys.isEmpty { try await state.transaction { tx in try await tx.addKeys(table, keys) } }
         let work: @Sendable (StateTransaction) async throws -> (Int64, Set<Int64>, Int) = { tx in
             // The table's state row comes with `addCounters` (an upsert): one statement less per batch.
             var toPark = toPark
@@ -132,7 +141,6 @@ extension Engine {
             var (opened, touched) = try await Park.park(toPark, table: table, actor: actor, notifier: notifier, in: tx)
             if try await Engine.recordOverflow(overflow, table: table, actor: actor, in: tx) != nil { opened += 1 }
             try await Park.quarantine(toQuarantine, table: table, actor: actor, in: tx)
-            try await tx.rememberSourceKeys(table, keys)
             try await tx.addCounters(table, input: inputCount, loaded: loadRows.count - failures.count, coerced: Int(coerced))
             // The dashboard's time series: this batch's counts added to its minute (one upsert).
             try await tx.recordMinute(
@@ -147,7 +155,8 @@ extension Engine {
         let (opened, touched, rejected) =
             try await commitOnce(work, source: input, table: table, through: offset, keepsOffset: keepsOffset, lines: read.lines)
             ?? (0, [], 0)
-        knownKeys = seenKeys
+        for (key, column) in keys { schema?.keys.assign(key, to: column) }
+        result.addedKeys = !keys.isEmpty
         markOverflowRecorded(overflow, table: table)
         result.loaded = Int64(rows.count - rejected)
         result.parked = Int64(parked.count + rejected)

@@ -4,8 +4,10 @@ import MendStore
 
 extension Engine {
     /// Creates a missing table from the first records, through the same plan, policy,
-    /// guard and audit path as any repair.
-    func createTable(_ table: String, from records: [[FlatField]], by actor: String) async throws -> TableSchema? {
+    /// guard and audit path as any repair, and stores the columns its key paths were given.
+    func createTable(
+        _ table: String, from records: [[FlatField]], keys: [(key: String, column: String)], by actor: String
+    ) async throws -> TableSchema? {
         let inferred = SchemaInference.columns(from: records)
         if inferred.isEmpty { return nil }
         let budget = policy.maxColumns(table: table)
@@ -36,6 +38,7 @@ extension Engine {
         return try await state.transaction(lockKey: table) { tx in
             if try await w.catalog(table: table, in: tx.session) == nil {
                 try await tx.session.executeRepair(sql, operation: op, table: table)
+                try await tx.addKeys(table, keys)
                 try await tx.ensureTable(table)
                 _ = try await tx.recordSchemaVersion(table, planID: nil, ddl: sql)
                 try await tx.audit(

@@ -78,7 +78,6 @@ extension Engine {
             }
         }
         var schema = try await state.transaction { tx in try await tx.schema(table) }
-        var knownKeys = Set<String>()
         // Keys normalized once per run for the records validated again here (after a repair).
         var flattener = Flattener(overflowDepth: policy.overflowDepth(table: table))
         // Incidents this run saw wait for approval or refused; their plans stand.
@@ -96,24 +95,23 @@ extension Engine {
             if batch.isEmpty && read.quarantined.isEmpty && read.lines == 0 { break }
             summary.lines += Int64(read.lines)
             if schema == nil, !batch.isEmpty {
-                schema = try await createTable(table, from: firstWindow(batch.map(read.fields)), by: actor)
+                schema = try await createTable(table, from: read, by: actor)
                 batches.schema.set(schema, limits: policy.recordLimits(table: table))
             }
             let r: BatchResult
             do {
-                r = try await commitBatch(
-                    table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys, flattener: &flattener, by: actor)
+                r = try await commitBatch(table: table, source: source, schema: &schema, read: read, flattener: &flattener, by: actor)
             } catch StoreError.staleSchema {
                 // Someone altered the table by hand: the transaction rolled back, so
-                // re-read the catalog and validate the same batch again.
+                // re-read the catalog and validate the same batch again. (Also when another
+                // worker gave a key path its column first: the batch is flattened again.)
                 schema = try await state.transaction { tx in try await tx.schema(table) }
                 if schema == nil, !batch.isEmpty {
-                    schema = try await createTable(table, from: firstWindow(batch.map(read.fields)), by: actor)
+                    schema = try await createTable(table, from: read, by: actor)
                 }
-                batches.schema.set(schema, limits: policy.recordLimits(table: table))
-                r = try await commitBatch(
-                    table: table, source: source, schema: schema, read: read, knownKeys: &knownKeys, flattener: &flattener, by: actor)
+                r = try await commitBatch(table: table, source: source, schema: &schema, read: read, flattener: &flattener, by: actor)
             }
+            if r.addedKeys { batches.schema.set(schema, limits: policy.recordLimits(table: table)) }
             try await source.acknowledge(through: read.offset)
             summary.loaded += r.loaded
             summary.parked += r.parked
@@ -160,5 +158,16 @@ extension Engine {
     /// `SchemaInference.firstSchemaWindow` of them, without the oversized ones (which park).
     func firstWindow(_ records: [[FlatField]]) -> [[FlatField]] {
         records.prefix(SchemaInference.firstSchemaWindow).filter { $0.count <= policy.maxRecordFields }
+    }
+
+    /// Creates the table from a batch's first window, flattened one record after the other
+    /// against the key map the state holds (empty for a new table): the columns it infers
+    /// are the ones its key paths own, stored with the table.
+    func createTable(_ table: String, from read: ReadBatch, by actor: String) async throws -> TableSchema? {
+        let keys = try await state.transaction { tx in try await tx.keyMap(table) }
+        var flattener = Flattener(overflowDepth: policy.overflowDepth(table: table), keys: keys, assigns: true)
+        let window = firstWindow(
+            read.records.prefix(SchemaInference.firstSchemaWindow).map { read.fields($0, with: &flattener, again: true) })
+        return try await createTable(table, from: window, keys: flattener.added, by: actor)
     }
 }

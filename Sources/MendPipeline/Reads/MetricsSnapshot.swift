@@ -4,6 +4,10 @@ import MendStore
 /// Totals for `/metrics`, read from Mend's state so that work done by other processes
 /// on the same database (`mend ingest`, `mend approve`) is counted too.
 public struct MetricsSnapshot: Sendable {
+    /// Records read from the sources (counted), and where they are now (loaded + parked +
+    /// quarantined): equal unless records left Mend's state outside Mend.
+    public var input: Int64 = 0
+    public var accounted: Int64 = 0
     public var loaded: Int64 = 0
     public var parked: Int64 = 0
     public var quarantined: Int64 = 0
@@ -24,6 +28,8 @@ extension Engine {
         return try await state.transaction { tx in
             var m = MetricsSnapshot()
             for t in try await tx.stats() {
+                m.input += t.input
+                m.accounted += t.accounted
                 m.loaded += t.loaded
                 m.parked += t.parked
                 m.quarantined += t.quarantined

@@ -29,12 +29,14 @@ extension Engine {
     public func schema(table given: String) async throws -> (TableSchema, [String: [String]], [StateStore.SchemaVersion])? {
         try await bootstrap()
         let table = Identifier.canonical(given)
-        return try await state.transaction { tx in
+        let found = try await state.transaction { tx -> (TableSchema, [StateStore.SchemaVersion])? in
             // Only tables Mend loads: its own `_mend*` state tables and other tables of the
             // database are not shown (to MCP agents, the dashboard or the CLI).
             guard try await tx.managedTables().contains(table), let schema = try await tx.schema(table) else { return nil }
-            return (schema, try await tx.sourceKeys(table), try await tx.schemaHistory(table))
+            return (schema, try await tx.schemaHistory(table))
         }
+        guard let (schema, history) = found else { return nil }
+        return (schema, schema.sources(overflowKeys: try await recordedOverflowKeys(table: table)), history)
     }
 
     public func parkedRecord(id: Int64) async throws -> ParkedRecord? {

@@ -83,7 +83,13 @@ extension Engine {
                 try await tx.session.executeRepair(sql, operation: op, table: table)
                 executed.append(verdict)
                 schema = try await tx.schema(table) ?? schema
-                if op.kind == .promoteField { promoted.append(try await promote(op, schema)) }
+                if op.kind == .promoteField {
+                    // A promoted column named otherwise than the key path's own: later records follow it.
+                    if let key = op.source, let column = op.column, let own = schema.keys[key], own != column {
+                        try await tx.addMapping(table, source: own, column: column)
+                    }
+                    promoted.append(try await promote(op, schema))
+                }
             case .mapField:
                 if let src = op.source, let col = op.column { try await tx.addMapping(table, source: src, column: col) }
             case .convertValue:

@@ -31,14 +31,14 @@ extension Engine {
     /// The pure half: parses the parked records and runs the detector per new field.
     static func findings(
         newFields: [String: (sourceKey: String, type: LogicalType)], parked: [ParkedRecord], candidates: [Column],
-        recent: [[String?]], mappings: [String: String]
+        recent: [[String?]], mappings: [String: String], keys: KeyMap = KeyMap()
     ) -> [String: RenameDetector.Finding] {
         var values: [String: [String]] = [:]
         var records: [String: Int] = [:]
         var first: [String: String] = [:]
         var also: [String: [String: Int]] = [:]
         let names = Set(candidates.map(\.name))
-        var flattener = Flattener()
+        var flattener = Flattener(keys: keys)
         for r in parked {
             guard case .object(let members)? = try? JSONParser.parse(r.record) else { continue }
             var present: [String: JSONValue] = [:]

@@ -3,7 +3,8 @@ public import MendCore
 import Yams
 
 public enum PolicyLoader {
-    /// Reads a YAML policy file; errors name the file and what is wrong.
+    /// Reads a YAML policy file; errors name the file and what is wrong: a key Mend does not
+    /// know or a value of the wrong kind is refused with its path, line and nearest valid key.
     public static func load(path: String) throws -> Policy {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PipelineError.policy("cannot read policy file \(path)")
@@ -18,6 +19,7 @@ public enum PolicyLoader {
             return !t.isEmpty && !t.hasPrefix("#") && t != "---"
         }
         if !meaningful { return .default }
+        if let problem = shapeProblem(yaml) { throw PipelineError.policy("\(name): \(problem)") }
         do {
             return try YAMLDecoder().decode(Policy.self, from: yaml)
         } catch let e as PolicyError {

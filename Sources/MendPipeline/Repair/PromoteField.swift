@@ -51,7 +51,7 @@ enum PromoteField {
                 let rest: SQLValue = members.isEmpty ? .null : .text(JSONValue.object(members).jsonText)
                 updates.append([value, rest, row[0]])
             }
-            if !updates.isEmpty { try await session.executeMany(update, updates) }
+            if !updates.isEmpty { try await session.promote(update, updates, table: table, column: column, source: source) }
             result.moved += updates.count
             if rows.count < page { break }
         }

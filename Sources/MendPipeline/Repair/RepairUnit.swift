@@ -65,7 +65,8 @@ extension Engine {
                         (try? await tx.savepoint { try await tx.recentValues(table: table, columns: names, limit: renameRecentRows) }) ?? []
                 }
                 renames = findings(
-                    newFields: newFields, parked: sample, candidates: columns, recent: recent[names] ?? [], mappings: schema.mappings)
+                    newFields: newFields, parked: sample, candidates: columns, recent: recent[names] ?? [], mappings: schema.mappings,
+                    keys: schema.keys)
             }
             out.append(RepairContext(state: s, detail: detail, schema: schema, judging: judging, renames: renames))
         }

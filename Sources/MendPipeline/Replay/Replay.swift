@@ -82,7 +82,9 @@ extension Engine {
         guard let last = records.last?.id else { return (r, nil, 0, []) }
         guard let schema = try await tx.schema(table) else { throw PipelineError.notFound("table \(table) is gone") }
         var validator = Validator(schema: schema, limits: limits)
-        var flattener = Flattener(overflowDepth: overflowDepth)
+        // Parked records are flattened against the table's key map like on arrival; a key
+        // path it does not know yet (parked before the map existed) gets its column here.
+        var flattener = Flattener(overflowDepth: overflowDepth, keys: schema.keys, assigns: true)
         var rows: [[SQLValue]] = []
         var loadedIDs: [Int64] = []
         var coerced = 0
@@ -110,6 +112,7 @@ extension Engine {
                     id: rec.id, incidentID: target, drifts: drifts, reason: drifts.map(\.reason).joined(separator: "; "))
             }
         }
+        try await tx.addKeys(table, flattener.added)
         if !rows.isEmpty { try await tx.session.load(table: table, columns: schema.columns, rows: rows) }
         try await tx.deleteParked(ids: loadedIDs)
         try await tx.addCounters(table, input: 0, loaded: rows.count, coerced: coerced)

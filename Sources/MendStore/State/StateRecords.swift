@@ -45,6 +45,10 @@ public struct QuarantinedRecord: Sendable, Equatable, Codable {
     }
 }
 
+/// One table's counts. `input` is counted: the records read from its sources, committed in
+/// the transaction of the batch that read them. `accounted` is where they are now (loaded +
+/// parked + quarantined). They are equal unless something outside Mend removed records
+/// (DESIGN invariant 1); `conserved` says whether they are.
 public struct TableStats: Sendable, Codable, Equatable {
     public var table: String
     public var input: Int64
@@ -54,6 +58,32 @@ public struct TableStats: Sendable, Codable, Equatable {
     public var coerced: Int64
     public var openIncidents: Int64
     public var schemaVersion: Int64
+    public var accounted: Int64
+    public var conserved: Bool
+
+    public init(
+        table: String, input: Int64, loaded: Int64, parked: Int64, quarantined: Int64, coerced: Int64, openIncidents: Int64,
+        schemaVersion: Int64
+    ) {
+        self.table = table
+        self.input = input
+        self.loaded = loaded
+        self.parked = parked
+        self.quarantined = quarantined
+        self.coerced = coerced
+        self.openIncidents = openIncidents
+        self.schemaVersion = schemaVersion
+        accounted = loaded + parked + quarantined
+        conserved = input == accounted
+    }
+
+    /// What to tell a person when `conserved` is false.
+    public var gap: String? {
+        guard !conserved else { return nil }
+        return "table \(table): \(input) records read, but \(accounted) are loaded, parked or quarantined "
+            + "(\(input > accounted ? "\(input - accounted) missing" : "\(accounted - input) more than read")); "
+            + "something outside Mend removed or added rows in Mend's state: see `mend audit` and the database's logs"
+    }
 }
 
 public struct AuditEntry: Sendable, Codable, Equatable {

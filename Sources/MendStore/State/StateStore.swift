@@ -20,7 +20,7 @@ public struct StateStore: Sendable {
 
     /// Names of the state tables `bootstrap` creates.
     public static let tableNames = [
-        "tables", "columns", "mappings", "conversions", "schema_versions", "incidents", "parked", "quarantine", "plans", "audit",
+        "tables", "keys", "mappings", "conversions", "schema_versions", "incidents", "parked", "quarantine", "plans", "audit",
         "offsets", "usage", "idempotency", "stream_commits", "stream_heads", "minutes",
     ]
 
@@ -111,6 +111,7 @@ public struct StateTransaction: Sendable {
         if pg {
             if try await stateTableExists("idempotency") {
                 try await ensureSeriesTable()  // a database bootstrapped before the time series
+                try await ensureKeysTable()  // … or before the key map
                 return
             }
         }
@@ -122,7 +123,7 @@ public struct StateTransaction: Sendable {
         }
         let ddl = [
             "CREATE TABLE IF NOT EXISTS \(t("tables")) (tbl TEXT PRIMARY KEY, input BIGINT NOT NULL DEFAULT 0, loaded BIGINT NOT NULL DEFAULT 0, coerced BIGINT NOT NULL DEFAULT 0, created_at DOUBLE PRECISION)",
-            "CREATE TABLE IF NOT EXISTS \(t("columns")) (tbl TEXT NOT NULL, col TEXT NOT NULL, source_key TEXT NOT NULL, PRIMARY KEY (tbl, col, source_key))",
+            keysTableDDL,
             "CREATE TABLE IF NOT EXISTS \(t("mappings")) (tbl TEXT NOT NULL, source TEXT NOT NULL, col TEXT NOT NULL, PRIMARY KEY (tbl, source))",
             "CREATE TABLE IF NOT EXISTS \(t("conversions")) (tbl TEXT NOT NULL, col TEXT NOT NULL, conversion TEXT NOT NULL, PRIMARY KEY (tbl, col))",
             "CREATE TABLE IF NOT EXISTS \(t("schema_versions")) (id \(serial), tbl TEXT NOT NULL, version BIGINT NOT NULL, plan_id BIGINT, ddl TEXT, applied_at DOUBLE PRECISION)",
@@ -142,6 +143,26 @@ public struct StateTransaction: Sendable {
         let idx = pg ? "" : "_mend_"
         try await session.execute("CREATE INDEX IF NOT EXISTS \(idx)parked_incident ON \(t("parked")) (incident_id)")
         try await session.execute("CREATE INDEX IF NOT EXISTS \(idx)incidents_tbl ON \(t("incidents")) (tbl, status)")
+    }
+
+    /// One row per key path of a table: its column. A key path has one column, a column one
+    /// key path (KeyMap); the uniqueness is the database's to keep across workers.
+    var keysTableDDL: String {
+        "CREATE TABLE IF NOT EXISTS \(t("keys")) (tbl TEXT NOT NULL, key_path TEXT NOT NULL, col TEXT NOT NULL, PRIMARY KEY (tbl, key_path), UNIQUE (tbl, col))"
+    }
+
+    /// Creates the key map's table on a database bootstrapped before it existed (the
+    /// `columns` table it replaces stays, unread). It looks first, like `ensureSeriesTable`.
+    func ensureKeysTable() async throws {
+        guard try await !stateTableExists("keys") else { return }
+        do {
+            try await session.execute(keysTableDDL)
+        } catch {
+            throw StoreError.open(
+                "Mend's state",
+                "its key map table \(t("keys")) is missing (the state predates it) and this role may not create it: "
+                    + "run `mend setup-roles` again as an administrator, which creates it and grants it (\(error))")
+        }
     }
 
     func encode<T: Encodable>(_ v: T) throws -> String {

@@ -22,13 +22,15 @@ extension StateTransaction {
             try await session.query("SELECT tbl, MAX(version) FROM \(t("schema_versions")) GROUP BY tbl", []).map {
                 ($0[0].string ?? "", $0[1].int ?? 0)
             }, uniquingKeysWith: max)
-        return try await session.query("SELECT tbl, loaded, coerced FROM \(t("tables")) ORDER BY tbl", []).map { r in
+        // `input` is the counter each batch adds to, never a sum of the others: a record that
+        // leaves Mend's state without Mend shows as a gap.
+        return try await session.query("SELECT tbl, input, loaded, coerced FROM \(t("tables")) ORDER BY tbl", []).map { r in
             let name = r[0].string ?? ""
-            let loaded = r[1].int ?? 0
+            let loaded = r[2].int ?? 0
             let p = parked[name] ?? 0
             let q = quarantined[name] ?? 0
             return TableStats(
-                table: name, input: loaded + p + q, loaded: loaded, parked: p, quarantined: q, coerced: r[2].int ?? 0,
+                table: name, input: r[1].int ?? 0, loaded: loaded, parked: p, quarantined: q, coerced: r[3].int ?? 0,
                 openIncidents: open[name] ?? 0, schemaVersion: versions[name] ?? 0)
         }
     }

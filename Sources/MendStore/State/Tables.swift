@@ -28,21 +28,30 @@ extension StateTransaction {
         try await session.query("SELECT tbl FROM \(t("tables")) ORDER BY tbl", []).compactMap { $0[0].string }
     }
 
-    public func rememberSourceKeys(_ table: String, _ pairs: [(String, String)]) async throws {
-        guard !pairs.isEmpty else { return }
-        try await session.insertMany(
-            "INSERT \(pg ? "" : "OR IGNORE ")INTO \(t("columns")) (tbl, col, source_key) VALUES", tuple: "(?, ?, ?)",
-            pairs.map { [.text(table), .text($0.0), .text($0.1)] }, suffix: pg ? " ON CONFLICT DO NOTHING" : "")
+    /// The table's key map (KeyMap): which column each source key path lands in.
+    public func keyMap(_ table: String) async throws -> KeyMap {
+        var columns: [String: String] = [:]
+        for r in try await session.query("SELECT key_path, col FROM \(t("keys")) WHERE tbl = ?", [.text(table)]) {
+            if let key = r[0].string, let col = r[1].string { columns[key] = col }
+        }
+        return KeyMap(columns)
     }
 
-    public func sourceKeys(_ table: String) async throws -> [String: [String]] {
-        var out: [String: [String]] = [:]
-        for r in try await session.query(
-            "SELECT col, source_key FROM \(t("columns")) WHERE tbl = ? ORDER BY col, source_key", [.text(table)])
-        {
-            out[r[0].string ?? "", default: []].append(r[1].string ?? "")
+    /// Stores key paths given a column, before (or in) the transaction of the batch, replay or
+    /// new table that first saw them. Another worker may have stored the same key path, or
+    /// given the same column to another one, since this one read the map: then no row
+    /// flattened against the old map may commit, and the caller reads the map again.
+    public func addKeys(_ table: String, _ added: [(key: String, column: String)]) async throws {
+        guard !added.isEmpty else { return }
+        try await session.insertMany(
+            "INSERT \(pg ? "" : "OR IGNORE ")INTO \(t("keys")) (tbl, key_path, col) VALUES", tuple: "(?, ?, ?)",
+            added.map { [.text(table), .text($0.key), .text($0.column)] }, suffix: pg ? " ON CONFLICT DO NOTHING" : "")
+        let stored = try await keyMap(table)
+        for (key, column) in added where stored[key] != column {
+            throw StoreError.staleSchema(
+                "another worker gave the key \(key) of table \(table) the column \(stored[key] ?? "(another key's)") first; the batch is flattened again"
+            )
         }
-        return out
     }
 
     /// The table as Mend sees it: catalog columns, stored mappings and conversions.
@@ -60,7 +69,8 @@ extension StateTransaction {
         }
         let version = try await session.scalarInt(
             "SELECT COALESCE(MAX(version), 1) FROM \(t("schema_versions")) WHERE tbl = ?", [.text(table)])
-        return TableSchema(name: table, columns: cols, mappings: mappings, conversions: conversions, version: Int(version))
+        return TableSchema(
+            name: table, columns: cols, mappings: mappings, conversions: conversions, version: Int(version), keys: try await keyMap(table))
     }
 
     public func addMapping(_ table: String, source: String, column: String) async throws {

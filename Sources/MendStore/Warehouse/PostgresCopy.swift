@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 
@@ -10,17 +11,19 @@ import PostgresNIO
 /// - `CopyDone` or `CopyFail` sent after the connection's state machine left the query
 ///   state stops the process on a `preconditionFailure`.
 ///
-/// So the payload goes in one write (the first write finds the channel writable, so it
-/// never waits for relief), and everything from the check that the connection is open to
-/// `CopyDone` runs on the connection's event loop in one go (`EventLoopExecutor`): no
-/// close can be processed in between. When the connection did close first, the error is
-/// thrown only after the channel's handlers are gone, which the library then answers with
-/// an error instead of a trap.
+/// So the payload goes in one write, raced against the connection's close (a write
+/// whose wait was dropped is left behind, with its buffer: rare, and bounded by the
+/// number of outages). The code runs on the connection's event loop (`EventLoopExecutor`),
+/// so the last check that the connection is open and the library's `CopyDone` happen in
+/// one event-loop tick: no close can be processed in between. When the connection did
+/// close, the error is thrown only after the channel's handlers are gone, which the
+/// library then answers with an error instead of a trap.
 enum PostgresCopy {
     static func copy(
         on conn: PostgresConnection, table: String, columns: [String], logger: Logger, _ payload: () throws -> ByteBuffer
     ) async throws {
-        try await withTaskExecutorPreference(EventLoopExecutor(conn.eventLoop)) {
+        let executor = EventLoopExecutor(conn.eventLoop)
+        try await withTaskExecutorPreference(executor) {
             try await conn.copyFrom(table: table, columns: columns, logger: logger) { writer in
                 let bytes: ByteBuffer
                 do {
@@ -30,8 +33,49 @@ enum PostgresCopy {
                     throw error
                 }
                 try await settleIfClosed(conn)
-                // No suspension from here to the library's CopyDone: all of it in this tick.
-                try await writer.write(bytes)
+                do {
+                    try await write(bytes, with: writer, on: conn, executor: executor)
+                } catch {
+                    try await settleIfClosed(conn)
+                    throw error
+                }
+                // Returning leads straight to the library's CopyDone, in this same tick.
+                try await settleIfClosed(conn)
+            }
+        }
+    }
+
+    /// The write, or the connection's close, whichever comes first.
+    private static func write(
+        _ bytes: ByteBuffer, with writer: PostgresCopyFromWriter, on conn: PostgresConnection, executor: EventLoopExecutor
+    ) async throws {
+        let done = NIOLockedValueBox(false)
+        var watcher: Task<Void, Never>?
+        defer { watcher?.cancel() }
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            @Sendable func finish(_ r: Result<Void, any Error>) {
+                if done.withLockedValue({ d in
+                    defer { d = true }; return !d
+                }) {
+                    c.resume(with: r)
+                }
+            }
+            Task(executorPreference: executor) {
+                do {
+                    try await writer.write(bytes)
+                    finish(.success(()))
+                } catch {
+                    finish(.failure(error))
+                }
+            }
+            watcher = Task {
+                while !Task.isCancelled, !done.withLockedValue({ $0 }) {
+                    if conn.isClosed {
+                        finish(.failure(StoreError.unavailable("the connection closed during COPY")))
+                        return
+                    }
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
             }
         }
     }

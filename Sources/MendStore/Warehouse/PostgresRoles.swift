@@ -4,10 +4,10 @@ import MendCore
 /// Least privilege on PostgreSQL, enforced by PostgreSQL itself (see docs/security.md).
 ///
 /// Ownership carries DROP and TRUNCATE with it, so neither working role owns anything:
-/// - `owner` (NOLOGIN) owns the target tables, the state tables and three SECURITY
+/// - `owner` (NOLOGIN) owns the target tables, the state tables and four SECURITY
 ///   DEFINER functions that perform only the allowed changes, with typed arguments;
 /// - `loader` may SELECT and INSERT into target tables and read/write Mend's state;
-/// - `repair` may call the three functions, and read/write Mend's state; nothing else.
+/// - `repair` may call the four functions, and read/write Mend's state; nothing else.
 public struct PostgresRoles: Sendable {
     public var schema: String
     public var stateSchema: String
@@ -82,7 +82,7 @@ public struct PostgresRoles: Sendable {
         return out
     }
 
-    /// The three functions. Each checks its arguments against the allow-list and quotes
+    /// The four functions. Each checks its arguments against the allow-list and quotes
     /// every identifier with format('%I'); they run as the owner, so the repair role
     /// needs no privilege on the tables at all.
     func functionStatements() -> [String] {
@@ -136,6 +136,31 @@ public struct PostgresRoles: Sendable {
               EXECUTE format('GRANT SELECT ON %I.%I TO %I', p_schema, p_table, \(Self.literal(repair)));
             END $mend$
             """,
+            """
+            CREATE OR REPLACE FUNCTION \(m).mend_promote_field(p_schema text, p_table text, p_source text, p_column text, p_moves jsonb)
+            RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $mend$
+            DECLARE t text; n bigint;
+            BEGIN
+            \(check)\(owned)
+              IF p_column = \(Self.literal(Overflow.column)) THEN RAISE EXCEPTION 'mend: the overflow column is not a promotion target' USING ERRCODE = '42501'; END IF;
+              SELECT format_type(a.atttypid, a.atttypmod) INTO t FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = p_schema AND c.relname = p_table AND a.attname = p_column AND a.attnum > 0 AND NOT a.attisdropped;
+              IF t IS NULL THEN RAISE EXCEPTION 'mend: %.% has no column %', p_schema, p_table, p_column USING ERRCODE = '42501'; END IF;
+              -- Only a move: the key leaves the overflow object of rows that hold it, into an empty cell.
+              EXECUTE format('UPDATE %I.%I AS r SET %I = CAST(v.value AS %s), %I = NULLIF(r.%I - $1, ''{}''::jsonb) '
+                  || 'FROM jsonb_to_recordset($2) AS v(row_id tid, value text) '
+                  || 'WHERE r.ctid = v.row_id AND jsonb_exists(r.%I, $1) AND r.%I IS NULL',
+                  p_schema, p_table, p_column, t, \(Self.literal(Overflow.column)), \(Self.literal(Overflow.column)),
+                  \(Self.literal(Overflow.column)), p_column)
+                USING p_source, p_moves;
+              GET DIAGNOSTICS n = ROW_COUNT;
+              RETURN n;
+            END $mend$
+            """,
+            "REVOKE ALL ON FUNCTION \(m).mend_promote_field(text, text, text, text, jsonb) FROM PUBLIC",
+            "ALTER FUNCTION \(m).mend_promote_field(text, text, text, text, jsonb) OWNER TO \(q(owner))",
+            "GRANT EXECUTE ON FUNCTION \(m).mend_promote_field(text, text, text, text, jsonb) TO \(q(repair))",
             "REVOKE ALL ON FUNCTION \(m).mend_add_column(text, text, text, text) FROM PUBLIC",
             "REVOKE ALL ON FUNCTION \(m).mend_widen_column(text, text, text, text) FROM PUBLIC",
             "REVOKE ALL ON FUNCTION \(m).mend_create_table(text, text, jsonb) FROM PUBLIC",

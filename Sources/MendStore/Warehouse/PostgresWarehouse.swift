@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 public import MendCore
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 
@@ -63,7 +64,9 @@ public actor PostgresWarehouse: Warehouse {
         pc.options.connectTimeout = .milliseconds(Int64(resilience.connectTimeout * 1000))
         let conn: PostgresConnection
         do {
-            conn = try await PostgresConnection.connect(configuration: pc, id: id, logger: logger)
+            conn = try await connectWithin(resilience.connectTimeout * 2, pc, id: id)
+        } catch let e as StoreError {
+            throw e
         } catch {
             let why = PostgresURL.scrub(
                 cfg.tls.explain(error, host: cfg.host, port: cfg.port), secrets: [cfg.password, cfg.repairPassword, password])
@@ -80,6 +83,37 @@ public actor PostgresWarehouse: Warehouse {
             throw (error as? StoreError) ?? .unavailable("\(error)")
         }
         return conn
+    }
+
+    /// postgres-nio bounds the TCP connect only; a server that accepts and then says nothing
+    /// (one shutting down or recovering) would hold the start-up forever. The whole of it gets
+    /// `seconds`; past that the attempt is cancelled, which closes its channel, and a
+    /// connection that won the race a moment too late is closed, not leaked.
+    static func connectWithin(_ seconds: Double, _ pc: PostgresConnection.Configuration, id: Int) async throws -> PostgresConnection {
+        try await withThrowingTaskGroup(of: Result<PostgresConnection, any Error>?.self) { group in
+            group.addTask {
+                do {
+                    return .success(try await PostgresConnection.connect(configuration: pc, id: id, logger: logger))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(seconds))
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            // The loser: a late connection is closed; a cancelled attempt or the timer ends.
+            while let late = try await group.next() {
+                if case .success(let c)? = late { try? await c.close() }
+            }
+            switch first {
+            case .success(let c)?: return c
+            case .failure(let e)?: throw e
+            case nil: throw StoreError.unavailable("no answer to the connection's start-up within \(Int(seconds)) s (--connect-timeout)")
+            }
+        }
     }
 
     /// Errors that mean the connection (or the server behind it) is gone, not that a
@@ -188,7 +222,7 @@ public actor PostgresWarehouse: Warehouse {
             conn = try await live()
             session = PostgresSession(
                 connection: conn, repair: try await liveRepair(), schema: config.schema, stateSchema: config.stateSchema,
-                deadline: deadline)
+                deadline: deadline, wrote: NIOLockedValueBox(false))
             try await Self.run(conn, "BEGIN", [], deadline: deadline)
         } catch {
             await dropConnections()
@@ -216,6 +250,8 @@ public actor PostgresWarehouse: Warehouse {
             try await Self.run(conn, "COMMIT", [], deadline: deadline)
         } catch StoreError.unavailable(let why) {
             await dropConnections()
+            // Nothing written, nothing to settle: it runs again like any failed transaction.
+            if !session.wrote.withLockedValue({ $0 }) { throw StoreError.unavailable(why) }
             throw StoreError.commitUnknown(why)
         }
         return result
@@ -355,18 +391,28 @@ struct PostgresSession: SQLSession {
     let stateSchema: String
     /// Seconds without an answer before a call gives up on the connection.
     let deadline: Double
+    /// Set once the transaction runs anything but a SELECT: a COMMIT lost on the way then
+    /// leaves its outcome unknown; a read-only one is simply run again.
+    let wrote: NIOLockedValueBox<Bool>
     var dialect: SQLDialect { .postgres }
 
+    private func mark(_ sql: String) {
+        if !sql.hasPrefix("SELECT") { wrote.withLockedValue { $0 = true } }
+    }
+
     func execute(_ sql: String, _ binds: [SQLValue]) async throws {
+        mark(sql)
         try await PostgresWarehouse.run(connection, sql, binds, deadline: deadline)
     }
 
     func executeMany(_ sql: String, _ bindSets: [[SQLValue]]) async throws {
+        mark(sql)
         for b in bindSets { try await PostgresWarehouse.run(connection, sql, b, deadline: deadline) }
     }
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [[SQLValue]] {
-        try await PostgresWarehouse.run(connection, sql, binds, deadline: deadline)
+        mark(sql)
+        return try await PostgresWarehouse.run(connection, sql, binds, deadline: deadline)
     }
 
     /// The rows as a COPY payload: binary when every column and value has a sure binary
@@ -430,6 +476,7 @@ struct PostgresSession: SQLSession {
     }
 
     private func copy(table: String, columns: [Column], binary: Bool, _ payload: () throws -> ByteBuffer) async throws {
+        wrote.withLockedValue { $0 = true }
         // postgres-nio wraps the table and column names in double quotes without
         // escaping them, so it gets the inside of Mend's own quoting: embedded quotes
         // doubled, and `schema"."table` to qualify the table.
@@ -459,6 +506,7 @@ struct PostgresSession: SQLSession {
     /// role can do nothing else, and PostgreSQL's permissions are the last word. That
     /// connection is outside this transaction; it runs with its own lock timeout.
     func executeRepair(_ sql: String, operation op: PlanOperation, table: String) async throws {
+        wrote.withLockedValue { $0 = true }
         guard let repair else {
             try await PostgresWarehouse.run(connection, sql, [], deadline: deadline)
             return

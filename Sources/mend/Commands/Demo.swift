@@ -75,11 +75,11 @@ struct Demo: AsyncParsableCommand {
         let after = try await engine.incidentDetail(waiting.id, samples: 0).0
         print("   incident #\(waiting.id) is \(after.status.rawValue)")
 
-        say("6. Nothing was lost (`mend stats`): input = loaded + parked + quarantined.")
+        say("6. Nothing was lost (`mend stats`): the records read, counted as they arrived, against where they are now.")
         for t in try await engine.stats() {
             print(
-                "   \(t.table): input \(t.input) = \(t.loaded) loaded + \(t.parked) parked + \(t.quarantined) quarantined (\(t.coerced) values coerced)"
-            )
+                "   \(t.table): \(t.input) read, \(t.accounted) accounted = \(t.loaded) loaded + \(t.parked) parked + \(t.quarantined) quarantined (\(t.coerced) values coerced)"
+                    + (t.conserved ? "" : " — a gap: \(t.gap ?? "")"))
         }
 
         say("7. The audit log (`mend audit`) and its hash chain (`mend audit verify`).")

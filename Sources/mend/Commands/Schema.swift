@@ -6,7 +6,12 @@ import MendStore
 
 struct SchemaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "schema", abstract: "A table's columns, their source keys, and its schema history.")
+        commandName: "schema", abstract: "A table's columns, the source key paths each one holds, and its schema history.",
+        discussion: """
+            Each column lists the key paths whose values it holds. A key path is the keys from the record's top level \
+            down, joined with '.'; a '.' or '\\' inside a key is escaped with '\\': `id.orig_h` is the key orig_h \
+            inside id, `id\\.orig_h` the one key "id.orig_h". With --json, `source_paths` gives each as an array of keys.
+            """)
     @Argument(help: "Table name.") var table: String
     @OptionGroup var options: DBOptions
     @OptionGroup var output: JSONFlag
@@ -17,6 +22,7 @@ struct SchemaCommand: AsyncParsableCommand {
         var declared_type: String
         var nullable: Bool
         var source_keys: [String]
+        var source_paths: [[String]]
     }
     struct Out: Encodable {
         var table: String
@@ -33,7 +39,7 @@ struct SchemaCommand: AsyncParsableCommand {
         let cols = schema.columns.map {
             Col(
                 name: $0.name, type: $0.type?.rawValue, declared_type: $0.declaredType, nullable: $0.nullable,
-                source_keys: keys[$0.name] ?? [])
+                source_keys: keys[$0.name] ?? [], source_paths: (keys[$0.name] ?? []).map(KeyPath.segments))
         }
         if output.json { return try printJSON(Out(table: table, columns: cols, mappings: schema.mappings, history: history)) }
         print("\(table) (schema version \(history.last?.version ?? 1))")
