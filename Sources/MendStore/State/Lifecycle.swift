@@ -8,6 +8,12 @@ extension StateTransaction {
         public var machine: IncidentLifecycle
         public var incident: Incident
         public var plan: StoredPlan?
+
+        public init(machine: IncidentLifecycle, incident: Incident, plan: StoredPlan?) {
+            self.machine = machine
+            self.incident = incident
+            self.plan = plan
+        }
     }
 
     /// The lifecycle of an incident as stored, or nil when there is no such incident.

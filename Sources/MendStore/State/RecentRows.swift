@@ -1,4 +1,4 @@
-public import MendCore
+import MendCore
 
 /// The newest rows of a target table, for rename evidence (RenameDetector).
 extension StateTransaction {
