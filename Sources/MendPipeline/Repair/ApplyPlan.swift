@@ -24,7 +24,7 @@ extension Engine {
         let baseContext = await judgeContext(table: table, schema: nil)
         do {
             try await state.transaction(lockKey: table) { tx in
-                let ran = try await Engine.runOperations(plan, context: baseContext, kit: kit, in: tx)
+                let ran = try await Engine.runOperations(plan, context: baseContext, kit: kit, in: tx).ran
                 try await Engine.step(incidentID: plan.incidentID, .ran(ran), by: who, in: tx)
                 try await tx.recordMinute(table: table, .init(repairs: 1))
             }
@@ -45,10 +45,12 @@ extension Engine {
     /// Runs a plan's operations in the caller's transaction, under the table's repair lock:
     /// re-reads the catalog, skips what another worker already did, judges each statement
     /// again against the live column types, runs it, and records the schema version.
-    /// Returns what ran, for the lifecycle's `.ran` event.
-    static func runOperations(_ plan: Plan, context baseContext: JudgeContext, kit: RepairKit, in tx: StateTransaction) async throws
-        -> AppliedPlan
-    {
+    /// Returns what ran, for the lifecycle's `.ran` event, and the table's schema after it.
+    /// `current` is the schema as the caller's transaction already read it (the unit carries
+    /// it from one incident to the next); nil reads it here.
+    static func runOperations(
+        _ plan: Plan, context baseContext: JudgeContext, kit: RepairKit, schema current: TableSchema? = nil, in tx: StateTransaction
+    ) async throws -> (ran: AppliedPlan, schema: TableSchema) {
         let table = plan.table
         let compiler = kit.compiler
         // The column exists by now: move the field's values out of the overflow column.
@@ -58,7 +60,8 @@ extension Engine {
             return "moved \(m.moved) values of \(op.source ?? "?") out of \(Overflow.column) into \(op.column ?? "?")"
                 + (m.kept > 0 ? "; \(m.kept) stay there, not \(op.type?.rawValue ?? "?") without loss" : "")
         }
-        guard var schema = try await tx.schema(table) else {
+        let read: TableSchema? = if let current { current } else { try await tx.schema(table) }
+        guard var schema = read else {
             throw PipelineError.notFound("table \(table) no longer exists")
         }
         var executed: [GuardVerdict] = []
@@ -87,23 +90,32 @@ extension Engine {
                     // A promoted column named otherwise than the key path's own: later records follow it.
                     if let key = op.source, let column = op.column, let own = schema.keys[key], own != column {
                         try await tx.addMapping(table, source: own, column: column)
+                        schema.mappings[own] = column
                     }
                     promoted.append(try await promote(op, schema))
                 }
             case .mapField:
-                if let src = op.source, let col = op.column { try await tx.addMapping(table, source: src, column: col) }
+                if let src = op.source, let col = op.column {
+                    try await tx.addMapping(table, source: src, column: col)
+                    schema.mappings[src] = col  // carried: the caller replays against it
+                }
             case .convertValue:
-                if let col = op.column, let c = op.conversion { try await tx.addConversion(table, column: col, c) }
+                if let col = op.column, let c = op.conversion {
+                    try await tx.addConversion(table, column: col, c)
+                    schema.conversions[col] = c
+                }
             case .quarantine:
                 break
             }
         }
         let ddl = executed.map(\.sql).joined(separator: ";\n")
         let version = executed.isEmpty ? Int64(schema.version) : try await tx.recordSchemaVersion(table, planID: plan.id, ddl: ddl)
-        return AppliedPlan(
+        let ran = AppliedPlan(
             incident: plan.incidentID, sql: ddl, schemaVersion: version, risk: executed.map(\.risk).max() ?? .low,
             rules: executed.map(\.rule), reasons: executed.flatMap(\.reasons) + promoted,
             skippedAlreadyApplied: plan.operations.count - executed.count)
+        schema.version = Int(version)
+        return (ran, schema)
     }
 
     static func alreadySatisfied(_ op: PlanOperation, schema: TableSchema) -> Bool {

@@ -99,7 +99,6 @@ extension Engine {
         var known = knownOverflow
         var attempted = Set<Int64>()
         var minute = StateStore.MinuteCounts()
-        var changedSchema = false
         for _ in 0..<8 {
             let listing = try await tx.lifecycles(table: table)
             unit.outcome.waiting = Set(
@@ -111,7 +110,16 @@ extension Engine {
             let planned = given.map { g in candidates.filter { g[$0.incident.id] != nil } } ?? candidates
             if planned.isEmpty { break }
             let contexts = try await Engine.contexts(planned, others: listing.map(\.incident), kit: kit, in: tx)
-            for context in contexts {
+            // The schema as this transaction has made it, carried from one incident to the next.
+            var current = contexts.first?.schema
+            for read in contexts {
+                var context = read
+                if given == nil {
+                    // Planned here: against the schema the incidents before it left, as if planned one by one.
+                    context.schema = current
+                    context.judging = Engine.judgeContext(
+                        table: table, schema: current, managed: read.judging.managedTables, kit: kit)
+                }
                 let id = context.detail.id
                 attempted.insert(id)
                 let (proposal, usage) =
@@ -124,9 +132,10 @@ extension Engine {
                 do {
                     let step = try await tx.savepoint {
                         try await Engine.storeAndRun(
-                            proposal, usage: usage, context: context, kit: kit, limits: limits, overflowDepth: overflowDepth,
-                            known: known, by: who, in: tx)
+                            proposal, usage: usage, context: context, schema: current, kit: kit, limits: limits,
+                            overflowDepth: overflowDepth, known: known, by: who, in: tx)
                     }
+                    current = step.schema
                     unit.triggers += step.triggers
                     if let failure = step.failure { unit.failures.append(failure) }
                     unit.overflow += step.overflow
@@ -140,7 +149,7 @@ extension Engine {
                         unit.outcome.replayedLoaded += step.replay.loaded
                         unit.outcome.replayedQuarantined += step.replay.quarantined
                         minute.repairs += 1
-                        changedSchema = true
+                        unit.schema = step.schema
                     case .pending: unit.outcome.pending.append(id)
                     case .refused, .rejected: unit.outcome.refused.append(id)
                     }
@@ -153,7 +162,6 @@ extension Engine {
             if given != nil { break }  // new incidents wait for the planner outside
         }
         try await tx.recordMinute(table: table, minute)
-        if changedSchema { unit.schema = try await tx.schema(table) }
         return unit
     }
 
@@ -161,10 +169,11 @@ extension Engine {
     /// may run, apply it in a savepoint of its own (a failure rolls back the DDL and records
     /// `.runFailed`), then replay its parked records, all with the machine carried.
     static func storeAndRun(
-        _ proposal: Proposal, usage: PlannerUsage?, context: RepairContext, kit: RepairKit, limits: RecordLimits, overflowDepth: Int?,
-        known: Set<String>, by who: String, in tx: StateTransaction
+        _ proposal: Proposal, usage: PlannerUsage?, context: RepairContext, schema carried: TableSchema?, kit: RepairKit,
+        limits: RecordLimits, overflowDepth: Int?, known: Set<String>, by who: String, in tx: StateTransaction
     ) async throws -> (
-        result: RepairResult, replay: ReplayResult, coerced: Int64, triggers: [NotifyTrigger], overflow: [Drift], failure: (any Error)?
+        result: RepairResult, replay: ReplayResult, coerced: Int64, triggers: [NotifyTrigger], overflow: [Drift], failure: (any Error)?,
+        schema: TableSchema?
     ) {
         var machine = context.state.machine
         let incidentID = context.detail.id
@@ -181,8 +190,7 @@ extension Engine {
         case .awaitingApproval:
             return (
                 .pending(planID: planID), ReplayResult(), 0, [NotifyTrigger(kind: .awaitingApproval, incident: incidentID, plan: planID)],
-                [],
-                nil
+                [], nil, carried
             )
         case .approved:
             break
@@ -190,15 +198,17 @@ extension Engine {
             let reason = proposal.decision.reasons.joined(separator: "; ")
             return (
                 .refused(planID: planID, reason: reason), ReplayResult(), 0,
-                [NotifyTrigger(kind: .refused, incident: incidentID, plan: planID, reason: reason)], [], nil
+                [NotifyTrigger(kind: .refused, incident: incidentID, plan: planID, reason: reason)], [], nil, carried
             )
         }
         plan.id = planID
         let stored = plan
+        var schema: TableSchema
         do {
-            let ran = try await tx.savepoint {
-                try await Engine.runOperations(stored, context: context.judging, kit: kit, in: tx)
+            let (ran, after) = try await tx.savepoint {
+                try await Engine.runOperations(stored, context: context.judging, kit: kit, schema: carried, in: tx)
             }
+            schema = after
             try await step(&machine, .ran(ran), by: who, in: tx)
         } catch let error as StoreError where error.isConflict || error.isOutage {
             throw error
@@ -207,7 +217,7 @@ extension Engine {
             try await step(&machine, .runFailed(error: message), by: who, in: tx)
             return (
                 .refused(planID: planID, reason: message), ReplayResult(), 0,
-                [NotifyTrigger(kind: .failed, incident: incidentID, plan: planID, reason: message)], [], error
+                [NotifyTrigger(kind: .failed, incident: incidentID, plan: planID, reason: message)], [], error, carried
             )
         }
         let quarantineReason = stored.operations.contains { $0.kind == .quarantine } ? "quarantined by plan \(planID)" : nil
@@ -216,9 +226,12 @@ extension Engine {
         var overflow: [Drift] = []
         var cursor: Int64 = 0
         while true {
+            // The key map alone is read again: a replay, or another worker's batch, may have
+            // given key paths their columns since (the rest of the schema is this unit's).
+            schema.keys = try await tx.keyMap(context.detail.table)
             let chunk = try await replayChunk(
                 context.detail, quarantineReason: quarantineReason, after: cursor, limits: limits, overflowDepth: overflowDepth,
-                known: known.union(overflow.map(\.sourceKey)), by: who, in: tx)
+                known: known.union(overflow.map(\.sourceKey)), schema: schema, by: who, in: tx)
             replay.loaded += chunk.result.loaded
             replay.quarantined += chunk.result.quarantined
             coerced += chunk.coerced
@@ -233,7 +246,8 @@ extension Engine {
             in: tx)
         replay.resolved = machine.state == .resolved
         return (
-            .applied(planID: planID), replay, coerced, [NotifyTrigger(kind: .applied, incident: incidentID, plan: planID)], overflow, nil
+            .applied(planID: planID), replay, coerced, [NotifyTrigger(kind: .applied, incident: incidentID, plan: planID)], overflow, nil,
+            schema
         )
     }
 

@@ -63,10 +63,11 @@ extension Engine {
     /// One chunk of an incident's parked records after `cursor`, in the caller's transaction:
     /// quarantined (when a plan said so) or validated again, loaded when they fit, moved to
     /// the incident of their new drift when they do not. `last` is nil when nothing was left.
-    /// The caller records the minute's counts (the unit adds them up once).
+    /// The caller records the minute's counts (the unit adds them up once). `schema` is the
+    /// table's schema as the caller's transaction holds it (nil reads it here).
     static func replayChunk(
         _ incident: Incident, quarantineReason: String?, after cursor: Int64, limits: RecordLimits, overflowDepth: Int?,
-        known: Set<String>, by who: String, in tx: StateTransaction
+        known: Set<String>, schema current: TableSchema? = nil, by who: String, in tx: StateTransaction
     ) async throws -> (result: ReplayResult, last: Int64?, coerced: Int64, overflow: [Drift]) {
         var r = ReplayResult()
         let table = incident.table
@@ -80,7 +81,8 @@ extension Engine {
         }
         let records = try await tx.parkedTexts(incidentID: incidentID, limit: 2000, afterID: cursor)
         guard let last = records.last?.id else { return (r, nil, 0, []) }
-        guard let schema = try await tx.schema(table) else { throw PipelineError.notFound("table \(table) is gone") }
+        let read: TableSchema? = if let current { current } else { try await tx.schema(table) }
+        guard let schema = read else { throw PipelineError.notFound("table \(table) is gone") }
         var validator = Validator(schema: schema, limits: limits)
         // Parked records are flattened against the table's key map like on arrival; a key
         // path it does not know yet (parked before the map existed) gets its column here.
