@@ -28,7 +28,7 @@ import Testing
     }
 
     @Test(arguments: Backend.available) func killedAtRandomMomentsNothingLostOrDuplicated(_ backend: Backend) async throws {
-        let n = 30_000
+        let n = 60_000
         let dir = Paths.tempDir()
         let file = Self.driftingFile(n, dir: dir)
         let url = backend.freshURL()
@@ -41,7 +41,7 @@ import Testing
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
-            try await Task.sleep(nanoseconds: UInt64(Double.random(in: 0.2...2.0) * 1e9))
+            try await Task.sleep(nanoseconds: UInt64(Double.random(in: 0.2...1.5) * 1e9))
             if p.isRunning {
                 kill(p.processIdentifier, SIGKILL)
                 killed += 1
@@ -60,6 +60,7 @@ import Testing
         #expect(stats.loaded == loaded, "the table holds what the counters say")
         #expect(loaded + stats.parked == Int64(n), "nothing lost: loaded or parked")
         #expect(try await engine.verifyAudit(full: true).ok, "the audit chain verifies entry by entry")
-        #expect(killed >= 0)
+        // A debug ingest of 60,000 drifting records takes about 4 s unloaded: the first kill, within 1.5 s, lands mid-run.
+        #expect(killed > 0, "at least one run was killed before it finished")
     }
 }
