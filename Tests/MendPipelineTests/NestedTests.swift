@@ -347,6 +347,35 @@ import Testing
         #expect(stats.input == 3 && stats.loaded == 2 && stats.quarantined == 1, "\(stats)")
     }
 
+    /// Many small batches against existing tables: rows validated ahead by the reader (SQLite
+    /// parses in parallel parts) and rows validated at the commit load the same; a key path new
+    /// mid-stream (a null first, then a value) and a new column both settle.
+    @Test(arguments: Backend.available)
+    func manyBatchesValidatedAhead(_ backend: Backend) async throws {
+        let engine = try await backend.engine(policy: try Self.policy())
+        _ = try await engine.ingest(path: writeLines((1...20).map { Self.push($0, commits: 2) }), table: "events")
+        await engine.setBatchSize(300)
+        let lines = (21...3020).map { i -> String in
+            var line = Self.push(i, commits: i % 4)
+            if i > 1500 { line = line.replacingOccurrences(of: #""distinct":true"#, with: #""distinct":true,"tag":null"#) }
+            if i > 2500 { line = line.replacingOccurrences(of: #""tag":null"#, with: #""tag":"t\#(i)""#) }
+            return line
+        }
+        let s = try await engine.ingest(path: writeLines(lines), table: "events")
+        #expect(s.loaded + s.replayedLoaded == 3000 && s.stillParked == 0, "\(s)")
+        #expect(try await Self.count(engine, "events") == 3020)
+        let commits = Int64(40 + (21...3020).reduce(0) { $0 + $1 % 4 })
+        #expect(try await Self.count(engine, "events__payload__commits") == commits)
+        #expect(try await Self.count(engine, "events__payload__commits__added") == 2 * commits)
+        let tagged = try await engine.rows("SELECT COUNT(*) FROM \(engine.tableRef("events__payload__commits")) WHERE tag IS NOT NULL")
+        #expect(tagged.first?.first?.int == Int64((2501...3020).reduce(0) { $0 + $1 % 4 }))
+        for t in ["events", "events__payload__commits", "events__payload__commits__added"] {
+            #expect(try await Self.duplicates(engine, t) == 0, "\(t)")
+        }
+        #expect(try await Self.badRuns(engine, "events__payload__commits__added") == 0)
+        #expect(try await Self.orphans(engine, "events__payload__commits__added", "events__payload__commits") == 0)
+    }
+
     @Test func policyRefusesWhatSaysNothing() throws {
         #expect(throws: PipelineError.self) { try PolicyLoader.parse("nested_lists: table\n") }
         #expect(throws: PipelineError.self) { try PolicyLoader.parse("max_nesting: 2\n") }

@@ -75,12 +75,19 @@ extension Engine {
         var schemas: [String: TableSchema] = [:]
         if let root = try await state.transaction({ tx in try await tx.schema(table) }) { schemas[table] = root }
         var settled = Set<Int64>()
+        let overflowDepth = policy.overflowDepth(table: table)
         let batches = BatchReader(
             reader: source, table: table, source: sourceName, size: batchSize,
             firstBatchMinimum: schemas[table] == nil ? SchemaInference.firstSchemaWindow : 0,
             overflowDepth: policy.overflowDepth(table: table), warehouse: warehouse,
             cut: { members, line, names in
                 Engine.rows(members, table: table, rule: rule, source: sourceName, line: line, names: &names)
+            },
+            nestedFlattener: { row, schema in
+                // The reader only proposes: new key paths get their columns at the commit, in order.
+                var f = Engine.nestedFlattener(budget: row.budget, rule: rule, overflowDepth: overflowDepth, keys: schema.keys)
+                f.assigns = false
+                return f
             })
         var reading = Task.detached { batches.next() }
         while true {
@@ -90,6 +97,7 @@ extension Engine {
             summary.lines += Int64(read.lines)
             let units = cut(read, table: table, rule: rule, source: sourceName)
             try await ensureNestedTables(units, root: table, rule: rule, schemas: &schemas, by: actor)
+            batches.nestedSchemas.set(readerSchemas(schemas))
             let r: BatchResult
             do {
                 r = try await commitNested(table: table, source: source, read: read, units: units, rule: rule, schemas: schemas, by: actor)
@@ -99,6 +107,12 @@ extension Engine {
                 schemas = try await reloadSchemas(Array(schemas.keys))
                 try await ensureNestedTables(units, root: table, rule: rule, schemas: &schemas, by: actor)
                 r = try await commitNested(table: table, source: source, read: read, units: units, rule: rule, schemas: schemas, by: actor)
+            }
+            if r.addedKeys {
+                // The key paths the batch gave columns are in the stored maps now: read them, so
+                // the next batches flatten against them (and the reader validates ahead again).
+                schemas = try await reloadSchemas(Array(schemas.keys))
+                batches.nestedSchemas.set(readerSchemas(schemas))
             }
             try await source.acknowledge(through: read.offset)
             summary.loaded += r.loaded
@@ -121,6 +135,7 @@ extension Engine {
                 summary.replayedLoaded += max(0, after.loaded - before.loaded)
                 summary.replayedQuarantined += max(0, after.quarantined - before.quarantined)
                 schemas = try await reloadSchemas(Array(schemas.keys))
+                batches.nestedSchemas.set(readerSchemas(schemas))
             }
             if read.atEnd { break }
         }
@@ -158,6 +173,11 @@ extension Engine {
     {
         var names = Flattener()
         return rows(members, table: table, rule: rule, source: source, line: line, names: &names)
+    }
+
+    /// The schemas the reader validates rows against, with each table's limits.
+    func readerSchemas(_ schemas: [String: TableSchema]) -> [String: (TableSchema, RecordLimits)] {
+        Dictionary(uniqueKeysWithValues: schemas.map { ($0.key, ($0.value, policy.recordLimits(table: $0.key))) })
     }
 
     func reloadSchemas(_ tables: [String]) async throws -> [String: TableSchema] {
@@ -241,6 +261,8 @@ extension Engine {
             columns.append(schema.columns)
         }
         var levelSet = Array(repeating: false, count: names.count)
+        // The reader's fits hold for a table whose schema has not changed since it read the batch.
+        let ahead = names.map { read.nestedAgainst[$0] != nil && read.nestedAgainst[$0] == schemas[$0] }
         var rows: [[[SQLValue]]] = Array(repeating: [], count: names.count)
         var origins: [[Int]] = Array(repeating: [], count: names.count)
         var parked: [Park.Item] = []
@@ -259,7 +281,12 @@ extension Engine {
             var coerced = 0
             var drifted: (table: String, drifts: [Drift])? = nil
             var discarded: String? = nil
-            for row in unitRows {
+            for (j, row) in unitRows.enumerated() {
+                if let i = index[row.table], ahead[i], case .row(let values, let c)? = p.nestedFits?[j] {
+                    fitted.append((i, values))
+                    coerced += c
+                    continue
+                }
                 guard let i = index[row.table] else {
                     // Its table could not be created (no column to create it from).
                     drifted = (
