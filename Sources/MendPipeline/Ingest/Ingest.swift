@@ -125,17 +125,19 @@ extension Engine {
             // Records parked into an incident that already waits for a person, or was
             // refused, need no planning: the repair loop runs only for the others.
             if !r.touched.isSubset(of: settled) {
-                // One unit of work (RepairUnit.swift): plans, applies and replays in one
-                // transaction, and says what its replays loaded and what the schema became.
+                let before = try await state.transaction { tx in try await tx.counts(table: table) }
                 let outcome = try await repairSettling(table: table, by: actor)
                 summary.repaired += outcome.applied
                 settled = outcome.waiting.union(outcome.pending).union(outcome.refused)
-                summary.replayedLoaded += outcome.replayedLoaded
-                summary.replayedQuarantined += outcome.replayedQuarantined
-                if let changed = outcome.schema {
-                    schema = changed
-                    batches.schema.set(schema, limits: policy.recordLimits(table: table))
+                if outcome.applied > 0 {
+                    // Replays load parked records: say where they ended up, so the summary
+                    // shows the state after repair, not only before it.
+                    let after = try await state.transaction { tx in try await tx.counts(table: table) }
+                    summary.replayedLoaded += after.loaded - before.loaded
+                    summary.replayedQuarantined += after.quarantined - before.quarantined
                 }
+                schema = try await state.transaction { tx in try await tx.schema(table) }
+                batches.schema.set(schema, limits: policy.recordLimits(table: table))
             }
             if read.atEnd { break }
         }
