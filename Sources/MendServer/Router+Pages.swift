@@ -65,8 +65,7 @@ extension MendRouter {
         let changes = try await engine.schemaChanges(table: table)
         return .html(
             200,
-            Pages.schema(
-                schema, sourceKeys: keys, changes: changes, user: user(who), csrf: csrf(who), pending: try await pendingCount(who),
-                children: try await engine.childTables(of: table)))
+            Pages.schema(schema, sourceKeys: keys, changes: changes, user: user(who), csrf: csrf(who), pending: try await pendingCount(who))
+        )
     }
 }
