@@ -39,10 +39,10 @@ venv:
 # The whole suite against a real SQLite file and a throwaway PostgreSQL on loopback,
 # which scripts/with-postgres.sh starts as the postgres user and always stops, a throwaway
 # nats-server with JetStream (scripts/with-nats.sh) and a throwaway Kafka broker (scripts/with-kafka.sh),
-# same promise.
+# same promise. The suite runs in three parts, one after the other (scripts/test-in-parts.sh).
 test: deps venv
 	$(SWIFT) build --build-tests
-	SQUAWK_BIN=$(CURDIR)/$(VENV)/bin/squawk scripts/with-kafka.sh scripts/with-nats.sh scripts/with-postgres.sh $(SWIFT) test --skip-build
+	SQUAWK_BIN=$(CURDIR)/$(VENV)/bin/squawk SWIFT="$(SWIFT)" scripts/with-kafka.sh scripts/with-nats.sh scripts/with-postgres.sh scripts/test-in-parts.sh
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 	$(MAKE) dist-check
 

@@ -176,8 +176,8 @@ public final class JetStreamClient: @unchecked Sendable {
 
     /// Connects, creates the durable pull consumer if it is missing (explicit ack) or
     /// binds to the existing one, so that several processes on one durable share its work.
-    /// A server that cannot be reached now is an error at once (a wrong URL should not wait);
-    /// once connected, a restart is lived through (`fetch`, and the caller's retries).
+    /// One attempt: a server that cannot be reached is `.connect`, which the worker tries
+    /// again within its budget; once connected, a restart is lived through (`fetch`).
     public static func connect(url: String, stream: String, consumer: String, settings: ConsumerSettings) async throws(JetStreamError)
         -> JetStreamClient
     {

@@ -168,8 +168,7 @@ public final class StreamConsumer: Sendable {
         await engine.setBatchSize(batch)
         let settings = JetStreamClient.ConsumerSettings(
             filterSubject: options.subject, ackWait: options.ackWait, maxAckPending: max(1000, batch * 8))
-        let client = try await JetStreamClient.connect(
-            url: options.url, stream: options.stream, consumer: options.consumer, settings: settings)
+        let client = try await connect(settings)
         var summary = ConsumeSummary(stream: options.stream, consumer: options.consumer)
         var tables = Set<String>()
         var lastMessage = Date()
@@ -256,14 +255,39 @@ public final class StreamConsumer: Sendable {
                         last: error.description)
                 }
                 backoff = b
-                log(
-                    "mend consume: attempt \(b.attempts) failed: \(JetStreamClient.redactAll(error.description)); retrying in "
-                        + String(
-                            format: "%.1f s (%.0f s of --retry-for %.0f left)", delay, max(0, options.retryFor - b.elapsed),
-                            options.retryFor))
+                logRetry(error, delay: delay, backoff: b)
                 try await pause(delay)
             }
         }
+    }
+
+    /// Connects and binds the consumer. A server that cannot be reached is tried again for up
+    /// to `startupWindow` seconds (within `retryFor`), one line per attempt, as a Kafka worker
+    /// waits 10 s for its first metadata: one refused or slow handshake (a busy host) is not a
+    /// wrong address, and a wrong address should not wait minutes. Anything else (a malformed
+    /// URL, no such stream, a consumer set up otherwise) fails at once.
+    private func connect(_ settings: JetStreamClient.ConsumerSettings) async throws -> JetStreamClient {
+        var backoff = Backoff(budget: min(options.retryFor, Self.startupWindow))
+        while true {
+            do throws(JetStreamError) {
+                return try await JetStreamClient.connect(
+                    url: options.url, stream: options.stream, consumer: options.consumer, settings: settings)
+            } catch {
+                guard case .connect = error, !isStopping, let delay = backoff.next() else { throw error }
+                logRetry(error, delay: delay, backoff: backoff)
+                try await pause(delay)
+            }
+        }
+    }
+
+    static let startupWindow = 10.0
+
+    /// One redacted line per failed attempt: what failed, when the next try comes, and how much of the budget is left.
+    private func logRetry(_ error: JetStreamError, delay: Double, backoff b: Backoff) {
+        log(
+            "mend consume: attempt \(b.attempts) failed: \(JetStreamClient.redactAll(error.description)); retrying in "
+                + String(
+                    format: "%.1f s (%.0f of %.0f s left)", delay, max(0, b.budget - b.elapsed), b.budget))
     }
 
     /// Sleeps, cut short by a stop (checked every 100 ms) and by cancellation of the task.

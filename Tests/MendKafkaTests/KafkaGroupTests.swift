@@ -20,7 +20,7 @@ struct KafkaGroupTests {
     /// record once, one migration.
     @Test(arguments: Backend.available)
     func twoWorkersShareAGroupOneMigration(_ backend: Backend) async throws {
-        try await bounded(180, "twoWorkersShareAGroup") {
+        try await bounded(420, "twoWorkersShareAGroup") {
             let topic = try await Kafka.newTopic("two", partitions: 4)
             let group = Kafka.newGroup()
             try await Kafka.produce(["events", "--topic", topic, "--count", "60000", "--new-field-from", "4001"])
@@ -37,8 +37,12 @@ struct KafkaGroupTests {
             }
             let (wa, wb) = (try worker(a), try worker(b))
             async let one = wa.run()
-            // The second joins once the first holds every partition: a rebalance mid-stream.
-            try await Task.sleep(for: .seconds(3))
+            // The second joins once the first holds every partition and has loaded a batch (not
+            // after a fixed sleep: a loaded machine takes longer to join): a rebalance mid-stream.
+            let watcher = try await backend.engine(url: url)
+            for _ in 0..<1200 where ((try? await count(watcher).rows) ?? 0) <= 0 {
+                try await Task.sleep(for: .milliseconds(100))
+            }
             async let two = wb.run()
             let (s1, s2) = try await (one, two)
             let (rows, distinct) = try await count(a)

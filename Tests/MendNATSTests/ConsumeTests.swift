@@ -373,10 +373,18 @@ struct ConsumeTests {
             ["consume", NATS.url ?? "", "--stream", "NOPE_\(UUID().uuidString.prefix(4))", "--consumer", "c", "--table", "t", "--db", db])
         #expect(missing.0 != 0)
         #expect(missing.1.contains("does not exist on the server"), "\(missing.1)")
+        // Tried again for a short while at start (one line per attempt), then an error.
+        let started = Date()
         let down = try await NATS.run(
-            Self.mendBinary, ["consume", "nats://user:secret@127.0.0.1:1", "--stream", "S", "--consumer", "c", "--table", "t", "--db", db])
+            Self.mendBinary,
+            [
+                "consume", "nats://user:secret@127.0.0.1:1", "--stream", "S", "--consumer", "c", "--table", "t", "--db", db, "--retry-for",
+                "2",
+            ])
         #expect(down.0 != 0)
         #expect(down.1.contains("cannot connect to NATS") && !down.1.contains("secret"), "\(down.1)")
+        #expect(down.1.contains("retrying in"), "\(down.1)")
+        #expect(Date().timeIntervalSince(started) < 30, "the start-up window is short")
         let badTable = try await NATS.run(
             Self.mendBinary, ["consume", NATS.url ?? "", "--stream", "S", "--consumer", "c", "--table", "{two}", "--db", db])
         #expect(badTable.0 != 0)

@@ -70,8 +70,10 @@ public final class ChildProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var output = Data()
 
-    /// Standard input, when the child was started with `stdin: true`: the test writes to it.
+    /// Standard input, when the child was started with `stdin: true`: the test feeds it.
     public let input: FileHandle?
+    /// Writes to `input` in order, one after the other.
+    private let feeding = DispatchQueue(label: "mend.test.stdin")
 
     public init(_ executable: URL, _ args: [String], env: [String: String] = [:], stdin: Bool = false) throws {
         if stdin {
@@ -100,6 +102,15 @@ public final class ChildProcess: @unchecked Sendable {
     /// `mend` as `make test` built it.
     public static func mend(_ args: [String], env: [String: String] = [:], stdin: Bool = false) throws -> ChildProcess {
         try ChildProcess(Paths.repo.appendingPathComponent(".build/debug/mend"), args, env: env, stdin: stdin)
+    }
+
+    /// Writes `data` to standard input without waiting for it: on a Dispatch thread, since a
+    /// full pipe blocks the writer until the child reads, and a child that stops reading (it
+    /// backs off) must not hold the test or a thread of Swift's pool. A write to a child that
+    /// has gone fails and is dropped.
+    public func feed(_ data: Data) {
+        guard let input else { return }
+        feeding.async { try? input.write(contentsOf: data) }
     }
 
     public var text: String {

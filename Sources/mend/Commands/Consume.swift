@@ -41,7 +41,7 @@ struct Consume: AsyncParsableCommand {
             fetches are retried with backoff (one line per attempt on standard error), and the consumer is bound again. \
             Kafka: librdkafka reconnects by itself and the group rebalances. The database is waited for the same way. Past --retry-for (default 300 s) the command exits 1 \
             with what to check. At start an unreachable server \
-            is an error at once.
+            is an error after 10 s.
 
             SIGTERM or SIGINT: stop fetching, commit and ack the batch in flight, exit 0 (within \
             --shutdown-timeout, else exit 1). A second signal exits at once; what was committed stays \
