@@ -120,6 +120,9 @@ public final class KafkaClient: @unchecked Sendable {
     /// gave partitions up, or lost the brokers): read by the worker's idle clock.
     private let holding = NIOLockedValueBox(0)
     private let unsettledSince = NIOLockedValueBox(ContinuousClock.now)
+    /// The brokers came back and no message has come since: the member may still hold its
+    /// partitions on paper while the group evicts it and it joins again.
+    private let quietSinceOutage = NIOLockedValueBox(false)
     private let log: @Sendable (String) -> Void
     public let brokers: String
     public let group: String
@@ -273,10 +276,13 @@ public final class KafkaClient: @unchecked Sendable {
         }
     }
 
-    /// True while the member holds no partition and joined, gave some up or got the brokers back
-    /// less than `seconds` ago: waiting for the group, not idle.
+    /// True for up to `seconds` after the member joined, gave partitions up or got the brokers
+    /// back, while it holds no partition or (after an outage) no message has come yet: waiting
+    /// for the group, not idle. An outage longer than the session makes the group evict the
+    /// member, which learns it only at its next heartbeat and then joins again (CI saw a worker
+    /// stop as idle there, with most of its topic unread).
     public func waitingForPartitions(within seconds: Double) -> Bool {
-        guard holding.withLockedValue({ $0 }) == 0 else { return false }
+        guard holding.withLockedValue({ $0 }) == 0 || quietSinceOutage.withLockedValue({ $0 }) else { return false }
         return ContinuousClock.now - unsettledSince.withLockedValue({ $0 }) < .milliseconds(Int64(seconds * 1000))
     }
 
@@ -403,10 +409,12 @@ public final class KafkaClient: @unchecked Sendable {
         }
         if !collecting.isEmpty {
             downSince.withLockedValue { $0 = nil }
+            quietSinceOutage.withLockedValue { $0 = false }
         } else if downSince.withLockedValue({ $0 }) != nil, (try? metadataTopics(rk, timeoutMs: 1000)) != nil {
             // Silence after an outage: a broker answers again; the group may still have to settle.
             downSince.withLockedValue { $0 = nil }
             unsettledSince.withLockedValue { $0 = ContinuousClock.now }
+            quietSinceOutage.withLockedValue { $0 = true }
         }
         defer { collecting = [] }
         return collecting

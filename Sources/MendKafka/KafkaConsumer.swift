@@ -245,6 +245,7 @@ public final class KafkaConsumer: Sendable {
             inFlight.withLockedValue { $0 = [] }
             summary.lastCommitAt = Date().timeIntervalSince1970
             summary.tables = tables.sorted()
+            summary.rebalances = client.rebalances
             progress?(summary)
             if Date().timeIntervalSince(lastPrune) > 10 {
                 lastPrune = Date()

@@ -318,54 +318,6 @@ public enum PlanFormat {
         case .object: "an object"
         }
     }
-
-    // MARK: - encoder
-
-    /// A plan in the same wire form agents write (plus id, status and who planned it).
-    public static func value(of plan: Plan) -> Value {
-        var out: [String: Value] = [
-            "operations": .array(plan.operations.map(value(of:))),
-            "rationale": .string(plan.rationale),
-            "confidence": .double(plan.confidence),
-            "planned_by": .string(plan.plannedBy),
-            "status": .string(plan.status.rawValue),
-        ]
-        if plan.id > 0 { out["id"] = .int(Int(plan.id)) }
-        if let evidence = plan.evidence, !evidence.isEmpty { out["evidence"] = .array(evidence.map(value(of:))) }
-        return .object(out)
-    }
-
-    /// A rename's evidence as tools show it (output only: a plan an agent writes carries none).
-    public static func value(of e: RenameEvidence) -> Value {
-        .object([
-            "new_key": .string(e.newKey), "new_column": .string(e.newColumn), "old_column": .string(e.oldColumn),
-            "recent_rows": .int(e.recentRows), "recent_with_old": .int(e.recentWithOld), "trailing_with_old": .int(e.trailingWithOld),
-            "new_records": .int(e.newRecords), "new_records_with_old": .int(e.newRecordsWithOld), "first_new_at": .string(e.firstNewAt),
-            "samples": .array(e.samples.map { .object(["old": .string($0.old), "new": .string($0.new)]) }),
-            "similarity": .double(e.similarity), "score": .double(e.score), "summary": .string(e.summary),
-        ])
-    }
-
-    public static func value(of op: PlanOperation) -> Value {
-        var o: [String: Value] = ["kind": .string(op.kind.rawValue), "summary": .string(op.summary)]
-        if let c = op.column { o["column"] = .string(c) }
-        if let t = op.type { o["type"] = .string(t.rawValue) }
-        if let f = op.from { o["from"] = .string(f.rawValue) }
-        if let s = op.source { o["source"] = .string(s) }
-        if let of = op.of { o["of"] = .string(of) }
-        if let c = op.conversion {
-            if case .scale(let f) = c {
-                o["conversion"] = "scale"
-                o["factor"] = .double(f)
-            } else {
-                o["conversion"] = .string(c.name)
-            }
-        }
-        if let cols = op.columns {
-            o["columns"] = .array(cols.map { .object(["name": .string($0.name), "type": .string($0.type?.rawValue ?? "text")]) })
-        }
-        return .object(o)
-    }
 }
 
 /// A plan from an agent that does not match the published schema; `problems` name

@@ -23,7 +23,10 @@ struct KafkaGroupTests {
         try await bounded(420, "twoWorkersShareAGroup") {
             let topic = try await Kafka.newTopic("two", partitions: 4)
             let group = Kafka.newGroup()
-            try await Kafka.produce(["events", "--topic", topic, "--count", "60000", "--new-field-from", "4001"])
+            // Half the topic first; the other half once the group has rebalanced, so that the
+            // second worker has records to load whatever the timing (on CI the first drained
+            // 30,000 records before the group gave the second its partitions).
+            try await Kafka.produce(["events", "--topic", topic, "--count", "30000", "--new-field-from", "4001"])
             let url = backend.freshURL()
             let a = try await backend.engine(url: url)
             try await a.bootstrap()
@@ -33,10 +36,11 @@ struct KafkaGroupTests {
                     engine: engine,
                     options: KafkaConsumeOptions(
                         config: KafkaConfig(brokers: Kafka.brokers, properties: Kafka.testProperties), topics: [topic], group: group,
-                        table: "events", batch: 200, stopWhenIdle: 8))
+                        table: "events", batch: 200, stopWhenIdle: 20))
             }
             let (wa, wb) = (try worker(a), try worker(b))
-            async let one = wa.run()
+            let firstRebalances = Rebalances()
+            async let one = wa.run { firstRebalances.seen = $0.rebalances }
             // The second joins once the first holds every partition and has loaded a batch (not
             // after a fixed sleep: a loaded machine takes longer to join): a rebalance mid-stream.
             let watcher = try await backend.engine(url: url)
@@ -44,6 +48,10 @@ struct KafkaGroupTests {
                 try await Task.sleep(for: .milliseconds(100))
             }
             async let two = wb.run()
+            // Revoked and assigned again (the first assignment is one): the group has two members.
+            // At most 15 s, within the idle limit: a first worker done with its half reports nothing more.
+            for _ in 0..<150 where firstRebalances.seen < 3 { try await Task.sleep(for: .milliseconds(100)) }
+            try await Kafka.produce(["events", "--topic", topic, "--count", "30000", "--start", "30001", "--new-field-from", "1"])
             let (s1, s2) = try await (one, two)
             let (rows, distinct) = try await count(a)
             #expect(rows == 60000 && distinct == 60000, "rows \(rows), distinct \(distinct); \(s1); \(s2)")
@@ -125,5 +133,16 @@ struct KafkaGroupTests {
                 "kafka kill test: \(n) messages, \(kills) kills, \(rows) rows, \(stat("parked")) parked, \(stat("quarantined")) quarantined on \(backend)"
             )
         }
+    }
+}
+
+/// The first worker's rebalance count as its progress reports it.
+final class Rebalances: @unchecked Sendable {
+    // Unchecked: `count` is behind `lock`.
+    private let lock = NSLock()
+    private var count = 0
+    var seen: Int {
+        get { lock.withLock { count } }
+        set { lock.withLock { count = newValue } }
     }
 }

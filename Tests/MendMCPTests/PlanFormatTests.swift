@@ -1,6 +1,7 @@
 import Foundation
 import MCP
 import MendCore
+import MendPipeline
 import MendPlanFormat
 import Testing
 
@@ -145,9 +146,10 @@ import Testing
             PlanOperation(kind: .mapField, column: "customer_id", source: "client_id"),
         ]
         let original = Plan(incidentID: 3, table: "t", operations: ops, rationale: "r", confidence: 0.6, plannedBy: "rules")
-        // The encoder adds read-only fields (summary, planned_by, status); the decoder refuses them, so strip them.
-        guard case .object(var wire) = PlanFormat.value(of: original) else { Issue.record("not an object"); return }
-        for k in ["planned_by", "status", "id"] { wire[k] = nil }
+        // The view adds read-only fields (summary, planned_by, status, the incident and table); the decoder refuses them, so strip them.
+        let encoded = try JSONDecoder().decode(Value.self, from: JSONEncoder().encode(PlanView.Body(original)))
+        guard case .object(var wire) = encoded else { Issue.record("not an object"); return }
+        for k in ["planned_by", "status", "id", "incident_id", "table"] { wire[k] = nil }
         wire["operations"] = .array(
             (wire["operations"]?.arrayValue ?? []).map { op in
                 guard case .object(var o) = op else { return op }

@@ -131,6 +131,18 @@ struct ConsumeTests {
         #expect(try await count(engine, "users").rows == 300)
     }
 
+    /// Waits until a worker has committed rows into `events` (at most 60 s): it is past its
+    /// start, signal handlers included. A fixed sleep was too short on a loaded CI machine (the
+    /// SIGTERM came before the handlers, and the worker died of it, exit 15).
+    static func waitUntilLoading(_ db: String) async throws {
+        let engine = try await Backend.sqlite.engine(url: db)
+        for _ in 0..<600 {
+            let rows = (try? await engine.rows("SELECT COUNT(*) FROM \(engine.tableRef("events"))").first?.first?.int) ?? 0
+            if rows > 0 { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     /// (d) SIGTERM in the middle of a stream: the worker commits and acks the batch in
     /// flight and exits 0 within --shutdown-timeout; a second run loads the rest. Nothing
     /// is lost and nothing is loaded twice.
@@ -142,7 +154,7 @@ struct ConsumeTests {
         let dir = Paths.tempDir()
         let args = [NATS.url ?? "", "--stream", stream, "--consumer", "loader", "--table", "events", "--db", db, "--batch", "2000"]
         let first = try Worker(args + ["--shutdown-timeout", "10"], log: dir.appendingPathComponent("first.log"))
-        try await Task.sleep(for: .milliseconds(1500))
+        try await Self.waitUntilLoading(db)
         #expect(first.process.isRunning, "the worker should still be consuming: \(first.output)")
         let signalled = Date()
         kill(first.process.processIdentifier, SIGTERM)
@@ -172,10 +184,11 @@ struct ConsumeTests {
             "2",
         ]
         let first = try Worker(args, log: dir.appendingPathComponent("first.log"))
-        try await Task.sleep(for: .milliseconds(1500))
+        try await Self.waitUntilLoading(db)
         kill(first.process.processIdentifier, SIGTERM)
-        // Time for the worker to trap the second signal (it does once shutdown began).
-        try await Task.sleep(for: .milliseconds(200))
+        // Time for the worker to trap the second signal (it does once shutdown began; 200 ms
+        // was too short on a loaded machine, and the second signal then waited for the drain).
+        try await Task.sleep(for: .milliseconds(1000))
         let signalled = Date()
         kill(first.process.processIdentifier, SIGTERM)
         let code = await first.wait(timeout: 10)

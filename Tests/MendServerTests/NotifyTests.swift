@@ -162,7 +162,7 @@ struct NotifyTests {
         let event = got[1].json
         #expect(event["specversion"] as? String == "1.0")
         let data = try #require(event["data"] as? [String: Any])
-        #expect(data["version"] as? Int == 1)
+        #expect(data["version"] as? Int == 2)
         let incident = try #require(data["incident"] as? [String: Any])
         #expect(incident["table"] as? String == "users")
         #expect((incident["kinds"] as? [String]) == ["unknown_field"])
@@ -171,6 +171,16 @@ struct NotifyTests {
         let plan = try #require(data["plan"] as? [String: Any])
         let ops = try #require(plan["operations"] as? [[String: Any]])
         #expect(ops.first?["kind"] as? String == "add_column" && ops.first?["column"] as? String == "coupon")
+        // The incident and the plan are the views the CLI and MCP show: the same objects.
+        let (stored, _, plans) = try await engine.incidentDetail(Int64(incident["id"] as? Int ?? 0), samples: 0)
+        func object<T: Encodable>(_ view: T) throws -> NSDictionary {
+            let e = JSONEncoder()
+            e.keyEncodingStrategy = .convertToSnakeCase
+            return try #require(try JSONSerialization.jsonObject(with: e.encode(view)) as? NSDictionary)
+        }
+        #expect(NSDictionary(dictionary: incident) == (try object(IncidentView(stored))))
+        #expect(NSDictionary(dictionary: plan) == (try object(PlanView(try #require(plans.last)).plan)))
+        #expect(incident["opened_at"] is String && plan["planned_by"] is String && ops.first?["summary"] is String)
         let sql = try #require(data["sql"] as? [String])
         #expect(sql.first?.contains("ALTER TABLE") == true && sql.first?.contains("coupon") == true)
         let guardFacts = try #require(data["guard"] as? [String: Any])

@@ -152,7 +152,8 @@ enum OutputSchema {
             ], optional: ["column", "type", "from", "source", "of", "conversion", "factor", "columns"])
         return object(
             [
-                "id": integer("Plan id; absent in a dry run of a plan not stored."), "operations": array(operation),
+                "id": integer("Plan id; absent in a dry run of a plan not stored."),
+                "incident_id": integer("The incident the plan repairs."), "table": string(), "operations": array(operation),
                 "rationale": string(), "confidence": number(), "planned_by": string("rules, llm:<model>, mcp:<client>, …"),
                 "status": oneOf(["proposed", "pending_approval", "approved", "applied", "rejected", "refused", "failed"]),
                 "evidence": array(renameEvidence, description: "Why a map_field is a rename (the rules planner's), as data."),

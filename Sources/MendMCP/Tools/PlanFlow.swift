@@ -9,21 +9,9 @@ import MendStore
 /// the approval step (ask the person through elicitation, or leave the plan pending).
 enum PlanFlow {
     static func proposalValue(_ p: Engine.Proposal, dryRun: Bool) -> Value {
-        let outcome: String
-        if p.problem != nil {
-            outcome = "invalid"
-        } else {
-            switch p.decision.autonomy {
-            case .auto: outcome = "applies automatically"
-            case .approve: outcome = "waits for a person's approval"
-            case .deny: outcome = "refused"
-            }
-        }
-        return .object([
-            "dry_run": .bool(dryRun), "plan": PlanFormat.value(of: p.plan), "statements": .array(p.statements.map(ToolValue.verdict)),
-            "risk": .string(p.risk.rawValue), "decision": ToolValue.decision(p.decision), "outcome": .string(outcome),
-            "problem": p.problem.map(Value.string) ?? .null,
-        ])
+        guard case .object(var o) = ToolValue.encoded(ProposalView(p)) else { return .null }
+        o["dry_run"] = .bool(dryRun)
+        return .object(o)
     }
 
     /// Guard and policy reasons of a refused plan, in one line an agent can act on.

@@ -91,25 +91,7 @@ enum ToolValue {
         ])
     }
 
-    static func verdict(_ v: GuardVerdict) -> Value {
-        .object([
-            "sql": .string(v.sql), "allowed": .bool(v.allowed), "risk": .string(v.risk.rawValue), "rule": .string(v.rule),
-            "reasons": .array(v.reasons.map(Value.string)), "safer_alternative": v.saferAlternative.map(Value.string) ?? .null,
-        ])
-    }
-
-    static func decision(_ d: PolicyDecision?) -> Value {
-        guard let d else { return .null }
-        return .object(["autonomy": .string(d.autonomy.rawValue), "reasons": .array(d.reasons.map(Value.string))])
-    }
-
-    static func storedPlan(_ p: StoredPlan) -> Value {
-        .object([
-            "plan": PlanFormat.value(of: p.plan), "verdicts": .array(p.verdicts.map(verdict)),
-            "decision": decision(p.decision), "decided_by": p.decidedBy.map(Value.string) ?? .null,
-            "note": p.note.map(Value.string) ?? .null,
-        ])
-    }
+    static func storedPlan(_ p: StoredPlan) -> Value { encoded(PlanView(p)) }
 
     /// The schema as tools and the schema resource show it.
     static func schema(table: String, _ s: (TableSchema, [String: [String]], [StateStore.SchemaVersion])) -> Value {

@@ -45,51 +45,18 @@ public struct NotifyTrigger: Sendable, Equatable {
 }
 
 /// Everything one notification says, resolved from the state: what both renderers take.
-public struct NotificationFacts: Sendable, Equatable, Codable {
-    public struct IncidentFacts: Sendable, Equatable, Codable {
-        public var id: Int64
-        public var table: String
-        public var status: String
-        public var signature: String
-        public var kinds: [String]
-        public var parked: Int
-        public var openedAt: String
-    }
-
-    public struct StatementFacts: Sendable, Equatable, Codable {
-        public var sql: String
-        public var risk: String
-        public var rule: String
-        public var allowed: Bool
-        public var reasons: [String]
-    }
-
-    public struct PlanFacts: Sendable, Equatable, Codable {
-        public var id: Int64
-        public var status: String
-        public var plannedBy: String
-        public var rationale: String
-        public var confidence: Double
-        public var operations: [PlanOperation]
-        /// One line per operation, as `mend show` prints them.
-        public var summary: [String]
-    }
-
-    public struct GuardFacts: Sendable, Equatable, Codable {
+/// The incident and the plan are the views the CLI and MCP show (`IncidentView`, `PlanView`).
+public struct NotificationFacts: Sendable, Equatable, Encodable {
+    public struct GuardFacts: Sendable, Equatable, Encodable {
         /// The worst risk of the plan's statements.
-        public var risk: String
+        public var risk: Risk
         /// The rule of the worst statement.
         public var rule: String
-        public var statements: [StatementFacts]
-    }
-
-    public struct DecisionFacts: Sendable, Equatable, Codable {
-        public var autonomy: String
-        public var reasons: [String]
+        public var statements: [PlanView.Verdict]
     }
 
     /// A parked record as data from outside: cut to `SampleFacts.limit` bytes.
-    public struct SampleFacts: Sendable, Equatable, Codable {
+    public struct SampleFacts: Sendable, Equatable, Encodable {
         public static let limit = 1024
         public var source: String
         public var line: Int64
@@ -100,12 +67,12 @@ public struct NotificationFacts: Sendable, Equatable, Codable {
     }
 
     public var kind: NotifyKind
-    public var incident: IncidentFacts
+    public var incident: IncidentView
     public var drift: [Drift]
-    public var plan: PlanFacts?
+    public var plan: PlanView.Body?
     public var sql: [String]
     public var guardVerdict: GuardFacts?
-    public var decision: DecisionFacts?
+    public var decision: PlanView.Decision?
     public var samples: [SampleFacts]
     public var reason: String?
     /// The dashboard's incident page; signed (expiring, bound to the plan) when a link key is set.
@@ -140,31 +107,21 @@ extension NotificationFacts {
         guard let (incident, stored, parked) = read else { return nil }
         if let s = t.signature, s != incident.signature { return nil }
         var facts = NotificationFacts(
-            kind: t.kind,
-            incident: IncidentFacts(
-                id: incident.id, table: incident.table, status: incident.status.rawValue, signature: incident.signature,
-                kinds: incident.kinds.map(\.rawValue), parked: incident.parked, openedAt: iso(incident.openedAt)),
-            drift: incident.drifts, plan: nil, sql: [], guardVerdict: nil, decision: nil,
+            kind: t.kind, incident: IncidentView(incident), drift: incident.drifts, plan: nil, sql: [], guardVerdict: nil,
+            decision: nil,
             samples: parked.map {
                 let view = RecordView($0.record, limit: SampleFacts.limit)
                 return SampleFacts(
                     source: $0.source, line: $0.line, reason: $0.reason, record: view.text, truncated: view.truncated, bytes: view.bytes)
             }, reason: t.reason, link: nil, linkExpires: nil)
         if let stored {
-            let p = stored.plan
-            facts.plan = PlanFacts(
-                id: p.id, status: p.status.rawValue, plannedBy: p.plannedBy, rationale: p.rationale, confidence: p.confidence,
-                operations: p.operations, summary: p.operations.map(\.summary))
+            let view = PlanView(stored)
+            facts.plan = view.plan
             facts.sql = stored.verdicts.map(\.sql)
-            if !stored.verdicts.isEmpty {
-                let worst = stored.verdicts.max { $0.risk < $1.risk } ?? stored.verdicts[0]
-                facts.guardVerdict = GuardFacts(
-                    risk: worst.risk.rawValue, rule: worst.rule,
-                    statements: stored.verdicts.map {
-                        StatementFacts(sql: $0.sql, risk: $0.risk.rawValue, rule: $0.rule, allowed: $0.allowed, reasons: $0.reasons)
-                    })
+            if let worst = view.verdicts.max(by: { $0.risk < $1.risk }) {
+                facts.guardVerdict = GuardFacts(risk: worst.risk, rule: worst.rule, statements: view.verdicts)
             }
-            facts.decision = stored.decision.map { DecisionFacts(autonomy: $0.autonomy.rawValue, reasons: $0.reasons) }
+            facts.decision = view.decision
         }
         if let links {
             // Only a plan that waits for a person gets a signed link: it is what the link approves.

@@ -10,6 +10,13 @@ public enum NotificationRenderer {
         return e
     }
 
+    /// The CloudEvent's: snake_case keys, as the CLI's `--json` and MCP write the same views.
+    static func factsEncoder() -> JSONEncoder {
+        let e = encoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        return e
+    }
+
     public static func render(_ facts: NotificationFacts, format: NotifyEndpoint.Format, id: String, time: Date) -> Data {
         switch format {
         case .json: cloudEvent(facts, id: id, time: time)
@@ -26,11 +33,11 @@ public enum NotificationRenderer {
         var time: String
         var subject: String
         var datacontenttype = "application/json"
-        var dataschema = "https://mend.dev/schemas/notification/v1"
+        var dataschema = "https://mend.dev/schemas/notification/v2"
         var data: Payload
 
         struct Payload: Encodable {
-            var version = 1
+            var version = 2
             var facts: NotificationFacts
             func encode(to encoder: any Encoder) throws {
                 try facts.encode(to: encoder)
@@ -51,7 +58,7 @@ public enum NotificationRenderer {
         let event = CloudEvent(
             type: facts.kind.eventType, id: id, time: NotificationFacts.iso(time), subject: "incident/\(facts.incident.id)",
             data: .init(facts: facts))
-        guard let data = try? encoder().encode(event) else { return Data("{}".utf8) }
+        guard let data = try? factsEncoder().encode(event) else { return Data("{}".utf8) }
         return fenced(data)
     }
 
@@ -124,8 +131,8 @@ public enum NotificationRenderer {
                 type: "section", text: nil,
                 fields: [
                     Text(type: "mrkdwn", text: "*Table*\n`\(inert(f.incident.table))`"),
-                    Text(type: "mrkdwn", text: "*Status*\n\(inert(f.incident.status))"),
-                    Text(type: "mrkdwn", text: "*Drift*\n\(inert(f.incident.kinds.joined(separator: ", ")))"),
+                    Text(type: "mrkdwn", text: "*Status*\n\(inert(f.incident.status.rawValue))"),
+                    Text(type: "mrkdwn", text: "*Drift*\n\(inert(f.incident.kinds.map(\.rawValue).joined(separator: ", ")))"),
                     Text(type: "mrkdwn", text: "*Parked*\n\(f.incident.parked)"),
                 ], elements: nil))
         if !f.drift.isEmpty {
@@ -135,7 +142,7 @@ public enum NotificationRenderer {
                 Block(type: "section", text: Text(type: "mrkdwn", text: "*What changed*\n" + lines.joined(separator: "\n") + more)))
         }
         if let p = f.plan {
-            let ops = p.summary.map { "• \(inert($0))" }.joined(separator: "\n")
+            let ops = p.operations.map(\.summary).map { "• \(inert($0))" }.joined(separator: "\n")
             blocks.append(
                 Block(
                     type: "section",
@@ -152,11 +159,13 @@ public enum NotificationRenderer {
         }
         var verdict: [Text] = []
         if let g = f.guardVerdict {
-            verdict.append(Text(type: "mrkdwn", text: "*Guard*\nrisk *\(inert(g.risk))*, rule `\(inert(g.rule))`"))
+            verdict.append(Text(type: "mrkdwn", text: "*Guard*\nrisk *\(inert(g.risk.rawValue))*, rule `\(inert(g.rule))`"))
         }
         if let d = f.decision {
             verdict.append(
-                Text(type: "mrkdwn", text: cap("*Policy*\n*\(inert(d.autonomy))*: \(inert(d.reasons.joined(separator: "; ")))", 1900)))
+                Text(
+                    type: "mrkdwn",
+                    text: cap("*Policy*\n*\(inert(d.autonomy.rawValue))*: \(inert(d.reasons.joined(separator: "; ")))", 1900)))
         }
         if !verdict.isEmpty { blocks.append(Block(type: "section", text: nil, fields: verdict, elements: nil)) }
         if let r = f.reason { blocks.append(Block(type: "section", text: Text(type: "mrkdwn", text: cap("*Why*\n\(inert(r))", 2900)))) }

@@ -124,7 +124,6 @@ struct Consume: AsyncParsableCommand {
         }
     }
 
-    /// Runs a worker as a service until it stops by itself or is signalled.
     /// Runs a worker as a service to its end and prints its summary: JSON, or a headline,
     /// the tables, incidents and rate. One path for every source.
     private func serve<S: Encodable & Sendable>(

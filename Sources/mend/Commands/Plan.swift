@@ -14,7 +14,7 @@ struct PlanCommand: AsyncParsableCommand {
     func run() async throws {
         let engine = try await options.engine()
         let p = try await engine.propose(incidentID: incident.id.value)
-        if output.json { return try printJSON(p) }
+        if output.json { return try printJSON(ProposalView(p)) }
         printPlan(p.plan, verdicts: p.statements, decision: p.decision)
         print("(dry run: nothing was changed)")
     }

@@ -11,17 +11,28 @@ struct Show: AsyncParsableCommand {
     @OptionGroup var options: DBOptions
     @OptionGroup var output: JSONFlag
 
+    /// The incident view with its drifts, parked samples, and plans as MCP's get_incident shows them.
     struct Out: Encodable {
-        var incident: Incident
+        struct IncidentWithDrifts: Encodable {
+            var view: IncidentView
+            var drifts: [Drift]
+            func encode(to encoder: any Encoder) throws {
+                try view.encode(to: encoder)
+                var c = encoder.container(keyedBy: Key.self)
+                try c.encode(drifts, forKey: .drifts)
+            }
+            enum Key: String, CodingKey { case drifts }
+        }
+        var incident: IncidentWithDrifts
         var samples: [ParkedRecord]
-        var plans: [StoredPlan]
+        var plans: [PlanView]
     }
 
     func run() async throws {
         let engine = try await options.engine()
         let (i, samples, plans) = try await engine.incidentDetail(incident.id.value, samples: samples)
         if output.json {
-            try printJSON(Out(incident: i, samples: samples, plans: plans))
+            try printJSON(Out(incident: .init(view: IncidentView(i), drifts: i.drifts), samples: samples, plans: plans.map(PlanView.init)))
             return
         }
         print("incident #\(i.id) on \(i.table): \(i.status.rawValue), \(i.parked) parked")
