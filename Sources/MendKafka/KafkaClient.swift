@@ -105,13 +105,15 @@ public struct RebalanceHooks: Sendable {
 /// seeks each assigned partition to the offset after its last committed one, and commits
 /// offsets to Kafka (asynchronously) only after the warehouse commit, for lag tools.
 public final class KafkaClient: @unchecked Sendable {
-    // Unchecked: `collecting` and `assignment` are touched on `pollQueue` only (the
+    // Unchecked: `collecting`, `assignment` and `atEnd` are touched on `pollQueue` only (the
     // rebalance callback runs inside a poll there); the rest is behind locks. librdkafka's
     // handle is thread-safe; it is nil once closed, so no call reaches a freed handle.
     private let handle = NIOLockedValueBox<OpaquePointer?>(nil)
     private let pollQueue = DispatchQueue(label: "mend.kafka.poll")
     private var collecting: [KafkaMessage] = []
     private var assignment = Set<TopicPartition>()
+    /// Held partitions read to their end (librdkafka's end-of-partition event) with no message since.
+    private var atEnd = Set<TopicPartition>()
     private let hooks: RebalanceHooks
     private let hookFailure = NIOLockedValueBox<String?>(nil)
     private let downSince = NIOLockedValueBox<(at: ContinuousClock.Instant, why: String)?>(nil)
@@ -120,9 +122,8 @@ public final class KafkaClient: @unchecked Sendable {
     /// gave partitions up, or lost the brokers): read by the worker's idle clock.
     private let holding = NIOLockedValueBox(0)
     private let unsettledSince = NIOLockedValueBox(ContinuousClock.now)
-    /// The brokers came back and no message has come since: the member may still hold its
-    /// partitions on paper while the group evicts it and it joins again.
-    private let quietSinceOutage = NIOLockedValueBox(false)
+    /// Every held partition is read to its end: only then does the idle clock run.
+    private let caughtUp = NIOLockedValueBox(false)
     private let log: @Sendable (String) -> Void
     public let brokers: String
     public let group: String
@@ -179,7 +180,9 @@ public final class KafkaClient: @unchecked Sendable {
         let settings: [(String, String)] =
             [
                 ("bootstrap.servers", config.brokers), ("group.id", group), ("client.id", "mend-consume"),
-                ("enable.auto.commit", "false"), ("enable.auto.offset.store", "false"), ("enable.partition.eof", "false"),
+                ("enable.auto.commit", "false"), ("enable.auto.offset.store", "false"),
+                // End-of-partition events tell the idle clock that the worker has caught up.
+                ("enable.partition.eof", "true"),
                 // A partition the warehouse has no position for, and the group none in Kafka: from its start.
                 ("auto.offset.reset", "earliest"),
                 ("partition.assignment.strategy", Self.assignmentStrategy),
@@ -276,14 +279,21 @@ public final class KafkaClient: @unchecked Sendable {
         }
     }
 
-    /// True for up to `seconds` after the member joined, gave partitions up or got the brokers
-    /// back, while it holds no partition or (after an outage) no message has come yet: waiting
-    /// for the group, not idle. An outage longer than the session makes the group evict the
-    /// member, which learns it only at its next heartbeat and then joins again (CI saw a worker
-    /// stop as idle there, with most of its topic unread).
-    public func waitingForPartitions(within seconds: Double) -> Bool {
-        guard holding.withLockedValue({ $0 }) == 0 || quietSinceOutage.withLockedValue({ $0 }) else { return false }
+    /// True for up to `seconds` after the member joined, was assigned or gave partitions up, or
+    /// got the brokers back, while it holds no partition or has not read every held partition
+    /// to its end: waiting for the group or for the first fetches, not idle. On a loaded host
+    /// a first fetch can take longer than a short idle limit (CI saw a worker stop as idle with
+    /// its topic unread), and an outage longer than the session makes the group evict the
+    /// member, which learns it only at its next heartbeat and then joins again.
+    public func settling(within seconds: Double) -> Bool {
+        guard holding.withLockedValue({ $0 }) == 0 || !caughtUp.withLockedValue({ $0 }) else { return false }
         return ContinuousClock.now - unsettledSince.withLockedValue({ $0 }) < .milliseconds(Int64(seconds * 1000))
+    }
+
+    /// After the held set or `atEnd` changed (on the poll queue).
+    private func noteProgress() {
+        let done = !assignment.isEmpty && atEnd.isSuperset(of: assignment)
+        caughtUp.withLockedValue { $0 = done }
     }
 
     /// How many rebalances (assignments and revocations) this consumer went through.
@@ -344,7 +354,10 @@ public final class KafkaClient: @unchecked Sendable {
                 _ = rd_kafka_assign(rk, list)
             }
             assignment.formUnion(tps)
+            atEnd.subtract(tps)
+            noteProgress()
             holding.withLockedValue { $0 = assignment.count }
+            unsettledSince.withLockedValue { $0 = ContinuousClock.now }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             // The batch in flight for these partitions commits first (its rows and offsets).
             _ = blocking({ [hooks] in await hooks.revoking(tps) })
@@ -356,12 +369,16 @@ public final class KafkaClient: @unchecked Sendable {
                 _ = rd_kafka_assign(rk, nil)
             }
             assignment.subtract(tps)
+            atEnd.subtract(tps)
+            noteProgress()
             holding.withLockedValue { $0 = assignment.count }
             unsettledSince.withLockedValue { $0 = ContinuousClock.now }
         default:
             log("mend consume: Kafka rebalance error: \(Self.text(err)); giving up the assignment")
             _ = rd_kafka_assign(rk, nil)
             assignment.removeAll()
+            atEnd.removeAll()
+            noteProgress()
             holding.withLockedValue { $0 = 0 }
             unsettledSince.withLockedValue { $0 = ContinuousClock.now }
         }
@@ -393,6 +410,11 @@ public final class KafkaClient: @unchecked Sendable {
             defer { rd_kafka_message_destroy(m) }
             let msg = m.pointee
             guard msg.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                if msg.err == RD_KAFKA_RESP_ERR__PARTITION_EOF, let rkt = msg.rkt {
+                    atEnd.insert(TopicPartition(topic: String(cString: rd_kafka_topic_name(rkt)), partition: msg.partition))
+                    noteProgress()
+                    continue
+                }
                 try consumerError(rk, msg)
                 continue
             }
@@ -409,12 +431,18 @@ public final class KafkaClient: @unchecked Sendable {
         }
         if !collecting.isEmpty {
             downSince.withLockedValue { $0 = nil }
-            quietSinceOutage.withLockedValue { $0 = false }
+            // A partition that sent messages is not at its end any more (until its next event).
+            if !atEnd.isEmpty {
+                for m in collecting { atEnd.remove(m.topicPartition) }
+                noteProgress()
+            }
         } else if downSince.withLockedValue({ $0 }) != nil, (try? metadataTopics(rk, timeoutMs: 1000)) != nil {
-            // Silence after an outage: a broker answers again; the group may still have to settle.
+            // Silence after an outage: a broker answers again; the group may still have to settle,
+            // and where each partition stands is known again only at its next end-of-partition event.
             downSince.withLockedValue { $0 = nil }
             unsettledSince.withLockedValue { $0 = ContinuousClock.now }
-            quietSinceOutage.withLockedValue { $0 = true }
+            atEnd.removeAll()
+            noteProgress()
         }
         defer { collecting = [] }
         return collecting

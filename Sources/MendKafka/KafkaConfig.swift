@@ -20,7 +20,7 @@ public struct KafkaConfig: Sendable, Equatable {
         "group.id": "use --group",
         "enable.auto.commit": "Mend commits offsets itself, after the warehouse commit",
         "enable.auto.offset.store": "Mend stores offsets itself, after the warehouse commit",
-        "enable.partition.eof": "Mend does not use end-of-partition events",
+        "enable.partition.eof": "Mend uses end-of-partition events to know it has caught up (--stop-when-idle)",
     ]
 
     /// Whether a property's value must never be shown (passwords, keys, tokens).

@@ -212,9 +212,10 @@ public final class KafkaConsumer: Sendable {
                 break
             }
             // Time without a broker is not idleness: the idle clock starts again when one answers.
-            // Nor is a wait for partitions after joining, a rebalance or an outage (seconds on
-            // a group that settles), up to `joinGrace`: a member given nothing is idle after that.
-            if polled.brokerAway || client.waitingForPartitions(within: Self.joinGrace) {
+            // Nor is a wait for partitions or for the first fetches after joining, a rebalance or
+            // an outage, up to `joinGrace`: only a worker that has read every partition it holds
+            // to its end is idle (or, after the grace, one that was given nothing).
+            if polled.brokerAway || client.settling(within: Self.joinGrace) {
                 lastMessage = Date()
             }
             let messages = polled.messages
