@@ -68,6 +68,9 @@ extension Engine {
         let actor = who ?? self.actor
         if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
         try await bootstrap()
+        if let rule = policy.nesting(table: table) {
+            return try await ingestNested(source: source, table: table, rule: rule, resume: resume, actor: actor, progress: progress)
+        }
         let started = Date()
         var summary = IngestSummary(table: table)
         let sourceName = source.name
