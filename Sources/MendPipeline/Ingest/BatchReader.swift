@@ -119,8 +119,9 @@ final class SchemaBox: Sendable {
 /// next batch is parsed while the current one is validated and written: parsing is
 /// half of the hot path, and the database works in parallel on the other half.
 ///
-/// Unchecked Sendable: the ingest loop hands it to exactly one task at a time and
-/// awaits that task before starting the next, so its state is never shared.
+/// Unchecked Sendable: the ingest loop hands it to exactly one read at a time and
+/// awaits that read before starting the next, so its state is never shared (and the reads
+/// run on one serial queue).
 final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     /// Generic, not `any RecordSource`: the per-line read must inline (through an existential
     /// the line closure is not inlined and its captures are boxed: 500k records to PostgreSQL
@@ -151,6 +152,9 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     let nestedSchemas = NestedSchemaBox()
     private let nestedParts: [NestedPart]
     private let nestedFlattener: (@Sendable (NestedRow, TableSchema) -> Flattener)?
+    /// `next()` blocks (the source's reads, the parts in `concurrentPerform`, and with child
+    /// tables the rows' flattening and validation): it runs here, not on the cooperative pool.
+    private let queue = DispatchQueue(label: "mend.batch-reader")
 
     init(
         reader: Source, table: String, source: String, size: Int, firstBatchMinimum: Int = 0, overflowDepth: Int? = nil,
@@ -172,6 +176,13 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         flatteners = Array(repeating: Flattener(overflowDepth: overflowDepth), count: parts)
         nestedParts = (0..<parts).map { _ in NestedPart() }
         validators = Array(repeating: nil, count: parts)
+    }
+
+    /// Starts reading the next batch on the reader's own queue and returns at once: the
+    /// caller commits the batch it holds meanwhile, and awaits this when it needs the next.
+    func readAhead() -> Task<ReadBatch, Never> {
+        let queue = self.queue
+        return Task.detached { await offThePool(on: queue) { self.next() } }
     }
 
     private enum Item: Sendable {

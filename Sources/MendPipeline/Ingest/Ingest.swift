@@ -90,10 +90,10 @@ extension Engine {
             firstBatchMinimum: schema == nil ? SchemaInference.firstSchemaWindow : 0,
             overflowDepth: policy.overflowDepth(table: table), warehouse: warehouse)
         batches.schema.set(schema, limits: policy.recordLimits(table: table))
-        var reading = Task.detached { batches.next() }
+        var reading = batches.readAhead()
         while true {
             let read = await reading.value
-            if !read.atEnd { reading = Task.detached { batches.next() } }  // parse ahead while this batch commits
+            if !read.atEnd { reading = batches.readAhead() }  // parse ahead while this batch commits
             let batch = read.records
             if batch.isEmpty && read.quarantined.isEmpty && read.lines == 0 { break }
             summary.lines += Int64(read.lines)

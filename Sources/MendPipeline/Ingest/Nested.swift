@@ -89,10 +89,10 @@ extension Engine {
                 f.assigns = false
                 return f
             })
-        var reading = Task.detached { batches.next() }
+        var reading = batches.readAhead()
         while true {
             let read = await reading.value
-            if !read.atEnd { reading = Task.detached { batches.next() } }
+            if !read.atEnd { reading = batches.readAhead() }  // cut and validate ahead while this batch commits
             if read.records.isEmpty && read.quarantined.isEmpty && read.lines == 0 { break }
             summary.lines += Int64(read.lines)
             let units = cut(read, table: table, rule: rule, source: sourceName)
