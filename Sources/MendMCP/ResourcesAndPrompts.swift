@@ -95,7 +95,7 @@ extension MendTools {
             guard let s = try await engine.schema(table: table) else {
                 throw MCPError.invalidParams("no table \(table); pipeline_stats lists the tables Mend loads")
             }
-            return json(ToolValue.schema(table: table, s))
+            return json(ToolValue.schema(table: table, s, children: try await engine.childTables(of: table)))
         default:
             break
         }

@@ -310,9 +310,14 @@ enum Pages {
 
     /// Columns, mapped fields, and the schema history as diffs with their DDL, incident and approver.
     static func schema(
-        _ s: TableSchema, sourceKeys: [String: [String]], changes: [SchemaChange], user: String?, csrf: String?, pending: Int? = nil
+        _ s: TableSchema, sourceKeys: [String: [String]], changes: [SchemaChange], user: String?, csrf: String?, pending: Int? = nil,
+        children: [(table: String, depth: Int)] = []
     ) -> String {
         var cols = ""
+        // Child tables as a nested list, each linked to its own page.
+        let tree = children.map { c in
+            #"<li style="margin-left:\#(c.depth - 1)em"><a href="/tables/\#(u(c.table))">\#(h(c.table))</a></li>"#
+        }.joined()
         for c in s.columns {
             cols += """
                 <tr><td>\(h(c.name))</td><td>\(h(c.type.map { "\($0)" } ?? "unmanaged"))</td><td>\(h(c.declaredType))</td>\
@@ -326,6 +331,7 @@ enum Pages {
             <h2>Columns</h2>
             <table id="columns"><tr><th>column</th><th>type</th><th>declared</th><th>nullable</th><th>source keys</th></tr>\(cols)</table>
             \(maps.isEmpty ? "" : "<h2>Mapped fields</h2><ul>\(maps)</ul>")
+            \(tree.isEmpty ? "" : "<h2>Child tables</h2><p>Join a child's _mend_parent_id to its parent's _mend_id.</p><ul id=\"children\">\(tree)</ul>")
             <h2 id="changes">Schema history</h2>
             <p><span class="legend-chip added">added</span><span class="legend-chip widened">widened</span>\
             <span class="legend-chip mapped">mapped</span><span class="legend-chip converted">converted</span> newest first</p>

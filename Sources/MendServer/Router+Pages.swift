@@ -65,7 +65,8 @@ extension MendRouter {
         let changes = try await engine.schemaChanges(table: table)
         return .html(
             200,
-            Pages.schema(schema, sourceKeys: keys, changes: changes, user: user(who), csrf: csrf(who), pending: try await pendingCount(who))
-        )
+            Pages.schema(
+                schema, sourceKeys: keys, changes: changes, user: user(who), csrf: csrf(who), pending: try await pendingCount(who),
+                children: try await engine.childTables(of: table)))
     }
 }

@@ -41,6 +41,24 @@ import Testing
         await #expect(throws: MCPError.self) { try await c.client.readResource(uri: "mend://schemas/tools/drop_table") }
     }
 
+    /// get_table_schema names a table's child tables (nested_lists: tables), in its declared shape.
+    @Test func tableSchemaListsChildTables() async throws {
+        let engine = try await Backend.sqlite.engine(policy: try PolicyLoader.parse("nested_lists: tables\n"))
+        _ = try await engine.ingest(
+            path: writeLines([#"{"id":1,"payload":{"commits":[{"sha":"a","files":["x"]}]}}"#]), table: "events")
+        let c = try await Connected.make(engine)
+        defer { Task { await c.close() } }
+        let r = try await c.call("get_table_schema", ["table": "events"])
+        let schema = try #require(try await c.client.listTools().tools.first { $0.name == "get_table_schema" }?.outputSchema)
+        #expect(SchemaSubset.problems(try #require(r.structuredContent), against: schema).isEmpty)
+        #expect(
+            r.object["children"]
+                == .array([
+                    .object(["table": "events__payload__commits", "depth": 1]),
+                    .object(["table": "events__payload__commits__files", "depth": 2]),
+                ]))
+    }
+
     /// One pass over every tool, each result checked against its tool's schema, each
     /// error against the error schema.
     @Test func everyAnswerHasTheShapeItsToolDeclares() async throws {

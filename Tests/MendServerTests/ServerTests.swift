@@ -258,6 +258,21 @@ struct ServerTests {
         #expect(try await s.send("GET", "/tables/nope", headers: [cookie]).status == 404)
     }
 
+    /// A webhook's lists as child tables (nested_lists: tables): the table's page links its children.
+    @Test func webhookIntoChildTablesAndTheirTree() async throws {
+        let s = try await TestServer.start(policy: try PolicyLoader.parse("nested_lists: tables\n"))
+        defer { Task { await s.stop() } }
+        _ = try await s.ingest("events", #"[{"id": 1, "payload": {"commits": [{"sha": "a", "files": ["x", "y"]}, {"sha": "b"}]}}]"#)
+        #expect(try await s.count("events") == 1)
+        #expect(try await s.count("events__payload__commits") == 2, "a child table counts its rows")
+        #expect(try await s.count("events__payload__commits__files") == 2)
+        let (cookie, _) = try await s.login(as: "alice")
+        let page = try await s.send("GET", "/tables/events", headers: [cookie])
+        #expect(page.status == 200 && page.body.contains("Child tables"))
+        #expect(page.body.contains(#"href="/tables/events__payload__commits""#))
+        #expect(page.body.contains(#"href="/tables/events__payload__commits__files""#))
+    }
+
     @Test func rejectNeedsAReasonAndOnlyAnApproverDecides() async throws {
         let s = try await TestServer.start()
         defer { Task { await s.stop() } }

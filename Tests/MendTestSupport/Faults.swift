@@ -1,4 +1,5 @@
 public import Foundation
+import MendPipeline
 
 /// The PostgreSQL cluster that fault tests may stop, restart and crash: started by
 /// scripts/with-postgres.sh with PostgreSQL's default settings (fsync on), apart from the
@@ -16,7 +17,7 @@ public enum FaultCluster {
         let fd = open(path, O_CREAT | O_RDWR, 0o644)
         guard fd >= 0 else { throw FaultError(message: "cannot open \(path)") }
         defer { close(fd) }
-        _ = try await offThePool { flock(fd, LOCK_EX) }
+        _ = await offThePool { flock(fd, LOCK_EX) }
         defer { flock(fd, LOCK_UN) }
         return try await body()
     }
@@ -53,13 +54,6 @@ public struct FaultError: Error, CustomStringConvertible {
     public var message: String
     public init(message: String) { self.message = message }
     public var description: String { message }
-}
-
-/// Runs a blocking call on a Dispatch thread, off Swift's cooperative pool.
-public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
-    }
 }
 
 /// A child process running in the background, its standard output and error gathered

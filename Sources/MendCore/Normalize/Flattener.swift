@@ -72,6 +72,9 @@ public struct Flattener: Sendable {
     /// Normalizes with a cache: keys repeat across records, normalization is not free.
     public mutating func normalize(_ key: String) -> String { lookup(key).name }
 
+    /// The key's normalized name and whether it has a letter or digit, from the same cache.
+    public mutating func named(_ key: String) -> (name: String, valid: Bool) { lookup(key) }
+
     private mutating func lookup(_ key: String) -> (name: String, valid: Bool) {
         if let hit = cache[key] { return hit }
         let entry = (name: Identifier.normalize(key), valid: Identifier.hasLetterOrDigit(key))

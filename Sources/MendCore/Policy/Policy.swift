@@ -10,6 +10,12 @@ public enum Contract: String, Codable, Sendable, CaseIterable {
     case discardValue = "discard_value"
 }
 
+/// How lists inside records load (`nested_lists`): kept whole in a JSON column, or as
+/// child tables `parent__field` with one row per element (Unnester.swift, D26).
+public enum NestedLists: String, Codable, Sendable, CaseIterable {
+    case json, tables
+}
+
 /// How much a change may happen without a person.
 public enum Autonomy: String, Codable, Sendable, CaseIterable, Comparable {
     case auto, approve, deny
@@ -45,18 +51,36 @@ public struct TablePolicy: Codable, Sendable, Equatable {
     public var maxColumns: Int?
     /// This table's overflow depth, over the policy's `overflow_depth`.
     public var overflowDepth: Int?
+    /// Lists as JSON or as child tables, over the policy's `nested_lists`.
+    public var nestedLists: NestedLists?
+    /// The nesting budget of this table's rows, over the policy's `max_nesting`.
+    public var maxNesting: Int?
+    /// Key paths of lists that stay JSON even under `nested_lists: tables`.
+    public var keepJSON: [String]?
+    /// The record's natural key (key paths): with child tables, the root row's `_mend_id`
+    /// is derived from it instead of from the record's source position.
+    public var primaryKey: [String]?
 
     enum CodingKeys: String, CodingKey {
         case contracts, autonomy, columns
         case maxAutoRisk = "max_auto_risk"
         case maxColumns = "max_columns"
         case overflowDepth = "overflow_depth"
+        case nestedLists = "nested_lists"
+        case maxNesting = "max_nesting"
+        case keepJSON = "keep_json"
+        case primaryKey = "primary_key"
     }
 
     public init(
         contracts: Contracts? = nil, autonomy: [String: Autonomy]? = nil, columns: [String: Contract]? = nil,
-        maxAutoRisk: Risk? = nil, maxColumns: Int? = nil, overflowDepth: Int? = nil
+        maxAutoRisk: Risk? = nil, maxColumns: Int? = nil, overflowDepth: Int? = nil, nestedLists: NestedLists? = nil,
+        maxNesting: Int? = nil, keepJSON: [String]? = nil, primaryKey: [String]? = nil
     ) {
+        self.nestedLists = nestedLists
+        self.maxNesting = maxNesting
+        self.keepJSON = keepJSON
+        self.primaryKey = primaryKey
         self.contracts = contracts
         self.autonomy = autonomy
         self.columns = columns
@@ -92,6 +116,12 @@ public struct Policy: Codable, Sendable, Equatable {
     /// Nested objects deeper than this many levels load into `_mend_overflow` under their key
     /// path (`overflow_depth`); nil keeps them whole in a json column at depth 4.
     public var overflowDepth: Int?
+    /// Lists as JSON (the default: tables keep their shape) or as child tables.
+    public var nestedLists: NestedLists
+    /// dlt's `max_table_nesting` budget; nil is unlimited (`NestingRule.unlimited`).
+    public var maxNesting: Int?
+    /// Key paths of lists that stay JSON in every table under `nested_lists: tables`.
+    public var keepJSON: [String]
 
     public static let defaultMaxAutoNewColumns = 50
     /// The largest budget Mend accepts: under PostgreSQL's hard limit of 1,600 columns.
@@ -106,6 +136,20 @@ public struct Policy: Codable, Sendable, Equatable {
         case mcpApprovers = "mcp_approvers"
         case maxTableColumns = "max_table_columns"
         case overflowDepth = "overflow_depth"
+        case nestedLists = "nested_lists"
+        case maxNesting = "max_nesting"
+        case keepJSON = "keep_json"
+    }
+
+    /// How `table`'s lists load: nil when they stay JSON (`nested_lists: json`), else the rule
+    /// the Unnester follows for it.
+    public func nesting(table: String) -> NestingRule? {
+        let t = tables[table]
+        guard (t?.nestedLists ?? nestedLists) == .tables else { return nil }
+        return NestingRule(
+            maxNesting: t?.maxNesting ?? maxNesting ?? NestingRule.unlimited,
+            keepJSON: Set(keepJSON + (t?.keepJSON ?? [])), objectDepth: overflowDepth(table: table) ?? 4,
+            primaryKey: t?.primaryKey ?? [])
     }
 
     /// The limits validation applies to the records of `table`.
@@ -128,8 +172,12 @@ public struct Policy: Codable, Sendable, Equatable {
         autonomy: [String: Autonomy] = [:], maxAutoRisk: Risk = .low, tables: [String: TablePolicy] = [:],
         maxValueBytes: Int = RecordLimits.defaultMaxValueBytes, maxRecordFields: Int = RecordLimits.defaultMaxFields,
         maxAutoNewColumns: Int = Policy.defaultMaxAutoNewColumns, mcpApprovers: Set<String> = [],
-        maxTableColumns: Int = RecordLimits.defaultMaxColumns, overflowDepth: Int? = nil
+        maxTableColumns: Int = RecordLimits.defaultMaxColumns, overflowDepth: Int? = nil, nestedLists: NestedLists = .json,
+        maxNesting: Int? = nil, keepJSON: [String] = []
     ) {
+        self.nestedLists = nestedLists
+        self.maxNesting = maxNesting
+        self.keepJSON = keepJSON
         self.maxTableColumns = maxTableColumns
         self.overflowDepth = overflowDepth
         self.contracts = contracts
@@ -154,6 +202,10 @@ public struct Policy: Codable, Sendable, Equatable {
         mcpApprovers = try c.decodeIfPresent(Set<String>.self, forKey: .mcpApprovers) ?? []
         maxTableColumns = try c.decodeIfPresent(Int.self, forKey: .maxTableColumns) ?? RecordLimits.defaultMaxColumns
         overflowDepth = try c.decodeIfPresent(Int.self, forKey: .overflowDepth)
+        nestedLists = try c.decodeIfPresent(NestedLists.self, forKey: .nestedLists) ?? .json
+        maxNesting = try c.decodeIfPresent(Int.self, forKey: .maxNesting)
+        keepJSON = try c.decodeIfPresent([String].self, forKey: .keepJSON) ?? []
+        if let problem = nestingProblem() { throw PolicyError.badLimit(problem.key, problem.why) }
         for (key, value) in [("max_table_columns", maxTableColumns)]
             + tables.compactMap({ t in t.value.maxColumns.map { ("tables.\(t.key).max_columns", $0) } })
         where !(2...Policy.maxTableColumnsCeiling).contains(value) {
@@ -170,6 +222,40 @@ public struct Policy: Codable, Sendable, Equatable {
         {
             throw PolicyError.unknownChangeKind(bad)
         }
+    }
+
+    /// The first nesting setting that is out of range or says nothing (a budget or a
+    /// `keep_json` where every list stays JSON anyway): refused rather than ignored.
+    func nestingProblem() -> (key: String, why: String)? {
+        let anyTables = nestedLists == .tables || tables.values.contains { $0.nestedLists == .tables }
+        var settings: [(key: String, table: String?, nesting: Int?, keep: [String]?)] = [
+            ("", nil, maxNesting, keepJSON.isEmpty ? nil : keepJSON)
+        ]
+        for (name, t) in tables.sorted(by: { $0.key < $1.key }) {
+            settings.append(("tables.\(name).", name, t.maxNesting, t.keepJSON))
+            if let pk = t.primaryKey, pk.isEmpty || pk.contains(where: \.isEmpty) {
+                return ("tables.\(name).primary_key", "list one or more key paths (for example [id]), none empty")
+            }
+        }
+        for s in settings {
+            let tablesHere = s.table.map { (tables[$0]?.nestedLists ?? nestedLists) == .tables } ?? anyTables
+            if let n = s.nesting, n < 0 {
+                return (s.key + "max_nesting", "\(n) must be 0 or more (0 keeps every nested value as JSON in its row)")
+            }
+            if let keep = s.keep, keep.contains(where: \.isEmpty) {
+                return (s.key + "keep_json", "a key path is empty; write paths like payload.pull_request.labels")
+            }
+            let pk = s.table.flatMap { tables[$0]?.primaryKey }
+            if !tablesHere, s.nesting != nil || s.keep != nil || pk != nil {
+                let what = s.nesting != nil ? "max_nesting" : s.keep != nil ? "keep_json" : "primary_key"
+                return (
+                    s.key + what,
+                    "has no effect while lists load as JSON (nested_lists: json\(s.table.map { " for table \($0)" } ?? " everywhere")); "
+                        + "set nested_lists: tables, or remove \(what)"
+                )
+            }
+        }
+        return nil
     }
 
     /// The contract that governs a change of `kind` to `column` of `table`.

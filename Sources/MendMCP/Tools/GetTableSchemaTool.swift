@@ -26,6 +26,6 @@ enum GetTableSchemaTool: MendTool {
         }
         return ToolOutcome(
             summary: "\(table): \(s.0.columns.count) columns, schema version \(s.2.last?.version ?? 1)",
-            value: ToolValue.schema(table: table, s))
+            value: ToolValue.schema(table: table, s, children: try await context.engine.childTables(of: table)))
     }
 }

@@ -235,6 +235,11 @@ enum OutputSchema {
             "mappings": map(of: string(), description: "A key path's own column → the column a map_field sends it to."),
             "conversions": map(of: string(), description: "Column → conversion applied before validation."),
             "history": array(object(["version": integer(), "plan_id": nullable(integer()), "ddl": string()])),
+            "children": array(
+                object(["table": string(), "depth": integer()]),
+                description:
+                    "Child tables (nested_lists: tables), parents before children; join a child's _mend_parent_id to its parent's _mend_id."
+            ),
         ]
     }
 

@@ -94,7 +94,9 @@ enum ToolValue {
     static func storedPlan(_ p: StoredPlan) -> Value { encoded(PlanView(p)) }
 
     /// The schema as tools and the schema resource show it.
-    static func schema(table: String, _ s: (TableSchema, [String: [String]], [StateStore.SchemaVersion])) -> Value {
+    static func schema(
+        table: String, _ s: (TableSchema, [String: [String]], [StateStore.SchemaVersion]), children: [(table: String, depth: Int)] = []
+    ) -> Value {
         let (schema, keys, history) = s
         return .object([
             "table": .string(table), "version": .int(Int(history.last?.version ?? 1)),
@@ -115,6 +117,7 @@ enum ToolValue {
                         "version": .int(Int($0.version)), "plan_id": $0.planID.map { .int(Int($0)) } ?? .null, "ddl": .string($0.ddl),
                     ])
                 }),
+            "children": .array(children.map { .object(["table": .string($0.table), "depth": .int($0.depth)]) }),
         ])
     }
 }

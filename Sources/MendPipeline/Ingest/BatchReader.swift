@@ -14,6 +14,11 @@ struct Pending: Sendable {
     var fields: [FlatField]?
     /// Validation done ahead on the reader's task, against `ReadBatch.validatedAgainst`.
     var fit: Fit?
+    /// With child tables: the record cut into its rows on the reader's task (Nested.swift).
+    var nested: [NestedRow]? = nil
+    /// With child tables: each row's fit, validated ahead against `ReadBatch.nestedAgainst`
+    /// (nil where its table was unknown, or where the reader left it to the commit).
+    var nestedFits: [Fit?]? = nil
 }
 
 /// One batch of input: records, lines that are not records, and where it ends.
@@ -36,6 +41,8 @@ struct ReadBatch: Sendable {
     var overflowed: [String: Drift] = [:]
     /// The policy's overflow depth for this table, for records flattened again.
     var overflowDepth: Int?
+    /// With child tables: the schemas the rows' `nestedFits` were computed against.
+    var nestedAgainst: [String: TableSchema] = [:]
 
     func text(_ p: Pending) -> String { String(decoding: raw[p.raw], as: UTF8.self) }
 
@@ -48,6 +55,54 @@ struct ReadBatch: Sendable {
         let value = raw[p.raw].withUnsafeBufferPointer { try? JSONParser.parse($0) }
         guard case .object(let members)? = value else { return [] }
         return flattener.flatten(members)
+    }
+}
+
+/// With child tables, the schemas of the record tree's tables the reader validates rows
+/// against (set by the engine after tables are created or repaired), and, per parallel part,
+/// a flattener and a validator per table (each part touches only its own).
+final class NestedSchemaBox: Sendable {
+    private let value = NIOLockedValueBox<[String: (TableSchema, RecordLimits)]>([:])
+    func set(_ schemas: [String: (TableSchema, RecordLimits)]) { value.withLockedValue { $0 = schemas } }
+    func get() -> [String: (TableSchema, RecordLimits)] { value.withLockedValue { $0 } }
+}
+
+/// One part's flatteners and validators by table; used by one parallel iteration at a time.
+final class NestedPart: @unchecked Sendable {
+    var index: [String: Int] = [:]
+    var flatteners: [Flattener] = []
+    var validators: [Validator] = []
+
+    /// Forgets the tables whose schema changed since the last batch (once per batch, so rows
+    /// are not compared schema by schema).
+    func prepare(_ schemas: [String: (TableSchema, RecordLimits)]) {
+        for (table, i) in index where schemas[table]?.0 != validators[i].schema { index[table] = nil }
+    }
+
+    /// Validates the rows whose table the reader knows; a row with a key path new to its table,
+    /// or of a table at its column budget (whose overflow the commit records), is left to the commit.
+    func fits(
+        _ rows: [NestedRow], schemas: [String: (TableSchema, RecordLimits)], flattener make: (NestedRow, TableSchema) -> Flattener
+    ) -> [Fit?] {
+        rows.map { row in
+            guard let (schema, limits) = schemas[row.table], schema.columns.count < limits.maxColumns,
+                schema.position(of: Overflow.column) == nil
+            else { return nil }
+            let i: Int
+            if let known = index[row.table] {
+                i = known
+            } else {
+                i = flatteners.count
+                index[row.table] = i
+                flatteners.append(make(row, schema))
+                validators.append(Validator(schema: schema, limits: limits))
+            }
+            let fields = row.links + flatteners[i].flatten(row.members)
+            if fields.contains(where: \.isNew) { return nil }
+            let fit = validators[i].fit(fields)
+            guard case .row = fit else { return nil }
+            return fit
+        }
     }
 }
 
@@ -64,8 +119,9 @@ final class SchemaBox: Sendable {
 /// next batch is parsed while the current one is validated and written: parsing is
 /// half of the hot path, and the database works in parallel on the other half.
 ///
-/// Unchecked Sendable: the ingest loop hands it to exactly one task at a time and
-/// awaits that task before starting the next, so its state is never shared.
+/// Unchecked Sendable: the ingest loop hands it to exactly one read at a time and
+/// awaits that read before starting the next, so its state is never shared (and the reads
+/// run on one serial queue).
 final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     /// Generic, not `any RecordSource`: the per-line read must inline (through an existential
     /// the line closure is not inlined and its captures are boxed: 500k records to PostgreSQL
@@ -88,11 +144,25 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     /// COPY, so one part unless MEND_PARSE_THREADS says otherwise (a remote server).
     private let parts: Int
     private let overflowDepth: Int?
+    /// Cuts a record into its rows (`nested_lists: tables`): the reader then neither flattens
+    /// nor validates; the batch commit does, table by table.
+    /// Its third argument is the part's flattener, whose cache normalizes the keys it walks.
+    private let cut: (@Sendable ([(key: String, value: JSONValue)], Int64, inout Flattener) -> [NestedRow])?
+    /// With `cut`: the tables' schemas rows are validated against ahead, and each part's state.
+    let nestedSchemas = NestedSchemaBox()
+    private let nestedParts: [NestedPart]
+    private let nestedFlattener: (@Sendable (NestedRow, TableSchema) -> Flattener)?
+    /// `next()` blocks (the source's reads, the parts in `concurrentPerform`, and with child
+    /// tables the rows' flattening and validation): it runs here, not on the cooperative pool.
+    private let queue = DispatchQueue(label: "mend.batch-reader")
 
     init(
         reader: Source, table: String, source: String, size: Int, firstBatchMinimum: Int = 0, overflowDepth: Int? = nil,
-        warehouse: any Warehouse
+        warehouse: any Warehouse, cut: (@Sendable ([(key: String, value: JSONValue)], Int64, inout Flattener) -> [NestedRow])? = nil,
+        nestedFlattener: (@Sendable (NestedRow, TableSchema) -> Flattener)? = nil
     ) {
+        self.cut = cut
+        self.nestedFlattener = nestedFlattener
         self.overflowDepth = overflowDepth
         self.firstBatchMinimum = firstBatchMinimum
         self.warehouse = warehouse
@@ -104,7 +174,15 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         let byDialect = warehouse.dialect == .sqlite ? ProcessInfo.processInfo.activeProcessorCount : 1
         parts = max(1, min(4, env ?? byDialect))
         flatteners = Array(repeating: Flattener(overflowDepth: overflowDepth), count: parts)
+        nestedParts = (0..<parts).map { _ in NestedPart() }
         validators = Array(repeating: nil, count: parts)
+    }
+
+    /// Starts reading the next batch on the reader's own queue and returns at once: the
+    /// caller commits the batch it holds meanwhile, and awaits this when it needs the next.
+    func readAhead() -> Task<ReadBatch, Never> {
+        let queue = self.queue
+        return Task.detached { await offThePool(on: queue) { self.next() } }
     }
 
     private enum Item: Sendable {
@@ -160,7 +238,13 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         let chunk = (spans.count + n - 1) / max(n, 1)
         var items = [[Item]](repeating: [], count: n)
         var encoded = [PreparedLoad?](repeating: nil, count: n)
-        let (table, source, warehouse) = (self.table, self.source, self.warehouse)
+        let (table, source, warehouse, cut) = (self.table, self.source, self.warehouse, self.cut)
+        let nestedSchemas = cut == nil ? [:] : self.nestedSchemas.get()
+        b.nestedAgainst = nestedSchemas.mapValues(\.0)
+        // Rows are validated ahead only when the reader parses in parallel parts (SQLite, or
+        // MEND_PARSE_THREADS): with one part it would take on the commit's half of the work in series.
+        let (nestedParts, nestedFlattener) = (self.nestedParts, parts > 1 ? self.nestedFlattener : nil)
+        for part in nestedParts { part.prepare(nestedSchemas) }
         // Encode for the bulk load here only when parsing runs in parallel; with one
         // parsing thread the reader is the bottleneck and the engine, mostly waiting on
         // the database, encodes faster (measured: 5.4 s vs 6.6 s median for 1M on PostgreSQL).
@@ -198,6 +282,16 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                                         reason:
                                                             "line \(line): a JSON \(value.kindName) is not a record; each line must be a JSON object"
                                                     )))
+                                            continue
+                                        }
+                                        if let cut {
+                                            let rows = cut(members, line, &fl[k])
+                                            let fits = nestedFlattener.map {
+                                                nestedParts[k].fits(rows, schemas: nestedSchemas, flattener: $0)
+                                            }
+                                            local.append(
+                                                .record(
+                                                    Pending(line: line, raw: range, fields: nil, fit: nil, nested: rows, nestedFits: fits)))
                                             continue
                                         }
                                         let fields = fl[k].flatten(members)

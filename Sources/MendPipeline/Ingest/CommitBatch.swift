@@ -171,7 +171,7 @@ extension Engine {
     /// the batch (a file), or the source's own record of it (a stream's committed ranges).
     /// A batch that committed is not run again; one that did not is run again whole.
     /// Nil when the batch was found committed: its counts are not known again.
-    private func commitOnce<T: Sendable>(
+    func commitOnce<T: Sendable>(
         _ work: @escaping @Sendable (StateTransaction) async throws -> T, source: any RecordSource, table: String,
         through offset: StateStore.Offset, keepsOffset: Bool, lines: Int
     ) async throws -> T? {

@@ -68,6 +68,9 @@ extension Engine {
         let actor = who ?? self.actor
         if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
         try await bootstrap()
+        if let rule = policy.nesting(table: table) {
+            return try await ingestNested(source: source, table: table, rule: rule, resume: resume, actor: actor, progress: progress)
+        }
         let started = Date()
         var summary = IngestSummary(table: table)
         let sourceName = source.name
@@ -87,10 +90,10 @@ extension Engine {
             firstBatchMinimum: schema == nil ? SchemaInference.firstSchemaWindow : 0,
             overflowDepth: policy.overflowDepth(table: table), warehouse: warehouse)
         batches.schema.set(schema, limits: policy.recordLimits(table: table))
-        var reading = Task.detached { batches.next() }
+        var reading = batches.readAhead()
         while true {
             let read = await reading.value
-            if !read.atEnd { reading = Task.detached { batches.next() } }  // parse ahead while this batch commits
+            if !read.atEnd { reading = batches.readAhead() }  // parse ahead while this batch commits
             let batch = read.records
             if batch.isEmpty && read.quarantined.isEmpty && read.lines == 0 { break }
             summary.lines += Int64(read.lines)

@@ -12,6 +12,10 @@ enum Park {
     struct Item: Sendable {
         var drifts: [Drift]
         var record: ParkedRecord
+        /// The table whose incident gets the record, when not the one it is parked under: a
+        /// record with child tables parks whole under its root table, into the incident of the
+        /// child table that drifted (Nested.swift).
+        var incidentTable: String? = nil
         var signature: String { Drift.signature(of: drifts) }
     }
 
@@ -20,7 +24,7 @@ enum Park {
         -> (opened: Int64, touched: Set<Int64>)
     {
         guard !items.isEmpty else { return (0, []) }
-        var open = try await tx.openIncidentIDs(table)
+        var openByTable: [String: [String: Int64]] = [table: try await tx.openIncidentIDs(table)]
         var opened: Int64 = 0
         var touched = Set<Int64>()
         var records: [ParkedRecord] = []
@@ -28,11 +32,13 @@ enum Park {
         for item in items {
             var r = item.record
             let signature = item.signature
-            if let id = open[signature] {
+            let table = item.incidentTable ?? table
+            if openByTable[table] == nil { openByTable[table] = try await tx.openIncidentIDs(table) }
+            if let id = openByTable[table]?[signature] {
                 r.incidentID = id
             } else {
                 let id = try await tx.createIncident(table: table, signature: signature, drifts: item.drifts)
-                open[signature] = id
+                openByTable[table, default: [:]][signature] = id
                 opened += 1
                 r.incidentID = id
                 try await tx.audit(

@@ -39,6 +39,19 @@ extension Engine {
         return (schema, schema.sources(overflowKeys: try await recordedOverflowKeys(table: table)), history)
     }
 
+    /// The child tables of `table` (`nested_lists: tables`, D26), parents before their
+    /// children, each with its depth below `table`: found by the `parent__field` names.
+    public func childTables(of given: String) async throws -> [(table: String, depth: Int)] {
+        try await bootstrap()
+        let table = Identifier.canonical(given)
+        let all = try await state.transaction { tx in try await tx.managedTables() }
+        let children = all.filter { $0.hasPrefix(table + Flattener.separator) }.sorted()
+        return children.map { child in
+            let parents = children.filter { $0 != child && child.hasPrefix($0 + Flattener.separator) }.count
+            return (child, parents + 1)
+        }
+    }
+
     public func parkedRecord(id: Int64) async throws -> ParkedRecord? {
         try await bootstrap()
         return try await state.transaction { tx in try await tx.parkedRecord(id: id) }

@@ -22,13 +22,15 @@ enum PolicyShape {
     static var autonomy: PolicyShape {
         .dictionary(keys: OperationKind.allCases.map(\.rawValue), of: .oneOf(Autonomy.allCases.map(\.rawValue)))
     }
+    static var nestedLists: PolicyShape { .oneOf(NestedLists.allCases.map(\.rawValue)) }
     static var risk: PolicyShape { .oneOf(Risk.allCases.map(\.rawValue)) }
     static var contracts: PolicyShape { .map(["tables": contract, "columns": contract, "data_type": contract]) }
 
     static var table: PolicyShape {
         .map([
             "contracts": contracts, "autonomy": autonomy, "columns": .dictionary(keys: nil, of: contract), "max_auto_risk": risk,
-            "max_columns": .integer, "overflow_depth": .integer,
+            "max_columns": .integer, "overflow_depth": .integer, "nested_lists": nestedLists, "max_nesting": .integer,
+            "keep_json": .list(of: .text), "primary_key": .list(of: .text),
         ])
     }
 
@@ -37,6 +39,7 @@ enum PolicyShape {
             "contracts": contracts, "autonomy": autonomy, "max_auto_risk": risk, "tables": .dictionary(keys: nil, of: table),
             "max_value_bytes": .integer, "max_record_fields": .integer, "max_auto_new_columns": .integer,
             "mcp_approvers": .list(of: .text), "max_table_columns": .integer, "overflow_depth": .integer, "notify": .any,
+            "nested_lists": nestedLists, "max_nesting": .integer, "keep_json": .list(of: .text),
         ])
     }
 
@@ -161,6 +164,15 @@ extension PolicyLoader {
             out.append(
                 "  overflow_depth: \(policy.overflowDepth(table: table).map(String.init) ?? "none (objects deeper than 4 levels stay whole)")"
             )
+            if let rule = policy.nesting(table: table) {
+                let budget = rule.maxNesting >= NestingRule.unlimited ? "unlimited" : String(rule.maxNesting)
+                out.append(
+                    "  nested_lists: tables (max_nesting \(budget), keep_json \(rule.keepJSON.isEmpty ? "none" : rule.keepJSON.sorted().joined(separator: ", ")), "
+                        + "root id from \(rule.primaryKey.isEmpty ? "the source position" : "primary_key " + rule.primaryKey.joined(separator: ", ")))"
+                )
+            } else {
+                out.append("  nested_lists: json (lists stay whole in a json column)")
+            }
         }
         out.append(
             "limits: max_value_bytes \(policy.maxValueBytes), max_record_fields \(policy.maxRecordFields), "

@@ -21,6 +21,12 @@ extension Engine {
         let plan = try await currentPlan(incidentID: incidentID)
         let quarantineAll = plan?.plan.status == .applied && plan?.plan.operations.contains(where: { $0.kind == .quarantine }) == true
         let table = incident.table
+        // Records with child tables park under their root table: they replay whole.
+        let first = try await state.transaction { tx in try await tx.parkedRecords(incidentID: incidentID, limit: 1).first?.table }
+        if let root = first, let rule = policy.nesting(table: root) {
+            return try await replayNested(
+                incident: incident, root: root, rule: rule, quarantineAll: quarantineAll, plan: plan?.plan.id, by: who)
+        }
         let limits = policy.recordLimits(table: table)
         let overflowDepth = policy.overflowDepth(table: table)
         var result = ReplayResult()

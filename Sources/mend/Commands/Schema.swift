@@ -29,6 +29,12 @@ struct SchemaCommand: AsyncParsableCommand {
         var columns: [Col]
         var mappings: [String: String]
         var history: [StateStore.SchemaVersion]
+        /// Child tables (`nested_lists: tables`), parents before children.
+        var children: [Child]
+    }
+    struct Child: Encodable {
+        var table: String
+        var depth: Int
     }
 
     func run() async throws {
@@ -41,7 +47,10 @@ struct SchemaCommand: AsyncParsableCommand {
                 name: $0.name, type: $0.type?.rawValue, declared_type: $0.declaredType, nullable: $0.nullable,
                 source_keys: keys[$0.name] ?? [], source_paths: (keys[$0.name] ?? []).map(KeyPath.segments))
         }
-        if output.json { return try printJSON(Out(table: table, columns: cols, mappings: schema.mappings, history: history)) }
+        let children = try await engine.childTables(of: table).map { Child(table: $0.table, depth: $0.depth) }
+        if output.json {
+            return try printJSON(Out(table: table, columns: cols, mappings: schema.mappings, history: history, children: children))
+        }
         print("\(table) (schema version \(history.last?.version ?? 1))")
         // Pad to the longest name, never cut it: two long names that share a prefix must
         // not print as the same column.
@@ -53,5 +62,10 @@ struct SchemaCommand: AsyncParsableCommand {
         }
         for (s, c) in schema.mappings.sorted(by: { $0.key < $1.key }) { print("  mapping: \(s) → \(c)") }
         for h in history { print("  v\(h.version): \(h.ddl)") }
+        if !children.isEmpty {
+            // The tree of child tables: join on _mend_parent_id = parent's _mend_id.
+            print("child tables (join _mend_parent_id to the parent's _mend_id):")
+            for c in children { print(String(repeating: "  ", count: c.depth) + "└ " + c.table) }
+        }
     }
 }

@@ -1,0 +1,445 @@
+import Crypto
+import Foundation
+import MendCore
+import MendStore
+
+/// The ids of nested rows (D26): stable, so that a resumed ingest, a redelivered message
+/// and a replayed record write the same ids at every level.
+enum NestedIDs {
+    /// The root row's id: from the policy's `primary_key` when declared and present, else
+    /// from the record's source position (source name and line, offset or sequence).
+    static func root(table: String, members: [(key: String, value: JSONValue)], rule: NestingRule, source: String, line: Int64)
+        -> String
+    {
+        if !rule.primaryKey.isEmpty, let key = Unnester.naturalKey(members, paths: rule.primaryKey) {
+            return digest(["mend.root.key", table, key])
+        }
+        return digest(["mend.root.position", table, source, String(line)])
+    }
+
+    /// A child row's id: its parent's id, the list's key path within the parent, the index.
+    static func child(parent: String, path: String, index: Int) -> String {
+        digest(["mend.child", parent, path, String(index)])
+    }
+
+    private static let hex = Array("0123456789abcdef".utf8)
+
+    /// The first 128 bits of SHA-256 over the parts (each ended by a NUL), as 32 hex digits.
+    static func digest(_ parts: [String]) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(parts.reduce(0) { $0 + $1.utf8.count + 1 })
+        for p in parts {
+            bytes.append(contentsOf: p.utf8)
+            bytes.append(0)
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        for b in SHA256.hash(data: bytes).prefix(16) {
+            out.append(hex[Int(b >> 4)])
+            out.append(hex[Int(b & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// One record cut into its rows (nil when its text is not a JSON object).
+struct NestedUnit: Sendable {
+    var line: Int64
+    var rows: [NestedRow]?
+}
+
+/// A record problem that rolls its batch back: the database refused a row of these records
+/// (unit index → the drift that says so). The batch runs again with those records parked whole.
+struct NestedRejection: Error {
+    var units: [Int: (table: String, drift: Drift)]
+}
+
+/// Records with child tables (`nested_lists: tables`): each record is one unit. Its root row
+/// and all its child rows load in one transaction, or it parks whole (under its root table,
+/// into the incident of the table whose row drifted), or it is quarantined whole.
+extension Engine {
+    /// The ingest loop for a table whose lists load as child tables. The reader only parses;
+    /// records are cut into rows, flattened and validated table by table at the commit.
+    func ingestNested<Source: RecordSource>(
+        source: Source, table: String, rule: NestingRule, resume: Bool, actor: String, progress: (@Sendable (Int64) -> Void)?
+    ) async throws -> IngestSummary {
+        let started = Date()
+        var summary = IngestSummary(table: table)
+        let sourceName = source.name
+        if resume, source.isResumable {
+            if let off = try await state.transaction({ tx in try await tx.offset(source: sourceName, table: table) }) {
+                source.resume(from: off)
+                summary.skippedByResume = off.line
+            }
+        }
+        var schemas: [String: TableSchema] = [:]
+        if let root = try await state.transaction({ tx in try await tx.schema(table) }) { schemas[table] = root }
+        var settled = Set<Int64>()
+        let overflowDepth = policy.overflowDepth(table: table)
+        let batches = BatchReader(
+            reader: source, table: table, source: sourceName, size: batchSize,
+            firstBatchMinimum: schemas[table] == nil ? SchemaInference.firstSchemaWindow : 0,
+            overflowDepth: policy.overflowDepth(table: table), warehouse: warehouse,
+            cut: { members, line, names in
+                Engine.rows(members, table: table, rule: rule, source: sourceName, line: line, names: &names)
+            },
+            nestedFlattener: { row, schema in
+                // The reader only proposes: new key paths get their columns at the commit, in order.
+                var f = Engine.nestedFlattener(budget: row.budget, rule: rule, overflowDepth: overflowDepth, keys: schema.keys)
+                f.assigns = false
+                return f
+            })
+        var reading = batches.readAhead()
+        while true {
+            let read = await reading.value
+            if !read.atEnd { reading = batches.readAhead() }  // cut and validate ahead while this batch commits
+            if read.records.isEmpty && read.quarantined.isEmpty && read.lines == 0 { break }
+            summary.lines += Int64(read.lines)
+            let units = cut(read, table: table, rule: rule, source: sourceName)
+            try await ensureNestedTables(units, root: table, rule: rule, schemas: &schemas, by: actor)
+            batches.nestedSchemas.set(readerSchemas(schemas))
+            let r: BatchResult
+            do {
+                r = try await commitNested(table: table, source: source, read: read, units: units, rule: rule, schemas: schemas, by: actor)
+            } catch StoreError.staleSchema {
+                // Altered by hand, or another worker gave a key path its column first: read
+                // every table of the record again and cut the same batch again.
+                schemas = try await reloadSchemas(Array(schemas.keys))
+                try await ensureNestedTables(units, root: table, rule: rule, schemas: &schemas, by: actor)
+                r = try await commitNested(table: table, source: source, read: read, units: units, rule: rule, schemas: schemas, by: actor)
+            }
+            if r.addedKeys {
+                // The key paths the batch gave columns are in the stored maps now: read them, so
+                // the next batches flatten against them (and the reader validates ahead again).
+                schemas = try await reloadSchemas(Array(schemas.keys))
+                batches.nestedSchemas.set(readerSchemas(schemas))
+            }
+            try await source.acknowledge(through: read.offset)
+            summary.loaded += r.loaded
+            summary.parked += r.parked
+            summary.quarantined += r.quarantined
+            summary.coerced += r.coerced
+            summary.incidentsOpened += r.opened
+            progress?(summary.lines)
+            if !r.touched.isSubset(of: settled) {
+                let before = try await state.transaction { tx in try await tx.counts(table: table) }
+                settled = []
+                // Every table of the tree can hold incidents: the root first, then the children
+                // in name order (a parent before its children).
+                for t in [table] + schemas.keys.filter({ $0 != table }).sorted() {
+                    let outcome = try await repairSettling(table: t, by: actor)
+                    summary.repaired += outcome.applied
+                    settled.formUnion(outcome.waiting.union(outcome.pending).union(outcome.refused))
+                }
+                let after = try await state.transaction { tx in try await tx.counts(table: table) }
+                summary.replayedLoaded += max(0, after.loaded - before.loaded)
+                summary.replayedQuarantined += max(0, after.quarantined - before.quarantined)
+                schemas = try await reloadSchemas(Array(schemas.keys))
+                batches.nestedSchemas.set(readerSchemas(schemas))
+            }
+            if read.atEnd { break }
+        }
+        let family = Array(schemas.keys)
+        (summary.pendingApproval, summary.stillParked) = try await state.transaction { tx in
+            var pending: [Int64] = []
+            for t in family { pending += try await tx.incidents(table: t, status: .pendingApproval).map(\.id) }
+            return (pending.sorted(), try await tx.counts(table: table).parked)
+        }
+        summary.seconds = Date().timeIntervalSince(started)
+        return summary
+    }
+
+    /// Each record of the batch cut into its rows (by the reader, or here), with ids from its
+    /// source position or key.
+    func cut(_ read: ReadBatch, table: String, rule: NestingRule, source: String) -> [NestedUnit] {
+        read.records.map { p in
+            if let rows = p.nested { return NestedUnit(line: p.line, rows: rows) }
+            let value = read.raw[p.raw].withUnsafeBufferPointer { try? JSONParser.parse($0) }
+            guard case .object(let members)? = value else { return NestedUnit(line: p.line, rows: nil) }
+            return NestedUnit(line: p.line, rows: Self.rows(members, table: table, rule: rule, source: source, line: p.line))
+        }
+    }
+
+    static func rows(
+        _ members: [(key: String, value: JSONValue)], table: String, rule: NestingRule, source: String, line: Int64,
+        names: inout Flattener
+    ) -> [NestedRow] {
+        let rootID = NestedIDs.root(table: table, members: members, rule: rule, source: source, line: line)
+        return Unnester.unnest(members, table: table, rootID: rootID, rule: rule, names: &names, childID: NestedIDs.child)
+    }
+
+    static func rows(_ members: [(key: String, value: JSONValue)], table: String, rule: NestingRule, source: String, line: Int64)
+        -> [NestedRow]
+    {
+        var names = Flattener()
+        return rows(members, table: table, rule: rule, source: source, line: line, names: &names)
+    }
+
+    /// The schemas the reader validates rows against, with each table's limits.
+    func readerSchemas(_ schemas: [String: TableSchema]) -> [String: (TableSchema, RecordLimits)] {
+        Dictionary(uniqueKeysWithValues: schemas.map { ($0.key, ($0.value, policy.recordLimits(table: $0.key))) })
+    }
+
+    func reloadSchemas(_ tables: [String]) async throws -> [String: TableSchema] {
+        try await state.transaction { tx in
+            var out: [String: TableSchema] = [:]
+            for t in tables { if let s = try await tx.schema(t) { out[t] = s } }
+            return out
+        }
+    }
+
+    /// A flattener for rows with `budget`: objects flatten while the nesting budget lasts (and
+    /// no deeper than the overflow depth).
+    static func nestedFlattener(budget: Int, rule: NestingRule, overflowDepth: Int?, keys: KeyMap) -> Flattener {
+        var f = Flattener(overflowDepth: overflowDepth, keys: keys, assigns: true)
+        let depth = rule.flattenDepth(budget: budget)
+        // Objects the budget stops stay JSON in their column; only the overflow depth sends them to overflow.
+        if depth < f.maxDepth { f.deepToOverflow = false }
+        f.maxDepth = depth
+        return f
+    }
+
+    /// The fields of one row: the linking columns first, then the flattened members.
+    static func fields(of row: NestedRow, with flattener: inout Flattener) -> [FlatField] {
+        row.links + flattener.flatten(row.members)
+    }
+
+    /// Creates the tables the batch's rows need that do not exist yet, each from the types of
+    /// its first rows (through the same plan, guard and policy as any new table).
+    func ensureNestedTables(
+        _ units: [NestedUnit], root: String, rule: NestingRule, schemas: inout [String: TableSchema], by actor: String
+    ) async throws {
+        var order: [String] = []
+        var budgets: [String: Int] = [:]
+        var window: [String: [NestedRow]] = [:]
+        for unit in units {
+            for row in unit.rows ?? [] where schemas[row.table] == nil {
+                if budgets[row.table] == nil {
+                    order.append(row.table)
+                    budgets[row.table] = row.budget
+                }
+                if window[row.table, default: []].count < SchemaInference.firstSchemaWindow { window[row.table, default: []].append(row) }
+            }
+        }
+        for table in order {
+            let found = try await state.transaction { tx in (try await tx.schema(table), try await tx.keyMap(table)) }
+            if let existing = found.0 {
+                schemas[table] = existing
+                continue
+            }
+            var flattener = Self.nestedFlattener(
+                budget: budgets[table] ?? rule.maxNesting, rule: rule, overflowDepth: policy.overflowDepth(table: root), keys: found.1)
+            let fields = firstWindow((window[table] ?? []).map { Self.fields(of: $0, with: &flattener) })
+            if let created = try await createTable(table, from: fields, keys: flattener.added, by: actor) {
+                schemas[table] = created
+            }
+        }
+    }
+
+    /// One transaction for the batch: the rows of every record that fits in all its tables,
+    /// each drifting record parked whole, the records that are not objects quarantined, the
+    /// counters (of records, under the root table) and the source position.
+    func commitNested(
+        table: String, source input: any RecordSource, read: ReadBatch, units: [NestedUnit], rule: NestingRule,
+        schemas: [String: TableSchema], by actor: String
+    ) async throws -> BatchResult {
+        let source = input.name
+        let offset = read.offset
+        let keepsOffset = input.isResumable
+        var index: [String: Int] = [:]
+        var names: [String] = []
+        var flatteners: [Flattener] = []
+        var validators: [Validator] = []
+        var columns: [[Column]] = []
+        for (t, schema) in schemas.sorted(by: { $0.key < $1.key }) {
+            index[t] = names.count
+            names.append(t)
+            flatteners.append(
+                Self.nestedFlattener(
+                    budget: rule.maxNesting, rule: rule, overflowDepth: policy.overflowDepth(table: table), keys: schema.keys))
+            validators.append(Validator(schema: schema, limits: policy.recordLimits(table: t)))
+            columns.append(schema.columns)
+        }
+        var levelSet = Array(repeating: false, count: names.count)
+        // The reader's fits hold for a table whose schema has not changed since it read the batch.
+        let ahead = names.map { read.nestedAgainst[$0] != nil && read.nestedAgainst[$0] == schemas[$0] }
+        var rows: [[[SQLValue]]] = Array(repeating: [], count: names.count)
+        var origins: [[Int]] = Array(repeating: [], count: names.count)
+        var parked: [Park.Item] = []
+        var quarantine = read.quarantined
+        var result = BatchResult()
+        var loadedUnits: [Int] = []
+        for (u, unit) in units.enumerated() {
+            let p = read.records[u]
+            guard let unitRows = unit.rows else {
+                quarantine.append(
+                    QuarantinedRecord(
+                        table: table, source: source, line: unit.line, raw: read.text(p), reason: "line \(unit.line): not a JSON object"))
+                continue
+            }
+            var fitted: [(Int, [SQLValue])] = []
+            var coerced = 0
+            var drifted: (table: String, drifts: [Drift])? = nil
+            var discarded: String? = nil
+            for (j, row) in unitRows.enumerated() {
+                if let i = index[row.table], ahead[i], case .row(let values, let c)? = p.nestedFits?[j] {
+                    fitted.append((i, values))
+                    coerced += c
+                    continue
+                }
+                guard let i = index[row.table] else {
+                    // Its table could not be created (no column to create it from).
+                    drifted = (
+                        row.table,
+                        [
+                            Drift(
+                                kind: .unknownField, column: "", sourceKey: "", observed: nil, expected: nil,
+                                reason: "table \(row.table) does not exist")
+                        ]
+                    )
+                    break
+                }
+                if !levelSet[i] {
+                    // The flattener's depth depends on the rows' budget (how far below the root the table is).
+                    let keys = flatteners[i].keys
+                    flatteners[i] = Self.nestedFlattener(
+                        budget: row.budget, rule: rule, overflowDepth: policy.overflowDepth(table: table), keys: keys)
+                    levelSet[i] = true
+                }
+                let fields = Self.fields(of: row, with: &flatteners[i])
+                switch validators[i].fit(fields) {
+                case .row(let values, let c):
+                    fitted.append((i, values))
+                    coerced += c
+                case .drifts(var drifts):
+                    // The table's discard contracts apply to its rows; a discarded row sets the whole record aside.
+                    var validator: Validator? = validators[i]
+                    switch applyContracts(table: row.table, drifts: &drifts, fields: fields, validator: &validator) {
+                    case .load(let values, let c):
+                        fitted.append((i, values))
+                        coerced += c
+                    case .quarantine(let why): discarded = row.table == table ? why : "in child table \(row.table): \(why)"
+                    case .park: drifted = (row.table, drifts)
+                    }
+                }
+                if drifted != nil || discarded != nil { break }
+            }
+            if let why = discarded {
+                quarantine.append(QuarantinedRecord(table: table, source: source, line: unit.line, raw: read.text(p), reason: why))
+                continue
+            }
+            if let d = drifted {
+                parked.append(
+                    Park.Item(
+                        drifts: d.drifts,
+                        record: ParkedRecord(
+                            table: table, source: source, line: unit.line, record: read.text(p), drifts: d.drifts,
+                            reason: Self.reason(d.table, root: table, d.drifts)),
+                        incidentTable: d.table))
+                continue
+            }
+            for (i, values) in fitted {
+                rows[i].append(values)
+                origins[i].append(u)
+            }
+            loadedUnits.append(u)
+            result.coerced += Int64(coerced)
+        }
+        // New key paths get their columns in a short transaction first (as CommitBatch does).
+        var addedKeys: [(String, [(key: String, column: String)])] = []
+        for (i, name) in names.enumerated() where !flatteners[i].added.isEmpty { addedKeys.append((name, flatteners[i].added)) }
+        if !addedKeys.isEmpty {
+            let keys = addedKeys
+            try await state.transaction { tx in for (t, k) in keys { try await tx.addKeys(t, k) } }
+        }
+        var overflow: [(String, [Drift])] = []
+        for (i, name) in names.enumerated() {
+            let o = try await unrecordedOverflow(validators[i].overflowed, table: name)
+            if !o.isEmpty { overflow.append((name, o)) }
+        }
+        let toQuarantine = quarantine
+        let inputCount = units.count + read.quarantined.count
+        let notifier = self.notifier
+        let batchRows = rows
+        let batchOrigins = origins
+        let batchColumns = columns
+        let batchNames = names
+        let recordOverflow = overflow
+        let texts: @Sendable (Int) -> String = { u in read.text(read.records[u]) }
+        let lines = units.map(\.line)
+        var rejected: [Int: (table: String, drift: Drift)] = [:]
+        let coerced = result.coerced
+        while true {
+            let skip = rejected
+            let parkedNow =
+                parked
+                + skip.sorted(by: { $0.key < $1.key }).map { (u, why) in
+                    Park.Item(
+                        drifts: [why.drift],
+                        record: ParkedRecord(
+                            table: table, source: source, line: lines[u], record: texts(u), drifts: [why.drift],
+                            reason: Self.reason(why.table, root: table, [why.drift])),
+                        incidentTable: why.table)
+                }
+            let loaded = loadedUnits.count - skip.count
+            let work: @Sendable (StateTransaction) async throws -> (Int64, Set<Int64>) = { tx in
+                var refused: [Int: (table: String, drift: Drift)] = [:]
+                var childRows: [(String, Int)] = []
+                for (i, name) in batchNames.enumerated() where !batchRows[i].isEmpty {
+                    var keep: [[SQLValue]] = []
+                    var keepOrigins: [Int] = []
+                    for (r, u) in batchOrigins[i].enumerated() where skip[u] == nil {
+                        keep.append(batchRows[i][r])
+                        keepOrigins.append(u)
+                    }
+                    if keep.isEmpty { continue }
+                    // A child table counts its rows (in = loaded); the root counts records, below.
+                    if name != table { childRows.append((name, keep.count)) }
+                    for (r, message) in try await tx.session.loadIsolating(table: name, columns: batchColumns[i], rows: keep) {
+                        let drift = Drift(
+                            kind: .typeMismatch, column: "", sourceKey: "", observed: nil, expected: nil,
+                            reason: "the database rejected the row: \(message)")
+                        refused[keepOrigins[r]] = (name, drift)
+                    }
+                }
+                // A record is one unit: its other rows must not stay loaded without it.
+                if !refused.isEmpty { throw NestedRejection(units: refused) }
+                var (opened, touched) = try await Park.park(parkedNow, table: table, actor: actor, notifier: notifier, in: tx)
+                for (name, drifts) in recordOverflow {
+                    if try await Engine.recordOverflow(drifts, table: name, actor: actor, in: tx) != nil { opened += 1 }
+                }
+                try await Park.quarantine(toQuarantine, table: table, actor: actor, in: tx)
+                try await tx.addCounters(table, input: inputCount, loaded: loaded, coerced: Int(coerced))
+                for (name, n) in childRows { try await tx.addCounters(name, input: n, loaded: n, coerced: 0) }
+                try await tx.recordMinute(
+                    table: table,
+                    .init(
+                        loaded: Int64(loaded), parked: Int64(parkedNow.count), quarantined: Int64(toQuarantine.count), coerced: coerced))
+                if keepsOffset { try await tx.setOffset(source: source, table: table, offset) }
+                try await input.commit(through: offset, in: tx)
+                return (opened, touched)
+            }
+            do {
+                let (opened, touched) =
+                    try await commitOnce(work, source: input, table: table, through: offset, keepsOffset: keepsOffset, lines: read.lines)
+                    ?? (0, [])
+                result.opened = opened
+                result.touched = touched
+                result.loaded = Int64(loaded)
+                result.parked = Int64(parkedNow.count)
+                break
+            } catch let e as NestedRejection {
+                rejected.merge(e.units) { a, _ in a }
+            }
+        }
+        for (name, drifts) in overflow { markOverflowRecorded(drifts, table: name) }
+        result.quarantined = Int64(quarantine.count)
+        result.addedKeys = !addedKeys.isEmpty
+        return result
+    }
+
+    static func reason(_ driftTable: String, root: String, _ drifts: [Drift]) -> String {
+        let text = drifts.map(\.reason).joined(separator: "; ")
+        return driftTable == root ? text : "in child table \(driftTable): \(text)"
+    }
+}

@@ -1,0 +1,401 @@
+import Foundation
+import MendCore
+import MendPipeline
+import MendStore
+import MendTestSupport
+import Testing
+
+/// Nested lists as child tables (issue 31, D26), on SQLite and PostgreSQL: payload shapes of
+/// public APIs, the linking columns, exactly-once across a resume, a record as one unit.
+@Suite struct NestedTests {
+    static func policy(_ extra: String = "") throws -> Policy { try PolicyLoader.parse("nested_lists: tables\n" + extra) }
+
+    /// GitHub push events: commits with an author object, and a list of added files.
+    static func push(_ i: Int, commits: Int) -> String {
+        let list = (0..<commits).map { c in
+            #"{"sha":"s\#(i)_\#(c)","message":"m\#(c)","author":{"name":"dev\#(c)","email":"d\#(c)@example.com"},"distinct":true,"added":["a\#(c).swift","b\#(c).swift"]}"#
+        }
+        return
+            #"{"id":"\#(i)","type":"PushEvent","actor":{"login":"u\#(i)"},"repo":{"name":"o/r"},"payload":{"push_id":\#(i),"size":\#(commits),"ref":"refs/heads/main","commits":[\#(list.joined(separator: ","))]}}"#
+    }
+
+    static func count(_ engine: Engine, _ table: String) async throws -> Int64 {
+        try await engine.rows("SELECT COUNT(*) FROM \(engine.tableRef(table))").first?.first?.int ?? -1
+    }
+
+    /// Rows of `child` whose parent is missing from `parent`: must be 0.
+    static func orphans(_ engine: Engine, _ child: String, _ parent: String) async throws -> Int64 {
+        try await engine.rows(
+            "SELECT COUNT(*) FROM \(engine.tableRef(child)) c LEFT JOIN \(engine.tableRef(parent)) p ON p._mend_id = c._mend_parent_id WHERE p._mend_id IS NULL"
+        ).first?.first?.int ?? -1
+    }
+
+    /// Parents whose children's `_mend_list_idx` do not run 0..n-1: must be 0.
+    static func badRuns(_ engine: Engine, _ child: String) async throws -> Int64 {
+        try await engine.rows(
+            "SELECT COUNT(*) FROM (SELECT _mend_parent_id FROM \(engine.tableRef(child)) GROUP BY _mend_parent_id "
+                + "HAVING MIN(_mend_list_idx) <> 0 OR MAX(_mend_list_idx) <> COUNT(*) - 1 OR COUNT(DISTINCT _mend_list_idx) <> COUNT(*)) x"
+        ).first?.first?.int ?? -1
+    }
+
+    static func duplicates(_ engine: Engine, _ table: String) async throws -> Int64 {
+        try await engine.rows("SELECT COUNT(*) - COUNT(DISTINCT _mend_id) FROM \(engine.tableRef(table))").first?.first?.int ?? -1
+    }
+
+    @Test(arguments: Backend.available)
+    func pushEventsBecomeJoinableTables(_ backend: Backend) async throws {
+        let engine = try await backend.engine(policy: try Self.policy())
+        let lines = (1...300).map { Self.push($0, commits: $0 % 4) }  // 0..3 commits, 450 in all
+        let s = try await engine.ingest(path: writeLines(lines), table: "events")
+        #expect(s.loaded == 300 && s.parked == 0 && s.quarantined == 0, "\(s)")
+        #expect(try await Self.count(engine, "events") == 300)
+        #expect(try await Self.count(engine, "events__payload__commits") == 450)
+        #expect(try await Self.count(engine, "events__payload__commits__added") == 900)
+        #expect(try await Self.orphans(engine, "events__payload__commits", "events") == 0)
+        #expect(try await Self.orphans(engine, "events__payload__commits__added", "events__payload__commits") == 0)
+        #expect(try await Self.badRuns(engine, "events__payload__commits") == 0)
+        #expect(try await Self.badRuns(engine, "events__payload__commits__added") == 0)
+        // The author object flattened into the child's columns; the root id reaches every row.
+        let joined = try await engine.rows(
+            "SELECT e.id, c.author__name, a.value FROM \(engine.tableRef("events")) e "
+                + "JOIN \(engine.tableRef("events__payload__commits")) c ON c._mend_parent_id = e._mend_id "
+                + "JOIN \(engine.tableRef("events__payload__commits__added")) a ON a._mend_root_id = e._mend_id AND a._mend_parent_id = c._mend_id "
+                + "WHERE e.id = '7' ORDER BY c._mend_list_idx, a._mend_list_idx")
+        #expect(joined.map { $0[1].string ?? "" } == ["dev0", "dev0", "dev1", "dev1", "dev2", "dev2"])
+        #expect(joined.map { $0[2].string ?? "" } == ["a0.swift", "b0.swift", "a1.swift", "b1.swift", "a2.swift", "b2.swift"])
+        // The root keeps its scalars and objects, not the list.
+        let (root, _, _) = try #require(try await engine.schema(table: "events"))
+        let names = root.columns.map(\.name)
+        #expect(names.contains("payload__push_id") && names.contains("_mend_id") && !names.contains("payload__commits"), "\(names)")
+        let children = try await engine.childTables(of: "events")
+        #expect(children.map(\.table) == ["events__payload__commits", "events__payload__commits__added"])
+        #expect(children.map(\.depth) == [1, 2])
+        // Conservation counts records.
+        let stats = try #require(try await engine.stats().first { $0.table == "events" })
+        #expect(stats.input == 300 && stats.loaded == 300, "\(stats)")
+        // A child table's line counts its rows.
+        let child = try #require(try await engine.stats().first { $0.table == "events__payload__commits" })
+        #expect(child.input == 450 && child.loaded == 450 && child.conserved, "\(child)")
+    }
+
+    @Test(arguments: Backend.available)
+    func jsonStaysTheDefault(_ backend: Backend) async throws {
+        let engine = try await backend.engine()
+        _ = try await engine.ingest(path: writeLines([Self.push(1, commits: 2)]), table: "events")
+        #expect(try await engine.childTables(of: "events").isEmpty)
+        let (root, _, _) = try #require(try await engine.schema(table: "events"))
+        #expect(root.columns.map(\.name).contains("payload__commits"))
+        #expect(!root.columns.map(\.name).contains("_mend_id"))
+    }
+
+    /// Issues with labels and assignees, Stripe invoices with line items, blocks with
+    /// transactions and their logs and integers wider than 64 bits at every level.
+    @Test(arguments: Backend.available)
+    func publicAPIShapes(_ backend: Backend) async throws {
+        let engine = try await backend.engine(policy: try Self.policy())
+        let issues = (1...20).map { i in
+            #"{"action":"opened","issue":{"number":\#(i),"title":"t\#(i)","labels":[\#((0..<(i % 3)).map { #"{"id":\#($0),"name":"l\#($0)","color":"fff"}"# }.joined(separator: ","))],"assignees":[\#((0..<(i % 2)).map { #"{"login":"a\#($0)"}"# }.joined(separator: ","))]}}"#
+        }
+        _ = try await engine.ingest(path: writeLines(issues), table: "issues")
+        #expect(try await Self.count(engine, "issues__issue__labels") == 21)  // i % 3 labels for i in 1...20
+        #expect(try await Self.count(engine, "issues__issue__assignees") == 10)
+        #expect(try await Self.orphans(engine, "issues__issue__labels", "issues") == 0)
+
+        let invoices = (1...10).map { i in
+            #"{"id":"in_\#(i)","object":"invoice","amount_due":\#(i * 100),"lines":{"object":"list","data":[{"id":"il_\#(i)_0","amount":\#(i * 60),"price":{"id":"price_1","unit_amount":60},"discount_amounts":[]},{"id":"il_\#(i)_1","amount":\#(i * 40),"price":{"id":"price_2","unit_amount":40},"discount_amounts":[{"amount":5,"discount":"di_1"}]}],"has_more":false}}"#
+        }
+        _ = try await engine.ingest(path: writeLines(invoices), table: "invoices")
+        #expect(try await Self.count(engine, "invoices__lines__data") == 20)
+        #expect(try await Self.count(engine, "invoices__lines__data__discount_amounts") == 10, "empty lists give no rows")
+        let sums = try await engine.rows(
+            "SELECT SUM(l.amount), COUNT(DISTINCT i._mend_id) FROM \(engine.tableRef("invoices")) i JOIN \(engine.tableRef("invoices__lines__data")) l ON l._mend_parent_id = i._mend_id"
+        )
+        #expect(sums.first?[0].int == 5_500 && sums.first?[1].int == 10)
+
+        let big = "1234567890123456789012345678901234567890"
+        let blocks = (1...5).map { b in
+            #"{"number":\#(b),"totalDifficulty":\#(big),"transactions":[{"hash":"0x\#(b)a","value":\#(big)\#(b),"logs":[{"logIndex":0,"topics":["0xddf2","0x0000"],"data":"0x"},{"logIndex":1,"topics":[],"data":"0x01"}]},{"hash":"0x\#(b)b","value":0,"logs":[]}]}"#
+        }
+        _ = try await engine.ingest(path: writeLines(blocks), table: "blocks")
+        #expect(try await Self.count(engine, "blocks__transactions") == 10)
+        #expect(try await Self.count(engine, "blocks__transactions__logs") == 10)
+        #expect(try await Self.count(engine, "blocks__transactions__logs__topics") == 10)
+        #expect(try await Self.orphans(engine, "blocks__transactions__logs", "blocks__transactions") == 0)
+        #expect(try await Self.orphans(engine, "blocks__transactions__logs__topics", "blocks__transactions__logs") == 0)
+        #expect(try await Self.badRuns(engine, "blocks__transactions__logs__topics") == 0)
+        // Exact numbers hold in child rows: numeric on PostgreSQL, the exact text on SQLite.
+        let values = try await engine.rows(
+            "SELECT CAST(value AS TEXT) FROM \(engine.tableRef("blocks__transactions")) WHERE hash = '0x3a'")
+        #expect(values.first?.first?.string == big + "3", "\(values)")
+        let root = try await engine.rows("SELECT CAST(total_difficulty AS TEXT) FROM \(engine.tableRef("blocks")) WHERE number = 1")
+        #expect(root.first?.first?.string == big)
+    }
+
+    @Test(arguments: Backend.available)
+    func scalarsListsOfListsAndMixedLists(_ backend: Backend) async throws {
+        let engine = try await backend.engine(policy: try Self.policy())
+        let lines = [
+            #"{"id":1,"tags":["a","b","c"],"matrix":[[1,2],[3]],"mixed":[1,"two",{"three":3},[4]]}"#,
+            #"{"id":2,"tags":[],"matrix":[],"mixed":[null]}"#,
+        ]
+        let s = try await engine.ingest(path: writeLines(lines), table: "t")
+        #expect(s.loaded == 2, "\(s)")
+        #expect(try await Self.count(engine, "t__tags") == 3)
+        #expect(try await Self.count(engine, "t__matrix") == 2)
+        #expect(try await Self.count(engine, "t__matrix__list") == 3)
+        #expect(try await Self.orphans(engine, "t__matrix__list", "t__matrix") == 0)
+        #expect(try await Self.count(engine, "t__mixed") == 5)
+        #expect(try await Self.count(engine, "t__mixed__list") == 1)
+        let (mixed, _, _) = try #require(try await engine.schema(table: "t__mixed"))
+        #expect(
+            Set(mixed.columns.map(\.name)).isSuperset(of: [
+                "value", "three", "_mend_id", "_mend_parent_id", "_mend_list_idx", "_mend_root_id",
+            ]))
+    }
+
+    @Test(arguments: Backend.available)
+    func maxNestingAndKeepJSON(_ backend: Backend) async throws {
+        let line = #"{"id":1,"l":[{"x":1,"g":[{"z":[1,2]}]}],"keep":[1,2]}"#
+        for (n, tables) in [(0, [String]()), (1, ["t__l"]), (2, ["t__l", "t__l__g"]), (-1, ["t__l", "t__l__g", "t__l__g__z"])] {
+            let extra = (n >= 0 ? "max_nesting: \(n)\n" : "") + "keep_json: [keep]\n"
+            let engine = try await backend.engine(policy: try Self.policy(extra))
+            _ = try await engine.ingest(path: writeLines([line]), table: "t")
+            #expect(try await engine.childTables(of: "t").map(\.table) == tables, "max_nesting \(n)")
+            let (root, _, _) = try #require(try await engine.schema(table: "t"))
+            #expect(root.columns.contains { $0.name == "keep" }, "keep_json keeps the list in a column")
+        }
+    }
+
+    /// A natural key gives the root the same id whatever the position.
+    @Test(arguments: Backend.available)
+    func primaryKeyIds(_ backend: Backend) async throws {
+        let policy = try PolicyLoader.parse("tables:\n  events:\n    nested_lists: tables\n    primary_key: [id]\n")
+        let a = try await backend.engine(policy: policy)
+        let b = try await backend.engine(policy: policy)
+        _ = try await a.ingest(path: writeLines([Self.push(1, commits: 1), Self.push(2, commits: 2)]), table: "events")
+        _ = try await b.ingest(path: writeLines([Self.push(2, commits: 2)]), table: "events")
+        let ida = try await a.rows("SELECT _mend_id FROM \(a.tableRef("events")) WHERE id = '2'")
+        let idb = try await b.rows("SELECT _mend_id FROM \(b.tableRef("events")) WHERE id = '2'")
+        #expect(ida.first?.first?.string != nil && ida.first?.first?.string == idb.first?.first?.string)
+        let ca = try await a.rows(
+            "SELECT _mend_id FROM \(a.tableRef("events__payload__commits")) WHERE _mend_root_id = ? ORDER BY _mend_list_idx",
+            [ida.first?.first ?? .null])
+        let cb = try await b.rows("SELECT _mend_id FROM \(b.tableRef("events__payload__commits")) ORDER BY _mend_list_idx")
+        #expect(ca.count == 2 && ca.map { $0.first?.string } == cb.map { $0.first?.string }, "child ids follow the root's")
+    }
+
+    /// A resumed ingest of the same file (more lines appended): no row twice at any level.
+    @Test(arguments: Backend.available)
+    func resumeWritesNothingTwice(_ backend: Backend) async throws {
+        let url = backend.freshURL()
+        let dir = Paths.tempDir()
+        let path = writeLines((1...50).map { Self.push($0, commits: 2) }, in: dir)
+        _ = try await backend.engine(policy: try Self.policy(), url: url).ingest(path: path, table: "events")
+        try ((1...80).map { Self.push($0, commits: 2) }.joined(separator: "\n") + "\n").write(
+            toFile: path, atomically: true, encoding: .utf8)
+        let engine = try await backend.engine(policy: try Self.policy(), url: url)
+        let s = try await engine.ingest(path: path, table: "events")
+        #expect(s.skippedByResume == 50 && s.loaded == 30, "\(s)")
+        #expect(try await Self.count(engine, "events") == 80)
+        #expect(try await Self.count(engine, "events__payload__commits") == 160)
+        for t in ["events", "events__payload__commits", "events__payload__commits__added"] {
+            #expect(try await Self.duplicates(engine, t) == 0, "\(t)")
+        }
+    }
+
+    /// Drift inside a child element: the incident is on the child table, the whole record
+    /// parks (its root row too), and after approval it replays whole.
+    @Test(arguments: Backend.available)
+    func driftInAChildParksTheWholeRecord(_ backend: Backend) async throws {
+        let engine = try await backend.engine(policy: try Self.policy("autonomy:\n  add_column: approve\n"))
+        _ = try await engine.ingest(path: writeLines((1...10).map { Self.push($0, commits: 2) }), table: "events")
+        var drifting = Self.push(11, commits: 2)
+        drifting = drifting.replacingOccurrences(of: #""distinct":true"#, with: #""distinct":true,"verified":"yes""#)
+        let s = try await engine.ingest(path: writeLines([drifting, Self.push(12, commits: 1)]), table: "events")
+        #expect(s.loaded == 1 && s.parked == 1, "\(s)")
+        #expect(s.pendingApproval.count == 1, "\(s)")
+        #expect(try await Self.count(engine, "events") == 11, "the drifting record's root row did not load")
+        #expect(try await Self.count(engine, "events__payload__commits") == 21)
+        let incident = try #require(try await engine.incidents().first { $0.status != .resolved })
+        #expect(incident.table == "events__payload__commits", "the incident is on the child table")
+        var stats = try #require(try await engine.stats().first { $0.table == "events" })
+        #expect(stats.input == 12 && stats.loaded == 11 && stats.parked == 1, "\(stats)")
+        _ = try await engine.approve(incidentID: incident.id, by: "alice")
+        #expect(try await Self.count(engine, "events") == 12)
+        #expect(try await Self.count(engine, "events__payload__commits") == 23)
+        #expect(try await Self.count(engine, "events__payload__commits__added") == 46)
+        #expect(try await Self.orphans(engine, "events__payload__commits", "events") == 0)
+        let verified = try await engine.rows("SELECT COUNT(*) FROM \(engine.tableRef("events__payload__commits")) WHERE verified = 'yes'")
+        #expect(verified.first?.first?.int == 2)
+        stats = try #require(try await engine.stats().first { $0.table == "events" })
+        #expect(stats.input == 12 && stats.loaded == 12 && stats.parked == 0, "\(stats)")
+        let child = try #require(try await engine.stats().first { $0.table == "events__payload__commits" })
+        #expect(child.loaded == 23 && child.conserved, "the replayed rows are counted too: \(child)")
+    }
+
+    /// SIGKILL during a nested ingest, then the same command again: every record once, at
+    /// every level, and no child row without its parent.
+    @Test(arguments: Backend.available)
+    func killDuringNestedIngestThenResume(_ backend: Backend) async throws {
+        let n = 40_000
+        let dir = Paths.tempDir()
+        let file = writeLines((1...n).map { Self.push($0, commits: 3) }, in: dir)
+        let policyFile = dir.appendingPathComponent("policy.yaml").path
+        try "nested_lists: tables\n".write(toFile: policyFile, atomically: true, encoding: .utf8)
+        let url = backend.freshURL()
+        let args = ["ingest", file, "--table", "events", "--db", url, "--policy", policyFile, "--quiet", "--batch-size", "500"]
+        let p = Process()
+        p.executableURL = Paths.repo.appendingPathComponent(".build/debug/mend")
+        p.arguments = args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let watcher = try await backend.engine(url: url)
+        // Kill once a few batches have committed, wherever the process is then.
+        for _ in 0..<3000 where p.isRunning {
+            let loaded = (try? await Self.count(watcher, "events")) ?? 0
+            if loaded >= 2_000 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        kill(p.processIdentifier, SIGKILL)
+        try await offPool { p.waitUntilExit() }
+        #expect(p.terminationReason == .uncaughtSignal, "killed before it finished")
+        let partial = try await Self.count(watcher, "events")
+        #expect(partial > 0 && partial < Int64(n), "killed mid-file: \(partial)")
+        #expect(try await Self.count(watcher, "events__payload__commits") == partial * 3, "the killed run left whole records only")
+        let (status, out) = try await runMend(Array(args.dropLast(3)))
+        #expect(status == 0, "\(out)")
+        let engine = try await backend.engine(url: url)
+        #expect(try await Self.count(engine, "events") == Int64(n))
+        #expect(try await Self.count(engine, "events__payload__commits") == Int64(3 * n))
+        #expect(try await Self.count(engine, "events__payload__commits__added") == Int64(6 * n))
+        for t in ["events", "events__payload__commits", "events__payload__commits__added"] {
+            #expect(try await Self.duplicates(engine, t) == 0, "\(t)")
+        }
+        #expect(try await Self.orphans(engine, "events__payload__commits", "events") == 0)
+        #expect(try await Self.orphans(engine, "events__payload__commits__added", "events__payload__commits") == 0)
+        let stats = try #require(try await engine.stats().first { $0.table == "events" })
+        #expect(stats.input == Int64(n) && stats.loaded == Int64(n), "\(stats)")
+        let all = try await engine.stats()
+        #expect(all.filter { !$0.conserved }.isEmpty, "\(all)")
+    }
+
+    /// Under the roles `mend setup-roles` creates: the loader creates child tables through the
+    /// repair role's create_table function, loads them, and a child's new column is added the
+    /// same way; the loader cannot drop a child table.
+    @Test(.enabled(if: Backend.postgresURL != nil, "needs MEND_TEST_PG"))
+    func childTablesUnderTheRoles() async throws {
+        let admin = Backend.postgresURL ?? ""
+        let suffix = UUID().uuidString.prefix(6).lowercased()
+        let schema = "nested_\(suffix)"
+        let (loader, repair, owner) = ("loader_\(suffix)", "repair_\(suffix)", "owner_\(suffix)")
+        let adminW = try await WarehouseFactory.open(url: "\(admin)?schema=\(schema)&state_schema=\(schema)_mend")
+        await KeepAlive.shared.add(adminW)
+        let roles = PostgresRoles(
+            schema: schema, stateSchema: "\(schema)_mend", owner: owner, loader: loader, loaderPassword: "lp", repair: repair,
+            repairPassword: "rp")
+        _ = try await roles.apply(on: adminW)
+        let host = admin.replacingOccurrences(of: "postgres://postgres@", with: "")
+        let url = "postgres://\(loader):lp@\(host)?schema=\(schema)&state_schema=\(schema)_mend&repair_user=\(repair)&repair_password=rp"
+        let engine = try await Backend.postgres.engine(policy: try Self.policy(), url: url)
+        let first = try await engine.ingest(path: writeLines((1...20).map { Self.push($0, commits: 2) }), table: "events")
+        #expect(first.loaded == 20, "\(first)")
+        let drifting = Self.push(21, commits: 1).replacingOccurrences(of: #""distinct":true"#, with: #""distinct":true,"verified":1"#)
+        let second = try await engine.ingest(path: writeLines([drifting]), table: "events")
+        #expect(second.repaired == 1 && second.replayedLoaded == 1, "\(second)")
+        #expect(try await Self.count(engine, "events__payload__commits") == 41)
+        let error = await #expect(throws: StoreError.self) {
+            try await engine.warehouse.transaction { s in try await s.execute("DROP TABLE \(schema).events__payload__commits", []) }
+        }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("must be owner"), "\(error.map { "\($0)" } ?? "")")
+    }
+
+    /// A new field on the root parks the whole record too (its child rows wait with it), and
+    /// the replay after the repair brings the children back with it.
+    @Test(arguments: Backend.available)
+    func driftInTheRootParksTheChildrenToo(_ backend: Backend) async throws {
+        let engine = try await backend.engine(policy: try Self.policy("autonomy:\n  add_column: approve\n"))
+        _ = try await engine.ingest(path: writeLines((1...5).map { Self.push($0, commits: 1) }), table: "events")
+        let drifting = Self.push(6, commits: 3).replacingOccurrences(of: #""type":"PushEvent""#, with: #""type":"PushEvent","org":"x""#)
+        let s = try await engine.ingest(path: writeLines([drifting]), table: "events")
+        #expect(s.parked == 1, "\(s)")
+        #expect(try await Self.count(engine, "events__payload__commits") == 5, "no child row of the parked record loaded")
+        let incident = try #require(try await engine.incidents().first { $0.status != .resolved })
+        #expect(incident.table == "events")
+        _ = try await engine.approve(incidentID: incident.id, by: "alice")
+        #expect(try await Self.count(engine, "events__payload__commits") == 8)
+        #expect(try await Self.badRuns(engine, "events__payload__commits") == 0)
+        #expect(try await Self.orphans(engine, "events__payload__commits", "events") == 0)
+    }
+
+    /// The discard contracts hold for child tables: discard_value loads the record without the
+    /// value, discard_row quarantines the whole record (no root row, no child row).
+    @Test(arguments: Backend.available)
+    func discardContractsInChildTables(_ backend: Backend) async throws {
+        let extra =
+            "tables:\n  events__payload__commits:\n    contracts:\n      columns: discard_value\n"
+            + "  events__payload__commits__added:\n    contracts:\n      columns: discard_row\n"
+        let engine = try await backend.engine(policy: try Self.policy(extra))
+        _ = try await engine.ingest(path: writeLines([Self.push(1, commits: 1)]), table: "events")
+        let newInCommit = Self.push(2, commits: 1).replacingOccurrences(of: #""distinct":true"#, with: #""distinct":true,"x":1"#)
+        let newInAdded = Self.push(3, commits: 1).replacingOccurrences(of: #"["a0.swift","b0.swift"]"#, with: #"[{"path":"a"}]"#)
+        let s = try await engine.ingest(path: writeLines([newInCommit, newInAdded]), table: "events")
+        #expect(s.loaded == 1 && s.quarantined == 1 && s.parked == 0, "\(s)")
+        #expect(try await Self.count(engine, "events") == 2)
+        #expect(try await Self.count(engine, "events__payload__commits") == 2)
+        let stats = try #require(try await engine.stats().first { $0.table == "events" })
+        #expect(stats.input == 3 && stats.loaded == 2 && stats.quarantined == 1, "\(stats)")
+    }
+
+    /// Many small batches against existing tables: rows validated ahead by the reader (SQLite
+    /// parses in parallel parts) and rows validated at the commit load the same; a key path new
+    /// mid-stream (a null first, then a value) and a new column both settle.
+    @Test(arguments: Backend.available)
+    func manyBatchesValidatedAhead(_ backend: Backend) async throws {
+        let engine = try await backend.engine(policy: try Self.policy())
+        _ = try await engine.ingest(path: writeLines((1...20).map { Self.push($0, commits: 2) }), table: "events")
+        await engine.setBatchSize(300)
+        let lines = (21...3020).map { i -> String in
+            var line = Self.push(i, commits: i % 4)
+            if i > 1500 { line = line.replacingOccurrences(of: #""distinct":true"#, with: #""distinct":true,"tag":null"#) }
+            if i > 2500 { line = line.replacingOccurrences(of: #""tag":null"#, with: #""tag":"t\#(i)""#) }
+            return line
+        }
+        let s = try await engine.ingest(path: writeLines(lines), table: "events")
+        #expect(s.loaded + s.replayedLoaded == 3000 && s.stillParked == 0, "\(s)")
+        #expect(try await Self.count(engine, "events") == 3020)
+        let commits = Int64(40 + (21...3020).reduce(0) { $0 + $1 % 4 })
+        #expect(try await Self.count(engine, "events__payload__commits") == commits)
+        #expect(try await Self.count(engine, "events__payload__commits__added") == 2 * commits)
+        let tagged = try await engine.rows("SELECT COUNT(*) FROM \(engine.tableRef("events__payload__commits")) WHERE tag IS NOT NULL")
+        #expect(tagged.first?.first?.int == Int64((2501...3020).reduce(0) { $0 + $1 % 4 }))
+        for t in ["events", "events__payload__commits", "events__payload__commits__added"] {
+            #expect(try await Self.duplicates(engine, t) == 0, "\(t)")
+        }
+        #expect(try await Self.badRuns(engine, "events__payload__commits__added") == 0)
+        #expect(try await Self.orphans(engine, "events__payload__commits__added", "events__payload__commits") == 0)
+    }
+
+    @Test func policyRefusesWhatSaysNothing() throws {
+        #expect(throws: PipelineError.self) { try PolicyLoader.parse("nested_lists: table\n") }
+        #expect(throws: PipelineError.self) { try PolicyLoader.parse("max_nesting: 2\n") }
+        #expect(throws: PipelineError.self) { try PolicyLoader.parse("nested_lists: tables\nmax_nesting: -1\n") }
+        #expect(throws: PipelineError.self) { try PolicyLoader.parse("tables:\n  t:\n    keep_json: [a]\n") }
+        #expect(throws: PipelineError.self) { try PolicyLoader.parse("tables:\n  t:\n    nested_lists: tables\n    primary_key: []\n") }
+        do {
+            _ = try PolicyLoader.parse("nested_lists: table\n")
+        } catch {
+            #expect("\(error)".contains("did you mean 'tables'"), "\(error)")
+        }
+        do {
+            _ = try PolicyLoader.parse("tables:\n  t:\n    max_nesting: 1\n")
+        } catch {
+            #expect("\(error)".contains("nested_lists: tables"), "\(error)")
+        }
+        let ok = try PolicyLoader.parse(
+            "max_nesting: 2\nkeep_json: [a.b]\ntables:\n  t:\n    nested_lists: tables\n    primary_key: [id]\n")
+        #expect(ok.nesting(table: "t") == NestingRule(maxNesting: 2, keepJSON: ["a.b"], primaryKey: ["id"]))
+        #expect(ok.nesting(table: "other") == nil)
+        #expect(PolicyLoader.effective(ok).contains("nested_lists: tables (max_nesting 2"))
+    }
+}
