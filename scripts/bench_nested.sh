@@ -4,6 +4,7 @@
 # Run under scripts/with-postgres.sh (it exports MEND_TEST_PG):
 #   scripts/with-postgres.sh scripts/bench_nested.sh
 # Settings: NESTED_N (100000), MEND_BIN (default .build/debug/mend), NESTED_SKIP_DLT=1.
+# With PostgreSQL's default settings (fsync on), as users run it: MEND_TEST_PG=$MEND_TEST_PG_FAULT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${NESTED_N:-100000}
@@ -17,6 +18,9 @@ sep='?'; case "$pg" in *\?*) sep='&';; esac
 psql_() { psql "$pg" -qAt -c "$1"; }
 
 t() { local s; s=$(date +%s.%N); "$@" > /dev/null; echo "$(date +%s.%N) - $s" | bc; }
+
+# Each run starts empty: a second ingest of the same file into the same schemas would resume (load nothing).
+for s in bench_nested bench_nested_state bench_json bench_json_state; do psql_ "DROP SCHEMA IF EXISTS $s CASCADE"; done
 
 tables=$(t "$mend" ingest "$file" --table events --db "$pg${sep}schema=bench_nested&state_schema=bench_nested_state" \
     --policy bench-data/nested-policy.yaml --quiet)

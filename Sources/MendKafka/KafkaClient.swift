@@ -427,15 +427,14 @@ public final class KafkaClient: @unchecked Sendable {
                 topicNames[rkt] = topic
             }
             let payload = msg.payload.map { p in Array(UnsafeRawBufferPointer(start: p, count: msg.len).bindMemory(to: UInt8.self)) }
-            collecting.append(KafkaMessage(topic: topic, partition: msg.partition, offset: msg.offset, payload: payload))
+            let message = KafkaMessage(topic: topic, partition: msg.partition, offset: msg.offset, payload: payload)
+            // A partition that sends a message is not at its end (until its next event, which
+            // may come later in this same pull: so removed here, in order, not after the loop).
+            if !atEnd.isEmpty, atEnd.remove(message.topicPartition) != nil { noteProgress() }
+            collecting.append(message)
         }
         if !collecting.isEmpty {
             downSince.withLockedValue { $0 = nil }
-            // A partition that sent messages is not at its end any more (until its next event).
-            if !atEnd.isEmpty {
-                for m in collecting { atEnd.remove(m.topicPartition) }
-                noteProgress()
-            }
         } else if downSince.withLockedValue({ $0 }) != nil, (try? metadataTopics(rk, timeoutMs: 1000)) != nil {
             // Silence after an outage: a broker answers again; the group may still have to settle,
             // and where each partition stands is known again only at its next end-of-partition event.

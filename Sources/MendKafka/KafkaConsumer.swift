@@ -258,7 +258,7 @@ public final class KafkaConsumer: Sendable {
 
     /// Seconds the idle clock of --stop-when-idle waits for partitions (after joining, a
     /// rebalance or an outage) before it counts a member holding none as idle.
-    static let joinGrace: Double = 30
+    public static let joinGrace: Double = 30
 
     /// What one poll brought, and whether no broker was reachable meanwhile.
     struct Polled: Sendable {

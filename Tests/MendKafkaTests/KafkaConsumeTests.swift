@@ -147,6 +147,8 @@ struct KafkaConsumeTests {
             // A second run starts where the warehouse stands: nothing is read again.
             let again = try await consume(engine, topic: topic, group: group, idle: 1)
             #expect(again.messages == 0, "\(again)")
+            // Idle once every partition reports its end, not after the 30 s join grace.
+            #expect(again.seconds < Double(KafkaConsumer.joinGrace) - 5, "\(again)")
             #expect(try await count(engine).rows == 2997)
         }
     }
@@ -181,6 +183,8 @@ struct KafkaConsumeTests {
             #expect(inWarehouse.values.reduce(0, +) == 2000, "tombstones' offsets commit too: \(inWarehouse)")
             let again = try await consume(engine, topic: topic, group: group, idle: 1)
             #expect(again.messages == 0, "\(again)")
+            // Idle once every partition reports its end, not after the 30 s join grace.
+            #expect(again.seconds < Double(KafkaConsumer.joinGrace) - 5, "\(again)")
         }
     }
 
