@@ -72,7 +72,9 @@ struct Consume: AsyncParsableCommand {
     var kafkaConfig: String?
     @Option(
         name: .long,
-        help: "Messages per fetch, committed as one transaction per table (default: 5000 on SQLite, 20000 on PostgreSQL).")
+        help:
+            "Messages per fetch, committed as one transaction per table (NATS) or per partition and table (Kafka). Default: NATS 5000 on SQLite and 20000 on PostgreSQL; Kafka three times that."
+    )
     var batch: Int?
     @Option(name: .long, help: "Exit 0 once no message arrived for this many seconds (tests, backfills).")
     var stopWhenIdle: Double?
