@@ -71,7 +71,7 @@ extension StateTransaction {
         try await incidents(where: "i.tbl = ? AND i.kinds = ?", [.text(table), .text(DriftKind.overflow.rawValue)])
     }
 
-    private func incidents(where clause: String, _ binds: [SQLValue]) async throws -> [Incident] {
+    func incidents(where clause: String, _ binds: [SQLValue]) async throws -> [Incident] {
         let rows = try await session.query(
             "SELECT i.id, i.tbl, i.signature, i.kinds, i.status, i.opened_at, i.resolved_at, CAST(i.drifts AS TEXT), (SELECT COUNT(*) FROM \(t("parked")) p WHERE p.incident_id = i.id) FROM \(t("incidents")) i WHERE \(clause) ORDER BY i.id",
             binds)
