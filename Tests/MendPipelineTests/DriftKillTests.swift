@@ -27,6 +27,25 @@ import Testing
         return url.path
     }
 
+    final class ProcessBox: @unchecked Sendable {
+        let process: Process
+        init(_ p: Process) { process = p }
+    }
+
+    /// Kills the child after `seconds`, timed on a thread of its own: in the whole suite the
+    /// cooperative pool (and Dispatch's) can be so busy that a wake-up came after the child had
+    /// finished, and nothing was killed. True when the child still ran and was killed.
+    static func kill(_ box: ProcessBox, after seconds: Double) async -> Bool {
+        await withCheckedContinuation { done in
+            Thread {
+                usleep(UInt32(seconds * 1_000_000))
+                guard box.process.isRunning else { return done.resume(returning: false) }
+                Foundation.kill(box.process.processIdentifier, SIGKILL)
+                done.resume(returning: true)
+            }.start()
+        }
+    }
+
     @Test(arguments: Backend.available) func killedAtRandomMomentsNothingLostOrDuplicated(_ backend: Backend) async throws {
         let n = 60_000
         let dir = Paths.tempDir()
@@ -41,11 +60,7 @@ import Testing
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
-            try await Task.sleep(nanoseconds: UInt64(Double.random(in: 0.2...1.5) * 1e9))
-            if p.isRunning {
-                kill(p.processIdentifier, SIGKILL)
-                killed += 1
-            }
+            if await Self.kill(ProcessBox(p), after: Double.random(in: 0.2...1.5)) { killed += 1 }
             try await offPool { p.waitUntilExit() }
         }
         let (status, out) = try await runMend(["ingest", file, "--table", "events", "--db", url, "--quiet"])
