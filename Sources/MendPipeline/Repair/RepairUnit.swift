@@ -109,6 +109,9 @@ extension Engine {
             if let given, candidates.contains(where: { given[$0.incident.id] == nil }) { unit.morePlanning = true }
             let planned = given.map { g in candidates.filter { g[$0.incident.id] != nil } } ?? candidates
             if planned.isEmpty { break }
+            // Locked before this round's audit entries: a batch parking into one of them waits for
+            // this unit, or this unit for the batch, whose records the replay then sees.
+            _ = try await tx.lockIncidents(planned.map(\.incident.id), exclusive: true)
             let contexts = try await Engine.contexts(planned, others: listing.map(\.incident), kit: kit, in: tx)
             // The schema as this transaction has made it, carried from one incident to the next.
             var current = contexts.first?.schema
