@@ -22,10 +22,13 @@ import Testing
         await KeepAlive.shared.add(adminW)
         let trigger = "refuse_boom_\(schema)"
         try await adminW.transaction { s in
-            // Database-wide, but it only refuses a column named boom on this test's table.
+            // Database-wide, but it only refuses a column named boom on this test's table; as its
+            // owner (SECURITY DEFINER), so another test's least-privilege role may run ALTER TABLE
+            // meanwhile without needing this test's schema.
             try await s.execute(
                 """
-                CREATE FUNCTION public.\(trigger)() RETURNS event_trigger LANGUAGE plpgsql AS $f$
+                CREATE FUNCTION public.\(trigger)() RETURNS event_trigger LANGUAGE plpgsql
+                SECURITY DEFINER SET search_path = pg_catalog AS $f$
                 BEGIN
                   IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('\(schema).events')
                              AND attname = 'boom' AND NOT attisdropped) THEN
