@@ -36,6 +36,9 @@ extension Engine {
         var schema: TableSchema?
         var judging: JudgeContext
         var renames: [String: RenameDetector.Finding]
+        /// The table its records are parked under: a root table for a record with child
+        /// tables (Nested.swift), which replays whole; nil when nothing is parked.
+        var parkedUnder: String?
     }
 
     /// Reads the contexts of `states` in `tx`: the schema and managed tables once, every
@@ -68,7 +71,9 @@ extension Engine {
                     newFields: newFields, parked: sample, candidates: columns, recent: recent[names] ?? [], mappings: schema.mappings,
                     keys: schema.keys)
             }
-            out.append(RepairContext(state: s, detail: detail, schema: schema, judging: judging, renames: renames))
+            out.append(
+                RepairContext(
+                    state: s, detail: detail, schema: schema, judging: judging, renames: renames, parkedUnder: sample.first?.table))
         }
         return out
     }
@@ -228,19 +233,35 @@ extension Engine {
         var coerced: Int64 = 0
         var overflow: [Drift] = []
         var cursor: Int64 = 0
-        while true {
-            // The key map alone is read again: a replay, or another worker's batch, may have
-            // given key paths their columns since (the rest of the schema is this unit's).
+        if let root = context.parkedUnder, let rule = kit.policy.nesting(table: root) {
+            // Records with child tables replay whole, as `mend replay` replays them: cut into
+            // their rows again, loaded into every table of the tree or moved whole.
+            while true {
+                let chunk = try await replayNestedChunk(
+                    context.detail, root: root, rule: rule, quarantineReason: quarantineReason, after: cursor, policy: kit.policy,
+                    by: who, in: tx)
+                replay.loaded += chunk.result.loaded
+                replay.quarantined += chunk.result.quarantined
+                coerced += chunk.coerced
+                guard let last = chunk.last else { break }
+                cursor = last
+            }
             schema.keys = try await tx.keyMap(context.detail.table)
-            let chunk = try await replayChunk(
-                context.detail, quarantineReason: quarantineReason, after: cursor, limits: limits, overflowDepth: overflowDepth,
-                known: known.union(overflow.map(\.sourceKey)), schema: schema, by: who, in: tx)
-            replay.loaded += chunk.result.loaded
-            replay.quarantined += chunk.result.quarantined
-            coerced += chunk.coerced
-            overflow += chunk.overflow
-            guard let last = chunk.last else { break }
-            cursor = last
+        } else {
+            while true {
+                // The key map alone is read again: a replay, or another worker's batch, may have
+                // given key paths their columns since (the rest of the schema is this unit's).
+                schema.keys = try await tx.keyMap(context.detail.table)
+                let chunk = try await replayChunk(
+                    context.detail, quarantineReason: quarantineReason, after: cursor, limits: limits, overflowDepth: overflowDepth,
+                    known: known.union(overflow.map(\.sourceKey)), schema: schema, by: who, in: tx)
+                replay.loaded += chunk.result.loaded
+                replay.quarantined += chunk.result.quarantined
+                coerced += chunk.coerced
+                overflow += chunk.overflow
+                guard let last = chunk.last else { break }
+                cursor = last
+            }
         }
         replay.stillParked = try await tx.parkedCount(incidentID: incidentID)
         try await tx.markReplayed(incidentID)
