@@ -60,4 +60,35 @@ import Testing
         #expect(open.count == 1 && open.first?.parked == 1, "the failed plan's incident stays open with its record: \(open)")
         #expect(try await engine.verifyAudit(full: true).ok)
     }
+
+    /// Under the roles of `mend setup-roles` the DDL runs on the repair role's own connection,
+    /// outside the unit's transaction: two plans in one unit (one with an integer field, so the
+    /// rename evidence is read from the table first) must not make that DDL wait on a lock the
+    /// unit holds (SQLSTATE 55P03). Both columns are added, every record replayed.
+    @Test func twoPlansUnderTheRoles() async throws {
+        guard let admin = Backend.postgresURL else { return }
+        let suffix = UUID().uuidString.prefix(6).lowercased()
+        let schema = "unit_\(suffix)"
+        let (loader, repair, owner) = ("loader_\(suffix)", "repair_\(suffix)", "owner_\(suffix)")
+        let adminW = try await WarehouseFactory.open(url: "\(admin)?schema=\(schema)&state_schema=\(schema)_mend")
+        await KeepAlive.shared.add(adminW)
+        let roles = PostgresRoles(
+            schema: schema, stateSchema: "\(schema)_mend", owner: owner, loader: loader, loaderPassword: "lp", repair: repair,
+            repairPassword: "rp")
+        _ = try await roles.apply(on: adminW)
+        let host = admin.replacingOccurrences(of: "postgres://postgres@", with: "")
+        let url = "postgres://\(loader):lp@\(host)?schema=\(schema)&state_schema=\(schema)_mend&repair_user=\(repair)&repair_password=rp"
+        let engine = try await Backend.postgres.engine(url: url)
+        _ = try await engine.ingest(path: eventsFile(10), table: "events")
+        let lines =
+            (11...13).map { #"{"id": \#($0), "user_id": 1, "kind": "click", "amount": 1.5, "ts": "2026-03-01T10:00:01Z", "m": 5}"# }
+            + (14...15).map { #"{"id": \#($0), "user_id": 1, "kind": "click", "amount": 1.5, "ts": "2026-03-01T10:00:01Z", "flag": true}"# }
+        let s = try await engine.ingest(path: writeLines(lines, name: "drift.jsonl"), table: "events")
+        #expect(s.parked == 5 && s.repaired == 2 && s.replayedLoaded == 5 && s.stillParked == 0, "\(s)")
+        let cols = try await engine.schema(table: "events")?.0.columns.map(\.name) ?? []
+        #expect(cols.contains("m") && cols.contains("flag"), "\(cols)")
+        #expect(try await engine.rows("SELECT COUNT(*) FROM \(schema).events").first?.first?.int == 15)
+        #expect(try await engine.incidents().allSatisfy { $0.status == .resolved })
+        #expect(try await engine.verifyAudit(full: true).ok)
+    }
 }

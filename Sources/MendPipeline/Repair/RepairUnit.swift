@@ -6,9 +6,11 @@ import MendStore
 /// open incident of the table that has no live plan, stores each plan with the policy's
 /// decision, applies those the policy lets through, replays their parked records and
 /// writes the audit, with each incident's context read once and carried through
-/// propose → decide → apply → replay. Each incident runs in a savepoint: a plan that fails
-/// rolls back alone and is recorded failed; the others still apply. A planner that calls
-/// out (a model, an agent) plans between a read and this transaction, never inside it.
+/// propose → decide → apply → replay. Each incident's plan and apply run in a savepoint: a
+/// plan that fails rolls back alone and is recorded failed; the others still apply. The
+/// replays come after every apply of the round (a repair role's DDL must not wait on their
+/// loads, D27). Records with child tables replay whole (`replayNestedChunk`). A planner that
+/// calls out (a model, an agent) plans between a read and this transaction, never inside it.
 extension Engine {
     /// The engine's repair tools as values, so a transaction body uses them off the actor
     /// (and stays re-runnable: nothing in it reaches outside the database).
@@ -20,12 +22,16 @@ extension Engine {
         var dialect: SQLDialect
         var targetSchema: String?
         var readsRenames: Bool
+        /// DDL runs on a connection of its own (the repair role of `mend setup-roles`), outside
+        /// the unit's transaction: it waits on any lock the unit holds on the table.
+        var repairsElsewhere: Bool
     }
 
     var repairKit: RepairKit {
         RepairKit(
             policy: policy, compiler: compiler, judge: judge, rules: rules, dialect: warehouse.dialect,
-            targetSchema: warehouse.targetSchema, readsRenames: planner.readsRenameEvidence)
+            targetSchema: warehouse.targetSchema, readsRenames: planner.readsRenameEvidence,
+            repairsElsewhere: warehouse.repairsOnOwnConnection)
     }
 
     /// An incident's context, read once: its lifecycle, every drift, the table's schema, what
@@ -62,10 +68,10 @@ extension Engine {
                 let names = columns.map(\.name)
                 if recent[names] == nil {
                     // A table the loader cannot read back (a role with INSERT only) gives no
-                    // evidence: every new field stays a new column. In a savepoint, so the
-                    // refusal does not end the transaction.
-                    recent[names] =
-                        (try? await tx.savepoint { try await tx.recentValues(table: table, columns: names, limit: renameRecentRows) }) ?? []
+                    // evidence: every new field stays a new column. recentValues reads in a
+                    // savepoint it rolls back, so a refusal does not end the transaction and
+                    // the read's lock on the table is not held while a repair role's DDL runs.
+                    recent[names] = (try? await tx.recentValues(table: table, columns: names, limit: renameRecentRows)) ?? []
                 }
                 renames = findings(
                     newFields: newFields, parked: sample, candidates: columns, recent: recent[names] ?? [], mappings: schema.mappings,
@@ -85,25 +91,42 @@ extension Engine {
         var overflow: [Drift] = []
         /// The table's schema after the unit, when a plan changed it.
         var schema: TableSchema?
-        /// Incidents a replay opened that a planner calling out has not seen yet.
+        /// Incidents a replay opened that a planner calling out has not seen yet, or (with a
+        /// repair role) that wait for the next unit's transaction.
         var morePlanning = false
+        /// The incidents the unit planned: the next unit of the same call leaves them alone,
+        /// so records a replay left in their incident are not planned again and again.
+        var attempted = Set<Int64>()
         /// Why a plan failed to run: recorded failed in the unit, then thrown after its
         /// commit, as a failed apply always was.
         var failures: [any Error] = []
     }
 
+    /// A plan the unit applied, carried to its replay: the unit replays a round's incidents
+    /// once every DDL of the round has run.
+    struct AppliedStep: Sendable {
+        var context: RepairContext
+        var machine: IncidentLifecycle
+        var planID: Int64
+        var quarantineReason: String?
+        var schema: TableSchema
+    }
+
     /// The unit's body, in the caller's transaction under the table's repair lock. With a
     /// pure planner it plans here, round after round while replays open new incidents;
     /// otherwise it stores the proposals made outside (`given`), for incidents that still
-    /// need a plan.
+    /// need a plan. Each round plans and applies first and replays after: a replay's load
+    /// locks the tables it writes until the commit, and with a repair role (`repairsElsewhere`)
+    /// the DDL runs on another connection that would wait on that lock (SQLSTATE 55P03). So in
+    /// that mode a round that replayed is the transaction's last; the caller runs another.
     static func repairUnit(
         table: String, kit: RepairKit, given: [Int64: (Proposal, PlannerUsage?)]?, limits: RecordLimits, overflowDepth: Int?,
-        knownOverflow: Set<String>, by who: String, in tx: StateTransaction
+        knownOverflow: Set<String>, attempted done: Set<Int64> = [], by who: String, in tx: StateTransaction
     ) async throws -> UnitOutcome {
         var unit = UnitOutcome()
         var known = knownOverflow
-        var attempted = Set<Int64>()
-        var minute = StateStore.MinuteCounts()
+        var attempted = done
+        var minutes: [String: StateStore.MinuteCounts] = [:]
         for _ in 0..<8 {
             let listing = try await tx.lifecycles(table: table)
             unit.outcome.waiting = Set(
@@ -120,6 +143,7 @@ extension Engine {
             let contexts = try await Engine.contexts(planned, others: listing.map(\.incident), kit: kit, in: tx)
             // The schema as this transaction has made it, carried from one incident to the next.
             var current = contexts.first?.schema
+            var applied: [AppliedStep] = []
             for read in contexts {
                 var context = read
                 if given == nil {
@@ -139,25 +163,17 @@ extension Engine {
                     )
                 do {
                     let step = try await tx.savepoint {
-                        try await Engine.storeAndRun(
-                            proposal, usage: usage, context: context, schema: current, kit: kit, limits: limits,
-                            overflowDepth: overflowDepth, known: known, by: who, in: tx)
+                        try await Engine.storeAndApply(proposal, usage: usage, context: context, schema: current, kit: kit, by: who, in: tx)
                     }
                     current = step.schema
                     unit.triggers += step.triggers
                     if let failure = step.failure { unit.failures.append(failure) }
-                    unit.overflow += step.overflow
-                    known.formUnion(step.overflow.map(\.sourceKey))
-                    minute.loaded += step.replay.loaded
-                    minute.coerced += step.coerced
-                    minute.quarantined += step.replay.quarantined
                     switch step.result {
                     case .applied:
                         unit.outcome.applied += 1
-                        unit.outcome.replayedLoaded += step.replay.loaded
-                        unit.outcome.replayedQuarantined += step.replay.quarantined
-                        minute.repairs += 1
+                        minutes[table, default: .init()].repairs += 1
                         unit.schema = step.schema
+                        if let a = step.applied { applied.append(a) }
                     case .pending: unit.outcome.pending.append(id)
                     case .refused, .rejected: unit.outcome.refused.append(id)
                     }
@@ -167,21 +183,54 @@ extension Engine {
                     continue
                 }
             }
+            for var a in applied {
+                // Against the schema as the round's last DDL left it, not as its own plan did.
+                if let current { a.schema = current }
+                let step = a
+                do {
+                    let r = try await tx.savepoint {
+                        try await Engine.replayApplied(
+                            step, kit: kit, limits: limits, overflowDepth: overflowDepth, known: known, by: who, in: tx)
+                    }
+                    unit.overflow += r.overflow
+                    known.formUnion(r.overflow.map(\.sourceKey))
+                    minutes[r.minuteTable, default: .init()].loaded += r.replay.loaded
+                    minutes[r.minuteTable, default: .init()].coerced += r.coerced
+                    minutes[r.minuteTable, default: .init()].quarantined += r.replay.quarantined
+                    unit.outcome.replayedLoaded += r.replay.loaded
+                    unit.outcome.replayedQuarantined += r.replay.quarantined
+                } catch let error as StoreError where error.isConflict {
+                    continue  // another worker replayed or moved this incident first: its outcome stands
+                } catch PipelineError.state {
+                    continue
+                }
+            }
+            // The key map as the replays left it, for the batches that follow.
+            if var changed = unit.schema {
+                changed.keys = try await tx.keyMap(table)
+                unit.schema = changed
+            }
             if given != nil { break }  // new incidents wait for the planner outside
+            if kit.repairsElsewhere && !applied.isEmpty {
+                // The replays hold locks on the tables they loaded: the next round's DDL runs in
+                // the caller's next unit, in a transaction of its own.
+                unit.morePlanning = true
+                break
+            }
         }
-        try await tx.recordMinute(table: table, minute)
+        for (t, counts) in minutes.sorted(by: { $0.key < $1.key }) { try await tx.recordMinute(table: t, counts) }
+        unit.attempted = attempted
         return unit
     }
 
     /// One incident in the unit: store the plan as the lifecycle's `.planned` event; when it
     /// may run, apply it in a savepoint of its own (a failure rolls back the DDL and records
-    /// `.runFailed`), then replay its parked records, all with the machine carried.
-    static func storeAndRun(
+    /// `.runFailed`). An applied plan comes back with its machine, for `replayApplied`.
+    static func storeAndApply(
         _ proposal: Proposal, usage: PlannerUsage?, context: RepairContext, schema carried: TableSchema?, kit: RepairKit,
-        limits: RecordLimits, overflowDepth: Int?, known: Set<String>, by who: String, in tx: StateTransaction
+        by who: String, in tx: StateTransaction
     ) async throws -> (
-        result: RepairResult, replay: ReplayResult, coerced: Int64, triggers: [NotifyTrigger], overflow: [Drift], failure: (any Error)?,
-        schema: TableSchema?
+        result: RepairResult, applied: AppliedStep?, triggers: [NotifyTrigger], failure: (any Error)?, schema: TableSchema?
     ) {
         var machine = context.state.machine
         let incidentID = context.detail.id
@@ -197,21 +246,20 @@ extension Engine {
         switch machine.state {
         case .awaitingApproval:
             return (
-                .pending(planID: planID), ReplayResult(), 0, [NotifyTrigger(kind: .awaitingApproval, incident: incidentID, plan: planID)],
-                [], nil, carried
+                .pending(planID: planID), nil, [NotifyTrigger(kind: .awaitingApproval, incident: incidentID, plan: planID)], nil, carried
             )
         case .approved:
             break
         default:
             let reason = proposal.decision.reasons.joined(separator: "; ")
             return (
-                .refused(planID: planID, reason: reason), ReplayResult(), 0,
-                [NotifyTrigger(kind: .refused, incident: incidentID, plan: planID, reason: reason)], [], nil, carried
+                .refused(planID: planID, reason: reason), nil,
+                [NotifyTrigger(kind: .refused, incident: incidentID, plan: planID, reason: reason)], nil, carried
             )
         }
         plan.id = planID
         let stored = plan
-        var schema: TableSchema
+        let schema: TableSchema
         do {
             let (ran, after) = try await tx.savepoint {
                 try await Engine.runOperations(stored, context: context.judging, kit: kit, schema: carried, in: tx)
@@ -224,36 +272,50 @@ extension Engine {
             let message = "\(error)"
             try await step(&machine, .runFailed(error: message), by: who, in: tx)
             return (
-                .refused(planID: planID, reason: message), ReplayResult(), 0,
-                [NotifyTrigger(kind: .failed, incident: incidentID, plan: planID, reason: message)], [], error, carried
+                .refused(planID: planID, reason: message), nil,
+                [NotifyTrigger(kind: .failed, incident: incidentID, plan: planID, reason: message)], error, carried
             )
         }
         let quarantineReason = stored.operations.contains { $0.kind == .quarantine } ? "quarantined by plan \(planID)" : nil
+        let applied = AppliedStep(context: context, machine: machine, planID: planID, quarantineReason: quarantineReason, schema: schema)
+        return (.applied(planID: planID), applied, [NotifyTrigger(kind: .applied, incident: incidentID, plan: planID)], nil, schema)
+    }
+
+    /// Replays an applied incident's parked records in the unit, with its machine carried:
+    /// flat records through `replayChunk`; records with child tables (parked under a root
+    /// whose policy says `nested_lists: tables`) whole through `replayNestedChunk`, as `mend
+    /// replay` does. `minuteTable` is where the counts go: the root for records with child tables.
+    static func replayApplied(
+        _ a: AppliedStep, kit: RepairKit, limits: RecordLimits, overflowDepth: Int?, known: Set<String>, by who: String,
+        in tx: StateTransaction
+    ) async throws -> (replay: ReplayResult, coerced: Int64, overflow: [Drift], minuteTable: String) {
+        var machine = a.machine
+        let incident = a.context.detail
         var replay = ReplayResult()
         var coerced: Int64 = 0
         var overflow: [Drift] = []
         var cursor: Int64 = 0
-        if let root = context.parkedUnder, let rule = kit.policy.nesting(table: root) {
-            // Records with child tables replay whole, as `mend replay` replays them: cut into
-            // their rows again, loaded into every table of the tree or moved whole.
+        var minuteTable = incident.table
+        if let root = a.context.parkedUnder, let rule = kit.policy.nesting(table: root) {
+            minuteTable = root
             while true {
                 let chunk = try await replayNestedChunk(
-                    context.detail, root: root, rule: rule, quarantineReason: quarantineReason, after: cursor, policy: kit.policy,
-                    by: who, in: tx)
+                    incident, root: root, rule: rule, quarantineReason: a.quarantineReason, after: cursor, policy: kit.policy, by: who,
+                    in: tx)
                 replay.loaded += chunk.result.loaded
                 replay.quarantined += chunk.result.quarantined
                 coerced += chunk.coerced
                 guard let last = chunk.last else { break }
                 cursor = last
             }
-            schema.keys = try await tx.keyMap(context.detail.table)
         } else {
+            var schema = a.schema
             while true {
                 // The key map alone is read again: a replay, or another worker's batch, may have
                 // given key paths their columns since (the rest of the schema is this unit's).
-                schema.keys = try await tx.keyMap(context.detail.table)
+                schema.keys = try await tx.keyMap(incident.table)
                 let chunk = try await replayChunk(
-                    context.detail, quarantineReason: quarantineReason, after: cursor, limits: limits, overflowDepth: overflowDepth,
+                    incident, quarantineReason: a.quarantineReason, after: cursor, limits: limits, overflowDepth: overflowDepth,
                     known: known.union(overflow.map(\.sourceKey)), schema: schema, by: who, in: tx)
                 replay.loaded += chunk.result.loaded
                 replay.quarantined += chunk.result.quarantined
@@ -263,16 +325,13 @@ extension Engine {
                 cursor = last
             }
         }
-        replay.stillParked = try await tx.parkedCount(incidentID: incidentID)
-        try await tx.markReplayed(incidentID)
+        replay.stillParked = try await tx.parkedCount(incidentID: incident.id)
+        try await tx.markReplayed(incident.id)
         try await step(
             &machine, .replayed(loaded: replay.loaded, quarantined: replay.quarantined, stillParked: replay.stillParked), by: who,
             in: tx)
         replay.resolved = machine.state == .resolved
-        return (
-            .applied(planID: planID), replay, coerced, [NotifyTrigger(kind: .applied, incident: incidentID, plan: planID)], overflow, nil,
-            schema
-        )
+        return (replay, coerced, overflow, minuteTable)
     }
 
     /// The facts of a stored plan, as its `.planned` event and audit entry carry them.
@@ -306,13 +365,17 @@ extension Engine {
         let limits = policy.recordLimits(table: table)
         let depth = policy.overflowDepth(table: table)
         var outcome = RepairOutcome()
+        var attempted = Set<Int64>()
+        var failures: [any Error] = []
         for _ in 0..<8 {
             var given: [Int64: (Proposal, PlannerUsage?)]?
+            let done = attempted
             if !planner.isPure {
                 let contexts = try await state.transaction { tx -> [RepairContext] in
                     let listing = try await tx.lifecycles(table: table)
                     return try await Engine.contexts(
-                        listing.filter(\.machine.needsPlan), others: listing.map(\.incident), kit: kit, in: tx)
+                        listing.filter { $0.machine.needsPlan && !done.contains($0.incident.id) }, others: listing.map(\.incident),
+                        kit: kit, in: tx)
                 }
                 var proposals: [Int64: (Proposal, PlannerUsage?)] = [:]
                 for c in contexts { proposals[c.detail.id] = try await propose(c, plan: nil) }
@@ -322,16 +385,20 @@ extension Engine {
             let proposals = given
             let unit = try await state.transaction(lockKey: table) { tx in
                 try await Engine.repairUnit(
-                    table: table, kit: kit, given: proposals, limits: limits, overflowDepth: depth, knownOverflow: known, by: actor,
-                    in: tx)
+                    table: table, kit: kit, given: proposals, limits: limits, overflowDepth: depth, knownOverflow: known,
+                    attempted: done, by: actor, in: tx)
             }
             markOverflowRecorded(unit.overflow, table: table)
             for t in unit.triggers { notifier?.post(t) }
             outcome.add(unit.outcome)
             if let schema = unit.schema { outcome.schema = schema }
-            if let failure = unit.failures.first { throw failure }
+            attempted.formUnion(unit.attempted)
+            failures += unit.failures
             if !unit.morePlanning { break }
         }
+        // A failed plan is recorded failed in its unit; the first is thrown once every unit of
+        // the call has committed, as a failed apply always was.
+        if let failure = failures.first { throw failure }
         return outcome
     }
 }

@@ -4,8 +4,14 @@ import MendCore
 extension StateTransaction {
     /// The newest rows' values of `columns`, newest first, as text. SQLite reads by rowid;
     /// PostgreSQL reads the table's last pages by ctid (a TID range scan, not a sort of the
-    /// whole table): rows loaded by COPY and INSERT sit in the order they came.
+    /// whole table): rows loaded by COPY and INSERT sit in the order they came. Read through
+    /// `readReleasingLocks`: a repair unit reads this before its DDL, which a repair role runs
+    /// on another connection that would wait on this read's lock on the table.
     public func recentValues(table: String, columns: [String], limit: Int) async throws -> [[String?]] {
+        try await readReleasingLocks { try await newestRows(table: table, columns: columns, limit: limit) }
+    }
+
+    private func newestRows(table: String, columns: [String], limit: Int) async throws -> [[String?]] {
         let qualified = Identifier.qualified(warehouse.targetSchema, table)
         let rows: [[SQLValue]]
         if !pg {

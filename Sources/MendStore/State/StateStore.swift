@@ -84,6 +84,27 @@ public struct StateTransaction: Sendable {
         }
     }
 
+    /// Runs a read in a savepoint that is rolled back afterwards, whether it succeeded or not:
+    /// its rows come back, and the locks it took on target tables are let go at once
+    /// (PostgreSQL releases a lock taken after a savepoint when the savepoint is rolled back),
+    /// where a RELEASE would keep them to the commit. A refusal (no SELECT privilege) leaves
+    /// the transaction usable. `body` must only read: anything it writes is undone.
+    public func readReleasingLocks<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await session.execute("SAVEPOINT mend_read", [])
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            if let e = error as? StoreError, e.isOutage { throw e }
+            try await session.execute("ROLLBACK TO SAVEPOINT mend_read", [])
+            try await session.execute("RELEASE SAVEPOINT mend_read", [])
+            throw error
+        }
+        try await session.execute("ROLLBACK TO SAVEPOINT mend_read", [])
+        try await session.execute("RELEASE SAVEPOINT mend_read", [])
+        return result
+    }
+
     var warehouse: any Warehouse { store.warehouse }
     func t(_ name: String) -> String { store.t(name) }
     var pg: Bool { store.pg }
