@@ -59,7 +59,7 @@ fuzz: deps
 
 bench: deps release
 	scripts/bench.sh
-	scripts/with-postgres.sh scripts/bench_repair.sh 20
+	scripts/bench_pg.sh scripts/bench_repair.sh 20
 	scripts/bench_drift.sh
 	scripts/bench_kafka.sh
 

@@ -6,7 +6,7 @@
 #
 # SQLite:     mend ingest  vs  sqlite3 `.import` of the same rows as CSV (the ceiling).
 # PostgreSQL: mend ingest  vs  psql `\copy` of the CSV (the ceiling)  vs  dlt (a Python peer),
-#             on a throwaway cluster that scripts/with-postgres.sh starts and stops.
+#             on a throwaway cluster that scripts/bench_pg.sh starts and stops (PostgreSQL defaults: fsync on).
 # Both:       mend consume of the same records from a local JetStream stream (published once with
 #             nats-py), with 1 and 2 workers on one durable consumer, beside mend ingest of the file;
 #             a throwaway nats-server from scripts/with-nats.sh. Timed to the last batch's commit
@@ -95,9 +95,9 @@ expect_count() {
 }
 
 # ---------------------------------------------------------------- PostgreSQL phase
-# Runs under scripts/with-postgres.sh, which exports MEND_TEST_PG (a superuser URL).
+# Runs under scripts/bench_pg.sh, which exports MEND_TEST_PG (a superuser URL).
 if [ "${1:-}" = "--pg-phase" ]; then
-  PG=${MEND_TEST_PG:?run under scripts/with-postgres.sh}
+  PG=${MEND_TEST_PG:?run under scripts/bench_pg.sh}
   CSV_ABS=$(realpath "$DATA/bench.csv")
   psql_q() { PGOPTIONS="-c client_min_messages=warning" psql "$PG" -X -q -v ON_ERROR_STOP=1 "$@"; }
   psql_q -c "SELECT version()" -At >"$RES/pg-version.txt"
@@ -192,7 +192,7 @@ if [ "${BENCH_SKIP_PG:-0}" != "1" ]; then
     "$VENV/bin/python" -c 'import dlt; print(dlt.__version__)' >"$RES/dlt-version.txt"
   fi
   echo "== PostgreSQL: $N records, $RUNS runs each (mend, \\copy alternating); dlt: $DLT_N records, $DLT_RUNS run(s)"
-  scripts/with-postgres.sh "$0" --pg-phase
+  scripts/bench_pg.sh "$0" --pg-phase
 fi
 
 # ---------------------------------------------------------------- summary

@@ -179,3 +179,76 @@ import Testing
         #expect(m.storedStatus == .resolved)
     }
 }
+
+/// The rules the lifecycle owns (issue 29): which plans still stand, which incidents the
+/// repair loop plans, who may take a new plan, and that a refused plan cannot be approved.
+@Suite struct IncidentLifecycleRulesTests {
+    typealias L = IncidentLifecycle
+    static let planStatuses: [PlanStatus] = [.proposed, .pendingApproval, .approved, .applied, .rejected, .refused, .failed]
+
+    static func incident(_ status: IncidentStatus, parked: Int = 3) -> Incident {
+        Incident(id: 1, table: "t", signature: "s", kinds: [], status: status, parked: parked, openedAt: Date(), drifts: [])
+    }
+
+    @Test func livePlansAreThoseThatStillStand() {
+        for status in Self.planStatuses {
+            let live = [PlanStatus.pendingApproval, .approved, .refused, .proposed].contains(status)
+            #expect(L.isLive(status) == live, "\(status)")
+        }
+    }
+
+    @Test func theLoopPlansOpenIncidentsWithParkedRecordsAndNoLivePlan() {
+        #expect(L(incident: Self.incident(.open), latestPlan: nil).needsPlan)
+        #expect(!L(incident: Self.incident(.open, parked: 0), latestPlan: nil).needsPlan)
+        for status in Self.planStatuses {
+            let m = L(incident: Self.incident(.open), latestPlan: (4, status))
+            #expect(m.needsPlan == (m.isOpen && !L.isLive(status)), "\(status)")
+        }
+        #expect(!L(incident: Self.incident(.pendingApproval), latestPlan: (4, .pendingApproval)).needsPlan)
+        #expect(!L(incident: Self.incident(.resolved), latestPlan: nil).needsPlan)
+        #expect(!L(incident: Self.incident(.rejected), latestPlan: nil).needsPlan)
+    }
+
+    @Test(arguments: IncidentLifecycleTests.states)
+    func onlyAnOpenIncidentTakesANewPlan(_ state: L.State) {
+        let m = L(incident: 1, table: "t", state: state)
+        #expect((m.refusesPlan == nil) == (state == .open), "\(state)")
+    }
+
+    /// A refused plan that waits: approving it is illegal; every other event does what it
+    /// does to any waiting plan.
+    @Test func aRefusedPlanCannotBeApproved() {
+        for (i, event) in IncidentLifecycleTests.events.enumerated() where event != .advance {
+            var refused = L(incident: 1, table: "t", state: .awaitingApproval(plan: 7), refusedByJudge: true)
+            var plain = L(incident: 1, table: "t", state: .awaitingApproval(plan: 7))
+            let a = refused.event(event)
+            let b = plain.event(event)
+            if case .approve = event {
+                guard case .illegal(let why) = a else {
+                    Issue.record("approving a refused plan must be illegal, got \(a)")
+                    continue
+                }
+                #expect(why.contains("cannot be approved"))
+                #expect(refused.state == .awaitingApproval(plan: 7))
+            } else {
+                #expect(a == b, "event \(i)")
+                #expect(refused.state == plain.state, "event \(i)")
+            }
+        }
+        #expect(L(incident: 1, table: "t", state: .awaitingApproval(plan: 7), refusedByJudge: true).refusesApproval != nil)
+        #expect(L(incident: 1, table: "t", state: .awaitingApproval(plan: 7)).refusesApproval == nil)
+    }
+
+    /// The machine carries its latest plan's status as it writes it: a unit of work asks it
+    /// again without reading the plan back.
+    @Test func theMachineCarriesItsPlanStatus() {
+        var m = L(incident: Self.incident(.open), latestPlan: nil)
+        _ = m.event(.planned(plan: 8, IncidentLifecycleTests.proposal(.auto)))
+        #expect(m.latestPlanStatus == .approved && m.hasLivePlan && !m.needsPlan)
+        _ = m.event(.runFailed(error: "boom"))
+        #expect(m.latestPlanStatus == .failed && m.needsPlan)
+        var d = L(incident: Self.incident(.open), latestPlan: nil)
+        _ = d.event(.planned(plan: 9, IncidentLifecycleTests.proposal(.deny)))
+        #expect(d.latestPlanStatus == .refused && d.state == .open && !d.needsPlan)
+    }
+}

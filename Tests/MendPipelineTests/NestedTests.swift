@@ -310,6 +310,77 @@ import Testing
         #expect("\(error.map { "\($0)" } ?? "")".contains("must be owner"), "\(error.map { "\($0)" } ?? "")")
     }
 
+    /// Under the roles, drift in a child table and in the root: the repair unit's DDL runs on the
+    /// repair role's connection while the unit's transaction is open. It must not wait on a lock
+    /// of that transaction (SQLSTATE 55P03): the rename evidence is read without keeping its
+    /// lock, and a round replays only once all its DDL has run. Two incidents of one child table
+    /// (one with an integer field, so rename candidates are read) and one of the root.
+    @Test(.enabled(if: Backend.postgresURL != nil, "needs MEND_TEST_PG"))
+    func childDriftUnderTheRoles() async throws {
+        let admin = Backend.postgresURL ?? ""
+        let suffix = UUID().uuidString.prefix(6).lowercased()
+        let schema = "nested_\(suffix)"
+        let (loader, repair, owner) = ("loader_\(suffix)", "repair_\(suffix)", "owner_\(suffix)")
+        let adminW = try await WarehouseFactory.open(url: "\(admin)?schema=\(schema)&state_schema=\(schema)_mend")
+        await KeepAlive.shared.add(adminW)
+        let roles = PostgresRoles(
+            schema: schema, stateSchema: "\(schema)_mend", owner: owner, loader: loader, loaderPassword: "lp", repair: repair,
+            repairPassword: "rp")
+        _ = try await roles.apply(on: adminW)
+        let host = admin.replacingOccurrences(of: "postgres://postgres@", with: "")
+        let url = "postgres://\(loader):lp@\(host)?schema=\(schema)&state_schema=\(schema)_mend&repair_user=\(repair)&repair_password=rp"
+        let engine = try await Backend.postgres.engine(policy: try Self.policy(), url: url)
+        _ = try await engine.ingest(path: writeLines((1...20).map { Self.push($0, commits: 2) }), table: "events")
+        let verified = Self.push(21, commits: 2).replacingOccurrences(of: #""distinct":true"#, with: #""distinct":true,"verified":1"#)
+        let signed = Self.push(22, commits: 1).replacingOccurrences(of: #""distinct":true"#, with: #""distinct":true,"signed":"yes""#)
+        let org = Self.push(23, commits: 1).replacingOccurrences(of: #""type":"PushEvent""#, with: #""type":"PushEvent","org":"x""#)
+        let s = try await engine.ingest(path: writeLines([verified, signed, org]), table: "events")
+        #expect(s.parked == 3 && s.repaired == 3 && s.stillParked == 0, "\(s)")
+        #expect(try await Self.count(engine, "events") == 23)
+        #expect(try await Self.count(engine, "events__payload__commits") == 44)
+        #expect(try await Self.count(engine, "events__payload__commits__added") == 88)
+        for t in ["events", "events__payload__commits", "events__payload__commits__added"] {
+            #expect(try await Self.duplicates(engine, t) == 0, "\(t)")
+        }
+        #expect(try await Self.orphans(engine, "events__payload__commits", "events") == 0)
+        #expect(try await engine.incidents().allSatisfy { $0.status == .resolved })
+        #expect(try await engine.verifyAudit(full: true).ok)
+    }
+
+    /// Drift in a child table and in the root, repaired by the repair unit after the batch: two
+    /// incidents of one child table applied in one unit, and the root's in its own; every parked
+    /// record replays whole through the nested path (its root row and all its child rows), with
+    /// the same ids, nothing twice and nothing left parked.
+    @Test(arguments: Backend.available)
+    func childDriftReplaysWholeInTheUnit(_ backend: Backend) async throws {
+        let engine = try await backend.engine(policy: try Self.policy())
+        _ = try await engine.ingest(path: writeLines((1...5).map { Self.push($0, commits: 2) }), table: "events")
+        let verified = (6...7).map {
+            Self.push($0, commits: 2).replacingOccurrences(of: #""distinct":true"#, with: #""distinct":true,"verified":1"#)
+        }
+        let signed = Self.push(8, commits: 3).replacingOccurrences(of: #""distinct":true"#, with: #""distinct":true,"signed":"yes""#)
+        let org = Self.push(9, commits: 1).replacingOccurrences(of: #""type":"PushEvent""#, with: #""type":"PushEvent","org":"x""#)
+        let s = try await engine.ingest(path: writeLines(verified + [signed, org]), table: "events")
+        #expect(s.parked == 4 && s.repaired == 3 && s.stillParked == 0, "\(s)")
+        #expect(try await Self.count(engine, "events") == 9)
+        let commits: Int64 = 18  // 5 records of 2 commits, 2 of 2, 1 of 3, 1 of 1
+        #expect(try await Self.count(engine, "events__payload__commits") == commits)
+        #expect(try await Self.count(engine, "events__payload__commits__added") == 2 * commits)
+        for t in ["events", "events__payload__commits", "events__payload__commits__added"] {
+            #expect(try await Self.duplicates(engine, t) == 0, "\(t)")
+        }
+        #expect(try await Self.orphans(engine, "events__payload__commits", "events") == 0)
+        #expect(try await Self.orphans(engine, "events__payload__commits__added", "events__payload__commits") == 0)
+        #expect(try await Self.badRuns(engine, "events__payload__commits") == 0)
+        let verifiedRows = try await engine.rows(
+            "SELECT COUNT(*) FROM \(engine.tableRef("events__payload__commits")) WHERE verified IS NOT NULL")
+        #expect(verifiedRows.first?.first?.int == 4)
+        #expect(try await engine.incidents().allSatisfy { $0.status == .resolved && $0.parked == 0 })
+        let stats = try #require(try await engine.stats().first { $0.table == "events" })
+        #expect(stats.conserved && stats.loaded == 9 && stats.parked == 0, "\(stats)")
+        #expect(try await engine.verifyAudit(full: true).ok)
+    }
+
     /// A new field on the root parks the whole record too (its child rows wait with it), and
     /// the replay after the repair brings the children back with it.
     @Test(arguments: Backend.available)

@@ -76,19 +76,33 @@ public struct IncidentLifecycle: Sendable, Equatable {
     /// from `state` because data written before this machine existed may pair a state
     /// with another status (an applied plan under a `pending_approval` incident).
     public private(set) var storedStatus: IncidentStatus
+    /// The latest plan's stored status, carried along as the machine writes it: whether a
+    /// plan still stands (`hasLivePlan`) is a rule of this machine, not of its callers.
+    public private(set) var latestPlanStatus: PlanStatus?
+    /// The waiting plan was refused by the guard or the policy (decision deny, or a
+    /// statement the guard does not allow): nobody may approve it.
+    public private(set) var refusedByJudge: Bool
+    /// Records parked in the incident when it was read.
+    public private(set) var parked: Int
 
-    public init(incident: Int64, table: String, state: State) {
+    public init(incident: Int64, table: String, state: State, refusedByJudge: Bool = false) {
         self.incident = incident
         self.table = table
         self.state = state
         storedStatus = Self.stored(state)
+        latestPlanStatus = nil
+        self.refusedByJudge = refusedByJudge
+        parked = 0
     }
 
     /// The state as stored: the incident's status and its latest plan's.
-    public init(incident: Incident, latestPlan: (id: Int64, status: PlanStatus)?) {
+    public init(incident: Incident, latestPlan: (id: Int64, status: PlanStatus)?, refusedByJudge: Bool = false) {
         self.incident = incident.id
         self.table = incident.table
         storedStatus = incident.status
+        latestPlanStatus = latestPlan?.status
+        self.refusedByJudge = refusedByJudge
+        parked = incident.parked
         switch (incident.status, latestPlan?.status) {
         case (.resolved, _): state = .resolved
         case (.rejected, _): state = .rejected
@@ -96,6 +110,47 @@ public struct IncidentLifecycle: Sendable, Equatable {
         case (_, .approved?): state = .approved(plan: latestPlan?.id ?? 0)
         default: state = .open
         }
+    }
+
+    /// A plan that still stands: it waits, may run, was just stored, or was refused (a
+    /// refused plan stands until a person or a new agent plan replaces it; records parked
+    /// into its incident need no new plan). Failed, rejected, superseded and applied plans
+    /// do not.
+    public static func isLive(_ status: PlanStatus) -> Bool {
+        switch status {
+        case .pendingApproval, .approved, .refused, .proposed: true
+        default: false
+        }
+    }
+
+    /// Whether the latest plan still stands.
+    public var hasLivePlan: Bool { latestPlanStatus.map(Self.isLive) ?? false }
+
+    /// The incident is open: it may take a new plan.
+    public var isOpen: Bool { state == .open }
+
+    /// What the repair loop plans: open, with parked records, and no plan that stands.
+    public var needsPlan: Bool { isOpen && parked > 0 && !hasLivePlan }
+
+    /// Why a new plan may not be stored now, or nil when it may (only an open incident
+    /// takes one; a new proposed plan would otherwise hide one that waits).
+    public var refusesPlan: String? {
+        if isOpen { return nil }
+        var probe = self
+        if case .illegal(let why) = probe.event(.planned(plan: 0, Self.probePlan(incident))) { return why }
+        return "incident \(incident) is not open for a new plan"
+    }
+
+    private static func probePlan(_ incident: Int64) -> ProposedPlan {
+        ProposedPlan(
+            incident: incident, plannedBy: "", operations: "", rationale: "", confidence: 0, sql: "", risk: .low, decision: .approve,
+            reasons: [], usage: nil)
+    }
+
+    /// Why the waiting plan cannot be approved, or nil when it can be.
+    public var refusesApproval: String? {
+        guard case .awaitingApproval(let p) = state, refusedByJudge else { return nil }
+        return "plan \(p) is refused by the guard or the policy; it cannot be approved"
     }
 
     /// The incident status that goes with a state.
@@ -134,6 +189,8 @@ public struct IncidentLifecycle: Sendable, Equatable {
                 before, plan: .init(id: id, from: .proposed, to: to),
                 [.planProposed(plan: id, proposal), .policyDecided(plan: id, decision: proposal.decision, reasons: proposal.reasons)])
 
+        case (.awaitingApproval, .approve) where refusedByJudge:
+            return .illegal(refusesApproval ?? "this plan cannot be approved")
         case (.awaitingApproval(let p), .approve(let by, let note)):
             state = .approved(plan: p)
             return persist(
@@ -204,6 +261,11 @@ public struct IncidentLifecycle: Sendable, Equatable {
     }
 
     private mutating func persist(_ before: State, plan: StatusChange<PlanStatus>?, _ audit: [AuditEvent]) -> Action {
+        if let plan {
+            latestPlanStatus = plan.to
+            if plan.to != .pendingApproval { refusedByJudge = false }
+        }
+        if state == .resolved { parked = 0 }
         let from = storedStatus
         let to = Self.stored(state)
         storedStatus = to

@@ -8,10 +8,15 @@ public protocol Planner: Sendable {
     var readsRenameEvidence: Bool { get }
     /// `plan`, with what RenameDetector found per new field's column.
     func plan(incident: Incident, schema: TableSchema?, renames: [String: RenameDetector.Finding]) async throws -> Plan
+    /// Whether the planner does no I/O and answers at once: it then plans inside the
+    /// repair unit's transaction. A planner that calls out (a model, an agent) plans
+    /// between a read and the write, so no transaction waits on it.
+    var isPure: Bool { get }
 }
 
 extension Planner {
     public var readsRenameEvidence: Bool { false }
+    public var isPure: Bool { false }
     public func plan(incident: Incident, schema: TableSchema?, renames: [String: RenameDetector.Finding]) async throws -> Plan {
         try await plan(incident: incident, schema: schema)
     }

@@ -17,6 +17,7 @@ public struct RulesPlanner: Planner {
     }
 
     public var readsRenameEvidence: Bool { true }
+    public var isPure: Bool { true }
 
     public func plan(incident: Incident, schema: TableSchema?, renames: [String: RenameDetector.Finding]) async throws -> Plan {
         planSync(incident: incident, schema: schema, renames: renames)

@@ -125,19 +125,17 @@ extension Engine {
             // Records parked into an incident that already waits for a person, or was
             // refused, need no planning: the repair loop runs only for the others.
             if !r.touched.isSubset(of: settled) {
-                let before = try await state.transaction { tx in try await tx.counts(table: table) }
+                // One unit of work (RepairUnit.swift): plans, applies and replays in one
+                // transaction, and says what its replays loaded and what the schema became.
                 let outcome = try await repairSettling(table: table, by: actor)
                 summary.repaired += outcome.applied
                 settled = outcome.waiting.union(outcome.pending).union(outcome.refused)
-                if outcome.applied > 0 {
-                    // Replays load parked records: say where they ended up, so the summary
-                    // shows the state after repair, not only before it.
-                    let after = try await state.transaction { tx in try await tx.counts(table: table) }
-                    summary.replayedLoaded += after.loaded - before.loaded
-                    summary.replayedQuarantined += after.quarantined - before.quarantined
+                summary.replayedLoaded += outcome.replayedLoaded
+                summary.replayedQuarantined += outcome.replayedQuarantined
+                if let changed = outcome.schema {
+                    schema = changed
+                    batches.schema.set(schema, limits: policy.recordLimits(table: table))
                 }
-                schema = try await state.transaction { tx in try await tx.schema(table) }
-                batches.schema.set(schema, limits: policy.recordLimits(table: table))
             }
             if read.atEnd { break }
         }

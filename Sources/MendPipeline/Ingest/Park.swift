@@ -24,7 +24,15 @@ enum Park {
         -> (opened: Int64, touched: Set<Int64>)
     {
         guard !items.isEmpty else { return (0, []) }
-        var openByTable: [String: [String: Int64]] = [table: try await tx.openIncidentIDs(table)]
+        // The open incidents of every table this batch parks into (a record with child tables
+        // parks into its child table's incident), read once per table.
+        var openByTable: [String: [String: Int64]] = [:]
+        for t in Set(items.map { $0.incidentTable ?? table }) { openByTable[t] = try await tx.openIncidentIDs(t) }
+        // The incidents this batch parks into, locked before any audit entry: one a repair unit
+        // resolved meanwhile is not parked into (its replay would never see these records).
+        let existing = Set(items.compactMap { openByTable[$0.incidentTable ?? table]?[$0.signature] })
+        let stillOpen = try await tx.lockIncidents(Array(existing), exclusive: false)
+        for (t, open) in openByTable { openByTable[t] = open.filter { stillOpen.contains($0.value) } }
         var opened: Int64 = 0
         var touched = Set<Int64>()
         var records: [ParkedRecord] = []
@@ -33,7 +41,6 @@ enum Park {
             var r = item.record
             let signature = item.signature
             let table = item.incidentTable ?? table
-            if openByTable[table] == nil { openByTable[table] = try await tx.openIncidentIDs(table) }
             if let id = openByTable[table]?[signature] {
                 r.incidentID = id
             } else {

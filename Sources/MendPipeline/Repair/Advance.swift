@@ -67,11 +67,8 @@ extension Engine {
                     "plan #\(expecting) no longer waits for approval (incident #\(incidentID) has moved on): nothing was approved; review the incident page again"
                 )
             }
-            if case .awaitingApproval(let p) = machine.state, let stored,
-                stored.decision?.autonomy == .deny || stored.verdicts.contains(where: { !$0.allowed })
-            {
-                throw PipelineError.refused("plan \(p) is refused by the guard or the policy; it cannot be approved")
-            }
+            // The lifecycle's rule; checked first so the refusal keeps its own error kind.
+            if let why = machine.refusesApproval { throw PipelineError.refused(why) }
             try await Engine.step(incidentID: incidentID, .approve(by: who, note: note), by: who, in: tx)
             return stored?.plan.id ?? 0
         }

@@ -2,38 +2,30 @@ import Foundation
 import MendCore
 import MendStore
 
-/// Reads what RenameDetector compares: the new fields' values in the incident's parked
-/// records, and the existing columns' values in the table's most recent rows. Two reads per
-/// incident with a new field, none otherwise.
+/// What RenameDetector compares: the new fields' values in the incident's parked sample,
+/// and the existing columns' values in the table's most recent rows. Both come with the
+/// incident's context (RepairContext.swift), read once.
 extension Engine {
     /// Parked records and recent rows looked at, at most.
     static let renameParkedSample = 200
     static let renameRecentRows = 500
 
-    /// Per new field's column, what the detector found. A table the loader cannot read
-    /// back (a role with INSERT only) gets no findings: every new field stays a new column.
-    func findRenames(_ incident: Incident, schema: TableSchema?) async -> [String: RenameDetector.Finding] {
-        guard let schema else { return [:] }
+    /// The new fields a planner may weigh as renames, and the columns to compare them with;
+    /// nil when there is nothing to compare (no new field, or no column of a compatible type).
+    static func renameCandidates(_ incident: Incident, schema: TableSchema?) -> (
+        newFields: [String: (sourceKey: String, type: LogicalType)], columns: [Column]
+    )? {
+        guard let schema else { return nil }
         var newFields: [String: (sourceKey: String, type: LogicalType)] = [:]
         for d in incident.drifts where d.kind == .unknownField && schema.mappings[d.column] == nil {
             if let t = d.observed, newFields[d.column] == nil { newFields[d.column] = (d.sourceKey, t) }
         }
-        if newFields.isEmpty { return [:] }
+        if newFields.isEmpty { return nil }
         let candidates = schema.columns.filter { c in
             newFields[c.name] == nil && newFields.values.contains { RenameDetector.compatible($0.type, c.type) }
         }
-        if candidates.isEmpty { return [:] }
-        let chosen = Array(candidates.prefix(100))
-        do {
-            let parked = try await state.transaction { tx in
-                try await tx.parkedRecords(incidentID: incident.id, limit: Self.renameParkedSample)
-            }
-            let recent = try await recentValues(table: incident.table, columns: chosen.map { $0.name })
-            return Self.findings(
-                newFields: newFields, parked: parked, candidates: chosen, recent: recent, mappings: schema.mappings, keys: schema.keys)
-        } catch {
-            return [:]
-        }
+        if candidates.isEmpty { return nil }
+        return (newFields, Array(candidates.prefix(100)))
     }
 
     /// The pure half: parses the parked records and runs the detector per new field.
@@ -83,29 +75,6 @@ extension Engine {
         case .bool(let b): return b ? "true" : "false"
         case .null: return ""
         case .array, .object: return v.jsonText
-        }
-    }
-
-    /// The newest rows' values of `columns`, newest first, as text. SQLite reads by rowid;
-    /// PostgreSQL reads the table's last pages by ctid (a TID range scan, not a sort of the
-    /// whole table): rows loaded by COPY and INSERT sit in the order they came.
-    func recentValues(table: String, columns: [String]) async throws -> [[String?]] {
-        let w = warehouse
-        let qualified = Identifier.qualified(w.targetSchema, table)
-        let limit = Int64(Self.renameRecentRows)
-        return try await state.transaction { tx in
-            let rows: [[SQLValue]]
-            if w.dialect == .sqlite {
-                let list = columns.map(Identifier.quote).joined(separator: ", ")
-                rows = try await tx.session.query("SELECT \(list) FROM \(qualified) ORDER BY rowid DESC LIMIT ?", [.int(limit)])
-            } else {
-                let list = columns.map { "CAST(\(Identifier.quote($0)) AS TEXT)" }.joined(separator: ", ")
-                rows = try await tx.session.query(
-                    "SELECT \(list) FROM \(qualified) WHERE ctid >= CAST(format('(%s,0)', GREATEST(pg_relation_size(CAST(? AS regclass)) "
-                        + "/ current_setting('block_size')::bigint - 64, 0)) AS tid) ORDER BY ctid DESC LIMIT ?",
-                    [.text(qualified), .int(limit)])
-            }
-            return rows.map { $0.map(\.textForm) }
         }
     }
 }

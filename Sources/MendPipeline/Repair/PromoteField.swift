@@ -14,7 +14,8 @@ enum PromoteField {
 
     static let page = 1_000
 
-    static func move(_ op: PlanOperation, table: String, compiler: PlanCompiler, in session: any SQLSession) async throws -> Moved {
+    static func move(_ op: PlanOperation, table: String, compiler: PlanCompiler, in tx: StateTransaction) async throws -> Moved {
+        let session = tx.session
         guard let column = op.column, let source = op.source, let type = op.type else { return Moved() }
         let ref = compiler.tableRef(table)
         let target = Identifier.quote(column)
@@ -32,7 +33,11 @@ enum PromoteField {
         var result = Moved()
         var cursor: SQLValue = postgres ? .text("(0,0)") : .int(0)
         while true {
-            let rows = try await session.query(select, postgres ? [.text(source), cursor] : [cursor])
+            // The page is read without keeping its lock on the table: with a repair role the
+            // update and any later DDL of the unit run on the role's own connection, which
+            // would wait on it (D27).
+            let from = cursor
+            let rows = try await tx.readReleasingLocks { try await session.query(select, postgres ? [.text(source), from] : [from]) }
             guard let last = rows.last else { break }
             cursor = last[0]
             var updates: [[SQLValue]] = []

@@ -27,46 +27,56 @@ extension Engine {
     }
 
     /// `propose`, plus what the planner spent, so `repair` can record it with the plan's id.
+    /// The incident's context is read in one transaction and carried from there.
     func proposeMetered(incidentID: Int64, plan given: Plan? = nil) async throws -> (Proposal, PlannerUsage?) {
         try await bootstrap()
-        let (incident, schema) = try await state.transaction { tx in
-            (try await tx.incident(incidentID), try await tx.schema((try await tx.incident(incidentID))?.table ?? ""))
+        let kit = repairKit
+        let context = try await state.transaction { tx -> RepairContext? in
+            guard let (machine, incident, plan) = try await tx.lifecycle(incidentID: incidentID) else { return nil }
+            let others = try await tx.incidents(table: incident.table, status: .open)
+            return try await Engine.contexts(
+                [.init(machine: machine, incident: incident, plan: plan)], others: others, kit: kit, in: tx
+            ).first
         }
-        guard let incident else { throw PipelineError.notFound("no incident \(incidentID); run `mend incidents` to list them") }
-        let detail = try await withAllDrifts(incident)
+        guard let context else { throw PipelineError.notFound("no incident \(incidentID); run `mend incidents` to list them") }
+        return try await propose(context, plan: given)
+    }
+
+    /// Plans (or takes the given plan), fits the column budget, judges and decides, from a
+    /// context already read. The planner is the only step that may wait.
+    func propose(_ context: RepairContext, plan given: Plan?) async throws -> (Proposal, PlannerUsage?) {
         var plan: Plan
         var usage: PlannerUsage?
         if let given {
             plan = given
-            plan.incidentID = incident.id
-            plan.table = incident.table
+            plan.incidentID = context.detail.id
+            plan.table = context.detail.table
         } else {
-            (plan, usage) = try await makePlan(incident: detail, schema: schema)
+            (plan, usage) = try await makePlan(context)
         }
-        plan = ColumnBudget.fit(plan, schema: schema, budget: policy.maxColumns(table: incident.table))
-        var proposal = await judgePlan(plan, schema: schema)
-        proposal.decision = Self.requireEvidence(proposal.decision, plan: plan, incident: detail)
-        return (proposal, usage)
+        return (Self.proposal(plan, context: context, kit: repairKit), usage)
     }
 
-    /// The incident with every distinct drift of its parked records, not only the first
-    /// sample's: what planners see, and the evidence a plan's columns are checked against.
+    /// The pure half of a proposal: budget, guard, policy, evidence.
+    static func proposal(_ given: Plan, context: RepairContext, kit: RepairKit) -> Proposal {
+        let plan = ColumnBudget.fit(given, schema: context.schema, budget: kit.policy.maxColumns(table: context.detail.table))
+        var proposal = judged(plan, judging: context.judging, kit: kit)
+        proposal.decision = requireEvidence(proposal.decision, plan: plan, incident: context.detail)
+        return proposal
+    }
+
+    /// The incident with every distinct drift of its parked sample, not only the first
+    /// record's: what planners see, and the evidence a plan's columns are checked against.
     /// A new field's values in the other open incidents of the table count too: records
     /// are grouped by their whole drift, so 4 and 4.5 in one batch open two incidents, and
     /// the field must still get one column that holds both (double), not a bigint column
     /// that parks 4.5 again.
-    func withAllDrifts(_ incident: Incident) async throws -> Incident {
+    static func withAllDrifts(_ incident: Incident, sample: [ParkedRecord], others: [Incident]) -> Incident {
         var detail = incident
-        let (records, others) = try await state.transaction { tx in
-            (
-                try await tx.parkedRecords(incidentID: incident.id, limit: 200),
-                try await tx.incidents(table: incident.table, status: .open).filter { $0.id != incident.id }
-            )
-        }
         var seen = Set(detail.drifts.map(\.signature))
-        for r in records { for d in r.drifts where seen.insert(d.signature).inserted { detail.drifts.append(d) } }
+        for r in sample { for d in r.drifts where seen.insert(d.signature).inserted { detail.drifts.append(d) } }
         let newFields = Set(detail.drifts.filter { $0.kind == .unknownField }.map(\.column))
-        for other in others {
+        for other in others where other.id != incident.id && other.status == .open {
             for d in other.drifts where d.kind == .unknownField && newFields.contains(d.column) && seen.insert(d.signature).inserted {
                 detail.drifts.append(d)
             }
@@ -100,14 +110,17 @@ extension Engine {
         return d
     }
 
-    func makePlan(incident detail: Incident, schema: TableSchema?) async throws -> (Plan, PlannerUsage?) {
-        let incident = detail
+    /// Asks the planner, with the context's rename evidence; when it fails or returns an
+    /// invalid plan, the rules planner stands in with the same evidence and the audit says why.
+    func makePlan(_ context: RepairContext) async throws -> (Plan, PlannerUsage?) {
+        let detail = context.detail
+        let schema = context.schema
         let planner = self.planner
         var usage: PlannerUsage?
         let reason: String
         do {
             let p: Plan
-            let renames = planner.readsRenameEvidence ? await findRenames(detail, schema: schema) : [:]
+            let renames = planner.readsRenameEvidence ? context.renames : [:]
             if let metered = planner as? any MeteredPlanner {
                 let outcome = await metered.meteredPlan(incident: detail, schema: schema, renames: renames)
                 usage = outcome.usage
@@ -122,9 +135,9 @@ extension Engine {
         }
         // The rules planner stands in; the audit says why (issue 6).
         try await state.transaction { tx in
-            try await tx.audit(.plannerFallback(incident: incident.id, planner: planner.name, reason: reason), actor: planner.name)
+            try await tx.audit(.plannerFallback(incident: detail.id, planner: planner.name, reason: reason), actor: planner.name)
         }
-        return (rules.planSync(incident: detail, schema: schema, renames: await findRenames(detail, schema: schema)), usage)
+        return (rules.planSync(incident: detail, schema: schema, renames: context.renames), usage)
     }
 
     func judgeContext(table: String, schema: TableSchema?, creating: Bool = false) async -> JudgeContext {
@@ -132,29 +145,33 @@ extension Engine {
         if let tables = try? await state.transaction({ tx in try await tx.managedTables() }) {
             managed.formUnion(tables)
         }
+        return Self.judgeContext(table: table, schema: schema, managed: managed, kit: repairKit)
+    }
+
+    /// What the guard judges a table's statements against: the live column types and the managed tables.
+    static func judgeContext(table: String, schema: TableSchema?, managed: Set<String>, kit: RepairKit) -> JudgeContext {
         var types: [String: [String: String]] = [:]
         if let schema {
             types[table] = Dictionary(schema.columns.map { ($0.name, $0.declaredType.lowercased()) }, uniquingKeysWith: { a, _ in a })
         }
         return JudgeContext(
-            dialect: warehouse.dialect, schema: warehouse.targetSchema ?? "main", managedTables: managed, columnTypes: types)
+            dialect: kit.dialect, schema: kit.targetSchema ?? "main", managedTables: managed.union([table]), columnTypes: types)
     }
 
-    func judgePlan(_ plan: Plan, schema: TableSchema?) async -> Proposal {
+    static func judged(_ plan: Plan, judging context: JudgeContext, kit: RepairKit) -> Proposal {
         let problem = plan.problem()
         var verdicts: [GuardVerdict] = []
         var risks: [Risk?] = []
-        let context = await judgeContext(table: plan.table, schema: schema)
         for op in plan.operations {
-            if problem == nil, let sql = compiler.compile(op, table: plan.table) {
-                let v = judge.judge(sql, context: context)
+            if problem == nil, let sql = kit.compiler.compile(op, table: plan.table) {
+                let v = kit.judge.judge(sql, context: context)
                 verdicts.append(v)
                 risks.append(v.risk)
             } else {
                 risks.append(semanticRisk(op))
             }
         }
-        var decision = policy.decide(plan, risks: risks)
+        var decision = kit.policy.decide(plan, risks: risks)
         if let problem {
             decision = PolicyDecision(autonomy: .deny, reasons: ["the plan is invalid: \(problem)"])
         }
@@ -163,7 +180,7 @@ extension Engine {
     }
 
     /// Risk of operations that compile to no SQL: they change what future loads do.
-    func semanticRisk(_ op: PlanOperation) -> Risk {
+    static func semanticRisk(_ op: PlanOperation) -> Risk {
         switch op.kind {
         case .mapField, .convertValue: .medium
         case .quarantine: .low

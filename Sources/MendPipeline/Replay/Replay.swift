@@ -15,11 +15,11 @@ extension Engine {
     /// those that still drift move to the incident of their new signature.
     public func replay(incidentID: Int64, by who: String) async throws -> ReplayResult {
         try await bootstrap()
-        guard let incident = try await state.transaction({ tx in try await tx.incident(incidentID) }) else {
+        guard let (_, incident, plan) = try await state.transaction({ tx in try await tx.lifecycle(incidentID: incidentID) }) else {
             throw PipelineError.notFound("no incident \(incidentID); run `mend incidents` to list them")
         }
-        let plan = try await currentPlan(incidentID: incidentID)
         let quarantineAll = plan?.plan.status == .applied && plan?.plan.operations.contains(where: { $0.kind == .quarantine }) == true
+        let quarantineReason = quarantineAll ? "quarantined by plan \(plan?.plan.id ?? 0)" : nil
         let table = incident.table
         // Records with child tables park under their root table: they replay whole.
         let first = try await state.transaction { tx in try await tx.parkedRecords(incidentID: incidentID, limit: 1).first?.table }
@@ -34,74 +34,27 @@ extension Engine {
         while true {
             let cursor = afterID
             let known = try await recordedOverflowKeys(table: table)
-            // Two workers may replay the same incident: the per-table replay lock makes the
-            // second read only what the first left parked, so no record loads twice.
-            let chunk = try await state.transaction(lockKey: "replay:" + table) { tx -> (ReplayResult, Int64, Bool, [Drift]) in
-                var r = ReplayResult()
-                if quarantineAll {
-                    let records = try await tx.parkedRecords(incidentID: incidentID, limit: 2000, afterID: cursor)
-                    guard let last = records.last?.id else { return (r, cursor, true, []) }
-                    try await tx.quarantineParked(records, reason: "quarantined by plan \(plan?.plan.id ?? 0)")
-                    r.quarantined = Int64(records.count)
-                    try await tx.recordMinute(table: table, .init(quarantined: r.quarantined))
-                    return (r, last, false, [])
-                }
-                let records = try await tx.parkedTexts(incidentID: incidentID, limit: 2000, afterID: cursor)
-                guard let last = records.last?.id else { return (r, cursor, true, []) }
-                guard let schema = try await tx.schema(table) else { throw PipelineError.notFound("table \(table) is gone") }
-                var validator = Validator(schema: schema, limits: limits)
-                // Parked records are flattened against the table's key map like on arrival; a key
-                // path it does not know yet (parked before the map existed) gets its column here.
-                var flattener = Flattener(overflowDepth: overflowDepth, keys: schema.keys, assigns: true)
-                var rows: [[SQLValue]] = []
-                var loadedIDs: [Int64] = []
-                var coerced = 0
-                var open = try await tx.openIncidentIDs(table)
-                for rec in records {
-                    guard case .object(let members) = try JSONParser.parse(rec.record) else { continue }
-                    switch validator.fit(flattener.flatten(members)) {
-                    case .row(let row, let c):
-                        rows.append(row)
-                        loadedIDs.append(rec.id)
-                        coerced += c
-                    case .drifts(let drifts):
-                        let sig = Drift.signature(of: drifts)
-                        if sig == incident.signature { continue }
-                        let target: Int64
-                        if let id = open[sig] {
-                            target = id
-                        } else {
-                            target = try await tx.createIncident(table: table, signature: sig, drifts: drifts)
-                            open[sig] = target
-                            try await tx.audit(
-                                .incidentOpenedByReplay(incident: target, table: table, signature: sig, fromReplayOf: incidentID),
-                                actor: who)
-                        }
-                        try await tx.reassignParked(
-                            id: rec.id, incidentID: target, drifts: drifts, reason: drifts.map(\.reason).joined(separator: "; "))
-                    }
-                }
-                try await tx.addKeys(table, flattener.added)
-                if !rows.isEmpty { try await tx.session.load(table: table, columns: schema.columns, rows: rows) }
-                try await tx.deleteParked(ids: loadedIDs)
-                try await tx.addCounters(table, input: 0, loaded: rows.count, coerced: coerced)
-                try await tx.recordMinute(table: table, .init(loaded: Int64(rows.count), coerced: Int64(coerced)))
-                r.loaded = Int64(rows.count)
-                // Records that loaded with fields in the overflow column: recorded like on arrival.
-                let overflow = Engine.unrecorded(validator.overflowed, known: known)
-                _ = try await Engine.recordOverflow(overflow, table: table, actor: who, in: tx)
-                return (r, last, false, overflow)
+            // Two workers may replay the same incident: the table's repair lock (which the
+            // repair unit also holds) makes the second read only what the first left parked,
+            // so no record loads twice.
+            let chunk = try await state.transaction(lockKey: table) { tx in
+                let c = try await Engine.replayChunk(
+                    incident, quarantineReason: quarantineReason, after: cursor, limits: limits, overflowDepth: overflowDepth,
+                    known: known, by: who, in: tx)
+                try await tx.recordMinute(
+                    table: table, .init(loaded: c.result.loaded, quarantined: c.result.quarantined, coerced: c.coerced))
+                return c
             }
-            markOverflowRecorded(chunk.3, table: table)
-            result.loaded += chunk.0.loaded
-            result.quarantined += chunk.0.quarantined
-            afterID = chunk.1
-            if chunk.2 { break }
+            markOverflowRecorded(chunk.overflow, table: table)
+            result.loaded += chunk.result.loaded
+            result.quarantined += chunk.result.quarantined
+            guard let last = chunk.last else { break }
+            afterID = last
         }
         let final = result
-        // Under the replay lock, so a second worker replaying the same incident reads the
-        // first one's outcome instead of racing it to the compare-and-set.
-        return try await state.transaction(lockKey: "replay:" + table) { tx in
+        // Under the lock, so a second worker replaying the same incident reads the first
+        // one's outcome instead of racing it to the compare-and-set.
+        return try await state.transaction(lockKey: table) { tx in
             var r = final
             r.stillParked = try await tx.parkedCount(incidentID: incidentID)
             try await tx.markReplayed(incidentID)
@@ -111,5 +64,70 @@ extension Engine {
             r.resolved = after == .resolved && before != .resolved
             return r
         }
+    }
+
+    /// One chunk of an incident's parked records after `cursor`, in the caller's transaction:
+    /// quarantined (when a plan said so) or validated again, loaded when they fit, moved to
+    /// the incident of their new drift when they do not. `last` is nil when nothing was left.
+    /// The caller records the minute's counts (the unit adds them up once). `schema` is the
+    /// table's schema as the caller's transaction holds it (nil reads it here).
+    static func replayChunk(
+        _ incident: Incident, quarantineReason: String?, after cursor: Int64, limits: RecordLimits, overflowDepth: Int?,
+        known: Set<String>, schema current: TableSchema? = nil, by who: String, in tx: StateTransaction
+    ) async throws -> (result: ReplayResult, last: Int64?, coerced: Int64, overflow: [Drift]) {
+        var r = ReplayResult()
+        let table = incident.table
+        let incidentID = incident.id
+        if let quarantineReason {
+            let records = try await tx.parkedRecords(incidentID: incidentID, limit: 2000, afterID: cursor)
+            guard let last = records.last?.id else { return (r, nil, 0, []) }
+            try await tx.quarantineParked(records, reason: quarantineReason)
+            r.quarantined = Int64(records.count)
+            return (r, last, 0, [])
+        }
+        let records = try await tx.parkedTexts(incidentID: incidentID, limit: 2000, afterID: cursor)
+        guard let last = records.last?.id else { return (r, nil, 0, []) }
+        let read: TableSchema? = if let current { current } else { try await tx.schema(table) }
+        guard let schema = read else { throw PipelineError.notFound("table \(table) is gone") }
+        var validator = Validator(schema: schema, limits: limits)
+        // Parked records are flattened against the table's key map like on arrival; a key
+        // path it does not know yet (parked before the map existed) gets its column here.
+        var flattener = Flattener(overflowDepth: overflowDepth, keys: schema.keys, assigns: true)
+        var rows: [[SQLValue]] = []
+        var loadedIDs: [Int64] = []
+        var coerced = 0
+        var open = try await tx.openIncidentIDs(table)
+        for rec in records {
+            guard case .object(let members) = try JSONParser.parse(rec.record) else { continue }
+            switch validator.fit(flattener.flatten(members)) {
+            case .row(let row, let c):
+                rows.append(row)
+                loadedIDs.append(rec.id)
+                coerced += c
+            case .drifts(let drifts):
+                let sig = Drift.signature(of: drifts)
+                if sig == incident.signature { continue }
+                let target: Int64
+                if let id = open[sig] {
+                    target = id
+                } else {
+                    target = try await tx.createIncident(table: table, signature: sig, drifts: drifts)
+                    open[sig] = target
+                    try await tx.audit(
+                        .incidentOpenedByReplay(incident: target, table: table, signature: sig, fromReplayOf: incidentID), actor: who)
+                }
+                try await tx.reassignParked(
+                    id: rec.id, incidentID: target, drifts: drifts, reason: drifts.map(\.reason).joined(separator: "; "))
+            }
+        }
+        try await tx.addKeys(table, flattener.added)
+        if !rows.isEmpty { try await tx.session.load(table: table, columns: schema.columns, rows: rows) }
+        try await tx.deleteParked(ids: loadedIDs)
+        try await tx.addCounters(table, input: 0, loaded: rows.count, coerced: coerced)
+        r.loaded = Int64(rows.count)
+        // Records that loaded with fields in the overflow column: recorded like on arrival.
+        let overflow = Engine.unrecorded(validator.overflowed, known: known)
+        _ = try await Engine.recordOverflow(overflow, table: table, actor: who, in: tx)
+        return (r, last, Int64(coerced), overflow)
     }
 }

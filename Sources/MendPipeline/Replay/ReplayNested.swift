@@ -10,108 +10,32 @@ extension Engine {
         incident: Incident, root: String, rule: NestingRule, quarantineAll: Bool, plan: Int64?, by who: String
     ) async throws -> ReplayResult {
         let policy = self.policy
-        let overflowDepth = policy.overflowDepth(table: root)
         let incidentID = incident.id
+        let quarantineReason = quarantineAll ? "quarantined by plan \(plan ?? 0)" : nil
+        // The incident's table's repair lock, the one a repair unit holds while it replays the
+        // same incident: the two never load one record twice (D27). Every transaction that
+        // loads or moves an incident's records holds its table's lock, so a record moved on to
+        // an incident of another table of the tree is seen there only once the move commits.
+        let lock = incident.table
         var result = ReplayResult()
         var afterID: Int64 = 0
         while true {
             let cursor = afterID
-            // The root's replay lock: two incidents of one record tree never load one record twice.
-            let chunk = try await state.transaction(lockKey: "replay:" + root) { tx -> (ReplayResult, Int64, Bool) in
-                var r = ReplayResult()
-                let records = try await tx.parkedRecords(incidentID: incidentID, limit: 500, afterID: cursor)
-                guard let last = records.last?.id else { return (r, cursor, true) }
-                if quarantineAll {
-                    try await tx.quarantineParked(records, reason: "quarantined by plan \(plan ?? 0)")
-                    r.quarantined = Int64(records.count)
-                    try await tx.recordMinute(table: root, .init(quarantined: r.quarantined))
-                    return (r, last, false)
-                }
-                var schemas: [String: TableSchema] = [:]
-                var flatteners: [String: Flattener] = [:]
-                var validators: [String: Validator] = [:]
-                var rows: [String: [[SQLValue]]] = [:]
-                var loadedIDs: [Int64] = []
-                var coerced = 0
-                var open: [String: [String: Int64]] = [:]
-                for rec in records {
-                    guard case .object(let members) = try JSONParser.parse(rec.record) else { continue }
-                    var fitted: [(String, [SQLValue])] = []
-                    var drifted: (table: String, drifts: [Drift])? = nil
-                    var c = 0
-                    for row in Engine.rows(members, table: root, rule: rule, source: rec.source, line: rec.line) {
-                        let t = row.table
-                        if schemas[t] == nil, let s = try await tx.schema(t) {
-                            schemas[t] = s
-                            flatteners[t] = Engine.nestedFlattener(
-                                budget: row.budget, rule: rule, overflowDepth: overflowDepth, keys: s.keys)
-                            validators[t] = Validator(schema: s, limits: policy.recordLimits(table: t))
-                        }
-                        guard flatteners[t] != nil, validators[t] != nil else {
-                            drifted = (
-                                t,
-                                [
-                                    Drift(
-                                        kind: .unknownField, column: "", sourceKey: "", observed: nil, expected: nil,
-                                        reason: "table \(t) does not exist")
-                                ]
-                            )
-                            break
-                        }
-                        let fields = row.links + (flatteners[t]?.flatten(row.members) ?? [])
-                        switch validators[t]?.fit(fields) {
-                        case .row(let values, let n)?:
-                            fitted.append((t, values))
-                            c += n
-                        case .drifts(let drifts)?:
-                            drifted = (t, drifts)
-                        case nil:
-                            break
-                        }
-                        if drifted != nil { break }
-                    }
-                    guard let d = drifted else {
-                        for (t, values) in fitted { rows[t, default: []].append(values) }
-                        loadedIDs.append(rec.id)
-                        coerced += c
-                        continue
-                    }
-                    let (t, drifts) = (d.table, d.drifts)
-                    let sig = Drift.signature(of: drifts)
-                    if t == incident.table && sig == incident.signature { continue }
-                    if open[t] == nil { open[t] = try await tx.openIncidentIDs(t) }
-                    let target: Int64
-                    if let id = open[t]?[sig] {
-                        target = id
-                    } else {
-                        target = try await tx.createIncident(table: t, signature: sig, drifts: drifts)
-                        open[t, default: [:]][sig] = target
-                        try await tx.audit(
-                            .incidentOpenedByReplay(incident: target, table: t, signature: sig, fromReplayOf: incidentID), actor: who)
-                    }
-                    try await tx.reassignParked(
-                        id: rec.id, incidentID: target, drifts: drifts, reason: Engine.reason(t, root: root, drifts))
-                }
-                for (t, f) in flatteners.sorted(by: { $0.key < $1.key }) where !f.added.isEmpty { try await tx.addKeys(t, f.added) }
-                for (t, values) in rows.sorted(by: { $0.key < $1.key }) {
-                    guard let columns = schemas[t]?.columns else { continue }
-                    try await tx.session.load(table: t, columns: columns, rows: values)
-                    if t != root { try await tx.addCounters(t, input: values.count, loaded: values.count, coerced: 0) }
-                }
-                try await tx.deleteParked(ids: loadedIDs)
-                // Conservation counts records: the root table's counter, one per record.
-                try await tx.addCounters(root, input: 0, loaded: loadedIDs.count, coerced: coerced)
-                try await tx.recordMinute(table: root, .init(loaded: Int64(loadedIDs.count), coerced: Int64(coerced)))
-                r.loaded = Int64(loadedIDs.count)
-                return (r, last, false)
+            let chunk = try await state.transaction(lockKey: lock) { tx in
+                let c = try await Engine.replayNestedChunk(
+                    incident, root: root, rule: rule, quarantineReason: quarantineReason, after: cursor, policy: policy, by: who,
+                    in: tx)
+                try await tx.recordMinute(
+                    table: root, .init(loaded: c.result.loaded, quarantined: c.result.quarantined, coerced: c.coerced))
+                return c
             }
-            result.loaded += chunk.0.loaded
-            result.quarantined += chunk.0.quarantined
-            afterID = chunk.1
-            if chunk.2 { break }
+            result.loaded += chunk.result.loaded
+            result.quarantined += chunk.result.quarantined
+            guard let last = chunk.last else { break }
+            afterID = last
         }
         let final = result
-        return try await state.transaction(lockKey: "replay:" + root) { tx in
+        return try await state.transaction(lockKey: lock) { tx in
             var r = final
             r.stillParked = try await tx.parkedCount(incidentID: incidentID)
             try await tx.markReplayed(incidentID)
@@ -121,5 +45,101 @@ extension Engine {
             r.resolved = after == .resolved && before != .resolved
             return r
         }
+    }
+
+    /// One chunk of a nested incident's parked records after `cursor`, in the caller's
+    /// transaction (a `mend replay`'s own, or a repair unit's): quarantined whole when a plan
+    /// said so, or each record cut into its rows again and loaded whole into every table of
+    /// the tree, or moved whole to the incident of the table that still drifts. `last` is nil
+    /// when nothing was left. Counters are written here (the root's counts records, a child's
+    /// its rows); the caller records the minute's counts, under the root.
+    static func replayNestedChunk(
+        _ incident: Incident, root: String, rule: NestingRule, quarantineReason: String?, after cursor: Int64, policy: Policy,
+        by who: String, in tx: StateTransaction
+    ) async throws -> (result: ReplayResult, last: Int64?, coerced: Int64) {
+        let overflowDepth = policy.overflowDepth(table: root)
+        let incidentID = incident.id
+        var r = ReplayResult()
+        let records = try await tx.parkedRecords(incidentID: incidentID, limit: 500, afterID: cursor)
+        guard let last = records.last?.id else { return (r, nil, 0) }
+        if let quarantineReason {
+            try await tx.quarantineParked(records, reason: quarantineReason)
+            r.quarantined = Int64(records.count)
+            return (r, last, 0)
+        }
+        var schemas: [String: TableSchema] = [:]
+        var flatteners: [String: Flattener] = [:]
+        var validators: [String: Validator] = [:]
+        var rows: [String: [[SQLValue]]] = [:]
+        var loadedIDs: [Int64] = []
+        var coerced = 0
+        var open: [String: [String: Int64]] = [:]
+        for rec in records {
+            guard case .object(let members) = try JSONParser.parse(rec.record) else { continue }
+            var fitted: [(String, [SQLValue])] = []
+            var drifted: (table: String, drifts: [Drift])? = nil
+            var c = 0
+            for row in Engine.rows(members, table: root, rule: rule, source: rec.source, line: rec.line) {
+                let t = row.table
+                if schemas[t] == nil, let s = try await tx.schema(t) {
+                    schemas[t] = s
+                    flatteners[t] = Engine.nestedFlattener(budget: row.budget, rule: rule, overflowDepth: overflowDepth, keys: s.keys)
+                    validators[t] = Validator(schema: s, limits: policy.recordLimits(table: t))
+                }
+                guard flatteners[t] != nil, validators[t] != nil else {
+                    drifted = (
+                        t,
+                        [
+                            Drift(
+                                kind: .unknownField, column: "", sourceKey: "", observed: nil, expected: nil,
+                                reason: "table \(t) does not exist")
+                        ]
+                    )
+                    break
+                }
+                let fields = row.links + (flatteners[t]?.flatten(row.members) ?? [])
+                switch validators[t]?.fit(fields) {
+                case .row(let values, let n)?:
+                    fitted.append((t, values))
+                    c += n
+                case .drifts(let drifts)?:
+                    drifted = (t, drifts)
+                case nil:
+                    break
+                }
+                if drifted != nil { break }
+            }
+            guard let d = drifted else {
+                for (t, values) in fitted { rows[t, default: []].append(values) }
+                loadedIDs.append(rec.id)
+                coerced += c
+                continue
+            }
+            let (t, drifts) = (d.table, d.drifts)
+            let sig = Drift.signature(of: drifts)
+            if t == incident.table && sig == incident.signature { continue }
+            if open[t] == nil { open[t] = try await tx.openIncidentIDs(t) }
+            let target: Int64
+            if let id = open[t]?[sig] {
+                target = id
+            } else {
+                target = try await tx.createIncident(table: t, signature: sig, drifts: drifts)
+                open[t, default: [:]][sig] = target
+                try await tx.audit(
+                    .incidentOpenedByReplay(incident: target, table: t, signature: sig, fromReplayOf: incidentID), actor: who)
+            }
+            try await tx.reassignParked(id: rec.id, incidentID: target, drifts: drifts, reason: Engine.reason(t, root: root, drifts))
+        }
+        for (t, f) in flatteners.sorted(by: { $0.key < $1.key }) where !f.added.isEmpty { try await tx.addKeys(t, f.added) }
+        for (t, values) in rows.sorted(by: { $0.key < $1.key }) {
+            guard let columns = schemas[t]?.columns else { continue }
+            try await tx.session.load(table: t, columns: columns, rows: values)
+            if t != root { try await tx.addCounters(t, input: values.count, loaded: values.count, coerced: 0) }
+        }
+        try await tx.deleteParked(ids: loadedIDs)
+        // Conservation counts records: the root table's counter, one per record.
+        try await tx.addCounters(root, input: 0, loaded: loadedIDs.count, coerced: coerced)
+        r.loaded = Int64(loadedIDs.count)
+        return (r, last, Int64(coerced))
     }
 }

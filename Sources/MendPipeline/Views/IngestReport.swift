@@ -29,9 +29,13 @@ public struct IngestReport: Encodable, Sendable {
     public var seconds: Double
     /// Set on HTTP only: true when the answer is the one stored for a repeated Idempotency-Key.
     public var replayed: Bool?
+    /// Set by `mend ingest` only: transactions this process committed (the benchmarks' cost
+    /// of a run on SQLite).
+    public var transactions: Int?
 
-    public init(_ s: IngestSummary, replayed: Bool? = nil) {
+    public init(_ s: IngestSummary, replayed: Bool? = nil, transactions: Int? = nil) {
         self.replayed = replayed
+        self.transactions = transactions
         // Replays load the incidents' records, which can include records parked by earlier
         // runs: this run's share is at most what it parked.
         let afterLoaded = min(s.replayedLoaded, s.parked)
@@ -68,10 +72,14 @@ public struct IngestReport: Encodable, Sendable {
             out.append(line)
         }
         if stillParkedInTable > parked { out.append("\(stillParkedInTable) records of \(table) are parked in all (`mend incidents`)") }
-        for w in pendingApproval {
+        // One incident gets its own line; more get one line that lists them, so the summary
+        // stays short however many wait (issue 29).
+        if pendingApproval.count == 1, let w = pendingApproval.first {
             out.append(
                 "incident \(w.incident) waits for a person's approval: `mend show \(w.incident)`, then `mend approve \(w.incident)` or `mend reject \(w.incident) --reason ...`"
             )
+        } else if pendingApproval.count > 1 {
+            out.append("\(pendingApproval.count) incidents wait for approval: `mend incidents --status pending_approval`")
         }
         return out
     }

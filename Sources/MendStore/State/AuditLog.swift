@@ -8,25 +8,52 @@ extension StateTransaction {
     /// advisory lock keeps two writers from chaining onto the same previous entry.
     @discardableResult
     public func audit(_ event: AuditEvent, actor: String) async throws -> AuditEntry {
-        try await append(kind: event.kind, subject: event.subject, actor: actor, detail: event.detail)
+        try await audit([(event, actor)])[0]
     }
 
-    private func append(kind: String, subject: String, actor: String, detail: [String: String]) async throws -> AuditEntry {
+    /// Appends entries in order, in one statement. The chain's head is read once per
+    /// transaction (under the lock, which is held until commit) and then carried: the
+    /// entries of a unit of work cost one INSERT each call, not a read and an INSERT each.
+    /// Each entry's hash still covers the one before, so the chain verifies entry by entry.
+    @discardableResult
+    public func audit(_ events: [(AuditEvent, String)]) async throws -> [AuditEntry] {
+        guard !events.isEmpty else { return [] }
+        var (seq, prev) = try await chainHead()
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var entries: [AuditEntry] = []
+        for (event, actor) in events {
+            seq += 1
+            let at = Self.iso(Self.now())
+            let detail = String(decoding: try enc.encode(event.detail), as: UTF8.self)
+            let hash = AuditEntry.digest(
+                seq: seq, at: at, kind: event.kind, subject: event.subject, actor: actor, detail: detail, prevHash: prev)
+            entries.append(
+                AuditEntry(
+                    seq: seq, at: at, kind: event.kind, subject: event.subject, actor: actor, detail: detail, prevHash: prev, hash: hash))
+            prev = hash
+        }
+        try await session.insertMany(
+            "INSERT INTO \(t("audit")) (seq, at, kind, subject, actor, detail, prev_hash, hash) VALUES", tuple: "(?, ?, ?, ?, ?, ?, ?, ?)",
+            entries.map {
+                [
+                    .int($0.seq), .text($0.at), .text($0.kind), .text($0.subject), .text($0.actor), .text($0.detail), .text($0.prevHash),
+                    .text($0.hash),
+                ]
+            })
+        chain.set(seq: seq, hash: prev)
+        return entries
+    }
+
+    /// The last entry's sequence and hash: read (under the chain's lock) the first time this
+    /// transaction appends, carried after that.
+    private func chainHead() async throws -> (Int64, String) {
+        if let head = chain.head { return head }
         // One chain per state schema: the lock key names it, so pipelines in other
         // schemas of the same database never wait on each other.
         if pg { try await session.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [.text("mend:audit:" + t("audit"))]) }
         let last = try await session.query("SELECT seq, hash FROM \(t("audit")) ORDER BY seq DESC LIMIT 1", [])
-        let seq = (last.first?[0].int ?? 0) + 1
-        let prev = last.first?[1].string ?? String(repeating: "0", count: 64)
-        let at = Self.iso(Self.now())
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let detailText = String(decoding: try enc.encode(detail), as: UTF8.self)
-        let hash = AuditEntry.digest(seq: seq, at: at, kind: kind, subject: subject, actor: actor, detail: detailText, prevHash: prev)
-        try await session.execute(
-            "INSERT INTO \(t("audit")) (seq, at, kind, subject, actor, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [.int(seq), .text(at), .text(kind), .text(subject), .text(actor), .text(detailText), .text(prev), .text(hash)])
-        return AuditEntry(seq: seq, at: at, kind: kind, subject: subject, actor: actor, detail: detailText, prevHash: prev, hash: hash)
+        return (last.first?[0].int ?? 0, last.first?[1].string ?? String(repeating: "0", count: 64))
     }
 
     public func auditEntries(limit: Int? = nil) async throws -> [AuditEntry] {

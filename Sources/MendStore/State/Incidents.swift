@@ -8,6 +8,22 @@ extension StateTransaction {
     /// the statuses are Mend's own constants, never input.
     static var openStatusList: String { IncidentStatus.openCases.map { "'\($0.rawValue)'" }.joined(separator: ", ") }
 
+    /// Locks the incidents among `ids` that are still open or waiting, in id order, and returns
+    /// them: a batch parks into them under a shared lock, a repair unit replays them under an
+    /// exclusive one, so a batch never parks into an incident a unit resolves without having
+    /// seen its records (it waits, then opens a new incident). Both lock before any audit
+    /// entry (the chain's lock), so the two never wait on each other in turn. SQLite
+    /// serializes whole transactions: nothing to lock there.
+    public func lockIncidents(_ ids: [Int64], exclusive: Bool) async throws -> Set<Int64> {
+        guard !ids.isEmpty else { return [] }
+        let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        let rows = try await session.query(
+            "SELECT id FROM \(t("incidents")) WHERE id IN (\(marks)) AND status IN (\(Self.openStatusList)) ORDER BY id"
+                + (pg ? (exclusive ? " FOR UPDATE" : " FOR SHARE") : ""),
+            ids.map(SQLValue.int))
+        return Set(rows.compactMap { $0[0].int })
+    }
+
     /// Open incidents of a table by signature.
     public func openIncidentIDs(_ table: String) async throws -> [String: Int64] {
         var out: [String: Int64] = [:]
@@ -71,7 +87,7 @@ extension StateTransaction {
         try await incidents(where: "i.tbl = ? AND i.kinds = ?", [.text(table), .text(DriftKind.overflow.rawValue)])
     }
 
-    private func incidents(where clause: String, _ binds: [SQLValue]) async throws -> [Incident] {
+    func incidents(where clause: String, _ binds: [SQLValue]) async throws -> [Incident] {
         let rows = try await session.query(
             "SELECT i.id, i.tbl, i.signature, i.kinds, i.status, i.opened_at, i.resolved_at, CAST(i.drifts AS TEXT), (SELECT COUNT(*) FROM \(t("parked")) p WHERE p.incident_id = i.id) FROM \(t("incidents")) i WHERE \(clause) ORDER BY i.id",
             binds)

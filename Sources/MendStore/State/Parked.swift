@@ -56,15 +56,27 @@ extension StateTransaction {
         ).map { r in (r[0].int ?? 0, r[1].string ?? "") }
     }
 
+    /// Up to `limit` parked records of each incident, oldest first, in one statement: the
+    /// samples a repair unit plans from, read once for all its incidents.
+    public func parkedSamples(incidentIDs: [Int64], limit: Int) async throws -> [Int64: [ParkedRecord]] {
+        guard !incidentIDs.isEmpty else { return [:] }
+        let marks = Array(repeating: "?", count: incidentIDs.count).joined(separator: ", ")
+        let rows = try await parked(
+            from:
+                "(SELECT *, ROW_NUMBER() OVER (PARTITION BY incident_id ORDER BY id) AS rn FROM \(t("parked")) WHERE incident_id IN (\(marks))) x",
+            where: "rn <= ? ORDER BY id", incidentIDs.map(SQLValue.int) + [.int(Int64(limit))])
+        return Dictionary(grouping: rows, by: \.incidentID)
+    }
+
     /// One parked record by its id (the dashboard's full view of a truncated sample).
     public func parkedRecord(id: Int64) async throws -> ParkedRecord? {
         try await parked(where: "id = ?", [.int(id)]).first
     }
 
     /// The one reader of parked rows: both lookups above share its columns and decoding.
-    private func parked(where clause: String, _ binds: [SQLValue]) async throws -> [ParkedRecord] {
+    private func parked(from: String? = nil, where clause: String, _ binds: [SQLValue]) async throws -> [ParkedRecord] {
         try await session.query(
-            "SELECT id, tbl, incident_id, source, line, COALESCE(raw, CAST(record AS TEXT)), CAST(drifts AS TEXT), reason FROM \(t("parked")) WHERE \(clause)",
+            "SELECT id, tbl, incident_id, source, line, COALESCE(raw, CAST(record AS TEXT)), CAST(drifts AS TEXT), reason FROM \(from ?? t("parked")) WHERE \(clause)",
             binds
         ).map { r in
             ParkedRecord(

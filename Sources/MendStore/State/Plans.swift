@@ -54,7 +54,7 @@ extension StateTransaction {
         try await plans(where: "id = ?", [.int(id)]).first
     }
 
-    private func plans(where clause: String, _ binds: [SQLValue]) async throws -> [StoredPlan] {
+    func plans(where clause: String, _ binds: [SQLValue]) async throws -> [StoredPlan] {
         try await session.query(
             "SELECT id, CAST(plan AS TEXT), status, CAST(decision AS TEXT), CAST(verdicts AS TEXT), decided_by, note FROM \(t("plans")) WHERE \(clause)",
             binds

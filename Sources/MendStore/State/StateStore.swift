@@ -1,5 +1,6 @@
 import Foundation
 import MendCore
+import NIOConcurrencyHelpers
 
 /// Mend's own state, kept in the target database beside the data, written in the same
 /// transactions as the rows it describes. SQL is written once with `?` placeholders;
@@ -41,16 +42,67 @@ public struct StateStore: Sendable {
     }
 }
 
+/// The audit chain's last sequence and hash, as one transaction has read and moved it.
+/// A new `StateTransaction` per attempt: a retried transaction reads the head again.
+final class AuditChainHead: Sendable {
+    private let value = NIOLockedValueBox<(seq: Int64, hash: String)?>(nil)
+    var head: (Int64, String)? { value.withLockedValue { $0.map { ($0.seq, $0.hash) } } }
+    func set(seq: Int64, hash: String) { value.withLockedValue { $0 = (seq, hash) } }
+    func restore(_ head: (Int64, String)?) { value.withLockedValue { $0 = head.map { (seq: $0.0, hash: $0.1) } } }
+}
+
 /// Mend's state inside one open transaction. Every read and write of the state goes
 /// through here, as typed calls: no SQL text travels from the engine into the store.
 public struct StateTransaction: Sendable {
     public let store: StateStore
     /// The transaction's session, for the rows themselves (load, repair DDL, catalog).
     public let session: any SQLSession
+    /// The audit chain's head once this transaction has read it (AuditLog.swift).
+    let chain = AuditChainHead()
 
     public init(store: StateStore, session: any SQLSession) {
         self.store = store
         self.session = session
+    }
+
+    /// Runs `body` inside a savepoint: when it throws, what it wrote is rolled back (and the
+    /// audit head it moved is put back), the error is rethrown, and the transaction goes on.
+    /// An outage is rethrown as it is: the whole transaction is retried.
+    public func savepoint<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        let head = chain.head
+        try await session.execute("SAVEPOINT mend_unit", [])
+        do {
+            let result = try await body()
+            try await session.execute("RELEASE SAVEPOINT mend_unit", [])
+            return result
+        } catch {
+            if let e = error as? StoreError, e.isOutage { throw e }
+            try await session.execute("ROLLBACK TO SAVEPOINT mend_unit", [])
+            try await session.execute("RELEASE SAVEPOINT mend_unit", [])
+            chain.restore(head)
+            throw error
+        }
+    }
+
+    /// Runs a read in a savepoint that is rolled back afterwards, whether it succeeded or not:
+    /// its rows come back, and the locks it took on target tables are let go at once
+    /// (PostgreSQL releases a lock taken after a savepoint when the savepoint is rolled back),
+    /// where a RELEASE would keep them to the commit. A refusal (no SELECT privilege) leaves
+    /// the transaction usable. `body` must only read: anything it writes is undone.
+    public func readReleasingLocks<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await session.execute("SAVEPOINT mend_read", [])
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            if let e = error as? StoreError, e.isOutage { throw e }
+            try await session.execute("ROLLBACK TO SAVEPOINT mend_read", [])
+            try await session.execute("RELEASE SAVEPOINT mend_read", [])
+            throw error
+        }
+        try await session.execute("ROLLBACK TO SAVEPOINT mend_read", [])
+        try await session.execute("RELEASE SAVEPOINT mend_read", [])
+        return result
     }
 
     var warehouse: any Warehouse { store.warehouse }

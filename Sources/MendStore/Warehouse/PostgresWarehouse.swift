@@ -138,6 +138,8 @@ public actor PostgresWarehouse: Warehouse {
         }
     }
 
+    public nonisolated var repairsOnOwnConnection: Bool { config.repairUser != nil }
+
     public nonisolated func stateTable(_ name: String) -> String { Identifier.qualified(config.stateSchema, name) }
     public nonisolated var schemasToCreate: [String] { [config.schema, config.stateSchema] }
     /// The database as messages show it: no user, no password.

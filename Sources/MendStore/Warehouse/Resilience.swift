@@ -46,8 +46,12 @@ public final class DatabaseHealth: Sendable {
         public var lastError: String?
         public var reconnects: Int
         public var retries: Int
+        /// Transactions committed by this process: what a commit costs (a WAL flush on a
+        /// durable PostgreSQL) is paid this many times; `mend ingest --json` reports it.
+        public var commits: Int
     }
-    private let state = NIOLockedValueBox(Snapshot(up: true, downSince: nil, lastError: nil, reconnects: 0, retries: 0))
+    private let state = NIOLockedValueBox(
+        Snapshot(up: true, downSince: nil, lastError: nil, reconnects: 0, retries: 0, commits: 0))
 
     public init() {}
 
@@ -72,6 +76,7 @@ public final class DatabaseHealth: Sendable {
 
     func countReconnect() { state.withLockedValue { $0.reconnects += 1 } }
     func countRetry() { state.withLockedValue { $0.retries += 1 } }
+    func countCommit() { state.withLockedValue { $0.commits += 1 } }
 }
 
 /// Retries a transaction that failed for a transient reason, from its start, with
@@ -91,6 +96,7 @@ enum RetryLoop {
             do {
                 let result = try await attempt()
                 health.markUp()
+                health.countCommit()
                 return result
             } catch let error as StoreError where error.isTransient {
                 if case .unavailable(let why) = error { health.markDown(why) }

@@ -139,9 +139,15 @@ public protocol Warehouse: Sendable {
     var health: DatabaseHealth { get }
     /// Asks the database now whether it answers (`/readyz`); never waits behind a transaction.
     func probe() async -> Bool
+    /// Repairs run on a connection of their own (PostgreSQL with the repair role of `mend
+    /// setup-roles`): their DDL commits apart from the caller's transaction and waits on the
+    /// locks that transaction holds.
+    var repairsOnOwnConnection: Bool { get }
 }
 
 extension Warehouse {
+    public var repairsOnOwnConnection: Bool { false }
+
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {
         try await transaction(lockKey: nil, body)
     }

@@ -8,10 +8,20 @@ struct Incidents: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List incidents: drifts grouped by table and signature.")
     @OptionGroup var options: DBOptions
     @OptionGroup var output: JSONFlag
+    @Option(
+        name: .long,
+        help: "Only incidents in this status: open, pending_approval, resolved or rejected (the ingest summary names pending_approval).")
+    var status: String?
 
     func run() async throws {
         let engine = try await options.engine()
-        let list = try await engine.incidents()
+        var list = try await engine.incidents()
+        if let status {
+            guard let wanted = IncidentStatus(rawValue: status) else {
+                throw ValidationError("--status \(status): use open, pending_approval, resolved or rejected")
+            }
+            list = list.filter { $0.status == wanted }
+        }
         if output.json {
             try printJSON(list.map(IncidentView.init))
             return

@@ -42,7 +42,7 @@ struct Ingest: AsyncParsableCommand {
         if let bar { progress = { bar.update($0) } }
         let s = try await engine.ingest(path: file, table: table, resume: !fromStart, progress: progress)
         bar?.finish()
-        let report = IngestReport(s)
+        let report = IngestReport(s, transactions: engine.warehouse.health.snapshot.commits)
         if output.json {
             try printJSON(report)
         } else if !quiet {
