@@ -286,17 +286,9 @@ import Testing
     @Test(.enabled(if: Backend.postgresURL != nil, "needs MEND_TEST_PG"))
     func childTablesUnderTheRoles() async throws {
         let admin = Backend.postgresURL ?? ""
-        let suffix = UUID().uuidString.prefix(6).lowercased()
-        let schema = "nested_\(suffix)"
-        let (loader, repair, owner) = ("loader_\(suffix)", "repair_\(suffix)", "owner_\(suffix)")
-        let adminW = try await WarehouseFactory.open(url: "\(admin)?schema=\(schema)&state_schema=\(schema)_mend")
-        await KeepAlive.shared.add(adminW)
-        let roles = PostgresRoles(
-            schema: schema, stateSchema: "\(schema)_mend", owner: owner, loader: loader, loaderPassword: "lp", repair: repair,
-            repairPassword: "rp")
-        _ = try await roles.apply(on: adminW)
-        let host = admin.replacingOccurrences(of: "postgres://postgres@", with: "")
-        let url = "postgres://\(loader):lp@\(host)?schema=\(schema)&state_schema=\(schema)_mend&repair_user=\(repair)&repair_password=rp"
+        // Mend runs as the loader, repairing through the repair role.
+        let roles = try await SchemaUnderTheRoles(admin: admin, prefix: "nested")
+        let (schema, url) = (roles.schema, roles.url)
         let engine = try await Backend.postgres.engine(policy: try Self.policy(), url: url)
         let first = try await engine.ingest(path: writeLines((1...20).map { Self.push($0, commits: 2) }), table: "events")
         #expect(first.loaded == 20, "\(first)")
@@ -318,17 +310,9 @@ import Testing
     @Test(.enabled(if: Backend.postgresURL != nil, "needs MEND_TEST_PG"))
     func childDriftUnderTheRoles() async throws {
         let admin = Backend.postgresURL ?? ""
-        let suffix = UUID().uuidString.prefix(6).lowercased()
-        let schema = "nested_\(suffix)"
-        let (loader, repair, owner) = ("loader_\(suffix)", "repair_\(suffix)", "owner_\(suffix)")
-        let adminW = try await WarehouseFactory.open(url: "\(admin)?schema=\(schema)&state_schema=\(schema)_mend")
-        await KeepAlive.shared.add(adminW)
-        let roles = PostgresRoles(
-            schema: schema, stateSchema: "\(schema)_mend", owner: owner, loader: loader, loaderPassword: "lp", repair: repair,
-            repairPassword: "rp")
-        _ = try await roles.apply(on: adminW)
-        let host = admin.replacingOccurrences(of: "postgres://postgres@", with: "")
-        let url = "postgres://\(loader):lp@\(host)?schema=\(schema)&state_schema=\(schema)_mend&repair_user=\(repair)&repair_password=rp"
+        // Mend runs as the loader, repairing through the repair role.
+        let roles = try await SchemaUnderTheRoles(admin: admin, prefix: "nested")
+        let url = roles.url
         let engine = try await Backend.postgres.engine(policy: try Self.policy(), url: url)
         _ = try await engine.ingest(path: writeLines((1...20).map { Self.push($0, commits: 2) }), table: "events")
         let verified = Self.push(21, commits: 2).replacingOccurrences(of: #""distinct":true"#, with: #""distinct":true,"verified":1"#)

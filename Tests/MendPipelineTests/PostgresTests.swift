@@ -42,19 +42,9 @@ struct PostgresTests {
 
     /// Both working roles are refused by PostgreSQL itself, with its own permission errors.
     @Test func rolesCannotDropOrTruncate() async throws {
-        let suffix = UUID().uuidString.prefix(6).lowercased()
-        let schema = "roles_\(suffix)"
-        let (loader, repair, owner) = ("loader_\(suffix)", "repair_\(suffix)", "owner_\(suffix)")
-        let adminW = try await WarehouseFactory.open(url: "\(admin)?schema=\(schema)&state_schema=\(schema)_mend")
-        await KeepAlive.shared.add(adminW)
-        let roles = PostgresRoles(
-            schema: schema, stateSchema: "\(schema)_mend", owner: owner, loader: loader, loaderPassword: "lp", repair: repair,
-            repairPassword: "rp")
-        _ = try await roles.apply(on: adminW)
-
         // Mend runs as the loader, repairing through the repair role.
-        let host = admin.replacingOccurrences(of: "postgres://postgres@", with: "")
-        let url = "postgres://\(loader):lp@\(host)?schema=\(schema)&state_schema=\(schema)_mend&repair_user=\(repair)&repair_password=rp"
+        let roles = try await SchemaUnderTheRoles(admin: admin, prefix: "roles")
+        let (schema, url, loader, repair, host, suffix) = (roles.schema, roles.url, roles.loader, roles.repair, roles.host, roles.suffix)
         let engine = try await Backend.postgres.engine(url: url)
         let file = eventsFile(10)
         _ = try await engine.ingest(path: file, table: "events")
@@ -98,17 +88,9 @@ struct PostgresTests {
     /// loader has no UPDATE, so the values move through the repair role's SECURITY DEFINER
     /// function, which can move one overflow key into an empty cell of its column and nothing else.
     @Test func promotionRunsUnderTheRoles() async throws {
-        let suffix = UUID().uuidString.prefix(6).lowercased()
-        let schema = "promo_\(suffix)"
-        let (loader, repair, owner) = ("loader_\(suffix)", "repair_\(suffix)", "owner_\(suffix)")
-        let adminW = try await WarehouseFactory.open(url: "\(admin)?schema=\(schema)&state_schema=\(schema)_mend")
-        await KeepAlive.shared.add(adminW)
-        let roles = PostgresRoles(
-            schema: schema, stateSchema: "\(schema)_mend", owner: owner, loader: loader, loaderPassword: "lp", repair: repair,
-            repairPassword: "rp")
-        _ = try await roles.apply(on: adminW)
-        let host = admin.replacingOccurrences(of: "postgres://postgres@", with: "")
-        let url = "postgres://\(loader):lp@\(host)?schema=\(schema)&state_schema=\(schema)_mend&repair_user=\(repair)&repair_password=rp"
+        // Mend runs as the loader, repairing through the repair role.
+        let roles = try await SchemaUnderTheRoles(admin: admin, prefix: "promo")
+        let (schema, url, repair, host) = (roles.schema, roles.url, roles.repair, roles.host)
         let engine = try await Backend.postgres.engine(url: url)
         await engine.setPolicy(try PolicyLoader.parse("max_table_columns: 3\n"))
         let lines = (1...12).map { i in #"{"id": \#(i), "a": "x", "b": true, "c": \#(i % 4 == 0 ? #""text""# : "\(i)")}"# }

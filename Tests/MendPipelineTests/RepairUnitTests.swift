@@ -67,17 +67,9 @@ import Testing
     /// unit holds (SQLSTATE 55P03). Both columns are added, every record replayed.
     @Test func twoPlansUnderTheRoles() async throws {
         guard let admin = Backend.postgresURL else { return }
-        let suffix = UUID().uuidString.prefix(6).lowercased()
-        let schema = "unit_\(suffix)"
-        let (loader, repair, owner) = ("loader_\(suffix)", "repair_\(suffix)", "owner_\(suffix)")
-        let adminW = try await WarehouseFactory.open(url: "\(admin)?schema=\(schema)&state_schema=\(schema)_mend")
-        await KeepAlive.shared.add(adminW)
-        let roles = PostgresRoles(
-            schema: schema, stateSchema: "\(schema)_mend", owner: owner, loader: loader, loaderPassword: "lp", repair: repair,
-            repairPassword: "rp")
-        _ = try await roles.apply(on: adminW)
-        let host = admin.replacingOccurrences(of: "postgres://postgres@", with: "")
-        let url = "postgres://\(loader):lp@\(host)?schema=\(schema)&state_schema=\(schema)_mend&repair_user=\(repair)&repair_password=rp"
+        // Mend runs as the loader, repairing through the repair role.
+        let roles = try await SchemaUnderTheRoles(admin: admin, prefix: "unit")
+        let (schema, url) = (roles.schema, roles.url)
         let engine = try await Backend.postgres.engine(url: url)
         _ = try await engine.ingest(path: eventsFile(10), table: "events")
         let lines =

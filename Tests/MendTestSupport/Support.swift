@@ -85,3 +85,31 @@ public func runProcessBlocking(_ executable: URL, _ args: [String], env: [String
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// A fresh schema under the roles `mend setup-roles` creates (an owner, the loader and the
+/// repair role, each named with the schema's suffix), set up by the superuser at `admin`.
+public struct SchemaUnderTheRoles: Sendable {
+    public let schema: String
+    public let suffix: String
+    public let loader: String
+    public let repair: String
+    /// `host:port/database` of `admin`, for URLs of the roles' own.
+    public let host: String
+    /// Mend as the loader, repairing through the repair role.
+    public var url: String {
+        "postgres://\(loader):lp@\(host)?schema=\(schema)&state_schema=\(schema)_mend&repair_user=\(repair)&repair_password=rp"
+    }
+
+    public init(admin: String, prefix: String) async throws {
+        suffix = String(UUID().uuidString.prefix(6).lowercased())
+        schema = "\(prefix)_\(suffix)"
+        (loader, repair) = ("loader_\(suffix)", "repair_\(suffix)")
+        host = admin.replacingOccurrences(of: "postgres://postgres@", with: "")
+        let adminW = try await WarehouseFactory.open(url: "\(admin)?schema=\(schema)&state_schema=\(schema)_mend")
+        await KeepAlive.shared.add(adminW)
+        let roles = PostgresRoles(
+            schema: schema, stateSchema: "\(schema)_mend", owner: "owner_\(suffix)", loader: loader, loaderPassword: "lp",
+            repair: repair, repairPassword: "rp")
+        _ = try await roles.apply(on: adminW)
+    }
+}
