@@ -112,6 +112,25 @@ struct JSONFlag: ParsableArguments {
     var json = false
 }
 
+/// The byte budget of a batch, for the commands that load (`ingest`, `consume`).
+struct BatchBytesOption: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Cut a batch once its records hold this many bytes of JSON, even short of its record count (default: 16777216, 16 MiB).",
+            discussion: "Memory follows this budget, not the size of the records: large records make smaller batches.",
+            valueName: "bytes"))
+    var batchBytes: Int?
+
+    func validate() throws {
+        if let batchBytes, batchBytes < 1 { throw ValidationError("--batch-bytes must be at least 1, got \(batchBytes)") }
+    }
+
+    func apply(to engine: Engine) async {
+        if let batchBytes { await engine.setBatchBytes(batchBytes) }
+    }
+}
+
 /// The `<id>` of the commands about one incident, parsed once with a helpful error.
 struct IncidentArgument: ParsableArguments {
     @Argument(help: "Incident id, as `mend incidents` lists it (7 or #7).", transform: IncidentID.parse)

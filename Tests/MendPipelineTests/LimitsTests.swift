@@ -12,6 +12,30 @@ import Testing
         "{\"id\": \(id), " + (0..<keys).map { "\"k\($0)\": \($0)" }.joined(separator: ", ") + "}"
     }
 
+    /// Memory follows the byte budget, not the records' size: large records make more,
+    /// smaller batches, and every record still loads once.
+    @Test(arguments: Backend.available) func aBatchIsCutByItsBytesAsWellAsItsRecordCount(_ backend: Backend) async throws {
+        let engine = try await backend.engine()
+        await engine.setBatchSize(10_000)
+        // Tables made first: a new table's first batch is its schema's inference window, read whole.
+        for table in ["whole", "cut"] { _ = try await engine.ingest(path: writeLines([#"{"id": 0, "text": "x"}"#]), table: table) }
+        let pad = String(repeating: "a", count: 1_000)
+        let path = writeLines((1...200).map { #"{"id": \#($0), "text": "\#(pad)"}"# })
+        func commits(_ table: String) async throws -> (Int, IngestSummary) {
+            let before = engine.warehouse.health.snapshot.commits
+            let s = try await engine.ingest(path: path, table: table)
+            return (engine.warehouse.health.snapshot.commits - before, s)
+        }
+        let (whole, a) = try await commits("whole")
+        await engine.setBatchBytes(20_000)
+        let (cut, b) = try await commits("cut")
+        #expect(a.loaded == 200 && b.loaded == 200)
+        // About 1,020 bytes a record: a batch closes at its 20th, so 200 records take 10 batches.
+        #expect(cut >= whole + 9, "transactions: \(cut) cut by bytes, \(whole) in one batch")
+        let rows = try await engine.rows("SELECT COUNT(*), COUNT(DISTINCT id) FROM \(engine.tableRef("cut"))")
+        #expect(rows.first?[0].int == 201 && rows.first?[1].int == 201)
+    }
+
     @Test(arguments: Backend.available) func aRecordWithTooManyKeysIsParkedAndTheBatchLoads(_ backend: Backend) async throws {
         let engine = try await backend.engine()
         // On a new table: the wide record is not part of the table's first schema.

@@ -24,6 +24,27 @@ import Testing
         #expect(columns.sorted() == ["caf\u{E9}", "id"])
     }
 
+    /// A parked record keeps its exact text, also where jsonb cannot hold it (`\u0000`); an
+    /// escaped backslash before `u0000` is no NUL, and that record parks as jsonb.
+    @Test(arguments: Backend.available) func parkedRecordsWithNULEscapesKeepTheirText(_ backend: Backend) async throws {
+        let engine = try await backend.engine()
+        let nul = #"{"id": "a\u0000b"}"#
+        let backslash = #"{"id": "a\\u0000b"}"#
+        _ = try await engine.ingest(path: writeLines([#"{"id": 1}"#, #"{"id": 2}"#]), table: "events")
+        let s = try await engine.ingest(path: writeLines([nul, backslash], name: "strings.jsonl"), table: "events")
+        #expect(s.loaded == 0)
+        #expect(s.parked == 2, "a text id does not fit the bigint column")
+        let kept = try await engine.rows(
+            "SELECT line, CASE WHEN raw IS NULL THEN 1 ELSE 0 END, COALESCE(raw, CAST(record AS TEXT)) FROM \(engine.warehouse.stateTable("parked")) ORDER BY line"
+        )
+        #expect(kept.count == 2)
+        #expect(kept.first?[2].string == nul)
+        if backend == .postgres {
+            #expect(kept.first?[1].int == 0, "jsonb cannot hold NUL: the text is kept in raw")
+            #expect(kept.last?[1].int == 1, "no NUL in \(backslash): jsonb holds it")
+        }
+    }
+
     @Test(arguments: Backend.available) func invalidUTF8IsQuarantinedWithItsBytes(_ backend: Backend) async throws {
         let engine = try await backend.engine()
         let dir = Paths.tempDir()

@@ -130,6 +130,8 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     private let table: String
     private let source: String
     private let size: Int
+    /// Record bytes at which a batch is cut even short of `size` (its last record may pass it).
+    private let maxBytes: Int
     /// The first batch holds at least this many records: a new table's first schema is
     /// inferred from a fixed window, not from whatever the batch size happens to be.
     private var firstBatchMinimum: Int
@@ -157,7 +159,8 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     private let queue = DispatchQueue(label: "mend.batch-reader")
 
     init(
-        reader: Source, table: String, source: String, size: Int, firstBatchMinimum: Int = 0, overflowDepth: Int? = nil,
+        reader: Source, table: String, source: String, size: Int, maxBytes: Int = Engine.defaultBatchBytes,
+        firstBatchMinimum: Int = 0, overflowDepth: Int? = nil,
         warehouse: any Warehouse, cut: (@Sendable ([(key: String, value: JSONValue)], Int64, inout Flattener) -> [NestedRow])? = nil,
         nestedFlattener: (@Sendable (NestedRow, TableSchema) -> Flattener)? = nil
     ) {
@@ -170,6 +173,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         self.table = table
         self.source = source
         self.size = size
+        self.maxBytes = max(1, maxBytes)
         let env = ProcessInfo.processInfo.environment["MEND_PARSE_THREADS"].flatMap(Int.init)
         let byDialect = warehouse.dialect == .sqlite ? ProcessInfo.processInfo.activeProcessorCount : 1
         parts = max(1, min(4, env ?? byDialect))
@@ -196,8 +200,10 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         var b = ReadBatch()
         b.overflowDepth = overflowDepth
         let size = max(self.size, firstBatchMinimum)
+        // The schema's inference window is read whole, whatever its bytes.
+        let minimum = firstBatchMinimum
         firstBatchMinimum = 0
-        b.raw.reserveCapacity(size * 256)
+        b.raw.reserveCapacity(min(size * 256, maxBytes))
         let reader = self.reader
         var current: TableSchema? = nil
         if let (schema, limits) = schema.get() {
@@ -217,7 +223,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         spans.reserveCapacity(size)
         // Line numbers by counting: asking the source per line would cost on the hot path.
         let firstLine = reader.position.line
-        while b.lines < size {
+        while b.lines < size, b.raw.count < maxBytes || b.lines < minimum {
             var sawLine = false
             let more = reader.next { bytes in
                 sawLine = true

@@ -86,7 +86,7 @@ extension Engine {
         // Incidents this run saw wait for approval or refused; their plans stand.
         var settled = Set<Int64>()
         let batches = BatchReader(
-            reader: source, table: table, source: sourceName, size: batchSize,
+            reader: source, table: table, source: sourceName, size: batchSize, maxBytes: batchBytes,
             firstBatchMinimum: schema == nil ? SchemaInference.firstSchemaWindow : 0,
             overflowDepth: policy.overflowDepth(table: table), warehouse: warehouse)
         batches.schema.set(schema, limits: policy.recordLimits(table: table))

@@ -56,7 +56,7 @@ extension StateTransaction {
 
     /// The table as Mend sees it: catalog columns, stored mappings and conversions.
     public func schema(_ table: String) async throws -> TableSchema? {
-        guard let cols = try await warehouse.catalog(table: table, in: session) else { return nil }
+        guard let cols = try await columns(table) else { return nil }
         var mappings: [String: String] = [:]
         for r in try await session.query("SELECT source, col FROM \(t("mappings")) WHERE tbl = ?", [.text(table)]) {
             mappings[r[0].string ?? ""] = r[1].string ?? ""
@@ -71,6 +71,11 @@ extension StateTransaction {
             "SELECT COALESCE(MAX(version), 1) FROM \(t("schema_versions")) WHERE tbl = ?", [.text(table)])
         return TableSchema(
             name: table, columns: cols, mappings: mappings, conversions: conversions, version: Int(version), keys: try await keyMap(table))
+    }
+
+    /// The table's columns as the catalog has them now; nil when there is no such table.
+    public func columns(_ table: String) async throws -> [Column]? {
+        try await warehouse.catalog(table: table, in: session)
     }
 
     public func addMapping(_ table: String, source: String, column: String) async throws {

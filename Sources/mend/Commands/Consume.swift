@@ -76,6 +76,7 @@ struct Consume: AsyncParsableCommand {
             "Messages per fetch, committed as one transaction per table (NATS) or per partition and table (Kafka). Default: NATS 5000 on SQLite and 20000 on PostgreSQL; Kafka three times that."
     )
     var batch: Int?
+    @OptionGroup var batchBytes: BatchBytesOption
     @Option(name: .long, help: "Exit 0 once no message arrived for this many seconds (tests, backfills).")
     var stopWhenIdle: Double?
     @Option(name: .long, help: "Seconds a graceful shutdown may take before the process exits anyway (exit 1).")
@@ -119,6 +120,7 @@ struct Consume: AsyncParsableCommand {
     func run() async throws {
         let engine = try await options.engine(retryDefault: Self.retryDefault)
         try await notify.attach(to: engine, policy: options.policy)
+        await batchBytes.apply(to: engine)
         if isKafka {
             try await runKafka(engine)
         } else {

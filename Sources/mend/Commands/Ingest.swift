@@ -28,6 +28,7 @@ struct Ingest: AsyncParsableCommand {
             "Records per transaction: a batch commits its rows, parked records and source offset together (default: 5000 on SQLite, 20000 on PostgreSQL)."
     )
     var batchSize: Int?
+    @OptionGroup var batchBytes: BatchBytesOption
     @OptionGroup var options: RepairOptions
     @OptionGroup var notify: NotifyOptions
     @OptionGroup var output: JSONFlag
@@ -36,6 +37,7 @@ struct Ingest: AsyncParsableCommand {
         let engine = try await options.engine()
         try await notify.attach(to: engine, policy: options.policy)
         if let batchSize { await engine.setBatchSize(batchSize) }
+        await batchBytes.apply(to: engine)
         // The bar goes to standard error, and only on a terminal: pipes and logs stay clean.
         let bar = (!quiet && ProgressBar.stderrIsTerminal) ? ProgressBar(path: file) : nil
         var progress: (@Sendable (Int64) -> Void)?
