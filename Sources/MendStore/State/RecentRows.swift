@@ -1,7 +1,7 @@
 import MendCore
 
 /// Rows of a target table read back as text: the newest ones, for rename evidence
-/// (RenameDetector), and a sample, for `mend sample` and MCP.
+/// (RenameDetector), and a sample, for MCP's sample_records.
 extension StateTransaction {
     /// The newest rows' values of `columns`, newest first, as text. SQLite reads by rowid;
     /// PostgreSQL reads the table's last pages by ctid (a TID range scan, not a sort of the
