@@ -119,13 +119,7 @@ extension Engine {
             guard try await tx.managedTables().contains(table), let cols = try await w.catalog(table: table, in: tx.session) else {
                 throw PipelineError.notFound("no table \(table) managed by Mend; `mend stats` lists them")
             }
-            // On SQLite CAST prints a REAL with 15 digits; the adapter reads the double itself
-            // (shortest exact text) and every other value as CAST would, exact decimals included.
-            let list = cols.map { w.dialect == .sqlite ? Identifier.quote($0.name) : "CAST(\(Identifier.quote($0.name)) AS TEXT)" }
-                .joined(separator: ", ")
-            let rows = try await tx.session.query(
-                "SELECT \(list) FROM \(Identifier.qualified(w.targetSchema, table)) LIMIT ?", [.int(Int64(n))])
-            return (cols, rows.map { $0.map(\.textForm) })
+            return (cols, try await tx.sampleValues(table: table, columns: cols.map(\.name), limit: n))
         }
     }
 

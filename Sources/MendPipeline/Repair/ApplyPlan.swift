@@ -56,7 +56,7 @@ extension Engine {
         // The column exists by now: move the field's values out of the overflow column.
         func promote(_ op: PlanOperation, _ schema: TableSchema) async throws -> String {
             guard schema.column(named: Overflow.column) != nil else { return "\(table) has no \(Overflow.column): nothing to move" }
-            let m = try await PromoteField.move(op, table: table, compiler: compiler, in: tx)
+            let m = try await PromoteField.move(op, table: table, in: tx)
             return "moved \(m.moved) values of \(op.source ?? "?") out of \(Overflow.column) into \(op.column ?? "?")"
                 + (m.kept > 0 ? "; \(m.kept) stay there, not \(op.type?.rawValue ?? "?") without loss" : "")
         }

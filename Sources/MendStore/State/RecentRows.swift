@@ -1,6 +1,7 @@
 import MendCore
 
-/// The newest rows of a target table, for rename evidence (RenameDetector).
+/// Rows of a target table read back as text: the newest ones, for rename evidence
+/// (RenameDetector), and a sample, for MCP's sample_records.
 extension StateTransaction {
     /// The newest rows' values of `columns`, newest first, as text. SQLite reads by rowid;
     /// PostgreSQL reads the table's last pages by ctid (a TID range scan, not a sort of the
@@ -13,12 +14,11 @@ extension StateTransaction {
 
     private func newestRows(table: String, columns: [String], limit: Int) async throws -> [[String?]] {
         let qualified = Identifier.qualified(warehouse.targetSchema, table)
+        let list = textList(columns)
         let rows: [[SQLValue]]
         if !pg {
-            let list = columns.map(Identifier.quote).joined(separator: ", ")
             rows = try await session.query("SELECT \(list) FROM \(qualified) ORDER BY rowid DESC LIMIT ?", [.int(Int64(limit))])
         } else {
-            let list = columns.map { "CAST(\(Identifier.quote($0)) AS TEXT)" }.joined(separator: ", ")
             // The first page is read apart and bound: inside the query, pg_relation_size() is
             // volatile, so the bound was evaluated per row in a sequential scan of the whole
             // table (2.3 s at 1,000,000 rows) instead of a TID range scan (19 ms).
@@ -30,5 +30,20 @@ extension StateTransaction {
                 [.text("(\(first),0)"), .int(Int64(limit))])
         }
         return rows.map { $0.map(\.textForm) }
+    }
+
+    /// Up to `limit` rows of a target table, `columns` in their order, every value as text (or
+    /// nil), in no particular order.
+    public func sampleValues(table: String, columns: [String], limit: Int) async throws -> [[String?]] {
+        let rows = try await session.query(
+            "SELECT \(textList(columns)) FROM \(Identifier.qualified(warehouse.targetSchema, table)) LIMIT ?", [.int(Int64(limit))])
+        return rows.map { $0.map(\.textForm) }
+    }
+
+    /// The select list that reads `columns` as text. On SQLite CAST prints a REAL with 15
+    /// digits: the adapter reads the double itself (shortest exact text) and every other value
+    /// as CAST would, exact decimals included.
+    private func textList(_ columns: [String]) -> String {
+        columns.map { pg ? "CAST(\(Identifier.quote($0)) AS TEXT)" : Identifier.quote($0) }.joined(separator: ", ")
     }
 }

@@ -100,18 +100,15 @@ public protocol SQLSession: Sendable {
     /// or on PostgreSQL with a repair role, a SECURITY DEFINER function that performs
     /// only that typed change (the role itself cannot DROP or TRUNCATE).
     func executeRepair(_ sql: String, operation: PlanOperation, table: String) async throws
-    /// Moves one overflow key's values into the column a `promote_field` plan added: each of
-    /// `moves` is (value for the column, the overflow object without the key, row id), and
-    /// `update` is Mend's statement for one row. On PostgreSQL with a repair role the rows go
-    /// to a SECURITY DEFINER function that can do this move and nothing else (the loader has
-    /// no UPDATE).
-    func promote(_ update: String, _ moves: [[SQLValue]], table: String, column: String, source: String) async throws
-}
-
-extension SQLSession {
-    public func promote(_ update: String, _ moves: [[SQLValue]], table: String, column: String, source: String) async throws {
-        try await executeMany(update, moves)
-    }
+    /// Up to `limit` rows of a target table after `cursor` (nil: from the first row), in the
+    /// order of their addresses, with their overflow objects (Promote.swift): on SQLite every
+    /// row whose overflow column is not null, on PostgreSQL only those whose object holds `key`.
+    func overflowPage(table: String, key: String, after cursor: RowAddress?, limit: Int) async throws -> [OverflowRow]
+    /// Moves one overflow key's values into the column a `promote_field` plan added, `type`:
+    /// each move sets the column and the overflow object without the key, one row at a time.
+    /// On PostgreSQL with a repair role the rows go to a SECURITY DEFINER function that can do
+    /// this move and nothing else (the loader has no UPDATE).
+    func promote(_ moves: [PromoteMove], table: String, column: String, type: LogicalType, source: String) async throws
 }
 
 /// The port every database adapter implements: a transaction and a catalog.
