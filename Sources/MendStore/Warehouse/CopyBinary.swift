@@ -49,71 +49,56 @@ enum CopyBinary {
 
     /// The whole COPY payload for `rows`, or nil when a value has no sure binary form.
     static func encode(_ rows: [[SQLValue]], kinds: [Kind]) -> ByteBuffer? {
+        encode(rows, only: rows.indices, kinds: kinds)
+    }
+
+    /// The COPY payload for the rows at `indices`, each cut to its first `kinds.count` values
+    /// (a `Narrowing` has checked the rest are null), or nil when a value has no sure binary form.
+    static func encode<Indices: Collection<Int>>(_ rows: [[SQLValue]], only indices: Indices, kinds: [Kind]) -> ByteBuffer? {
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(21 + rows.count * (2 + kinds.count * 4 + 96))
+        buffer.reserveCapacity(21 + indices.count * (2 + kinds.count * 4 + 96))
         writeHeader(to: &buffer)
-        for row in rows {
-            guard append(row[...], kinds: kinds, to: &buffer) else { return nil }
+        for i in indices {
+            guard append(rows[i][..<kinds.count], kinds: kinds, to: &buffer) else { return nil }
         }
         writeTrailer(to: &buffer)
         return buffer
     }
 
     /// A table that grew by drift has new columns at its end that most rows leave null: sent
-    /// as they are, every row pays for them in both encoders and in the server's COPY. The
-    /// rows whose values past `width` are all null go in a COPY of the first `width` columns,
-    /// the others in one of all. Omitting a column means NULL only where it has no default:
-    /// the caller checks that.
-    enum Narrowing {
-        /// The cut that saves the most fields in a sample of the batch (its first 1,024 rows:
-        /// reading every row's tail twice cost more than it saved), or nil when the batch
-        /// would save fewer than 10,000 fields: a second COPY is a round trip.
-        static func width(_ rows: [[SQLValue]], columns: Int) -> Int? {
+    /// as they are, every row pays for them in both encoders and in the server's COPY (20 such
+    /// columns made a drifting batch's COPY a third slower). The rows whose values past
+    /// `width` are all null go in a COPY of the first `width` columns; the others in one of all.
+    /// Omitting a column means NULL only where it has no default: the caller checks that.
+    struct Narrowing: Equatable {
+        var width: Int
+        var narrow: [Int]
+        var wide: [Int]
+
+        /// The cut that saves the most fields, or nil when one COPY of every column costs
+        /// about as much (a second COPY is a round trip: worth some 10,000 fields).
+        init?(_ rows: [[SQLValue]], columns: Int) {
             guard columns > 1, rows.count > 1 else { return nil }
-            let sample = rows.prefix(1_024)
+            var widths = [Int](repeating: 0, count: rows.count)
             var perWidth = [Int](repeating: 0, count: columns + 1)
-            for row in sample { perWidth[Self.width(of: row, atLeast: 1)] += 1 }
-            var best = (width: columns, fields: sample.count * columns)
+            for (i, row) in rows.enumerated() {
+                var w = min(row.count, columns)
+                while w > 1, case .null = row[w - 1] { w -= 1 }
+                widths[i] = w
+                perWidth[w] += 1
+            }
+            // Fields sent with the cut at k: the rows of width <= k send k, the others all.
+            var best = (width: columns, fields: rows.count * columns)
             var narrowRows = 0
             for k in 1..<columns {
                 narrowRows += perWidth[k]
-                let fields = narrowRows * k + (sample.count - narrowRows) * columns
+                let fields = narrowRows * k + (rows.count - narrowRows) * columns
                 if fields < best.fields { best = (k, fields) }
             }
-            let saved = (sample.count * columns - best.fields) * rows.count / sample.count
-            return best.width < columns && saved >= 10_000 ? best.width : nil
-        }
-
-        /// One past the row's last value that is not null, and not below `floor`.
-        static func width(of row: [SQLValue], atLeast floor: Int) -> Int {
-            var w = row.count
-            while w > floor, case .null = row[w - 1] { w -= 1 }
-            return w
-        }
-
-        /// The two payloads in one pass over the rows: each row's tail is read once, to
-        /// choose its payload. Nil payloads hold no row; nil altogether when a value has no
-        /// sure binary form.
-        static func encode(_ rows: [[SQLValue]], kinds: [Kind], width: Int) -> (narrow: ByteBuffer?, wide: ByteBuffer?)? {
-            let narrowKinds = Array(kinds[..<width])
-            var narrow = ByteBuffer()
-            var wide = ByteBuffer()
-            narrow.reserveCapacity(21 + rows.count * (2 + width * 4 + 96))
-            writeHeader(to: &narrow)
-            writeHeader(to: &wide)
-            var counts = (narrow: 0, wide: 0)
-            for row in rows {
-                if Self.width(of: row, atLeast: width) == width {
-                    guard append(row[..<width], kinds: narrowKinds, to: &narrow) else { return nil }
-                    counts.narrow += 1
-                } else {
-                    guard append(row[...], kinds: kinds, to: &wide) else { return nil }
-                    counts.wide += 1
-                }
-            }
-            writeTrailer(to: &narrow)
-            writeTrailer(to: &wide)
-            return (counts.narrow > 0 ? narrow : nil, counts.wide > 0 ? wide : nil)
+            guard best.width < columns, rows.count * columns - best.fields >= 10_000 else { return nil }
+            width = best.width
+            narrow = widths.indices.filter { widths[$0] <= best.width }
+            wide = widths.indices.filter { widths[$0] > best.width }
         }
     }
 

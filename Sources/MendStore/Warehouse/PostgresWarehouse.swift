@@ -502,18 +502,23 @@ struct PostgresSession: SQLSession {
             try await load(table: table, columns: columns, rows: rows, prepared: nil)
             return
         }
-        let unsure = StoreError.sql(message: "a value has no sure binary COPY form, so the batch loads as text", sql: "COPY \(table)")
-        if let width = CopyBinary.Narrowing.width(rows, columns: columns.count),
-            try await omitsNoDefault(table: table, columns: columns[width...])
-        {
-            guard let (narrow, wide) = CopyBinary.Narrowing.encode(rows, kinds: kinds, width: width) else { throw unsure }
-            if let narrow { try await copy(table: table, columns: Array(columns[..<width]), binary: true) { narrow } }
-            if let wide { try await copy(table: table, columns: columns, binary: true) { wide } }
-        } else {
-            try await copy(table: table, columns: columns, binary: true) {
-                guard let payload = CopyBinary.encode(rows, kinds: kinds) else { throw unsure }
-                return payload
+        func payload(_ indices: some Collection<Int>, width: Int) throws -> ByteBuffer {
+            guard let payload = CopyBinary.encode(rows, only: indices, kinds: Array(kinds[..<width])) else {
+                throw StoreError.sql(message: "a value has no sure binary COPY form, so the batch loads as text", sql: "COPY \(table)")
             }
+            return payload
+        }
+        if let cut = CopyBinary.Narrowing(rows, columns: columns.count),
+            try await omitsNoDefault(table: table, columns: columns[cut.width...])
+        {
+            try await copy(table: table, columns: Array(columns[..<cut.width]), binary: true) {
+                try payload(cut.narrow, width: cut.width)
+            }
+            if !cut.wide.isEmpty {
+                try await copy(table: table, columns: columns, binary: true) { try payload(cut.wide, width: columns.count) }
+            }
+        } else {
+            try await copy(table: table, columns: columns, binary: true) { try payload(rows.indices, width: columns.count) }
         }
         try await checkBinaryTypes(table: table, columns: columns)
     }
