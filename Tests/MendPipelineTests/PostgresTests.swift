@@ -1,10 +1,9 @@
 import Foundation
 import MendCore
 import MendPipeline
+import MendStore
 import MendTestSupport
 import Testing
-
-@testable import MendStore
 
 /// Runs a blocking call on a Dispatch thread: waiting for a child process on Swift's
 /// cooperative pool (2 threads here) would starve every other test of threads.
@@ -220,53 +219,6 @@ struct PostgresTests {
         #expect(s.loaded + s.parked == 10)
         let stats = try #require(try await engine.stats().first)
         #expect(stats.input == 20)
-    }
-
-    /// A table grown by drift has columns at its end that most rows leave null: those rows go
-    /// in a COPY of the first columns only, the others in one of all. Every value still lands
-    /// in its own column, and a column with a default is never left out (that would store the
-    /// default, not NULL).
-    @Test func narrowCopyKeepsEveryValueInItsColumn() async throws {
-        let engine = try await Backend.postgres.engine()
-        try await engine.bootstrap()
-        let w = engine.warehouse
-        let schema = try #require(w.targetSchema)
-        let extra = (0..<20).map { "x\($0)" }
-        let cols =
-            [
-                Column(name: "id", type: LogicalType(sqlTypeName: "bigint"), declaredType: "bigint"),
-                Column(name: "t", type: LogicalType(sqlTypeName: "text"), declaredType: "text"),
-            ]
-            + extra.map { Column(name: $0, type: LogicalType(sqlTypeName: "bigint"), declaredType: "bigint") }
-        // Every 100th row fills one of the 20 new columns with its id.
-        let rows: [[SQLValue]] = (0..<3_000).map { i in
-            [.int(Int64(i)), .text("r\(i)")] + extra.indices.map { k in i % 100 == 0 && (i / 100) % 20 == k ? .int(Int64(i)) : .null }
-        }
-        let cut = try #require(CopyBinary.Narrowing(rows, columns: cols.count), "2,970 rows leave 20 columns null")
-        #expect(cut.width == 2 && cut.narrow.count == 2_970 && cut.wide.count == 30)
-        #expect(CopyBinary.Narrowing(Array(rows.prefix(400)), columns: cols.count) == nil, "too few fields saved for a second COPY")
-        let ddl = cols.map { "\(Identifier.quote($0.name)) \($0.declaredType)" }.joined(separator: ", ")
-        @Sendable func table(_ name: String) -> String { Identifier.qualified(schema, name) }
-        try await w.transaction { s in
-            try await s.execute("CREATE TABLE \(table("narrow")) (\(ddl))", [])
-            // The same table with a default on its last column, as someone may add by hand.
-            try await s.execute("CREATE TABLE \(table("defaulted")) (\(ddl))", [])
-            try await s.execute("ALTER TABLE \(table("defaulted")) ALTER COLUMN x19 SET DEFAULT 7", [])
-            for name in ["narrow", "defaulted"] {
-                #expect(try await s.loadIsolating(table: name, columns: cols, rows: rows).isEmpty)
-            }
-        }
-        for name in ["narrow", "defaulted"] {
-            let filled = extra.map { "COUNT(\(Identifier.quote($0)))" }.joined(separator: " + ")
-            let wrong = extra.enumerated().map { k, c in
-                "COUNT(*) FILTER (WHERE \(Identifier.quote(c)) IS NOT NULL AND (id % 100 <> 0 OR (id / 100) % 20 <> \(k) OR \(Identifier.quote(c)) <> id))"
-            }.joined(separator: " + ")
-            let r = try await engine.rows(
-                "SELECT COUNT(*), COUNT(DISTINCT id), \(filled), \(wrong), COUNT(*) FILTER (WHERE t <> 'r' || id) FROM \(table(name))")
-            #expect(
-                r.first?.map(\.int) == [3_000, 3_000, 30, 0, 0], "\(name): rows, distinct ids, values in new columns, misplaced, wrong text"
-            )
-        }
     }
 
     /// Binary COPY stores exactly what text COPY stores, for every value shape the

@@ -49,63 +49,20 @@ enum CopyBinary {
 
     /// The whole COPY payload for `rows`, or nil when a value has no sure binary form.
     static func encode(_ rows: [[SQLValue]], kinds: [Kind]) -> ByteBuffer? {
-        encode(rows, only: rows.indices, kinds: kinds)
-    }
-
-    /// The COPY payload for the rows at `indices`, each cut to its first `kinds.count` values
-    /// (a `Narrowing` has checked the rest are null), or nil when a value has no sure binary form.
-    static func encode<Indices: Collection<Int>>(_ rows: [[SQLValue]], only indices: Indices, kinds: [Kind]) -> ByteBuffer? {
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(21 + indices.count * (2 + kinds.count * 4 + 96))
+        buffer.reserveCapacity(21 + rows.count * (2 + kinds.count * 4 + 96))
         writeHeader(to: &buffer)
-        for i in indices {
-            guard append(rows[i][..<kinds.count], kinds: kinds, to: &buffer) else { return nil }
+        for row in rows {
+            guard append(row, kinds: kinds, to: &buffer) else { return nil }
         }
         writeTrailer(to: &buffer)
         return buffer
     }
 
-    /// A table that grew by drift has new columns at its end that most rows leave null: sent
-    /// as they are, every row pays for them in both encoders and in the server's COPY (20 such
-    /// columns made a drifting batch's COPY a third slower). The rows whose values past
-    /// `width` are all null go in a COPY of the first `width` columns; the others in one of all.
-    /// Omitting a column means NULL only where it has no default: the caller checks that.
-    struct Narrowing: Equatable {
-        var width: Int
-        var narrow: [Int]
-        var wide: [Int]
-
-        /// The cut that saves the most fields, or nil when one COPY of every column costs
-        /// about as much (a second COPY is a round trip: worth some 10,000 fields).
-        init?(_ rows: [[SQLValue]], columns: Int) {
-            guard columns > 1, rows.count > 1 else { return nil }
-            var widths = [Int](repeating: 0, count: rows.count)
-            var perWidth = [Int](repeating: 0, count: columns + 1)
-            for (i, row) in rows.enumerated() {
-                var w = min(row.count, columns)
-                while w > 1, case .null = row[w - 1] { w -= 1 }
-                widths[i] = w
-                perWidth[w] += 1
-            }
-            // Fields sent with the cut at k: the rows of width <= k send k, the others all.
-            var best = (width: columns, fields: rows.count * columns)
-            var narrowRows = 0
-            for k in 1..<columns {
-                narrowRows += perWidth[k]
-                let fields = narrowRows * k + (rows.count - narrowRows) * columns
-                if fields < best.fields { best = (k, fields) }
-            }
-            guard best.width < columns, rows.count * columns - best.fields >= 10_000 else { return nil }
-            width = best.width
-            narrow = widths.indices.filter { widths[$0] <= best.width }
-            wide = widths.indices.filter { widths[$0] > best.width }
-        }
-    }
-
     /// One tuple, written in place: its size is known before any byte is written, so
     /// the buffer grows at most once per row and each field is a plain store. False
     /// (and nothing written) when a value has no sure binary form.
-    static func append(_ row: ArraySlice<SQLValue>, kinds: [Kind], to buffer: inout ByteBuffer) -> Bool {
+    static func append(_ row: [SQLValue], kinds: [Kind], to buffer: inout ByteBuffer) -> Bool {
         guard row.count == kinds.count, row.count <= Int(Int16.max) else { return false }
         var size = 2
         for (value, kind) in zip(row, kinds) {

@@ -502,38 +502,13 @@ struct PostgresSession: SQLSession {
             try await load(table: table, columns: columns, rows: rows, prepared: nil)
             return
         }
-        func payload(_ indices: some Collection<Int>, width: Int) throws -> ByteBuffer {
-            guard let payload = CopyBinary.encode(rows, only: indices, kinds: Array(kinds[..<width])) else {
+        try await copy(table: table, columns: columns, binary: true) {
+            guard let payload = CopyBinary.encode(rows, kinds: kinds) else {
                 throw StoreError.sql(message: "a value has no sure binary COPY form, so the batch loads as text", sql: "COPY \(table)")
             }
             return payload
         }
-        if let cut = CopyBinary.Narrowing(rows, columns: columns.count),
-            try await omitsNoDefault(table: table, columns: columns[cut.width...])
-        {
-            try await copy(table: table, columns: Array(columns[..<cut.width]), binary: true) {
-                try payload(cut.narrow, width: cut.width)
-            }
-            if !cut.wide.isEmpty {
-                try await copy(table: table, columns: columns, binary: true) { try payload(cut.wide, width: columns.count) }
-            }
-        } else {
-            try await copy(table: table, columns: columns, binary: true) { try payload(rows.indices, width: columns.count) }
-        }
         try await checkBinaryTypes(table: table, columns: columns)
-    }
-
-    /// Whether leaving `columns` out of a COPY stores NULL in them: none has a default, an
-    /// identity or a generation expression (a column someone added by hand may).
-    func omitsNoDefault(table: String, columns: ArraySlice<Column>) async throws -> Bool {
-        let defaulted = try await query(
-            """
-            SELECT a.attname::text FROM pg_attribute a
-            WHERE a.attrelid = to_regclass(?) AND a.attnum > 0 AND NOT a.attisdropped
-              AND (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '')
-            """, [.text(Identifier.qualified(schema, table))])
-        let names = Set(defaulted.compactMap { $0.first?.string })
-        return !columns.contains { names.contains($0.name) }
     }
 
     /// Binary COPY has no type check: bytes encoded for `bigint` land in a column retyped
