@@ -28,16 +28,25 @@ extension Engine {
         return (newFields, Array(candidates.prefix(100)))
     }
 
+    /// The candidate columns with their recent values, profiled: once per unit for all its
+    /// incidents that look at the same columns (profiling them per incident was a tenth of a
+    /// drifting run's repair work).
+    static func profiled(_ candidates: [Column], recent: [[String?]]) -> [RenameDetector.Candidate] {
+        candidates.enumerated().map { i, c in
+            RenameDetector.Candidate(column: c.name, type: c.type, recent: recent.map { i < $0.count ? $0[i] : nil })
+        }
+    }
+
     /// The pure half: parses the parked records and runs the detector per new field.
     static func findings(
-        newFields: [String: (sourceKey: String, type: LogicalType)], parked: [ParkedRecord], candidates: [Column],
-        recent: [[String?]], mappings: [String: String], keys: KeyMap = KeyMap()
+        newFields: [String: (sourceKey: String, type: LogicalType)], parked: [ParkedRecord], candidates columns: [RenameDetector.Candidate],
+        mappings: [String: String], keys: KeyMap = KeyMap()
     ) -> [String: RenameDetector.Finding] {
         var values: [String: [String]] = [:]
         var records: [String: Int] = [:]
         var first: [String: String] = [:]
         var also: [String: [String: Int]] = [:]
-        let names = Set(candidates.map(\.name))
+        let names = Set(columns.map(\.column))
         var flattener = Flattener(keys: keys)
         for r in parked {
             guard case .object(let members)? = try? JSONParser.parse(r.record) else { continue }
@@ -52,9 +61,6 @@ extension Engine {
                 if first[column] == nil { first[column] = "\(r.source):\(r.line)" }
                 for name in names where present[name] != nil { also[column, default: [:]][name, default: 0] += 1 }
             }
-        }
-        let columns = candidates.enumerated().map { i, c in
-            RenameDetector.Candidate(column: c.name, type: c.type, recent: recent.map { i < $0.count ? $0[i] : nil })
         }
         var out: [String: RenameDetector.Finding] = [:]
         for (column, field) in newFields {

@@ -58,7 +58,7 @@ extension Engine {
         let managed = Set(try await tx.managedTables())
         let judging = judgeContext(table: table, schema: schema, managed: managed, kit: kit)
         let samples = try await tx.parkedSamples(incidentIDs: states.map(\.incident.id), limit: renameParkedSample)
-        var recent: [[String]: [[String?]]] = [:]
+        var byColumns: [[String]: [RenameDetector.Candidate]] = [:]
         var out: [RepairContext] = []
         for s in states {
             let sample = samples[s.incident.id] ?? []
@@ -66,15 +66,16 @@ extension Engine {
             var renames: [String: RenameDetector.Finding] = [:]
             if kit.readsRenames, let schema, let (newFields, columns) = renameCandidates(detail, schema: schema) {
                 let names = columns.map(\.name)
-                if recent[names] == nil {
+                if byColumns[names] == nil {
                     // A table the loader cannot read back (a role with INSERT only) gives no
                     // evidence: every new field stays a new column. recentValues reads in a
                     // savepoint it rolls back, so a refusal does not end the transaction and
                     // the read's lock on the table is not held while a repair role's DDL runs.
-                    recent[names] = (try? await tx.recentValues(table: table, columns: names, limit: renameRecentRows)) ?? []
+                    let recent = (try? await tx.recentValues(table: table, columns: names, limit: renameRecentRows)) ?? []
+                    byColumns[names] = profiled(columns, recent: recent)
                 }
                 renames = findings(
-                    newFields: newFields, parked: sample, candidates: columns, recent: recent[names] ?? [], mappings: schema.mappings,
+                    newFields: newFields, parked: sample, candidates: byColumns[names] ?? [], mappings: schema.mappings,
                     keys: schema.keys)
             }
             out.append(

@@ -12,12 +12,13 @@ extension StateTransaction {
         // The records of one batch share a few drift lists: each is encoded once (a
         // JSONEncoder per record was most of the time it took to park a thousand).
         var encoded: [(drifts: [Drift], json: String)] = []
+        let encoder = Self.encoder()
         for r in records {
             let drifts: String
             if let hit = encoded.last(where: { $0.drifts == r.drifts }) {
                 drifts = hit.json
             } else {
-                drifts = try encode(r.drifts)
+                drifts = try encode(r.drifts, with: encoder)
                 if encoded.count < 64 { encoded.append((r.drifts, drifts)) }
             }
             // jsonb cannot hold \u0000: such records keep their exact text in `raw` instead.

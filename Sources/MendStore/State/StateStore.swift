@@ -202,10 +202,16 @@ public struct StateTransaction: Sendable {
         }
     }
 
-    func encode<T: Encodable>(_ v: T) throws -> String {
+    func encode<T: Encodable>(_ v: T, with e: JSONEncoder = Self.encoder()) throws -> String {
+        String(decoding: try e.encode(v), as: UTF8.self)
+    }
+
+    /// The encoder of state JSON (sorted keys). A caller encoding many values keeps one:
+    /// making one per parked record was most of what encoding its drifts cost.
+    static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
-        return String(decoding: try e.encode(v), as: UTF8.self)
+        return e
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
