@@ -117,7 +117,7 @@ struct BatchBytesOption: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Cut a batch once its records hold this many bytes of JSON, even short of its record count (default: 16777216, 16 MiB).",
+            "Cut a batch once its records hold this many bytes of JSON, even short of its record count (default: 8388608, 8 MiB).",
             discussion: "Memory follows this budget, not the size of the records: large records make smaller batches.",
             valueName: "bytes"))
     var batchBytes: Int?
