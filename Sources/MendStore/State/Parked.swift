@@ -29,9 +29,9 @@ extension StateTransaction {
                 .text(r.reason), .double(now),
             ])
         }
-        try await session.insertMany(
-            "INSERT INTO \(t("parked")) (tbl, incident_id, source, line, record, raw, drifts, reason, parked_at) VALUES",
-            tuple: "(?, ?, ?, ?, \(jp), ?, \(jp), ?, ?)", sets)
+        try await session.appendState(
+            "parked", columns: ["tbl", "incident_id", "source", "line", "record", "raw", "drifts", "reason", "parked_at"],
+            tuple: "(?, ?, ?, ?, \(jp), ?, \(jp), ?, ?)", rows: sets)
     }
 
     /// Whether the JSON text holds the escape `\u0000`. A byte scan from backslash to
@@ -53,9 +53,9 @@ extension StateTransaction {
     public func quarantine(_ records: [QuarantinedRecord]) async throws {
         guard !records.isEmpty else { return }
         let now = Self.now()
-        try await session.insertMany(
-            "INSERT INTO \(t("quarantine")) (tbl, source, line, raw, reason, quarantined_at) VALUES", tuple: "(?, ?, ?, ?, ?, ?)",
-            records.map { [.text($0.table), .text($0.source), .int($0.line), .text($0.raw), .text($0.reason), .double(now)] })
+        try await session.appendState(
+            "quarantine", columns: ["tbl", "source", "line", "raw", "reason", "quarantined_at"], tuple: "(?, ?, ?, ?, ?, ?)",
+            rows: records.map { [.text($0.table), .text($0.source), .int($0.line), .text($0.raw), .text($0.reason), .double(now)] })
     }
 
     public func parkedRecords(incidentID: Int64, limit: Int = 1_000_000, afterID: Int64 = 0) async throws

@@ -525,7 +525,21 @@ struct PostgresSession: SQLSession {
         }
     }
 
-    private func copy(table: String, columns: [Column], binary: Bool, _ payload: () throws -> ByteBuffer) async throws {
+    /// COPY in the text format into the state schema: every value Mend keeps there (text, JSON
+    /// text, numbers) is text in that format, so nothing has to be known about the columns.
+    func appendState(_ name: String, columns: [String], tuple: String, rows: [[SQLValue]]) async throws {
+        guard !rows.isEmpty else { return }
+        try await copy(table: name, in: stateSchema, columns: columns.map { Column(name: $0, type: nil) }, binary: false) {
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(rows.count * 256)
+            for row in rows { CopyText.append(row, types: [], to: &buffer) }
+            return buffer
+        }
+    }
+
+    private func copy(
+        table: String, in schemaName: String? = nil, columns: [Column], binary: Bool, _ payload: () throws -> ByteBuffer
+    ) async throws {
         wrote.withLockedValue { $0 = true }
         // postgres-nio wraps the table and column names in double quotes without
         // escaping them, so it gets the inside of Mend's own quoting: embedded quotes
@@ -544,7 +558,7 @@ struct PostgresSession: SQLSession {
         // Encoded before the COPY starts: a payload that cannot be encoded leaves no failed
         // COPY behind, and the call below needs a value it can carry to its own task.
         let bytes = try payload()
-        let target = inner(schema) + "\".\"" + inner(table)
+        let target = inner(schemaName ?? schema) + "\".\"" + inner(table)
         let columnNames = names
         do {
             try await PostgresWarehouse.answered(on: conn, within: deadline) {

@@ -14,6 +14,10 @@ struct SQLiteSession: SQLSession {
     func loadFast(table: String, columns: [Column], rows: [[SQLValue]]) async throws {
         try await warehouse.load(table: table, columns: columns, rows: rows)
     }
+    func appendState(_ name: String, columns: [String], tuple: String, rows: [[SQLValue]]) async throws {
+        let list = columns.map(Identifier.quote).joined(separator: ", ")
+        try await insertMany("INSERT INTO \(warehouse.stateTable(name)) (\(list)) VALUES", tuple: tuple, rows)
+    }
     func load(table: String, columns: [Column], rows: [[SQLValue]], prepared: PreparedLoad?) async throws {
         try await warehouse.load(table: table, columns: columns, rows: rows)
     }

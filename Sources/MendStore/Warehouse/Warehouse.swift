@@ -109,6 +109,11 @@ public protocol SQLSession: Sendable {
     /// On PostgreSQL with a repair role the rows go to a SECURITY DEFINER function that can do
     /// this move and nothing else (the loader has no UPDATE).
     func promote(_ moves: [PromoteMove], table: String, column: String, type: LogicalType, source: String) async throws
+    /// Appends rows to one of Mend's state tables, `name` as `Warehouse.stateTable` takes it;
+    /// `tuple` is one row's VALUES tuple, casts included. SQLite inserts them with one prepared
+    /// statement; PostgreSQL sends them in one COPY (a drifting batch's 200 parked records were
+    /// a statement of 1,800 parameters to parse and bind: 4 ms a batch against 1 by COPY).
+    func appendState(_ name: String, columns: [String], tuple: String, rows: [[SQLValue]]) async throws
 }
 
 /// The port every database adapter implements: a transaction and a catalog.
