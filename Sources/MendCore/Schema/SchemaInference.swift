@@ -9,9 +9,23 @@ public enum SchemaInference {
     /// values. A field that has only been null gets no column yet: its type is unknown.
     /// Objects nested deeper than the overflow depth give the overflow column.
     public static func columns(from records: [[FlatField]]) -> [Column] {
-        var order: [String] = []
-        var types: [String: LogicalType] = [:]
-        for fields in records {
+        var window = Window()
+        for fields in records { window.add(fields) }
+        return window.columns
+    }
+
+    /// The inference one record at a time: a window's records need not be held at once
+    /// (10,000 flattened records were most of a new table's peak memory).
+    public struct Window: Sendable {
+        private var order: [String] = []
+        private var types: [String: LogicalType] = [:]
+        /// Records added so far.
+        public private(set) var records = 0
+
+        public init() {}
+
+        public mutating func add(_ fields: [FlatField]) {
+            records += 1
             for f in fields where f.validName {
                 guard var t = f.value.inferredType else { continue }
                 // Nested deeper than the overflow depth: it loads into the overflow column.
@@ -25,6 +39,7 @@ public enum SchemaInference {
                 }
             }
         }
-        return order.compactMap { name in types[name].map { Column(name: name, type: $0) } }
+
+        public var columns: [Column] { order.compactMap { name in types[name].map { Column(name: name, type: $0) } } }
     }
 }

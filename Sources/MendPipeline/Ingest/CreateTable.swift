@@ -6,16 +6,16 @@ extension Engine {
     /// Creates a missing table from the first records, through the same plan, policy,
     /// guard and audit path as any repair, and stores the columns its key paths were given.
     func createTable(
-        _ table: String, from records: [[FlatField]], keys: [(key: String, column: String)], by actor: String
+        _ table: String, from window: SchemaInference.Window, keys: [(key: String, column: String)], by actor: String
     ) async throws -> TableSchema? {
-        let inferred = SchemaInference.columns(from: records)
+        let inferred = window.columns
         if inferred.isEmpty { return nil }
         let budget = policy.maxColumns(table: table)
         let columns = ColumnBudget.fit(columns: inferred, budget: budget)
         let op = PlanOperation(kind: .createTable, columns: columns)
         let plan = Plan(
             incidentID: 0, table: table, operations: [op],
-            rationale: "table \(table) does not exist: create it from the types of its first \(records.count) records"
+            rationale: "table \(table) does not exist: create it from the types of its first \(window.records) records"
                 + (columns.count < inferred.count
                     ? "; they have \(inferred.count) fields, over the table's budget of \(budget) columns (policy max_table_columns): the last \(inferred.count - columns.count + 1) load into \(Overflow.column)"
                     : ""),

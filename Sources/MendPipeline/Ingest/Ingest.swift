@@ -157,10 +157,16 @@ extension Engine {
         }
     }
 
-    /// The records a new table's first schema is inferred from: the first
-    /// `SchemaInference.firstSchemaWindow` of them, without the oversized ones (which park).
-    func firstWindow(_ records: [[FlatField]]) -> [[FlatField]] {
-        records.prefix(SchemaInference.firstSchemaWindow).filter { $0.count <= policy.maxRecordFields }
+    /// A new table's first schema is inferred from its first `SchemaInference.firstSchemaWindow`
+    /// records without the oversized ones (which park), flattened one after the other by
+    /// `flatten` and let go of at once.
+    func firstWindow<Records: Sequence>(_ records: Records, flatten: (Records.Element) -> [FlatField]) -> SchemaInference.Window {
+        var window = SchemaInference.Window()
+        for r in records.prefix(SchemaInference.firstSchemaWindow) {
+            let fields = flatten(r)
+            if fields.count <= policy.maxRecordFields { window.add(fields) }
+        }
+        return window
     }
 
     /// Creates the table from a batch's first window, flattened one record after the other
@@ -169,8 +175,7 @@ extension Engine {
     func createTable(_ table: String, from read: ReadBatch, by actor: String) async throws -> TableSchema? {
         let keys = try await state.transaction { tx in try await tx.keyMap(table) }
         var flattener = Flattener(overflowDepth: policy.overflowDepth(table: table), keys: keys, assigns: true)
-        let window = firstWindow(
-            read.records.prefix(SchemaInference.firstSchemaWindow).map { read.fields($0, with: &flattener, again: true) })
+        let window = firstWindow(read.records) { read.fields($0, with: &flattener, again: true) }
         return try await createTable(table, from: window, keys: flattener.added, by: actor)
     }
 }

@@ -229,8 +229,8 @@ extension Engine {
             }
             var flattener = Self.nestedFlattener(
                 budget: budgets[table] ?? rule.maxNesting, rule: rule, overflowDepth: policy.overflowDepth(table: root), keys: found.1)
-            let fields = firstWindow((window[table] ?? []).map { Self.fields(of: $0, with: &flattener) })
-            if let created = try await createTable(table, from: fields, keys: flattener.added, by: actor) {
+            let inferred = firstWindow(window[table] ?? []) { Self.fields(of: $0, with: &flattener) }
+            if let created = try await createTable(table, from: inferred, keys: flattener.added, by: actor) {
                 schemas[table] = created
             }
         }
