@@ -68,12 +68,22 @@ struct AlterTableRules {
                     reason: "CREATE TABLE with \(key) is not what Mend writes; only plain column lists are allowed."))
         }
         let t = TableRef(schema: schema, rel: rel)
-        for elt in f["tableElts"]?.array ?? [] {
+        let elements = f["tableElts"]?.array ?? []
+        let columnNames = Set(elements.compactMap { $0.node?.type == "ColumnDef" ? $0.node?.fields["colname"]?.string : nil })
+        var keys: [String] = []
+        for elt in elements {
+            if let node = elt.node, node.type == "Constraint" {
+                switch tableKey(node.fields, columns: columnNames) {
+                case .allowed(let what): keys.append(what)
+                case .refused(let finding): findings.append(finding)
+                }
+                continue
+            }
             guard let node = elt.node, node.type == "ColumnDef" else {
                 findings.append(
                     GuardFinding(
                         rule: "create-table-shape", risk: .forbidden,
-                        reason: "Table constraints and LIKE are not allowed in Mend's CREATE TABLE."))
+                        reason: "LIKE is not allowed in Mend's CREATE TABLE."))
                 continue
             }
             findings += addColumn(node.fields, table: t).filter { $0.risk > .low }
@@ -82,9 +92,68 @@ struct AlterTableRules {
             findings.append(
                 GuardFinding(
                     rule: "create-managed-table", risk: .low,
-                    reason: "New table \(t.display) with nullable columns only: nothing existing changes."))
+                    reason: "New table \(t.display) with nullable columns only"
+                        + (keys.isEmpty ? "" : ", \(keys.joined(separator: " and ")): the new table is empty, so nothing is validated")
+                        + ": nothing existing changes."))
         }
         return findings
+    }
+
+    private enum KeyVerdict {
+        case allowed(String)
+        case refused(GuardFinding)
+    }
+
+    /// The only table constraints Mend's CREATE TABLE may carry (`foreign_keys: true`, D28):
+    /// `UNIQUE (_mend_id)`, and `FOREIGN KEY (_mend_parent_id) REFERENCES <managed table> (_mend_id)
+    /// DEFERRABLE INITIALLY DEFERRED` with no action, on columns the statement defines. On a new,
+    /// empty table neither validates a row; ADD CONSTRAINT on an existing table stays refused.
+    private func tableKey(_ c: PgJSON, columns: Set<String>) -> KeyVerdict {
+        let shape = GuardFinding(
+            rule: "create-table-shape", risk: .forbidden,
+            reason:
+                "Mend's CREATE TABLE takes only UNIQUE (_mend_id) and FOREIGN KEY (_mend_parent_id) REFERENCES a managed table (_mend_id) DEFERRABLE INITIALLY DEFERRED as table constraints.",
+            saferAlternative: "Other constraints go through a reviewed migration.")
+        let kind = c["contype"]?.string ?? ""
+        let common: Set<String> = ["contype", "conname", "location", "deferrable", "initdeferred"]
+        let allowed: Set<String> =
+            kind == "CONSTR_UNIQUE"
+            ? common.union(["keys"])
+            : common.union(["pktable", "fk_attrs", "pk_attrs", "fk_matchtype", "fk_upd_action", "fk_del_action", "initially_valid"])
+        guard case .object(let fields) = c else { return .refused(shape) }
+        // Anything else set (INCLUDE, WITH, USING INDEX TABLESPACE, NULLS NOT DISTINCT, ON DELETE SET … columns) is refused.
+        for (key, value) in fields where !allowed.contains(key) {
+            let unset: Bool =
+                switch value {
+                case .null: true
+                case .bool(let b): !b
+                case .number(let d): d == 0
+                case .string(let t): t.isEmpty
+                case .array(let a): a.isEmpty
+                case .object: false
+                }
+            if !unset { return .refused(shape) }
+        }
+        let id = Unnester.idColumn
+        switch kind {
+        case "CONSTR_UNIQUE":
+            guard c["keys"]?.stringList == [id], columns.contains(id) else { return .refused(shape) }
+            return .allowed("a UNIQUE \(id)")
+        case "CONSTR_FOREIGN":
+            let parent = Unnester.parentColumn
+            guard c["fk_attrs"]?.stringList == [parent], c["pk_attrs"]?.stringList == [id], columns.contains(parent),
+                c["deferrable"]?.bool == true, c["initdeferred"]?.bool == true,
+                (c["fk_matchtype"]?.string ?? "s") == "s", (c["fk_upd_action"]?.string ?? "a") == "a",
+                (c["fk_del_action"]?.string ?? "a") == "a"
+            else { return .refused(shape) }
+            let target = c["pktable"] ?? .null
+            let rel = target["relname"]?.string ?? ""
+            let refused = relationFindings(relation: target, rel: rel, schema: target["schemaname"]?.string ?? context?.defaultSchema)
+            if let first = refused.first { return .refused(first) }
+            return .allowed("a deferrable foreign key from \(parent) to \(rel).\(id)")
+        default:
+            return .refused(shape)
+        }
     }
 
     struct TableRef {

@@ -237,11 +237,17 @@ import Testing
     /// every level, and no child row without its parent.
     @Test(arguments: Backend.available)
     func killDuringNestedIngestThenResume(_ backend: Backend) async throws {
+        _ = try await Self.killAndResume(backend, policy: "nested_lists: tables\n")
+    }
+
+    /// `mend ingest` under `policy`, killed with SIGKILL once a few batches have committed, then
+    /// run again: every record once at every level, no orphan, conservation on the root.
+    static func killAndResume(_ backend: Backend, policy: String) async throws -> Engine {
         let n = 40_000
         let dir = Paths.tempDir()
         let file = writeLines((1...n).map { Self.push($0, commits: 3) }, in: dir)
         let policyFile = dir.appendingPathComponent("policy.yaml").path
-        try "nested_lists: tables\n".write(toFile: policyFile, atomically: true, encoding: .utf8)
+        try policy.write(toFile: policyFile, atomically: true, encoding: .utf8)
         let url = backend.freshURL()
         let args = ["ingest", file, "--table", "events", "--db", url, "--policy", policyFile, "--quiet", "--batch-size", "500"]
         let p = Process()
@@ -278,6 +284,7 @@ import Testing
         #expect(stats.input == Int64(n) && stats.loaded == Int64(n), "\(stats)")
         let all = try await engine.stats()
         #expect(all.filter { !$0.conserved }.isEmpty, "\(all)")
+        return engine
     }
 
     /// Under the roles `mend setup-roles` creates: the loader creates child tables through the

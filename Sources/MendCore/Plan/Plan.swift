@@ -33,11 +33,16 @@ public struct PlanOperation: Codable, Sendable, Equatable {
     public var conversion: ValueConversion?
     /// create_table: the columns.
     public var columns: [Column]?
+    /// create_table under `foreign_keys: true` on PostgreSQL: the table's keys (D28). Set by
+    /// Mend only; the plan format an agent writes has no such field.
+    public var keys: TableKeys?
 
     public init(
         kind: OperationKind, column: String? = nil, type: LogicalType? = nil, from: LogicalType? = nil,
-        source: String? = nil, of: String? = nil, conversion: ValueConversion? = nil, columns: [Column]? = nil
+        source: String? = nil, of: String? = nil, conversion: ValueConversion? = nil, columns: [Column]? = nil,
+        keys: TableKeys? = nil
     ) {
+        self.keys = keys
         self.kind = kind
         self.column = column
         self.type = type
@@ -90,7 +95,12 @@ public struct PlanOperation: Codable, Sendable, Equatable {
 
     public var summary: String {
         switch kind {
-        case .createTable: "create table with \(columns?.count ?? 0) columns"
+        case .createTable:
+            "create table with \(columns?.count ?? 0) columns"
+                + (keys.map { k in
+                    ", \(Unnester.idColumn) unique"
+                        + (k.parent.map { ", \(Unnester.parentColumn) references \($0).\(Unnester.idColumn)" } ?? "")
+                } ?? "")
         case .addColumn: "add nullable column \(column ?? "?") \(type?.rawValue ?? "?")"
         case .widenColumn: "widen \(column ?? "?") from \(from?.rawValue ?? "?") to \(type?.rawValue ?? "?")"
         case .addVariantColumn: "add variant column \(column ?? "?") \(type?.rawValue ?? "?") for conflicting values of \(of ?? "?")"

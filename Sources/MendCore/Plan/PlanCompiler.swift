@@ -24,8 +24,10 @@ public struct PlanCompiler: Sendable {
     public func compile(_ op: PlanOperation, table: String) -> String? {
         switch op.kind {
         case .createTable:
-            let cols = (op.columns ?? []).map { "\(Identifier.quote($0.name)) \(dialect.typeName($0.type ?? .text))" }
-            return "CREATE TABLE \(tableRef(table)) (\(cols.joined(separator: ", ")))"
+            var elements = (op.columns ?? []).map { "\(Identifier.quote($0.name)) \(dialect.typeName($0.type ?? .text))" }
+            // Keys are PostgreSQL's only (D28): SQLite's CREATE TABLE stays a plain column list.
+            if dialect == .postgres, let keys = op.keys { elements += keys.constraints(table: table, schema: schema) }
+            return "CREATE TABLE \(tableRef(table)) (\(elements.joined(separator: ", ")))"
         case .addColumn, .addVariantColumn, .promoteField:
             guard let c = op.column, let t = op.type else { return nil }
             return "ALTER TABLE \(tableRef(table)) ADD COLUMN \(Identifier.quote(c)) \(dialect.typeName(t))"

@@ -60,6 +60,9 @@ public struct TablePolicy: Codable, Sendable, Equatable {
     /// The record's natural key (key paths): with child tables, the root row's `_mend_id`
     /// is derived from it instead of from the record's source position.
     public var primaryKey: [String]?
+    /// Child tables created under `nested_lists: tables` reference their parent's `_mend_id`
+    /// (PostgreSQL only; D28), over the policy's `foreign_keys`.
+    public var foreignKeys: Bool?
 
     enum CodingKeys: String, CodingKey {
         case contracts, autonomy, columns
@@ -70,13 +73,15 @@ public struct TablePolicy: Codable, Sendable, Equatable {
         case maxNesting = "max_nesting"
         case keepJSON = "keep_json"
         case primaryKey = "primary_key"
+        case foreignKeys = "foreign_keys"
     }
 
     public init(
         contracts: Contracts? = nil, autonomy: [String: Autonomy]? = nil, columns: [String: Contract]? = nil,
         maxAutoRisk: Risk? = nil, maxColumns: Int? = nil, overflowDepth: Int? = nil, nestedLists: NestedLists? = nil,
-        maxNesting: Int? = nil, keepJSON: [String]? = nil, primaryKey: [String]? = nil
+        maxNesting: Int? = nil, keepJSON: [String]? = nil, primaryKey: [String]? = nil, foreignKeys: Bool? = nil
     ) {
+        self.foreignKeys = foreignKeys
         self.nestedLists = nestedLists
         self.maxNesting = maxNesting
         self.keepJSON = keepJSON
@@ -122,6 +127,9 @@ public struct Policy: Codable, Sendable, Equatable {
     public var maxNesting: Int?
     /// Key paths of lists that stay JSON in every table under `nested_lists: tables`.
     public var keepJSON: [String]
+    /// Tables of a record tree created from now on get a UNIQUE `_mend_id` and child tables a
+    /// deferrable foreign key to their parent (`foreign_keys`, PostgreSQL only, D28).
+    public var foreignKeys: Bool
 
     public static let defaultMaxAutoNewColumns = 50
     /// The largest budget Mend accepts: under PostgreSQL's hard limit of 1,600 columns.
@@ -139,6 +147,13 @@ public struct Policy: Codable, Sendable, Equatable {
         case nestedLists = "nested_lists"
         case maxNesting = "max_nesting"
         case keepJSON = "keep_json"
+        case foreignKeys = "foreign_keys"
+    }
+
+    /// Whether the tables of `table`'s record tree are created with their keys (`foreign_keys`);
+    /// false when its lists stay JSON. The dialect decides whether they are built (D28).
+    public func foreignKeys(table: String) -> Bool {
+        nesting(table: table) != nil && (tables[table]?.foreignKeys ?? foreignKeys)
     }
 
     /// How `table`'s lists load: nil when they stay JSON (`nested_lists: json`), else the rule
@@ -173,8 +188,9 @@ public struct Policy: Codable, Sendable, Equatable {
         maxValueBytes: Int = RecordLimits.defaultMaxValueBytes, maxRecordFields: Int = RecordLimits.defaultMaxFields,
         maxAutoNewColumns: Int = Policy.defaultMaxAutoNewColumns, mcpApprovers: Set<String> = [],
         maxTableColumns: Int = RecordLimits.defaultMaxColumns, overflowDepth: Int? = nil, nestedLists: NestedLists = .json,
-        maxNesting: Int? = nil, keepJSON: [String] = []
+        maxNesting: Int? = nil, keepJSON: [String] = [], foreignKeys: Bool = false
     ) {
+        self.foreignKeys = foreignKeys
         self.nestedLists = nestedLists
         self.maxNesting = maxNesting
         self.keepJSON = keepJSON
@@ -205,6 +221,7 @@ public struct Policy: Codable, Sendable, Equatable {
         nestedLists = try c.decodeIfPresent(NestedLists.self, forKey: .nestedLists) ?? .json
         maxNesting = try c.decodeIfPresent(Int.self, forKey: .maxNesting)
         keepJSON = try c.decodeIfPresent([String].self, forKey: .keepJSON) ?? []
+        foreignKeys = try c.decodeIfPresent(Bool.self, forKey: .foreignKeys) ?? false
         if let problem = nestingProblem() { throw PolicyError.badLimit(problem.key, problem.why) }
         for (key, value) in [("max_table_columns", maxTableColumns)]
             + tables.compactMap({ t in t.value.maxColumns.map { ("tables.\(t.key).max_columns", $0) } })
@@ -246,8 +263,9 @@ public struct Policy: Codable, Sendable, Equatable {
                 return (s.key + "keep_json", "a key path is empty; write paths like payload.pull_request.labels")
             }
             let pk = s.table.flatMap { tables[$0]?.primaryKey }
-            if !tablesHere, s.nesting != nil || s.keep != nil || pk != nil {
-                let what = s.nesting != nil ? "max_nesting" : s.keep != nil ? "keep_json" : "primary_key"
+            let fk = s.table.map { tables[$0]?.foreignKeys == true } ?? foreignKeys
+            if !tablesHere, s.nesting != nil || s.keep != nil || pk != nil || fk {
+                let what = s.nesting != nil ? "max_nesting" : s.keep != nil ? "keep_json" : pk != nil ? "primary_key" : "foreign_keys"
                 return (
                     s.key + what,
                     "has no effect while lists load as JSON (nested_lists: json\(s.table.map { " for table \($0)" } ?? " everywhere")); "

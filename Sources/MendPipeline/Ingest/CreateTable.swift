@@ -5,14 +5,16 @@ import MendStore
 extension Engine {
     /// Creates a missing table from the first records, through the same plan, policy,
     /// guard and audit path as any repair, and stores the columns its key paths were given.
+    /// `tableKeys`: a table of a record tree under `foreign_keys: true` on PostgreSQL (D28).
     func createTable(
-        _ table: String, from window: SchemaInference.Window, keys: [(key: String, column: String)], by actor: String
+        _ table: String, from window: SchemaInference.Window, keys: [(key: String, column: String)], tableKeys: TableKeys? = nil,
+        by actor: String
     ) async throws -> TableSchema? {
         let inferred = window.columns
         if inferred.isEmpty { return nil }
         let budget = policy.maxColumns(table: table)
         let columns = ColumnBudget.fit(columns: inferred, budget: budget)
-        let op = PlanOperation(kind: .createTable, columns: columns)
+        let op = PlanOperation(kind: .createTable, columns: columns, keys: tableKeys)
         let plan = Plan(
             incidentID: 0, table: table, operations: [op],
             rationale: "table \(table) does not exist: create it from the types of its first \(window.records) records"

@@ -211,16 +211,27 @@ extension Engine {
     ) async throws {
         var order: [String] = []
         var budgets: [String: Int] = [:]
+        var parents: [String: String] = [:]
+        var levels: [String: Int] = [:]
         var window: [String: [NestedRow]] = [:]
         for unit in units {
-            for row in unit.rows ?? [] where schemas[row.table] == nil {
+            let rows = unit.rows ?? []
+            guard rows.contains(where: { schemas[$0.table] == nil }) else { continue }
+            // A child row's parent row is in the same record: its table is the child table's parent.
+            var tableOf: [String: String] = [:]
+            for row in rows { tableOf[row.id] = row.table }
+            for row in rows where schemas[row.table] == nil {
                 if budgets[row.table] == nil {
                     order.append(row.table)
                     budgets[row.table] = row.budget
+                    levels[row.table] = row.level
                 }
+                if parents[row.table] == nil, let p = row.parentID.flatMap({ tableOf[$0] }) { parents[row.table] = p }
                 if window[row.table, default: []].count < SchemaInference.firstSchemaWindow { window[row.table, default: []].append(row) }
             }
         }
+        // Parents before their children (a child's key references its parent's table).
+        order = order.enumerated().sorted { (levels[$0.element] ?? 0, $0.offset) < (levels[$1.element] ?? 0, $1.offset) }.map(\.element)
         for table in order {
             let found = try await state.transaction { tx in (try await tx.schema(table), try await tx.keyMap(table)) }
             if let existing = found.0 {
@@ -230,10 +241,30 @@ extension Engine {
             var flattener = Self.nestedFlattener(
                 budget: budgets[table] ?? rule.maxNesting, rule: rule, overflowDepth: policy.overflowDepth(table: root), keys: found.1)
             let inferred = firstWindow(window[table] ?? []) { Self.fields(of: $0, with: &flattener) }
-            if let created = try await createTable(table, from: inferred, keys: flattener.added, by: actor) {
+            let keys = try await tableKeys(root: root, parent: parents[table])
+            if let created = try await createTable(table, from: inferred, keys: flattener.added, tableKeys: keys, by: actor) {
                 schemas[table] = created
             }
         }
+    }
+
+    /// The keys a new table of `root`'s tree is created with (D28): none unless the policy says
+    /// `foreign_keys: true` and the warehouse is PostgreSQL. A child references its parent only
+    /// when the parent has its UNIQUE `_mend_id` (a parent created before the option has none,
+    /// and is never altered to get one).
+    func tableKeys(root: String, parent: String?) async throws -> TableKeys? {
+        guard policy.foreignKeys(table: root), warehouse.dialect == .postgres else { return nil }
+        guard let parent else { return TableKeys(parent: nil) }
+        let w = warehouse
+        let keyed = try await state.transaction { tx in try await w.hasUniqueID(table: parent, in: tx.session) }
+        return TableKeys(parent: keyed ? parent : nil)
+    }
+
+    /// What `mend ingest` notes when the policy asks for keys the warehouse does not build:
+    /// `foreign_keys: true` on SQLite is accepted (one policy file serves both databases) and ignored.
+    public func foreignKeysNote(table: String) -> String? {
+        guard policy.foreignKeys(table: table), warehouse.dialect == .sqlite else { return nil }
+        return "note: foreign_keys is PostgreSQL's only; on SQLite the child tables of \(table) are created without keys"
     }
 
     /// One transaction for the batch: the rows of every record that fits in all its tables,

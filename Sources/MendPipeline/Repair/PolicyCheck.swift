@@ -14,6 +14,7 @@ enum PolicyShape {
     indirect case list(of: PolicyShape)
     case oneOf([String])
     case integer
+    case boolean
     case text
     /// Checked by its own reader (`notify:`, NotifyEndpoint).
     case any
@@ -30,7 +31,7 @@ enum PolicyShape {
         .map([
             "contracts": contracts, "autonomy": autonomy, "columns": .dictionary(keys: nil, of: contract), "max_auto_risk": risk,
             "max_columns": .integer, "overflow_depth": .integer, "nested_lists": nestedLists, "max_nesting": .integer,
-            "keep_json": .list(of: .text), "primary_key": .list(of: .text),
+            "keep_json": .list(of: .text), "primary_key": .list(of: .text), "foreign_keys": .boolean,
         ])
     }
 
@@ -39,7 +40,7 @@ enum PolicyShape {
             "contracts": contracts, "autonomy": autonomy, "max_auto_risk": risk, "tables": .dictionary(keys: nil, of: table),
             "max_value_bytes": .integer, "max_record_fields": .integer, "max_auto_new_columns": .integer,
             "mcp_approvers": .list(of: .text), "max_table_columns": .integer, "overflow_depth": .integer, "notify": .any,
-            "nested_lists": nestedLists, "max_nesting": .integer, "keep_json": .list(of: .text),
+            "nested_lists": nestedLists, "max_nesting": .integer, "keep_json": .list(of: .text), "foreign_keys": .boolean,
         ])
     }
 
@@ -92,6 +93,11 @@ enum PolicyShape {
         case .integer:
             guard node.scalar != nil, node.int != nil else {
                 return "\(line)\(shown) must be a whole number, not \(node.scalar.map { "'\($0.string)'" } ?? "a map or list")"
+            }
+            return nil
+        case .boolean:
+            guard node.scalar != nil, node.bool != nil else {
+                return "\(line)\(shown) must be true or false, not \(node.scalar.map { "'\($0.string)'" } ?? "a map or list")"
             }
             return nil
         case .text:
@@ -170,6 +176,9 @@ extension PolicyLoader {
                     "  nested_lists: tables (max_nesting \(budget), keep_json \(rule.keepJSON.isEmpty ? "none" : rule.keepJSON.sorted().joined(separator: ", ")), "
                         + "root id from \(rule.primaryKey.isEmpty ? "the source position" : "primary_key " + rule.primaryKey.joined(separator: ", ")))"
                 )
+                if policy.foreignKeys(table: table) {
+                    out.append("  foreign_keys: true (\(TableKeys.policyNote))")
+                }
             } else {
                 out.append("  nested_lists: json (lists stay whole in a json column)")
             }

@@ -4,10 +4,10 @@ import MendCore
 /// Least privilege on PostgreSQL, enforced by PostgreSQL itself (see docs/security.md).
 ///
 /// Ownership carries DROP and TRUNCATE with it, so neither working role owns anything:
-/// - `owner` (NOLOGIN) owns the target tables, the state tables and four SECURITY
+/// - `owner` (NOLOGIN) owns the target tables, the state tables and five SECURITY
 ///   DEFINER functions that perform only the allowed changes, with typed arguments;
 /// - `loader` may SELECT and INSERT into target tables and read/write Mend's state;
-/// - `repair` may call the four functions, and read/write Mend's state; nothing else.
+/// - `repair` may call the five functions, and read/write Mend's state; nothing else.
 public struct PostgresRoles: Sendable {
     public var schema: String
     public var stateSchema: String
@@ -82,7 +82,7 @@ public struct PostgresRoles: Sendable {
         return out
     }
 
-    /// The four functions. Each checks its arguments against the allow-list and quotes
+    /// The five functions. Each checks its arguments against the allow-list and quotes
     /// every identifier with format('%I'); they run as the owner, so the repair role
     /// needs no privilege on the tables at all.
     func functionStatements() -> [String] {
@@ -102,7 +102,47 @@ public struct PostgresRoles: Sendable {
                 RAISE EXCEPTION 'mend: %.% is not a table Mend manages', p_schema, p_table USING ERRCODE = '42501';
               END IF;
             """
+        let tableName = """
+              IF p_table LIKE '\\_mend%' OR p_table !~ '^[a-z_][a-z0-9_]*$' THEN RAISE EXCEPTION 'mend: bad table name %', p_table USING ERRCODE = '42501'; END IF;
+            """
+        let columnList = """
+              FOR col IN SELECT * FROM jsonb_array_elements(p_columns) LOOP
+                IF (col->>'type') NOT IN (\(Self.typeList)) THEN RAISE EXCEPTION 'mend: type % is not allowed', col->>'type' USING ERRCODE = '42501'; END IF;
+                defs := defs || CASE WHEN defs = '' THEN '' ELSE ', ' END || format('%I %s', col->>'name', col->>'type');
+              END LOOP;
+            """
+        let grants = """
+              EXECUTE format('GRANT SELECT, INSERT ON %I.%I TO %I', p_schema, p_table, \(Self.literal(loader)));
+              EXECUTE format('GRANT SELECT ON %I.%I TO %I', p_schema, p_table, \(Self.literal(repair)));
+            """
+        // The keys of `foreign_keys: true` (D28): constraint names and the parent table are typed
+        // arguments, checked here; the columns they cover are fixed (_mend_id, _mend_parent_id).
+        let constraintName = { (arg: String) in
+            """
+              IF \(arg) !~ '^[a-z_][a-z0-9_]*$' OR octet_length(\(arg)) > \(Identifier.maxBytes) THEN RAISE EXCEPTION 'mend: bad constraint name %', \(arg) USING ERRCODE = '42501'; END IF;
+            """
+        }
+        let parentOwned = owned.replacingOccurrences(of: "p_table", with: "p_parent")
+        let id = Self.literal(Unnester.idColumn)
+        let parentColumn = Self.literal(Unnester.parentColumn)
         return [
+            """
+            CREATE OR REPLACE FUNCTION \(m).mend_create_keyed_table(
+              p_schema text, p_table text, p_columns jsonb, p_unique_name text, p_parent text, p_foreign_name text)
+            RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $mend$
+            DECLARE col jsonb; defs text := '';
+            BEGIN
+            \(check)\(tableName)\(constraintName("p_unique_name"))\(columnList)
+              defs := defs || format(', CONSTRAINT %I UNIQUE (%I)', p_unique_name, \(id));
+              IF p_parent IS NOT NULL THEN
+            \(constraintName("p_foreign_name"))\(parentOwned)
+                defs := defs || format(', CONSTRAINT %I FOREIGN KEY (%I) REFERENCES %I.%I (%I) DEFERRABLE INITIALLY DEFERRED',
+                  p_foreign_name, \(parentColumn), p_schema, p_parent, \(id));
+              END IF;
+              EXECUTE format('CREATE TABLE %I.%I (%s)', p_schema, p_table, defs);
+            \(grants)
+            END $mend$
+            """,
             """
             CREATE OR REPLACE FUNCTION \(m).mend_add_column(p_schema text, p_table text, p_column text, p_type text)
             RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $mend$
@@ -125,15 +165,9 @@ public struct PostgresRoles: Sendable {
             RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $mend$
             DECLARE col jsonb; defs text := '';
             BEGIN
-            \(check)
-              IF p_table LIKE '\\_mend%' OR p_table !~ '^[a-z_][a-z0-9_]*$' THEN RAISE EXCEPTION 'mend: bad table name %', p_table USING ERRCODE = '42501'; END IF;
-              FOR col IN SELECT * FROM jsonb_array_elements(p_columns) LOOP
-                IF (col->>'type') NOT IN (\(Self.typeList)) THEN RAISE EXCEPTION 'mend: type % is not allowed', col->>'type' USING ERRCODE = '42501'; END IF;
-                defs := defs || CASE WHEN defs = '' THEN '' ELSE ', ' END || format('%I %s', col->>'name', col->>'type');
-              END LOOP;
+            \(check)\(tableName)\(columnList)
               EXECUTE format('CREATE TABLE %I.%I (%s)', p_schema, p_table, defs);
-              EXECUTE format('GRANT SELECT, INSERT ON %I.%I TO %I', p_schema, p_table, \(Self.literal(loader)));
-              EXECUTE format('GRANT SELECT ON %I.%I TO %I', p_schema, p_table, \(Self.literal(repair)));
+            \(grants)
             END $mend$
             """,
             """
@@ -170,6 +204,9 @@ public struct PostgresRoles: Sendable {
             "GRANT EXECUTE ON FUNCTION \(m).mend_add_column(text, text, text, text) TO \(q(repair))",
             "GRANT EXECUTE ON FUNCTION \(m).mend_widen_column(text, text, text, text) TO \(q(repair))",
             "GRANT EXECUTE ON FUNCTION \(m).mend_create_table(text, text, jsonb) TO \(q(repair))",
+            "REVOKE ALL ON FUNCTION \(m).mend_create_keyed_table(text, text, jsonb, text, text, text) FROM PUBLIC",
+            "ALTER FUNCTION \(m).mend_create_keyed_table(text, text, jsonb, text, text, text) OWNER TO \(q(owner))",
+            "GRANT EXECUTE ON FUNCTION \(m).mend_create_keyed_table(text, text, jsonb, text, text, text) TO \(q(repair))",
         ]
     }
 

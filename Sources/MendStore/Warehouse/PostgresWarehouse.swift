@@ -585,6 +585,16 @@ struct PostgresSession: SQLSession {
         case .createTable:
             let cols = (op.columns ?? []).map { c -> [String: String] in ["name": c.name, "type": (c.type ?? .text).postgresName] }
             let json = String(decoding: try JSONEncoder().encode(cols), as: UTF8.self)
+            if let keys = op.keys {
+                // `foreign_keys: true` (D28): the names and the parent are typed arguments too.
+                try await PostgresWarehouse.run(
+                    repair, "SELECT \(fn("mend_create_keyed_table"))(?, ?, CAST(? AS jsonb), ?, ?, ?)",
+                    [
+                        .text(schema), .text(table), .text(json), .text(TableKeys.uniqueName(table: table)),
+                        keys.parent.map { .text($0) } ?? .null, .text(TableKeys.foreignName(table: table)),
+                    ], deadline: deadline)
+                return
+            }
             try await PostgresWarehouse.run(
                 repair, "SELECT \(fn("mend_create_table"))(?, ?, CAST(? AS jsonb))", [.text(schema), .text(table), .text(json)],
                 deadline: deadline)

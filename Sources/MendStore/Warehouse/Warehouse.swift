@@ -150,6 +150,18 @@ public protocol Warehouse: Sendable {
 extension Warehouse {
     public var repairsOnOwnConnection: Bool { false }
 
+    /// Whether `table`'s `_mend_id` is UNIQUE (or the primary key) on PostgreSQL, so that a child
+    /// table can reference it (`foreign_keys: true`, D28). Always false on SQLite, which builds no keys.
+    public func hasUniqueID(table: String, in session: any SQLSession) async throws -> Bool {
+        guard dialect == .postgres, let schema = targetSchema else { return false }
+        let rows = try await session.query(
+            """
+            SELECT 1 FROM pg_constraint k JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+            WHERE k.conrelid = to_regclass(?) AND k.contype IN ('u', 'p') AND cardinality(k.conkey) = 1 AND a.attname = ?
+            """, [.text(Identifier.qualified(schema, table)), .text(Unnester.idColumn)])
+        return !rows.isEmpty
+    }
+
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {
         try await transaction(lockKey: nil, body)
     }

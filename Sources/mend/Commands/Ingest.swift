@@ -36,6 +36,9 @@ struct Ingest: AsyncParsableCommand {
     func run() async throws {
         let engine = try await options.engine()
         try await notify.attach(to: engine, policy: options.policy)
+        if !quiet, let note = await engine.foreignKeysNote(table: table) {
+            FileHandle.standardError.write(Data((note + "\n").utf8))
+        }
         if let batchSize { await engine.setBatchSize(batchSize) }
         await batchBytes.apply(to: engine)
         // The bar goes to standard error, and only on a terminal: pipes and logs stay clean.
