@@ -119,6 +119,23 @@ extension NestedTests {
         try await Self.expectOrphanRefused(engine)
     }
 
+    /// Roles set up before foreign keys existed lack the keyed function: the error says what to run.
+    @Test(.enabled(if: Backend.postgresURL != nil, "needs MEND_TEST_PG"))
+    func rolesWithoutTheKeyedFunctionSayWhatToRun() async throws {
+        let admin = Backend.postgresURL ?? ""
+        let roles = try await SchemaUnderTheRoles(admin: admin, prefix: "nestedfk")
+        let adminW = try await WarehouseFactory.open(url: "\(admin)?schema=\(roles.schema)&state_schema=\(roles.schema)_mend")
+        try await adminW.transaction { s in
+            try await s.execute("DROP FUNCTION \(roles.schema)_mend.mend_create_keyed_table(text, text, jsonb, text, text, text)", [])
+        }
+        await adminW.close()
+        let engine = try await Backend.postgres.engine(policy: try Self.policy("foreign_keys: true\n"), url: roles.url)
+        let error = await #expect(throws: (any Error).self) {
+            try await engine.ingest(path: writeLines([Self.push(1, commits: 1)]), table: "events")
+        }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("mend setup-roles"), "\(error.map { "\($0)" } ?? "")")
+    }
+
     /// SQLite accepts the option (one policy file serves both databases), builds no keys, and
     /// `mend ingest` says so.
     @Test func foreignKeysAreIgnoredOnSQLite() async throws {

@@ -587,12 +587,22 @@ struct PostgresSession: SQLSession {
             let json = String(decoding: try JSONEncoder().encode(cols), as: UTF8.self)
             if let keys = op.keys {
                 // `foreign_keys: true` (D28): the names and the parent are typed arguments too.
-                try await PostgresWarehouse.run(
-                    repair, "SELECT \(fn("mend_create_keyed_table"))(?, ?, CAST(? AS jsonb), ?, ?, ?)",
-                    [
-                        .text(schema), .text(table), .text(json), .text(TableKeys.uniqueName(table: table)),
-                        keys.parent.map { .text($0) } ?? .null, .text(TableKeys.foreignName(table: table)),
-                    ], deadline: deadline)
+                do {
+                    try await PostgresWarehouse.run(
+                        repair, "SELECT \(fn("mend_create_keyed_table"))(?, ?, CAST(? AS jsonb), ?, ?, ?)",
+                        [
+                            .text(schema), .text(table), .text(json), .text(TableKeys.uniqueName(table: table)),
+                            keys.parent.map { .text($0) } ?? .null, .text(TableKeys.foreignName(table: table)),
+                        ], deadline: deadline)
+                } catch StoreError.sql(let message, let sql)
+                    where message.contains("mend_create_keyed_table") && message.contains("does not exist")
+                {
+                    // Roles set up by a Mend without foreign keys: the function is missing.
+                    throw StoreError.sql(
+                        message: message
+                            + " (foreign_keys: true needs the function mend_create_keyed_table: run `mend setup-roles` again to install it, or set foreign_keys: false)",
+                        sql: sql)
+                }
                 return
             }
             try await PostgresWarehouse.run(
