@@ -119,6 +119,38 @@ extension NestedTests {
         try await Self.expectOrphanRefused(engine)
     }
 
+    /// The repair role's keyed function takes names and a parent as typed arguments, and refuses
+    /// a name that is not snake_case or a parent Mend does not manage.
+    @Test(.enabled(if: Backend.postgresURL != nil, "needs MEND_TEST_PG"))
+    func theKeyedFunctionChecksItsArguments() async throws {
+        let roles = try await SchemaUnderTheRoles(admin: Backend.postgresURL ?? "", prefix: "nestedfk")
+        let repair = try await WarehouseFactory.open(
+            url: "postgres://\(roles.repair):rp@\(roles.host)?schema=\(roles.schema)&state_schema=\(roles.schema)_mend")
+        let fn = "\(roles.schema)_mend.mend_create_keyed_table"
+        let columns = #"[{"name":"_mend_id","type":"text"},{"name":"_mend_parent_id","type":"text"}]"#
+        func call(_ table: String, _ unique: String, _ parent: String?, _ foreign: String) async -> String {
+            do {
+                try await repair.transaction { s in
+                    try await s.execute(
+                        "SELECT \(fn)(?, ?, CAST(? AS jsonb), ?, ?, ?)",
+                        [
+                            .text(roles.schema), .text(table), .text(columns), .text(unique), parent.map { .text($0) } ?? .null,
+                            .text(foreign),
+                        ])
+                }
+                return "ok"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(await call("t", "t__mend_id_key", nil, "t__mend_parent_fkey") == "ok")
+        #expect(await call("c", "c__mend_id_key", "t", "c__mend_parent_fkey") == "ok")
+        #expect(await call("d", #"x" UNIQUE (a); --"#, nil, "f").contains("bad constraint name"))
+        #expect(await call("e", "e__mend_id_key", "t", "E_Key").contains("bad constraint name"))
+        #expect(await call("g", "g__mend_id_key", "pg_class", "g_fkey").contains("not a table Mend manages"))
+        await repair.close()
+    }
+
     /// Roles set up before foreign keys existed lack the keyed function: the error says what to run.
     @Test(.enabled(if: Backend.postgresURL != nil, "needs MEND_TEST_PG"))
     func rolesWithoutTheKeyedFunctionSayWhatToRun() async throws {
