@@ -104,7 +104,7 @@ struct AlterTableRules {
         case refused(GuardFinding)
     }
 
-    /// The only table constraints Mend's CREATE TABLE may carry (`foreign_keys: true`, D28):
+    /// The only table constraints Mend's CREATE TABLE may carry (`foreign_keys: true`, D29):
     /// `UNIQUE (_mend_id)`, and `FOREIGN KEY (_mend_parent_id) REFERENCES <managed table> (_mend_id)
     /// DEFERRABLE INITIALLY DEFERRED` with no action, on columns the statement defines. On a new,
     /// empty table neither validates a row; ADD CONSTRAINT on an existing table stays refused.

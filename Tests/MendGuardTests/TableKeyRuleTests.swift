@@ -4,7 +4,7 @@ import Testing
 
 @testable import MendGuard
 
-/// `foreign_keys: true` (D28): the keys Mend's CREATE TABLE of a new table may carry, and
+/// `foreign_keys: true` (D29): the keys Mend's CREATE TABLE of a new table may carry, and
 /// nothing more; ADD CONSTRAINT on a table that exists stays refused.
 @Suite struct TableKeyRuleTests {
     let creating = GuardContext(managedTables: ["public.events", "public.events__c"], allowedSchemas: ["public"])

@@ -5,7 +5,7 @@ import MendStore
 import MendTestSupport
 import Testing
 
-/// `foreign_keys: true` (D28): the tables of a record tree are created with a UNIQUE `_mend_id`
+/// `foreign_keys: true` (D29): the tables of a record tree are created with a UNIQUE `_mend_id`
 /// and each child's `_mend_parent_id` references its parent's, DEFERRABLE INITIALLY DEFERRED.
 /// PostgreSQL builds them; SQLite accepts the option and ignores it.
 extension NestedTests {

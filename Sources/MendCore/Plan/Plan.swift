@@ -33,7 +33,7 @@ public struct PlanOperation: Codable, Sendable, Equatable {
     public var conversion: ValueConversion?
     /// create_table: the columns.
     public var columns: [Column]?
-    /// create_table under `foreign_keys: true` on PostgreSQL: the table's keys (D28). Set by
+    /// create_table under `foreign_keys: true` on PostgreSQL: the table's keys (D29). Set by
     /// Mend only; the plan format an agent writes has no such field.
     public var keys: TableKeys?
 

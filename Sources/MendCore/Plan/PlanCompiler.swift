@@ -25,7 +25,7 @@ public struct PlanCompiler: Sendable {
         switch op.kind {
         case .createTable:
             var elements = (op.columns ?? []).map { "\(Identifier.quote($0.name)) \(dialect.typeName($0.type ?? .text))" }
-            // Keys are PostgreSQL's only (D28): SQLite's CREATE TABLE stays a plain column list.
+            // Keys are PostgreSQL's only (D29): SQLite's CREATE TABLE stays a plain column list.
             if dialect == .postgres, let keys = op.keys { elements += keys.constraints(table: table, schema: schema) }
             return "CREATE TABLE \(tableRef(table)) (\(elements.joined(separator: ", ")))"
         case .addColumn, .addVariantColumn, .promoteField:

@@ -1,4 +1,4 @@
-/// The keys a table of a record tree is created with under `foreign_keys: true` (D28): its
+/// The keys a table of a record tree is created with under `foreign_keys: true` (D29): its
 /// `_mend_id` UNIQUE, and for a child table a foreign key from `_mend_parent_id` to its parent
 /// table's `_mend_id`, `DEFERRABLE INITIALLY DEFERRED` (a record's rows load in one transaction,
 /// in any table order). Only a `create_table` carries them, and only on PostgreSQL: keys are

@@ -61,7 +61,7 @@ public struct TablePolicy: Codable, Sendable, Equatable {
     /// is derived from it instead of from the record's source position.
     public var primaryKey: [String]?
     /// Child tables created under `nested_lists: tables` reference their parent's `_mend_id`
-    /// (PostgreSQL only; D28), over the policy's `foreign_keys`.
+    /// (PostgreSQL only; D29), over the policy's `foreign_keys`.
     public var foreignKeys: Bool?
 
     enum CodingKeys: String, CodingKey {
@@ -128,7 +128,7 @@ public struct Policy: Codable, Sendable, Equatable {
     /// Key paths of lists that stay JSON in every table under `nested_lists: tables`.
     public var keepJSON: [String]
     /// Tables of a record tree created from now on get a UNIQUE `_mend_id` and child tables a
-    /// deferrable foreign key to their parent (`foreign_keys`, PostgreSQL only, D28).
+    /// deferrable foreign key to their parent (`foreign_keys`, PostgreSQL only, D29).
     public var foreignKeys: Bool
 
     public static let defaultMaxAutoNewColumns = 50
@@ -151,7 +151,7 @@ public struct Policy: Codable, Sendable, Equatable {
     }
 
     /// Whether the tables of `table`'s record tree are created with their keys (`foreign_keys`);
-    /// false when its lists stay JSON. The dialect decides whether they are built (D28).
+    /// false when its lists stay JSON. The dialect decides whether they are built (D29).
     public func foreignKeys(table: String) -> Bool {
         nesting(table: table) != nil && (tables[table]?.foreignKeys ?? foreignKeys)
     }

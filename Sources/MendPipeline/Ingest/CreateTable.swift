@@ -5,7 +5,7 @@ import MendStore
 extension Engine {
     /// Creates a missing table from the first records, through the same plan, policy,
     /// guard and audit path as any repair, and stores the columns its key paths were given.
-    /// `tableKeys`: a table of a record tree under `foreign_keys: true` on PostgreSQL (D28).
+    /// `tableKeys`: a table of a record tree under `foreign_keys: true` on PostgreSQL (D29).
     func createTable(
         _ table: String, from window: SchemaInference.Window, keys: [(key: String, column: String)], tableKeys: TableKeys? = nil,
         by actor: String

@@ -248,7 +248,7 @@ extension Engine {
         }
     }
 
-    /// The keys a new table of `root`'s tree is created with (D28): none unless the policy says
+    /// The keys a new table of `root`'s tree is created with (D29): none unless the policy says
     /// `foreign_keys: true` and the warehouse is PostgreSQL. A child references its parent only
     /// when the parent has its UNIQUE `_mend_id` (a parent created before the option has none,
     /// and is never altered to get one).

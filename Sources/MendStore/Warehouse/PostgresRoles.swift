@@ -115,7 +115,7 @@ public struct PostgresRoles: Sendable {
               EXECUTE format('GRANT SELECT, INSERT ON %I.%I TO %I', p_schema, p_table, \(Self.literal(loader)));
               EXECUTE format('GRANT SELECT ON %I.%I TO %I', p_schema, p_table, \(Self.literal(repair)));
             """
-        // The keys of `foreign_keys: true` (D28): constraint names and the parent table are typed
+        // The keys of `foreign_keys: true` (D29): constraint names and the parent table are typed
         // arguments, checked here; the columns they cover are fixed (_mend_id, _mend_parent_id).
         let constraintName = { (arg: String) in
             """

@@ -586,7 +586,7 @@ struct PostgresSession: SQLSession {
             let cols = (op.columns ?? []).map { c -> [String: String] in ["name": c.name, "type": (c.type ?? .text).postgresName] }
             let json = String(decoding: try JSONEncoder().encode(cols), as: UTF8.self)
             if let keys = op.keys {
-                // `foreign_keys: true` (D28): the names and the parent are typed arguments too.
+                // `foreign_keys: true` (D29): the names and the parent are typed arguments too.
                 do {
                     try await PostgresWarehouse.run(
                         repair, "SELECT \(fn("mend_create_keyed_table"))(?, ?, CAST(? AS jsonb), ?, ?, ?)",

@@ -151,7 +151,7 @@ extension Warehouse {
     public var repairsOnOwnConnection: Bool { false }
 
     /// Whether `table`'s `_mend_id` is UNIQUE (or the primary key) on PostgreSQL, so that a child
-    /// table can reference it (`foreign_keys: true`, D28). Always false on SQLite, which builds no keys.
+    /// table can reference it (`foreign_keys: true`, D29). Always false on SQLite, which builds no keys.
     public func hasUniqueID(table: String, in session: any SQLSession) async throws -> Bool {
         guard dialect == .postgres, let schema = targetSchema else { return false }
         let rows = try await session.query(
