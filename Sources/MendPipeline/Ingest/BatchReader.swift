@@ -6,6 +6,9 @@ import NIOConcurrencyHelpers
 /// A record parsed and flattened, waiting for its batch to commit.
 struct Pending: Sendable {
     var line: Int64
+    /// The reader's count of the record, from 1 at the source's start: what
+    /// `RecordSource.recordSource(counted:)` names its source by (0: the source's `name`).
+    var counted: Int64 = 0
     /// The line's bytes in the batch's `raw` buffer: parked records keep their exact
     /// original text, and only parked ones pay for a String.
     var raw: Range<Int>
@@ -128,7 +131,6 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     /// took 16 % longer).
     private let reader: Source
     private let table: String
-    private let source: String
     private let size: Int
     /// The first batch holds at least this many records: a new table's first schema is
     /// inferred from a fixed window, not from whatever the batch size happens to be.
@@ -157,7 +159,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     private let queue = DispatchQueue(label: "mend.batch-reader")
 
     init(
-        reader: Source, table: String, source: String, size: Int, firstBatchMinimum: Int = 0, overflowDepth: Int? = nil,
+        reader: Source, table: String, size: Int, firstBatchMinimum: Int = 0, overflowDepth: Int? = nil,
         warehouse: any Warehouse, cut: (@Sendable ([(key: String, value: JSONValue)], Int64, inout Flattener) -> [NestedRow])? = nil,
         nestedFlattener: (@Sendable (NestedRow, TableSchema) -> Flattener)? = nil
     ) {
@@ -168,7 +170,6 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         self.warehouse = warehouse
         self.reader = reader
         self.table = table
-        self.source = source
         self.size = size
         let env = ProcessInfo.processInfo.environment["MEND_PARSE_THREADS"].flatMap(Int.init)
         let byDialect = warehouse.dialect == .sqlite ? ProcessInfo.processInfo.activeProcessorCount : 1
@@ -213,7 +214,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
             }
         }
         b.validatedAgainst = current
-        var spans: [(line: Int64, range: Range<Int>)] = []
+        var spans: [(line: Int64, counted: Int64, range: Range<Int>)] = []
         spans.reserveCapacity(size)
         // Line numbers by counting: asking the source per line would cost on the hot path.
         let firstLine = reader.position.line
@@ -224,7 +225,8 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                 if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }  // blank line: not a record
                 let start = b.raw.count
                 b.raw.append(contentsOf: bytes)
-                spans.append((reader.recordLine(counted: firstLine + Int64(b.lines) + 1), start..<b.raw.count))
+                let counted = firstLine + Int64(b.lines) + 1
+                spans.append((reader.recordLine(counted: counted), counted, start..<b.raw.count))
             }
             if !more {
                 b.atEnd = true
@@ -238,7 +240,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         let chunk = (spans.count + n - 1) / max(n, 1)
         var items = [[Item]](repeating: [], count: n)
         var encoded = [PreparedLoad?](repeating: nil, count: n)
-        let (table, source, warehouse, cut) = (self.table, self.source, self.warehouse, self.cut)
+        let (table, warehouse, cut) = (self.table, self.warehouse, self.cut)
         let nestedSchemas = cut == nil ? [:] : self.nestedSchemas.get()
         b.nestedAgainst = nestedSchemas.mapValues(\.0)
         // Rows are validated ahead only when the reader parses in parallel parts (SQLite, or
@@ -264,11 +266,13 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                 var local: [Item] = []
                                 local.reserveCapacity(hi - lo)
                                 var rows: [[SQLValue]] = []
-                                for (line, range) in spans[lo..<hi] {
+                                for (line, counted, range) in spans[lo..<hi] {
                                     let bytes = UnsafeBufferPointer(rebasing: raw[range])
                                     if let row = va[k]?.fastRow(bytes) {
                                         rows.append(row)
-                                        local.append(.record(Pending(line: line, raw: range, fields: nil, fit: .row(row, coerced: 0))))
+                                        local.append(
+                                            .record(
+                                                Pending(line: line, counted: counted, raw: range, fields: nil, fit: .row(row, coerced: 0))))
                                         continue
                                     }
                                     do {
@@ -277,7 +281,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                             local.append(
                                                 .quarantine(
                                                     QuarantinedRecord(
-                                                        table: table, source: source, line: line,
+                                                        table: table, source: reader.recordSource(counted: counted), line: line,
                                                         raw: String(decoding: bytes, as: UTF8.self),
                                                         reason:
                                                             "line \(line): a JSON \(value.kindName) is not a record; each line must be a JSON object"
@@ -291,7 +295,9 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                             }
                                             local.append(
                                                 .record(
-                                                    Pending(line: line, raw: range, fields: nil, fit: nil, nested: rows, nestedFits: fits)))
+                                                    Pending(
+                                                        line: line, counted: counted, raw: range, fields: nil, fit: nil, nested: rows,
+                                                        nestedFits: fits)))
                                             continue
                                         }
                                         let fields = fl[k].flatten(members)
@@ -300,9 +306,12 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                             rows.append(r)
                                             if coerced == 0 { va[k]?.learnShape(members: members, fields: fields) }
                                         }
-                                        local.append(.record(Pending(line: line, raw: range, fields: fields, fit: fit)))
+                                        local.append(.record(Pending(line: line, counted: counted, raw: range, fields: fields, fit: fit)))
                                     } catch {
-                                        local.append(.quarantine(NotJSON.record(bytes, table: table, source: source, line: line, error)))
+                                        local.append(
+                                            .quarantine(
+                                                NotJSON.record(
+                                                    bytes, table: table, source: reader.recordSource(counted: counted), line: line, error)))
                                     }
                                 }
                                 if encodeAhead, let columns = va[k]?.schema.columns, !rows.isEmpty {

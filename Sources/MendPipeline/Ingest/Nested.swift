@@ -77,7 +77,7 @@ extension Engine {
         var settled = Set<Int64>()
         let overflowDepth = policy.overflowDepth(table: table)
         let batches = BatchReader(
-            reader: source, table: table, source: sourceName, size: batchSize,
+            reader: source, table: table, size: batchSize,
             firstBatchMinimum: schemas[table] == nil ? SchemaInference.firstSchemaWindow : 0,
             overflowDepth: policy.overflowDepth(table: table), warehouse: warehouse,
             cut: { members, line, names in

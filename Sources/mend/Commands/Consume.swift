@@ -73,7 +73,7 @@ struct Consume: AsyncParsableCommand {
     @Option(
         name: .long,
         help:
-            "Messages per fetch, committed as one transaction per table (NATS) or per partition and table (Kafka). Default: NATS 5000 on SQLite and 20000 on PostgreSQL; Kafka three times that."
+            "Messages per fetch, committed as one transaction per table (NATS; Kafka: with every partition's offsets). Default: NATS 5000 on SQLite and 20000 on PostgreSQL; Kafka three times that."
     )
     var batch: Int?
     @Option(name: .long, help: "Exit 0 once no message arrived for this many seconds (tests, backfills).")
