@@ -166,6 +166,9 @@ public final class KafkaClient: @unchecked Sendable {
     /// round-robin assignors. `partition.assignment.strategy` in --kafka-config overrides either.
     static var assignmentStrategy: String { rd_kafka_version() >= 0x0202_0000 ? "cooperative-sticky" : "range,roundrobin" }
 
+    /// Messages per partition librdkafka keeps fetched ahead (its default: 100,000).
+    static let queuedMinMessages = 1_000_000
+
     static func text(_ err: rd_kafka_resp_err_t) -> String { String(cString: rd_kafka_err2str(err)) }
 
     /// A C error buffer librdkafka filled, up to its terminating zero.
@@ -186,6 +189,11 @@ public final class KafkaClient: @unchecked Sendable {
                 // A partition the warehouse has no position for, and the group none in Kafka: from its start.
                 ("auto.offset.reset", "earliest"),
                 ("partition.assignment.strategy", Self.assignmentStrategy),
+                // A worker slower than the broker fills librdkafka's queue past its default 100,000
+                // messages per partition; the fetcher then backs off for a second, and the worker,
+                // having drained the queue meanwhile, waits (1,000,000 records, 3 partitions: a stall
+                // of 0.2 to 0.5 s every second). The queue stays bounded by queued.max.messages.kbytes.
+                ("queued.min.messages", "\(Self.queuedMinMessages)"),
             ] + config.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         for (key, value) in settings {
             guard rd_kafka_conf_set(conf, key, value, &errstr, errstr.count) == RD_KAFKA_CONF_OK else {

@@ -14,9 +14,9 @@ public struct KafkaConsumeOptions: Sendable {
     /// The target table, or a template: `{topic}` is the topic's name normalized as an
     /// identifier, so `orders.v1` goes to `orders_v1`.
     public var table: String
-    /// Messages per poll; each (table, partition) share of a poll commits in one
-    /// transaction. Nil: `KafkaConsumer.sharesPerPoll` times the engine's batch size (15,000
-    /// on SQLite, 60,000 on PostgreSQL), so that a share is about a file ingest's batch.
+    /// Messages per poll; each table's share of a poll (every partition routed to it) commits
+    /// in one transaction. Nil: `KafkaConsumer.batchesPerPoll` times the engine's batch size
+    /// (15,000 on SQLite, 60,000 on PostgreSQL).
     public var batch: Int?
     /// Stop once no message arrived for this long (tests, backfills); nil: run until stopped.
     public var stopWhenIdle: Double?
@@ -92,9 +92,10 @@ public struct KafkaTableRoute: Sendable, Equatable {
     }
 }
 
-/// A member of a Kafka consumer group: poll a batch, split it by partition, ingest each
-/// partition's share through the engine (the same path as a file: validation, parking,
-/// repair), commit its offsets as ranges with the rows, and only then commit them to Kafka.
+/// A member of a Kafka consumer group: poll a batch, split it by table, ingest each table's
+/// share through the engine (the same path as a file: validation, parking, repair), commit
+/// the offsets of each of its partitions as ranges with the rows, and only then commit them
+/// to Kafka. The next poll's shares are parsed and validated while the current one commits.
 ///
 /// Exactly once: the warehouse is the source of truth for offsets. A partition assigned to
 /// this member starts after the last offset the warehouse holds for (group, topic,
@@ -146,7 +147,7 @@ public final class KafkaConsumer: Sendable {
             try await engine.state.transaction { tx in try await tx.ensureStreamTables() }
         }
         let engineBatch = await engine.batchSize
-        let batch = options.batch ?? engineBatch * Self.sharesPerPoll
+        let batch = options.batch ?? engineBatch * Self.batchesPerPoll
         await engine.setBatchSize(batch)
         let client = try await KafkaClient.connect(
             config: options.config, group: options.group, topics: options.topics, pattern: options.pattern, hooks: hooks(), log: log)
@@ -219,14 +220,13 @@ public final class KafkaConsumer: Sendable {
             if polled.brokerAway || client.settling(within: Self.joinGrace) {
                 lastMessage = Date()
             }
-            let messages = polled.messages
             // Marked before the next poll starts: a revocation in that poll waits for this batch.
-            inFlight.withLockedValue { $0 = Set(messages.map(\.topicPartition)) }
+            inFlight.withLockedValue { $0 = polled.partitions }
             polling = Task { try await self.poll(client, batch: batch, wait: wait) }
-            if messages.isEmpty {
+            if polled.count == 0 {
                 if let idle = options.stopWhenIdle, Date().timeIntervalSince(lastMessage) >= idle {
-                    let leftover = try await polling?.value ?? Polled(messages: [], brokerAway: false)
-                    if !leftover.messages.isEmpty || leftover.brokerAway {
+                    let leftover = try await polling?.value ?? Polled()
+                    if leftover.count > 0 || leftover.brokerAway {
                         // A message came while deciding to stop (or no broker answered): not idle after all.
                         polling = Task { leftover }
                         continue
@@ -239,7 +239,7 @@ public final class KafkaConsumer: Sendable {
             }
             lastMessage = Date()
             do {
-                try await process(messages, client: client, summary: &summary, tables: &tables)
+                try await process(polled, client: client, summary: &summary, tables: &tables)
             } catch {
                 inFlight.withLockedValue { $0 = [] }
                 throw error
@@ -257,29 +257,109 @@ public final class KafkaConsumer: Sendable {
         summary.tables = tables.sorted()
     }
 
-    /// A poll is split by partition and each share is one engine ingest, so a poll of the
-    /// engine's batch made transactions a third of a file ingest's on a 3-partition topic.
-    /// Measured (1,000,000 records, 3 partitions, PostgreSQL fsync on, docs/benchmarks.md):
-    /// polls of 60,000 loaded in 7.86 and 8.25 s, of 20,000 in 9.42 and 9.51 s, of 2,000 in 12.39 s.
-    public static let sharesPerPoll = 3
+    /// A poll is this many engine batches by default: each table's share of it is one engine
+    /// ingest, one transaction (docs/benchmarks.md, Kafka).
+    public static let batchesPerPoll = 3
 
     /// Seconds the idle clock of --stop-when-idle waits for partitions (after joining, a
     /// rebalance or an outage) before it counts a member holding none as idle.
     public static let joinGrace: Double = 30
 
-    /// What one poll brought, and whether no broker was reachable meanwhile.
+    /// What one poll brought, split into shares, and whether no broker was reachable meanwhile.
     struct Polled: Sendable {
-        var messages: [KafkaMessage]
-        var brokerAway: Bool
+        var count = 0
+        /// The partitions of every message polled.
+        var partitions = Set<TopicPartition>()
+        var shares: [Share] = []
+        /// Messages at or below their partition's committed offset: skipped unread.
+        var alreadyCommitted = 0
+        var brokerAway = false
     }
 
-    /// One poll. librdkafka reconnects by itself; a worker that has had no reachable broker
-    /// for `retryFor` seconds gives up with an error that says what to check.
+    /// A poll's messages for one table: those of every partition routed to it, one engine
+    /// ingest and one transaction, with each partition's offsets. One partition's only for a
+    /// table with child tables (a record's child ids name its source when it has no key) and
+    /// for a topic that routes to no table.
+    struct Share: Sendable {
+        var messages: [KafkaMessage]
+        var route: Result<String, KafkaError>
+        /// Its reader, started on the poll's side while the previous poll commits (nil: the
+        /// ingest reads at its turn).
+        var started: StartedIngest<KafkaSource>? = nil
+    }
+
+    /// One poll, split into shares whose readers start at once. librdkafka reconnects by
+    /// itself; a worker that has had no reachable broker for `retryFor` seconds gives up with
+    /// an error that says what to check.
     private func poll(_ client: KafkaClient, batch: Int, wait: Double) async throws -> Polled {
         let messages = try await client.poll(batch: batch, timeout: wait)
-        guard messages.isEmpty, let away = client.unreachable else { return Polled(messages: messages, brokerAway: false) }
+        guard messages.isEmpty else { return await split(messages, client: client) }
+        guard let away = client.unreachable else { return Polled() }
         if away.seconds > options.retryFor { throw KafkaError.gaveUp(brokers: client.brokers, seconds: away.seconds, last: away.why) }
-        return Polled(messages: [], brokerAway: true)
+        return Polled(brokerAway: true)
+    }
+
+    /// Splits a poll by partition (in the order polled), skips what the warehouse holds, and
+    /// gathers the partitions of each table into its share; each share's reader starts parsing
+    /// and validating now, while the previous poll commits.
+    private func split(_ messages: [KafkaMessage], client: KafkaClient) async -> Polled {
+        var polled = Polled(count: messages.count)
+        var groups: [(tp: TopicPartition, messages: [KafkaMessage])] = []
+        var index: [TopicPartition: Int] = [:]
+        var last = -1
+        for m in messages {
+            // Consecutive messages mostly share a partition: compared before hashed.
+            if last >= 0, groups[last].tp.partition == m.partition, groups[last].tp.topic == m.topic {
+                groups[last].messages.append(m)
+                continue
+            }
+            let tp = m.topicPartition
+            if let i = index[tp] {
+                last = i
+            } else {
+                last = groups.count
+                index[tp] = last
+                groups.append((tp, []))
+            }
+            groups[last].messages.append(m)
+        }
+        polled.partitions = Set(groups.map(\.tp))
+        let known = floors.withLockedValue { $0 }
+        let policy = await engine.policy
+        var byTable: [String: Int] = [:]
+        for (tp, all) in groups {
+            let floor = known[tp] ?? -1
+            let fresh = all.first.map { $0.offset > floor } == true ? all : all.filter { $0.offset > floor }
+            polled.alreadyCommitted += all.count - fresh.count
+            if fresh.isEmpty { continue }
+            let route = route.table(for: tp.topic)
+            guard case .success(let table) = route, policy.nesting(table: table) == nil else {
+                polled.shares.append(Share(messages: fresh, route: route))
+                continue
+            }
+            if let i = byTable[table] {
+                polled.shares[i].messages += fresh
+            } else {
+                byTable[table] = polled.shares.count
+                polled.shares.append(Share(messages: fresh, route: route))
+            }
+        }
+        let actor = "kafka:\(options.group)"
+        for i in polled.shares.indices {
+            guard case .success(let table) = polled.shares[i].route, byTable[table] == i else { continue }
+            let source = source(polled.shares[i].messages, client: client)
+            // No record (only tombstones): nothing to read. A failure here (the table's schema
+            // unreadable) is met again, and said, when the share's turn comes.
+            if source.recordCount > 0 {
+                polled.shares[i].started = try? await engine.startIngest(source: source, table: table, actor: actor)
+            }
+        }
+        return polled
+    }
+
+    /// A share's messages as a record source that reports each commit back.
+    private func source(_ messages: [KafkaMessage], client: KafkaClient) -> KafkaSource {
+        KafkaSource(messages: messages, group: options.group) { [self] tp, offset in committed(client, tp, offset) }
     }
 
     /// After a partition's batch committed: raise its floor and tell Kafka (for lag tools).
@@ -303,58 +383,47 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
-    /// One polled batch: split it by partition (in the order polled), skip what the
-    /// warehouse holds, ingest each partition's share into its topic's table.
-    func process(_ messages: [KafkaMessage], client: KafkaClient, summary: inout KafkaConsumeSummary, tables: inout Set<String>)
-        async throws
-    {
-        summary.messages += Int64(messages.count)
-        var groups: [(TopicPartition, [KafkaMessage])] = []
-        var index: [TopicPartition: Int] = [:]
-        for m in messages {
-            let tp = m.topicPartition
-            if let i = index[tp] {
-                groups[i].1.append(m)
-            } else {
-                index[tp] = groups.count
-                groups.append((tp, [m]))
-            }
-        }
-        let known = floors.withLockedValue { $0 }
-        for (tp, all) in groups {
-            let floor = known[tp] ?? -1
-            let fresh = all.filter { $0.offset > floor }
-            summary.alreadyCommitted += Int64(all.count - fresh.count)
-            if fresh.isEmpty { continue }
-            switch route.table(for: tp.topic) {
+    /// One polled batch, share after share.
+    func process(_ polled: Polled, client: KafkaClient, summary: inout KafkaConsumeSummary, tables: inout Set<String>) async throws {
+        summary.messages += Int64(polled.count)
+        summary.alreadyCommitted += Int64(polled.alreadyCommitted)
+        for share in polled.shares {
+            switch share.route {
             case .success(let table):
                 tables.insert(table)
-                try await ingest(fresh, partition: tp, table: table, client: client, summary: &summary)
+                try await ingest(share, table: table, client: client, summary: &summary)
             case .failure(let why):
-                try await quarantineUnroutable(fresh, partition: tp, why: why, client: client, summary: &summary)
+                try await quarantineUnroutable(share.messages, why: why, client: client, summary: &summary)
             }
         }
     }
 
-    /// Ingests one partition's messages into its table. If another member committed some of
-    /// them first (it owned the partition before this one, and its batch was still in
+    /// Ingests one share's messages into its table. If another member committed some of
+    /// them first (it owned a partition before this one, and its batch was still in
     /// flight), the batch rolled back: skip those and ingest the rest again.
-    private func ingest(
-        _ messages: [KafkaMessage], partition tp: TopicPartition, table: String, client: KafkaClient, summary: inout KafkaConsumeSummary
-    ) async throws {
+    private func ingest(_ share: Share, table: String, client: KafkaClient, summary: inout KafkaConsumeSummary) async throws {
         let group = options.group
-        let done: @Sendable (TopicPartition, Int64) -> Void = { [self] tp, offset in committed(client, tp, offset) }
-        var remaining = messages
+        var remaining = share.messages
+        var started = share.started
         while !remaining.isEmpty {
-            let source = KafkaSource(partition: tp, messages: remaining, group: group, committed: done)
+            let source = started?.source ?? source(remaining, client: client)
             do {
                 if source.recordCount == 0 {
                     // Only tombstones: nothing for the engine, but their offsets commit.
-                    let offsets = remaining.map(\.offset)
-                    try await engine.state.transaction { tx in try await tx.commitKafkaOffsets(tp, group: group, offsets) }
-                    if let last = offsets.last { done(tp, last) }
+                    let byPartition = source.offsetsByPartition
+                    try await engine.state.transaction { tx in
+                        for (tp, offsets) in byPartition { try await tx.commitKafkaOffsets(tp, group: group, offsets) }
+                    }
+                    for (tp, offsets) in byPartition {
+                        if let last = offsets.last { committed(client, tp, last) }
+                    }
                 } else {
-                    let s = try await engine.ingest(source: source, table: table, resume: false, actor: "kafka:\(group)")
+                    let s: IngestSummary
+                    if let started {
+                        s = try await engine.ingest(started: started)
+                    } else {
+                        s = try await engine.ingest(source: source, table: table, resume: false, actor: "kafka:\(group)")
+                    }
                     summary.loaded += s.loaded
                     summary.parked += s.parked
                     summary.quarantined += s.quarantined
@@ -365,11 +434,15 @@ public final class KafkaConsumer: Sendable {
                 summary.tombstones += Int64(remaining.count - source.recordCount)
                 return
             } catch let taken as KafkaOffsetsAlreadyCommitted {
+                started = nil
                 let skip = Set(taken.offsets)
                 let rest = remaining.dropFirst(source.acknowledgedMessages)
                 summary.tombstones += Int64(remaining.prefix(source.acknowledgedMessages).filter { $0.payload == nil }.count)
-                summary.alreadyCommitted += Int64(rest.filter { skip.contains($0.offset) }.count)
-                remaining = rest.filter { !skip.contains($0.offset) }
+                let isTaken = { (m: KafkaMessage) in
+                    m.partition == taken.partition.partition && m.topic == taken.partition.topic && skip.contains(m.offset)
+                }
+                summary.alreadyCommitted += Int64(rest.filter(isTaken).count)
+                remaining = rest.filter { !isTaken($0) }
             }
         }
     }
@@ -378,8 +451,9 @@ public final class KafkaConsumer: Sendable {
     /// record Mend cannot take, under the --table template's name, so they are never read
     /// again forever.
     private func quarantineUnroutable(
-        _ messages: [KafkaMessage], partition tp: TopicPartition, why: KafkaError, client: KafkaClient, summary: inout KafkaConsumeSummary
+        _ messages: [KafkaMessage], why: KafkaError, client: KafkaClient, summary: inout KafkaConsumeSummary
     ) async throws {
+        guard let tp = messages.first?.topicPartition else { return }
         let table = Identifier.canonical(options.table)
         let group = options.group
         var remaining = messages

@@ -2,40 +2,72 @@ public import MendPipeline
 public import MendStore
 import NIOConcurrencyHelpers
 
-/// The messages of one polled batch from one partition, as a record source: one message
-/// is one record, a tombstone (null value) none. `next` is synchronous over messages
-/// already in memory (the blocking poll happened before, off the cooperative pool).
+/// A poll's messages for one table, as a record source: one message is one record, a
+/// tombstone (null value) none. The messages may come from several partitions (of one or
+/// more topics routed to the table), each partition's in offset order. `next` is
+/// synchronous over messages already in memory (the blocking poll happened before, off the
+/// cooperative pool).
 ///
-/// The source is named `kafka:TOPIC:PARTITION` and a record's stored line is its offset,
-/// so parked and quarantined records carry topic:partition:offset. Each batch's
-/// transaction records its offsets as committed ranges (tombstones included, so the
-/// position moves past them); only after the commit are the offsets committed to Kafka.
+/// Each record's source is its partition's `kafka:TOPIC:PARTITION` and its stored line its
+/// offset, so parked and quarantined records carry topic:partition:offset. Each batch's
+/// transaction records the offsets of every partition in it as committed ranges (tombstones
+/// included, so the position moves past them); only after the commit are the offsets
+/// committed to Kafka.
 public final class KafkaSource: RecordSource, @unchecked Sendable {
     // Unchecked: `cursor` is touched only by the batch reader's task (one at a time, as
     // the seam promises); `acked` is behind a lock because the engine's task reads it.
     public let name: String
     public let isResumable = false
-    public let partition: TopicPartition
-    /// Every message of the batch (records and tombstones), in offset order.
+    /// The partitions of the messages, in the order they first appear.
+    public let partitions: [TopicPartition]
+    /// Every message (records and tombstones), each partition's in offset order.
     public let messages: [KafkaMessage]
     /// Indices into `messages` of those with a value: the records handed out.
     private let records: [Int]
+    /// Per message, the index of its partition in `partitions`.
+    private let partitionOf: [Int]
     private let group: String
     private let committed: @Sendable (TopicPartition, Int64) -> Void
     private var cursor = 0
     /// Records committed so far, from the first.
     private let acked = NIOLockedValueBox(0)
 
-    /// `committed` is told the offset of the last message of each batch after its commit.
-    public init(
-        partition: TopicPartition, messages: [KafkaMessage], group: String, committed: @escaping @Sendable (TopicPartition, Int64) -> Void
-    ) {
-        self.partition = partition
+    /// `committed` is told, after each batch's commit, the offset of the last message of
+    /// each partition in it.
+    public init(messages: [KafkaMessage], group: String, committed: @escaping @Sendable (TopicPartition, Int64) -> Void) {
         self.messages = messages
         self.group = group
         self.committed = committed
-        records = messages.indices.filter { messages[$0].payload != nil }
-        name = partition.sourceName
+        var partitions: [TopicPartition] = []
+        var index: [TopicPartition: Int] = [:]
+        var partitionOf: [Int] = []
+        partitionOf.reserveCapacity(messages.count)
+        var records: [Int] = []
+        records.reserveCapacity(messages.count)
+        // Consecutive messages mostly share a partition: compared before hashed.
+        var last: (tp: TopicPartition, i: Int)? = nil
+        for (n, m) in messages.enumerated() {
+            if m.payload != nil { records.append(n) }
+            if let l = last, l.tp.partition == m.partition, l.tp.topic == m.topic {
+                partitionOf.append(l.i)
+                continue
+            }
+            let tp = m.topicPartition
+            let i: Int
+            if let known = index[tp] {
+                i = known
+            } else {
+                i = partitions.count
+                index[tp] = i
+                partitions.append(tp)
+            }
+            partitionOf.append(i)
+            last = (tp, i)
+        }
+        self.partitions = partitions
+        self.partitionOf = partitionOf
+        self.records = records
+        name = partitions.count == 1 ? partitions[0].sourceName : "kafka:" + partitions.map(\.description).joined(separator: ",")
     }
 
     public var recordCount: Int { records.count }
@@ -56,6 +88,11 @@ public final class KafkaSource: RecordSource, @unchecked Sendable {
         return records.indices.contains(i) ? messages[records[i]].offset : counted
     }
 
+    public func recordSource(counted: Int64) -> String {
+        let i = Int(counted) - 1
+        return records.indices.contains(i) ? partitions[partitionOf[records[i]]].sourceName : name
+    }
+
     /// How many messages, from the first, are committed (tombstones included).
     public var acknowledgedMessages: Int { messageEnd(records: acked.withLockedValue { $0 }) }
 
@@ -67,26 +104,45 @@ public final class KafkaSource: RecordSource, @unchecked Sendable {
     }
 
     /// The messages of the batch that ends at `position`: from the last committed one on.
-    private func batch(through position: StateStore.Offset) -> ArraySlice<KafkaMessage> {
+    private func batch(through position: StateStore.Offset) -> Range<Int> {
         let done = acked.withLockedValue { $0 }
         let start = messageEnd(records: done)
         let end = max(start, messageEnd(records: max(done, min(records.count, Int(position.line)))))
-        return messages[start..<end]
+        return start..<end
     }
 
+    /// A batch's offsets by partition, partitions in order of first appearance.
+    private func offsets(_ range: Range<Int>) -> [(TopicPartition, [Int64])] {
+        var out = [[Int64]](repeating: [], count: partitions.count)
+        for n in range { out[partitionOf[n]].append(messages[n].offset) }
+        return zip(partitions, out).filter { !$0.1.isEmpty }
+    }
+
+    /// The offsets of every message, by partition: for a share with no record (only tombstones).
+    public var offsetsByPartition: [(TopicPartition, [Int64])] { offsets(messages.indices) }
+
     public func commit(through position: StateStore.Offset, in tx: StateTransaction) async throws {
-        try await tx.commitKafkaOffsets(partition, group: group, batch(through: position).map(\.offset))
+        for (tp, offsets) in offsets(batch(through: position)) {
+            try await tx.commitKafkaOffsets(tp, group: group, offsets)
+        }
     }
 
     /// The batch's offsets are in the committed ranges exactly when its transaction committed.
     public func wasCommitted(through position: StateStore.Offset, in tx: StateTransaction) async throws -> Bool? {
-        let offsets = batch(through: position).map { UInt64($0.offset) }
-        let done = try await tx.committedSequences(stream: partition.sourceName, consumer: group, among: offsets)
-        return !offsets.isEmpty && done.count == offsets.count
+        let byPartition = offsets(batch(through: position))
+        if byPartition.isEmpty { return false }
+        for (tp, offsets) in byPartition {
+            let wanted = offsets.map { UInt64(max(0, $0)) }
+            let done = try await tx.committedSequences(stream: tp.sourceName, consumer: group, among: wanted)
+            if done.count != wanted.count { return false }
+        }
+        return true
     }
 
     public func acknowledge(through position: StateStore.Offset) async throws {
-        if let last = batch(through: position).last { committed(partition, last.offset) }
+        for (tp, offsets) in offsets(batch(through: position)) {
+            if let last = offsets.last { committed(tp, last) }
+        }
         acked.withLockedValue { $0 = max($0, min(records.count, Int(position.line))) }
     }
 }

@@ -26,6 +26,9 @@ public actor Engine {
     /// Per table, the overflow keys an incident already records (RecordOverflow.swift),
     /// read from the incidents once per table, so each key opens an incident once.
     var overflowRecorded: [String: Set<String>] = [:]
+    /// Per table, its schema when an ingest of this engine last read or changed it: what a
+    /// reader started ahead (`startIngest`) validates against before its commit reads the table's.
+    var knownSchemas: [String: TableSchema] = [:]
 
     public init(
         warehouse: any Warehouse, policy: Policy = .default, planner: any Planner = RulesPlanner(),

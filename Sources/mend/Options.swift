@@ -117,8 +117,9 @@ struct BatchBytesOption: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Cut a batch once its records hold this many bytes of JSON, even short of its record count (default: 8388608, 8 MiB).",
-            discussion: "Memory follows this budget, not the size of the records: large records make smaller batches.",
+            "Cut a batch once its records hold this many bytes of JSON, even short of its record count (default for ingest: 8388608, 8 MiB; for consume: none).",
+            discussion:
+                "Memory follows this budget, not the size of the records: large records make smaller batches. A consumer's fetch is already in memory and bounded (--batch messages; librdkafka's queue), so consume cuts only when told.",
             valueName: "bytes"))
     var batchBytes: Int?
 
@@ -126,8 +127,9 @@ struct BatchBytesOption: ParsableArguments {
         if let batchBytes, batchBytes < 1 { throw ValidationError("--batch-bytes must be at least 1, got \(batchBytes)") }
     }
 
-    func apply(to engine: Engine) async {
-        if let batchBytes { await engine.setBatchBytes(batchBytes) }
+    /// `otherwise` is the command's own default (nil: the engine's).
+    func apply(to engine: Engine, otherwise: Int? = nil) async {
+        if let bytes = batchBytes ?? otherwise { await engine.setBatchBytes(bytes) }
     }
 }
 

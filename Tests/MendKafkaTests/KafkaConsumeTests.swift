@@ -383,4 +383,23 @@ struct KafkaConsumeTests {
         #expect(throws: KafkaError.self) { try KafkaTableRoute("{2}") }
         #expect(throws: KafkaError.self) { try KafkaTableRoute("Bad Name") }
     }
+
+    /// A table's share of a poll holds several partitions' messages: each record names its own
+    /// partition and offset, and the offsets commit per partition (tombstones' too).
+    @Test func aTableShareSpansPartitions() {
+        let (a, b) = (TopicPartition(topic: "t", partition: 0), TopicPartition(topic: "t", partition: 1))
+        func message(_ tp: TopicPartition, _ offset: Int64, _ value: String?) -> KafkaMessage {
+            KafkaMessage(topic: tp.topic, partition: tp.partition, offset: offset, payload: value.map { Array($0.utf8) })
+        }
+        let source = KafkaSource(
+            messages: [message(a, 10, #"{"id":1}"#), message(b, 7, #"{"id":2}"#), message(b, 8, nil), message(a, 11, #"{"id":3}"#)],
+            group: "g", committed: { _, _ in })
+        #expect(source.recordCount == 3 && source.partitions == [a, b])
+        #expect((1...3).map { source.recordSource(counted: $0) } == ["kafka:t:0", "kafka:t:1", "kafka:t:0"])
+        #expect((1...3).map { source.recordLine(counted: $0) } == [10, 7, 11])
+        #expect(source.offsetsByPartition.map(\.0) == [a, b] && source.offsetsByPartition.map(\.1) == [[10, 11], [7, 8]])
+        var texts: [String] = []
+        while source.next({ texts.append(String(decoding: $0, as: UTF8.self)) }) {}
+        #expect(texts == [#"{"id":1}"#, #"{"id":2}"#, #"{"id":3}"#])
+    }
 }

@@ -6,6 +6,9 @@ import NIOConcurrencyHelpers
 /// A record parsed and flattened, waiting for its batch to commit.
 struct Pending: Sendable {
     var line: Int64
+    /// The reader's count of the record, from 1 at the source's start: what
+    /// `RecordSource.recordSource(counted:)` names its source by (0: the source's `name`).
+    var counted: Int64 = 0
     /// The line's bytes in the batch's `raw` buffer: parked records keep their exact
     /// original text, and only parked ones pay for a String.
     var raw: Range<Int>
@@ -128,7 +131,6 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     /// took 16 % longer).
     private let reader: Source
     private let table: String
-    private let source: String
     private let size: Int
     /// Record bytes at which a batch is cut even short of `size` (its last record may pass it).
     private let maxBytes: Int
@@ -159,8 +161,8 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     private let queue = DispatchQueue(label: "mend.batch-reader")
 
     init(
-        reader: Source, table: String, source: String, size: Int, maxBytes: Int = Engine.defaultBatchBytes,
-        firstBatchMinimum: Int = 0, overflowDepth: Int? = nil,
+        reader: Source, table: String, size: Int, maxBytes: Int = Engine.defaultBatchBytes, firstBatchMinimum: Int = 0,
+        overflowDepth: Int? = nil,
         warehouse: any Warehouse, cut: (@Sendable ([(key: String, value: JSONValue)], Int64, inout Flattener) -> [NestedRow])? = nil,
         nestedFlattener: (@Sendable (NestedRow, TableSchema) -> Flattener)? = nil
     ) {
@@ -171,7 +173,6 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         self.warehouse = warehouse
         self.reader = reader
         self.table = table
-        self.source = source
         self.size = size
         self.maxBytes = max(1, maxBytes)
         let env = ProcessInfo.processInfo.environment["MEND_PARSE_THREADS"].flatMap(Int.init)
@@ -219,7 +220,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
             }
         }
         b.validatedAgainst = current
-        var spans: [(line: Int64, range: Range<Int>)] = []
+        var spans: [(line: Int64, counted: Int64, range: Range<Int>)] = []
         spans.reserveCapacity(size)
         // Line numbers by counting: asking the source per line would cost on the hot path.
         let firstLine = reader.position.line
@@ -230,7 +231,8 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                 if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }  // blank line: not a record
                 let start = b.raw.count
                 b.raw.append(contentsOf: bytes)
-                spans.append((reader.recordLine(counted: firstLine + Int64(b.lines) + 1), start..<b.raw.count))
+                let counted = firstLine + Int64(b.lines) + 1
+                spans.append((reader.recordLine(counted: counted), counted, start..<b.raw.count))
             }
             if !more {
                 b.atEnd = true
@@ -244,7 +246,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         let chunk = (spans.count + n - 1) / max(n, 1)
         var items = [[Item]](repeating: [], count: n)
         var encoded = [PreparedLoad?](repeating: nil, count: n)
-        let (table, source, warehouse, cut) = (self.table, self.source, self.warehouse, self.cut)
+        let (table, warehouse, cut) = (self.table, self.warehouse, self.cut)
         let nestedSchemas = cut == nil ? [:] : self.nestedSchemas.get()
         b.nestedAgainst = nestedSchemas.mapValues(\.0)
         // Rows are validated ahead only when the reader parses in parallel parts (SQLite, or
@@ -270,11 +272,13 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                 var local: [Item] = []
                                 local.reserveCapacity(hi - lo)
                                 var rows: [[SQLValue]] = []
-                                for (line, range) in spans[lo..<hi] {
+                                for (line, counted, range) in spans[lo..<hi] {
                                     let bytes = UnsafeBufferPointer(rebasing: raw[range])
                                     if let row = va[k]?.fastRow(bytes) {
                                         rows.append(row)
-                                        local.append(.record(Pending(line: line, raw: range, fields: nil, fit: .row(row, coerced: 0))))
+                                        local.append(
+                                            .record(
+                                                Pending(line: line, counted: counted, raw: range, fields: nil, fit: .row(row, coerced: 0))))
                                         continue
                                     }
                                     do {
@@ -283,7 +287,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                             local.append(
                                                 .quarantine(
                                                     QuarantinedRecord(
-                                                        table: table, source: source, line: line,
+                                                        table: table, source: reader.recordSource(counted: counted), line: line,
                                                         raw: String(decoding: bytes, as: UTF8.self),
                                                         reason:
                                                             "line \(line): a JSON \(value.kindName) is not a record; each line must be a JSON object"
@@ -297,7 +301,9 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                             }
                                             local.append(
                                                 .record(
-                                                    Pending(line: line, raw: range, fields: nil, fit: nil, nested: rows, nestedFits: fits)))
+                                                    Pending(
+                                                        line: line, counted: counted, raw: range, fields: nil, fit: nil, nested: rows,
+                                                        nestedFits: fits)))
                                             continue
                                         }
                                         let fields = fl[k].flatten(members)
@@ -306,9 +312,12 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                             rows.append(r)
                                             if coerced == 0 { va[k]?.learnShape(members: members, fields: fields) }
                                         }
-                                        local.append(.record(Pending(line: line, raw: range, fields: fields, fit: fit)))
+                                        local.append(.record(Pending(line: line, counted: counted, raw: range, fields: fields, fit: fit)))
                                     } catch {
-                                        local.append(.quarantine(NotJSON.record(bytes, table: table, source: source, line: line, error)))
+                                        local.append(
+                                            .quarantine(
+                                                NotJSON.record(
+                                                    bytes, table: table, source: reader.recordSource(counted: counted), line: line, error)))
                                     }
                                 }
                                 if encodeAhead, let columns = va[k]?.schema.columns, !rows.isEmpty {

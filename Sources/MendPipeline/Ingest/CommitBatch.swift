@@ -23,7 +23,6 @@ extension Engine {
         table: String, source input: any RecordSource, schema: inout TableSchema?, read: ReadBatch, flattener: inout Flattener,
         by actor: String
     ) async throws -> BatchResult {
-        let source = input.name
         let offset = read.offset
         let keepsOffset = input.isResumable
         let batch = read.records
@@ -67,7 +66,7 @@ extension Engine {
             guard let fit = computed else {
                 quarantine.append(
                     QuarantinedRecord(
-                        table: table, source: source, line: p.line, raw: read.text(p),
+                        table: table, source: input.recordSource(counted: p.counted), line: p.line, raw: read.text(p),
                         reason: "line \(p.line): no field has a value, so no table can be created from it"))
                 continue
             }
@@ -87,14 +86,16 @@ extension Engine {
                     result.coerced += Int64(coerced)
                 case .quarantine(let why):
                     quarantine.append(
-                        QuarantinedRecord(table: table, source: source, line: p.line, raw: read.text(p), reason: why))
+                        QuarantinedRecord(
+                            table: table, source: input.recordSource(counted: p.counted), line: p.line, raw: read.text(p), reason: why))
                 case .park:
                     let reason = drifts.map(\.reason).joined(separator: "; ")
                     parked.append(
                         Park.Item(
                             drifts: drifts,
                             record: ParkedRecord(
-                                table: table, source: source, line: p.line, record: read.text(p), drifts: drifts, reason: reason)))
+                                table: table, source: input.recordSource(counted: p.counted), line: p.line, record: read.text(p),
+                                drifts: drifts, reason: reason)))
                 }
             }
         }
@@ -114,6 +115,7 @@ extension Engine {
         let prepared = precomputed && read.prepared?.rowCount == rows.count && contractRows == 0 ? read.prepared : nil
         let rejectedText: @Sendable (Int) -> String = { i in read.text(batch[i]) }
         let lines = batch.map(\.line)
+        let counts = batch.map(\.counted)
         let notifier = self.notifier
         // The new key paths' columns commit first, in a short transaction of their own: inside
         // the batch's, another worker's batch that meets the same key would wait for this whole
@@ -135,7 +137,8 @@ extension Engine {
                     Park.Item(
                         drifts: [drift],
                         record: ParkedRecord(
-                            table: table, source: source, line: lines[src], record: rejectedText(src), drifts: [drift],
+                            table: table, source: input.recordSource(counted: counts[src]), line: lines[src], record: rejectedText(src),
+                            drifts: [drift],
                             reason: drift.reason)))
             }
             var (opened, touched) = try await Park.park(toPark, table: table, actor: actor, notifier: notifier, in: tx)
@@ -148,7 +151,7 @@ extension Engine {
                 .init(
                     loaded: Int64(loadRows.count - failures.count), parked: Int64(toPark.count), quarantined: Int64(toQuarantine.count),
                     coerced: coerced))
-            if keepsOffset { try await tx.setOffset(source: source, table: table, offset) }
+            if keepsOffset { try await tx.setOffset(source: input.name, table: table, offset) }
             try await input.commit(through: offset, in: tx)
             return (opened, touched, failures.count)
         }

@@ -43,6 +43,20 @@ public struct IngestSummary: Sendable, Codable, Equatable {
     }
 }
 
+/// A flat ingest whose reader is already on its first batch (`Engine.startIngest`): parsed,
+/// flattened and validated ahead on the reader's queue while the caller still commits
+/// something else (`mend consume` starts the next poll's table shares while the current one
+/// commits). `Engine.ingest(started:)` commits it; dropped, it commits nothing.
+public struct StartedIngest<Source: RecordSource>: Sendable {
+    public let source: Source
+    let table: String
+    let actor: String
+    let skippedByResume: Int64
+    let started: Date
+    let batches: BatchReader<Source>
+    let reading: Task<ReadBatch, Never>
+}
+
 /// The ingest loop: read a batch (parsed ahead on its own task), commit it, and when
 /// records were parked let the repair loop run before the next batch.
 extension Engine {
@@ -72,25 +86,78 @@ extension Engine {
             return try await ingestNested(source: source, table: table, rule: rule, resume: resume, actor: actor, progress: progress)
         }
         let started = Date()
-        var summary = IngestSummary(table: table)
-        let sourceName = source.name
+        var skipped: Int64 = 0
         if resume, source.isResumable {
+            let sourceName = source.name
             if let off = try await state.transaction({ tx in try await tx.offset(source: sourceName, table: table) }) {
                 source.resume(from: off)
-                summary.skippedByResume = off.line
+                skipped = off.line
             }
         }
-        var schema = try await state.transaction { tx in try await tx.schema(table) }
+        let schema = try await state.transaction { tx in try await tx.schema(table) }
+        return try await run(
+            begin(source: source, table: table, actor: actor, schema: schema, skipped: skipped, at: started), schema: schema,
+            progress: progress)
+    }
+
+    /// Starts reading a flat ingest's first batch and returns at once; `ingest(started:)`
+    /// commits it. The reader validates against the schema this engine last saw for the table
+    /// (read once otherwise): when the table changed meanwhile, the commit validates again.
+    /// Nil for a table with child tables (`ingest(source:)` reads those itself).
+    public func startIngest<Source: RecordSource>(source: Source, table given: String, actor who: String? = nil) async throws
+        -> StartedIngest<Source>?
+    {
+        let table = Identifier.canonical(given)
+        if let why = Identifier.validateUserName(table) { throw PipelineError.invalidTable(table, why) }
+        if policy.nesting(table: table) != nil { return nil }
+        try await bootstrap()
+        let schema: TableSchema?
+        if let known = knownSchemas[table] {
+            schema = known
+        } else {
+            schema = try await state.transaction { tx in try await tx.schema(table) }
+        }
+        return begin(source: source, table: table, actor: who ?? actor, schema: schema, skipped: 0, at: Date())
+    }
+
+    /// Commits an ingest `startIngest` started, against the table's schema as it is now.
+    public func ingest<Source: RecordSource>(started: StartedIngest<Source>, progress: (@Sendable (Int64) -> Void)? = nil)
+        async throws -> IngestSummary
+    {
+        let table = started.table
+        let schema = try await state.transaction { tx in try await tx.schema(table) }
+        started.batches.schema.set(schema, limits: policy.recordLimits(table: table))
+        return try await run(started, schema: schema, progress: progress)
+    }
+
+    /// The reader of a flat ingest, on its first batch already.
+    private func begin<Source: RecordSource>(
+        source: Source, table: String, actor: String, schema: TableSchema?, skipped: Int64, at started: Date
+    ) -> StartedIngest<Source> {
+        let batches = BatchReader(
+            reader: source, table: table, size: batchSize, maxBytes: batchBytes,
+            firstBatchMinimum: schema == nil ? SchemaInference.firstSchemaWindow : 0,
+            overflowDepth: policy.overflowDepth(table: table), warehouse: warehouse)
+        batches.schema.set(schema, limits: policy.recordLimits(table: table))
+        return StartedIngest(
+            source: source, table: table, actor: actor, skippedByResume: skipped, started: started, batches: batches,
+            reading: batches.readAhead())
+    }
+
+    /// The ingest loop of a flat table, from the reader's first batch on.
+    private func run<Source: RecordSource>(
+        _ start: StartedIngest<Source>, schema current: TableSchema?, progress: (@Sendable (Int64) -> Void)?
+    ) async throws -> IngestSummary {
+        let (source, table, actor, batches, started) = (start.source, start.table, start.actor, start.batches, start.started)
+        var summary = IngestSummary(table: table)
+        summary.skippedByResume = start.skippedByResume
+        var schema = current
         // Keys normalized once per run for the records validated again here (after a repair).
         var flattener = Flattener(overflowDepth: policy.overflowDepth(table: table))
         // Incidents this run saw wait for approval or refused; their plans stand.
         var settled = Set<Int64>()
-        let batches = BatchReader(
-            reader: source, table: table, source: sourceName, size: batchSize, maxBytes: batchBytes,
-            firstBatchMinimum: schema == nil ? SchemaInference.firstSchemaWindow : 0,
-            overflowDepth: policy.overflowDepth(table: table), warehouse: warehouse)
-        batches.schema.set(schema, limits: policy.recordLimits(table: table))
-        var reading = batches.readAhead()
+        var reading = start.reading
+        defer { knownSchemas[table] = schema }
         while true {
             let read = await reading.value
             if !read.atEnd { reading = batches.readAhead() }  // parse ahead while this batch commits

@@ -77,7 +77,7 @@ extension Engine {
         var settled = Set<Int64>()
         let overflowDepth = policy.overflowDepth(table: table)
         let batches = BatchReader(
-            reader: source, table: table, source: sourceName, size: batchSize, maxBytes: batchBytes,
+            reader: source, table: table, size: batchSize, maxBytes: batchBytes,
             firstBatchMinimum: schemas[table] == nil ? SchemaInference.firstSchemaWindow : 0,
             overflowDepth: policy.overflowDepth(table: table), warehouse: warehouse,
             cut: { members, line, names in

@@ -27,6 +27,10 @@ public protocol RecordSource: AnyObject, Sendable {
     /// The line number stored with a record (parked, quarantined) that the reader counted
     /// as `counted`, from 1 at the source's start: a stream answers the message's sequence.
     func recordLine(counted: Int64) -> Int64
+    /// The source name stored with the record the reader counted as `counted` (parked,
+    /// quarantined): `name`, but for a source whose records come from several streams (a
+    /// Kafka poll's partitions of one table), which names each record's own.
+    func recordSource(counted: Int64) -> String
     /// After a COMMIT whose outcome is unknown (the connection broke on the way): whether
     /// the batch that ends at `position` committed, read from what this source records in
     /// the batch's transaction; nil when it records nothing (the caller cannot tell).
@@ -38,5 +42,6 @@ extension RecordSource {
     public func acknowledge(through position: StateStore.Offset) async throws {}
     public func commit(through position: StateStore.Offset, in tx: StateTransaction) async throws {}
     @inline(__always) public func recordLine(counted: Int64) -> Int64 { counted }
+    public func recordSource(counted: Int64) -> String { name }
     public func wasCommitted(through position: StateStore.Offset, in tx: StateTransaction) async throws -> Bool? { nil }
 }

@@ -73,7 +73,7 @@ struct Consume: AsyncParsableCommand {
     @Option(
         name: .long,
         help:
-            "Messages per fetch, committed as one transaction per table (NATS) or per partition and table (Kafka). Default: NATS 5000 on SQLite and 20000 on PostgreSQL; Kafka three times that."
+            "Messages per fetch, committed as one transaction per table (NATS; Kafka: with every partition's offsets). Default: NATS 5000 on SQLite and 20000 on PostgreSQL; Kafka three times that."
     )
     var batch: Int?
     @OptionGroup var batchBytes: BatchBytesOption
@@ -120,7 +120,9 @@ struct Consume: AsyncParsableCommand {
     func run() async throws {
         let engine = try await options.engine(retryDefault: Self.retryDefault)
         try await notify.attach(to: engine, policy: options.policy)
-        await batchBytes.apply(to: engine)
+        // A fetch commits as one batch: cut by bytes too, one poll's share of a table would commit
+        // in two transactions for nothing (the fetch is in memory already).
+        await batchBytes.apply(to: engine, otherwise: .max)
         if isKafka {
             try await runKafka(engine)
         } else {
