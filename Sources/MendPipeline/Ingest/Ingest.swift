@@ -1,6 +1,7 @@
 import Foundation
 import MendCore
 import MendStore
+import NIOConcurrencyHelpers
 
 /// What `ingest` reports.
 public struct IngestSummary: Sendable, Codable, Equatable {
@@ -54,7 +55,21 @@ public struct StartedIngest<Source: RecordSource>: Sendable {
     let skippedByResume: Int64
     let started: Date
     let batches: BatchReader<Source>
-    let reading: Task<ReadBatch, Never>
+    let first: FirstRead
+}
+
+/// The first batch's read, handed over once: a task keeps its value while anything refers to
+/// it, and a `StartedIngest` lives as long as its run, so the first batch (the inference window
+/// of a new table) stayed in memory to the end: 20 MB more peak on the 1,000,000-record bench.
+final class FirstRead: Sendable {
+    private let task: NIOLockedValueBox<Task<ReadBatch, Never>?>
+    init(_ task: Task<ReadBatch, Never>) { self.task = NIOLockedValueBox(task) }
+    func take() -> Task<ReadBatch, Never>? {
+        task.withLockedValue { t in
+            defer { t = nil }
+            return t
+        }
+    }
 }
 
 /// The ingest loop: read a batch (parsed ahead on its own task), commit it, and when
@@ -141,7 +156,7 @@ extension Engine {
         batches.schema.set(schema, limits: policy.recordLimits(table: table))
         return StartedIngest(
             source: source, table: table, actor: actor, skippedByResume: skipped, started: started, batches: batches,
-            reading: batches.readAhead())
+            first: FirstRead(batches.readAhead()))
     }
 
     /// The ingest loop of a flat table, from the reader's first batch on.
@@ -156,7 +171,9 @@ extension Engine {
         var flattener = Flattener(overflowDepth: policy.overflowDepth(table: table))
         // Incidents this run saw wait for approval or refused; their plans stand.
         var settled = Set<Int64>()
-        var reading = start.reading
+        guard var reading = start.first.take() else {
+            throw PipelineError.state("this ingest of \(table) has run already: start it again with startIngest")
+        }
         defer { knownSchemas[table] = schema }
         while true {
             let read = await reading.value
