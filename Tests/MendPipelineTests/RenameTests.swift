@@ -53,6 +53,34 @@ import Testing
         #expect(later.loaded == 1 && later.parked == 0)
     }
 
+    /// A key renamed inside a list's elements (`lines[].sku` → `lines[].product`), with child
+    /// tables: the incident is on the child table, the evidence comes from the child rows cut
+    /// from the records parked whole under the root, and once approved the values land in the
+    /// child table's old column.
+    @Test(arguments: Backend.available) func aKeyRenamedInsideAListMapsOntoTheChildColumn(_ backend: Backend) async throws {
+        let engine = try await backend.engine(policy: try PolicyLoader.parse("nested_lists: tables\n"))
+        let dir = Paths.tempDir()
+        let base = (1...300).map { i in #"{"id": \#(i), "lines": [{"sku": "p-\#(i % 97)", "qty": \#(i % 5)}]}"# }
+        _ = try await engine.ingest(path: writeLines(base, in: dir, name: "a.jsonl"), table: "orders")
+        let renamed = (301...340).map { i in #"{"id": \#(i), "lines": [{"product": "p-\#(i % 97)", "qty": \#(i % 5)}]}"# }
+        let report = try await engine.ingest(path: writeLines(renamed, in: dir, name: "b.jsonl"), table: "orders")
+        let incident = try #require(report.pendingApproval.first, "the mapping waits for a person")
+        let plan = try #require(try await engine.currentPlan(incidentID: incident))
+        #expect(plan.plan.table == "orders__lines")
+        #expect(plan.plan.operations == [PlanOperation(kind: .mapField, column: "sku", source: "product")])
+        let e = try #require(plan.plan.evidence?.first)
+        #expect(e.oldColumn == "sku" && e.newKey == "product" && e.newRecords == 40 && e.firstNewAt.hasSuffix("b.jsonl:1"), "\(e)")
+
+        _ = try await engine.approve(incidentID: incident, by: "alice", note: "product is sku renamed")
+        let columns = try #require(try await engine.schema(table: "orders__lines")?.0).columns.map(\.name)
+        #expect(!columns.contains("product"), "no new column: \(columns)")
+        let mapped = try await engine.rows(
+            "SELECT COUNT(*) FROM \(engine.tableRef("orders__lines")) l JOIN \(engine.tableRef("orders")) o ON o._mend_id = l._mend_parent_id WHERE o.id > 300 AND l.sku IS NOT NULL"
+        )
+        #expect(mapped.first?.first?.int == 40, "the renamed key's values landed in the old child column")
+        #expect(try await engine.rows("SELECT COUNT(*) FROM \(engine.tableRef("orders"))").first?.first?.int == 340)
+    }
+
     @Test(arguments: Backend.available) func bothKeysPresentIsANewColumn(_ backend: Backend) async throws {
         let engine = try await backend.engine()
         let dir = Paths.tempDir()

@@ -21,8 +21,11 @@ extension Engine {
             if let t = d.observed, newFields[d.column] == nil { newFields[d.column] = (d.sourceKey, t) }
         }
         if newFields.isEmpty { return nil }
+        // Mend's own columns (a child row's links, the overflow object) hold no key of the
+        // record: a small number in a new field looks like `_mend_list_idx`, and is no rename.
         let candidates = schema.columns.filter { c in
-            newFields[c.name] == nil && newFields.values.contains { RenameDetector.compatible($0.type, c.type) }
+            newFields[c.name] == nil && !Unnester.linkColumns.contains(c.name) && c.name != Overflow.column
+                && newFields.values.contains { RenameDetector.compatible($0.type, c.type) }
         }
         if candidates.isEmpty { return nil }
         return (newFields, Array(candidates.prefix(100)))
@@ -37,19 +40,47 @@ extension Engine {
         }
     }
 
-    /// The pure half: parses the parked records and runs the detector per new field.
+    /// What the detector looks at in an incident's parked sample: each record's members with
+    /// where it came from, and the flattener that names their columns. A record with child
+    /// tables (D26, parked whole under its root) gives the rows it holds for the incident's
+    /// table, cut as its ingest cut them: a key renamed inside a list's elements is looked for
+    /// there, and a root's own fields without its lists.
+    struct RenameSample {
+        var records: [(members: [(key: String, value: JSONValue)], at: String)] = []
+        var flattener: Flattener
+
+        init(_ parked: [ParkedRecord], table: String, schema: TableSchema, policy: Policy) {
+            flattener = Flattener(keys: schema.keys)
+            for r in parked {
+                guard case .object(let members)? = try? JSONParser.parse(r.record) else { continue }
+                let at = "\(r.source):\(r.line)"
+                guard let rule = policy.nesting(table: r.table) else {
+                    records.append((members, at))
+                    continue
+                }
+                for row in Engine.rows(members, table: r.table, rule: rule, source: r.source, line: r.line) where row.table == table {
+                    if records.isEmpty {
+                        flattener = Engine.nestedFlattener(
+                            budget: row.budget, rule: rule, overflowDepth: policy.overflowDepth(table: r.table), keys: schema.keys)
+                    }
+                    records.append((row.members, at))
+                }
+            }
+        }
+    }
+
+    /// The pure half: flattens the sample's records and runs the detector per new field.
     static func findings(
-        newFields: [String: (sourceKey: String, type: LogicalType)], parked: [ParkedRecord], candidates columns: [RenameDetector.Candidate],
-        mappings: [String: String], keys: KeyMap = KeyMap()
+        newFields: [String: (sourceKey: String, type: LogicalType)], sample: RenameSample, candidates columns: [RenameDetector.Candidate],
+        mappings: [String: String]
     ) -> [String: RenameDetector.Finding] {
         var values: [String: [String]] = [:]
         var records: [String: Int] = [:]
         var first: [String: String] = [:]
         var also: [String: [String: Int]] = [:]
         let names = Set(columns.map(\.column))
-        var flattener = Flattener(keys: keys)
-        for r in parked {
-            guard case .object(let members)? = try? JSONParser.parse(r.record) else { continue }
+        var flattener = sample.flattener
+        for (members, at) in sample.records {
             var present: [String: JSONValue] = [:]
             for f in flattener.flatten(members) where f.value != .null {
                 present[mappings[f.column] ?? f.column] = f.value
@@ -58,7 +89,7 @@ extension Engine {
                 guard let v = present[column] else { continue }
                 values[column, default: []].append(text(v))
                 records[column, default: 0] += 1
-                if first[column] == nil { first[column] = "\(r.source):\(r.line)" }
+                if first[column] == nil { first[column] = at }
                 for name in names where present[name] != nil { also[column, default: [:]][name, default: 0] += 1 }
             }
         }

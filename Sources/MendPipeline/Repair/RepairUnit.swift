@@ -75,8 +75,8 @@ extension Engine {
                     byColumns[names] = profiled(columns, recent: recent)
                 }
                 renames = findings(
-                    newFields: newFields, parked: sample, candidates: byColumns[names] ?? [], mappings: schema.mappings,
-                    keys: schema.keys)
+                    newFields: newFields, sample: RenameSample(sample, table: table, schema: schema, policy: kit.policy),
+                    candidates: byColumns[names] ?? [], mappings: schema.mappings)
             }
             out.append(
                 RepairContext(
