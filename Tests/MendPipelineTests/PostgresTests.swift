@@ -134,17 +134,10 @@ struct PostgresTests {
         let n = 120_000
         let file = eventsFile(n)
         let url = Backend.postgres.freshURL()
-        let p = Process()
-        p.executableURL = Paths.repo.appendingPathComponent(".build/debug/mend")
         // Small batches, so that each kill point falls after a few commits whatever the default.
-        p.arguments = ["ingest", file, "--table", "events", "--db", url, "--quiet", "--batch-size", "5000"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        try await Task.sleep(nanoseconds: UInt64(afterSeconds * 1e9))
-        kill(p.processIdentifier, SIGKILL)
-        try await offPool { p.waitUntilExit() }
-        #expect(p.terminationReason == .uncaughtSignal, "the first run was killed before it finished")
+        let child = try ChildProcess.mend(["ingest", file, "--table", "events", "--db", url, "--quiet", "--batch-size", "5000"])
+        #expect(await child.sigkill(after: afterSeconds), "the first run was killed before it finished: \(child.text)")
+        _ = await child.wait(seconds: 30)
         let before = try await Backend.postgres.engine(url: url)
         let partial = try? await before.rows("SELECT COUNT(*) FROM \(before.tableRef("events"))")
         #expect((partial?.first?.first?.int ?? 0) < Int64(n), "killed mid-file")

@@ -117,6 +117,20 @@ public final class ChildProcess: @unchecked Sendable {
 
     public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
+    /// SIGKILL after `seconds`, timed on a thread of its own: in the whole suite the cooperative
+    /// pool (and Dispatch's) can be so busy that a wake-up comes after the child has finished,
+    /// and nothing is killed. True when the child still ran and was killed.
+    public func sigkill(after seconds: Double) async -> Bool {
+        await withCheckedContinuation { done in
+            Thread {
+                usleep(UInt32(seconds * 1_000_000))
+                guard self.process.isRunning else { return done.resume(returning: false) }
+                Foundation.kill(self.process.processIdentifier, SIGKILL)
+                done.resume(returning: true)
+            }.start()
+        }
+    }
+
     /// The exit status, or nil when the child was still running after `seconds` (it is
     /// then killed, so that a hang fails the test instead of hanging the suite).
     public func wait(seconds: Double) async -> Int32? {

@@ -44,6 +44,12 @@ public struct TableSchema: Sendable, Equatable {
         self.keys = keys
     }
 
+    /// The same table with the catalog's columns as they are now (after DDL): what Mend keeps
+    /// about it (mappings, conversions, key map, version) is its own and carried.
+    public func replacingColumns(_ columns: [Column]) -> TableSchema {
+        TableSchema(name: name, columns: columns, mappings: mappings, conversions: conversions, version: version, keys: keys)
+    }
+
     public func column(named name: String) -> Column? { index[name].map { columns[$0] } }
     public func position(of name: String) -> Int? { index[name] }
 

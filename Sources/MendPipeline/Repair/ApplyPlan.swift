@@ -87,11 +87,7 @@ extension Engine {
                 executed.append(verdict)
                 // DDL changes the columns only: the mappings, conversions and key map are Mend's
                 // own rows, carried (reading them again cost four statements per plan).
-                if let columns = try await tx.columns(table) {
-                    schema = TableSchema(
-                        name: table, columns: columns, mappings: schema.mappings, conversions: schema.conversions,
-                        version: schema.version, keys: schema.keys)
-                }
+                if let columns = try await tx.columns(table) { schema = schema.replacingColumns(columns) }
                 if op.kind == .promoteField {
                     // A promoted column named otherwise than the key path's own: later records follow it.
                     if let key = op.source, let column = op.column, let own = schema.keys[key], own != column {
