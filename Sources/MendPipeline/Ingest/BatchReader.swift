@@ -22,6 +22,9 @@ struct Pending: Sendable {
     /// With child tables: each row's fit, validated ahead against `ReadBatch.nestedAgainst`
     /// (nil where its table was unknown, or where the reader left it to the commit).
     var nestedFits: [Fit?]? = nil
+    /// With child tables: the record's rows straight from its bytes, by a learned shape
+    /// (NestedShape.swift), valid against `ReadBatch.nestedAgainst`; `nested` is nil then.
+    var shaped: [(table: String, values: [SQLValue])]? = nil
 }
 
 /// One batch of input: records, lines that are not records, and where it ends.
@@ -70,42 +73,100 @@ final class NestedSchemaBox: Sendable {
     func get() -> [String: (TableSchema, RecordLimits)] { value.withLockedValue { $0 } }
 }
 
-/// One part's flatteners and validators by table; used by one parallel iteration at a time.
+/// How the reader cuts records into rows when a table's lists load as child tables.
+struct NestedCut: Sendable {
+    /// Cuts a record into its rows; the third argument is the part's flattener, whose cache
+    /// normalizes the keys it walks.
+    var rows: @Sendable ([(key: String, value: JSONValue)], Int64, inout Flattener) -> [NestedRow]
+    /// A flattener for a table's rows that proposes new key paths without assigning them (the
+    /// commit assigns, in order).
+    var flattener: @Sendable (NestedRow, TableSchema) -> Flattener
+    /// The root row's id for the record at a line, from its natural key when it has one.
+    var rootID: @Sendable (Int64, String?) -> String
+    var childID: @Sendable (String, String, Int) -> String
+    /// The policy's `primary_key` paths for the root table.
+    var primaryKey: [String]
+}
+
+/// One part's flatteners, validators and learned record shapes by table; used by one parallel
+/// iteration at a time.
 final class NestedPart: @unchecked Sendable {
     var index: [String: Int] = [:]
+    var names: [String] = []
     var flatteners: [Flattener] = []
     var validators: [Validator] = []
+    var shapes = NestedShapes()
+    /// With one parsing part, how many records per batch that miss every learned shape are
+    /// validated ahead to learn one from (the rest are validated at the commit).
+    static let learnPerBatch = 32
+    /// Records of this batch that may still be validated ahead to learn a shape from, when the
+    /// reader otherwise leaves validation to the commit (one parsing part).
+    var learning = 0
 
     /// Forgets the tables whose schema changed since the last batch (once per batch, so rows
-    /// are not compared schema by schema).
-    func prepare(_ schemas: [String: (TableSchema, RecordLimits)]) {
-        for (table, i) in index where schemas[table]?.0 != validators[i].schema { index[table] = nil }
+    /// are not compared schema by schema), and the shapes learned against them.
+    func prepare(_ schemas: [String: (TableSchema, RecordLimits)], learning: Int) {
+        for (table, i) in index where schemas[table]?.0 != validators[i].schema {
+            index[table] = nil
+            shapes.removeAll()
+        }
+        self.learning = learning
+    }
+
+    /// The record's rows by a learned shape, or nil.
+    func shaped(_ bytes: UnsafeBufferPointer<UInt8>, line: Int64, cut: NestedCut) -> [(table: String, values: [SQLValue])]? {
+        guard !shapes.isEmpty,
+            let rows = shapes.rows(bytes, rootID: { cut.rootID(line, $0) }, childID: cut.childID)
+        else { return nil }
+        return rows.map { (names[$0.table], $0.values) }
     }
 
     /// Validates the rows whose table the reader knows; a row with a key path new to its table,
     /// or of a table at its column budget (whose overflow the commit records), is left to the commit.
+    /// When every row fits exactly, the record's shape is learned from `members`.
     func fits(
-        _ rows: [NestedRow], schemas: [String: (TableSchema, RecordLimits)], flattener make: (NestedRow, TableSchema) -> Flattener
+        _ rows: [NestedRow], members: [(key: String, value: JSONValue)], schemas: [String: (TableSchema, RecordLimits)],
+        cut: NestedCut
     ) -> [Fit?] {
-        rows.map { row in
+        var all: [[FlatField]] = []
+        var tables: [Int] = []
+        var exact = true
+        let fits: [Fit?] = rows.map { row in
             guard let (schema, limits) = schemas[row.table], schema.columns.count < limits.maxColumns,
                 schema.position(of: Overflow.column) == nil
-            else { return nil }
+            else {
+                exact = false
+                return nil
+            }
             let i: Int
             if let known = index[row.table] {
                 i = known
             } else {
                 i = flatteners.count
                 index[row.table] = i
-                flatteners.append(make(row, schema))
+                names.append(row.table)
+                flatteners.append(cut.flattener(row, schema))
                 validators.append(Validator(schema: schema, limits: limits))
             }
             let fields = row.links + flatteners[i].flatten(row.members)
-            if fields.contains(where: \.isNew) { return nil }
+            if fields.contains(where: \.isNew) {
+                exact = false
+                return nil
+            }
             let fit = validators[i].fit(fields)
-            guard case .row = fit else { return nil }
+            guard case .row(_, let coerced) = fit else {
+                exact = false
+                return nil
+            }
+            if coerced > 0 { exact = false }
+            all.append(fields)
+            tables.append(i)
             return fit
         }
+        if exact {
+            shapes.learn(members, rows: rows, fields: all, tables: tables, validators: validators, primaryKey: cut.primaryKey)
+        }
+        return fits
     }
 }
 
@@ -148,14 +209,13 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     /// COPY, so one part unless MEND_PARSE_THREADS says otherwise (a remote server).
     private let parts: Int
     private let overflowDepth: Int?
-    /// Cuts a record into its rows (`nested_lists: tables`): the reader then neither flattens
-    /// nor validates; the batch commit does, table by table.
-    /// Its third argument is the part's flattener, whose cache normalizes the keys it walks.
-    private let cut: (@Sendable ([(key: String, value: JSONValue)], Int64, inout Flattener) -> [NestedRow])?
+    /// Cuts records into rows (`nested_lists: tables`): a record of a learned shape goes from
+    /// bytes to rows here; the others are cut here and flattened and validated at the commit,
+    /// table by table (or here, when parsing runs in parts, or to learn a shape from).
+    private let cut: NestedCut?
     /// With `cut`: the tables' schemas rows are validated against ahead, and each part's state.
     let nestedSchemas = NestedSchemaBox()
     private let nestedParts: [NestedPart]
-    private let nestedFlattener: (@Sendable (NestedRow, TableSchema) -> Flattener)?
     /// `next()` blocks (the source's reads, the parts in `concurrentPerform`, and with child
     /// tables the rows' flattening and validation): it runs here, not on the cooperative pool.
     private let queue = DispatchQueue(label: "mend.batch-reader")
@@ -163,11 +223,9 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     init(
         reader: Source, table: String, size: Int, maxBytes: Int = Engine.defaultBatchBytes, firstBatchMinimum: Int = 0,
         overflowDepth: Int? = nil,
-        warehouse: any Warehouse, cut: (@Sendable ([(key: String, value: JSONValue)], Int64, inout Flattener) -> [NestedRow])? = nil,
-        nestedFlattener: (@Sendable (NestedRow, TableSchema) -> Flattener)? = nil
+        warehouse: any Warehouse, cut: NestedCut? = nil
     ) {
         self.cut = cut
-        self.nestedFlattener = nestedFlattener
         self.overflowDepth = overflowDepth
         self.firstBatchMinimum = firstBatchMinimum
         self.warehouse = warehouse
@@ -249,10 +307,12 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         let (table, warehouse, cut) = (self.table, self.warehouse, self.cut)
         let nestedSchemas = cut == nil ? [:] : self.nestedSchemas.get()
         b.nestedAgainst = nestedSchemas.mapValues(\.0)
-        // Rows are validated ahead only when the reader parses in parallel parts (SQLite, or
-        // MEND_PARSE_THREADS): with one part it would take on the commit's half of the work in series.
-        let (nestedParts, nestedFlattener) = (self.nestedParts, parts > 1 ? self.nestedFlattener : nil)
-        for part in nestedParts { part.prepare(nestedSchemas) }
+        // Rows are validated ahead when the reader parses in parallel parts (SQLite, or
+        // MEND_PARSE_THREADS): with one part it would take on the commit's half of the work in
+        // series, so then only a few records per batch are, to learn shapes from.
+        let nestedParts = self.nestedParts
+        let validatesAhead = parts > 1
+        for part in nestedParts { part.prepare(nestedSchemas, learning: validatesAhead ? Int.max : NestedPart.learnPerBatch) }
         // Encode for the bulk load here only when parsing runs in parallel; with one
         // parsing thread the reader is the bottleneck and the engine, mostly waiting on
         // the database, encodes faster (measured: 5.4 s vs 6.6 s median for 1M on PostgreSQL).
@@ -274,6 +334,11 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                 var rows: [[SQLValue]] = []
                                 for (line, counted, range) in spans[lo..<hi] {
                                     let bytes = UnsafeBufferPointer(rebasing: raw[range])
+                                    if let cut, let rows = nestedParts[k].shaped(bytes, line: line, cut: cut) {
+                                        local.append(
+                                            .record(Pending(line: line, counted: counted, raw: range, fields: nil, fit: nil, shaped: rows)))
+                                        continue
+                                    }
                                     if let row = va[k]?.fastRow(bytes) {
                                         rows.append(row)
                                         local.append(
@@ -295,9 +360,12 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                             continue
                                         }
                                         if let cut {
-                                            let rows = cut(members, line, &fl[k])
-                                            let fits = nestedFlattener.map {
-                                                nestedParts[k].fits(rows, schemas: nestedSchemas, flattener: $0)
+                                            let rows = cut.rows(members, line, &fl[k])
+                                            let part = nestedParts[k]
+                                            var fits: [Fit?]? = nil
+                                            if part.learning > 0 {
+                                                part.learning -= 1
+                                                fits = part.fits(rows, members: members, schemas: nestedSchemas, cut: cut)
                                             }
                                             local.append(
                                                 .record(

@@ -11,41 +11,61 @@ enum NestedIDs {
     static func root(table: String, members: [(key: String, value: JSONValue)], rule: NestingRule, source: String, line: Int64)
         -> String
     {
-        if !rule.primaryKey.isEmpty, let key = Unnester.naturalKey(members, paths: rule.primaryKey) {
-            return digest(["mend.root.key", table, key])
-        }
+        let key = rule.primaryKey.isEmpty ? nil : Unnester.naturalKey(members, paths: rule.primaryKey)
+        return root(table: table, naturalKey: key, source: source, line: line)
+    }
+
+    /// The root row's id from its natural key's text (`Unnester.naturalKey`), else its position.
+    static func root(table: String, naturalKey: String?, source: String, line: Int64) -> String {
+        if let naturalKey { return digest(["mend.root.key", table, naturalKey]) }
         return digest(["mend.root.position", table, source, String(line)])
     }
 
     /// A child row's id: its parent's id, the list's key path within the parent, the index.
     static func child(parent: String, path: String, index: Int) -> String {
-        digest(["mend.child", parent, path, String(index)])
+        // Hashed part by part, with no array of parts: one per child row, on the hot path.
+        var h = SHA256()
+        feed(&h, "mend.child")
+        feed(&h, parent)
+        feed(&h, path)
+        feed(&h, String(index))
+        return hex(h.finalize())
     }
 
-    private static let hex = Array("0123456789abcdef".utf8)
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// The first 128 bits of SHA-256 over the parts (each ended by a NUL), as 32 hex digits.
     static func digest(_ parts: [String]) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(parts.reduce(0) { $0 + $1.utf8.count + 1 })
-        for p in parts {
-            bytes.append(contentsOf: p.utf8)
-            bytes.append(0)
+        var h = SHA256()
+        for p in parts { feed(&h, p) }
+        return hex(h.finalize())
+    }
+
+    private static func feed(_ h: inout SHA256, _ part: String) {
+        var part = part
+        part.withUTF8 { h.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        withUnsafeBytes(of: UInt8(0)) { h.update(bufferPointer: $0) }
+    }
+
+    private static func hex(_ digest: SHA256.Digest) -> String {
+        String(unsafeUninitializedCapacity: 32) { out in
+            var i = 0
+            for b in digest.prefix(16) {
+                out[i] = hexDigits[Int(b >> 4)]
+                out[i + 1] = hexDigits[Int(b & 0x0F)]
+                i += 2
+            }
+            return 32
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        for b in SHA256.hash(data: bytes).prefix(16) {
-            out.append(hex[Int(b >> 4)])
-            out.append(hex[Int(b & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 
-/// One record cut into its rows (nil when its text is not a JSON object).
+/// One record cut into its rows (nil when its text is not a JSON object), or, read by a
+/// learned shape, already rows of values that fit their tables.
 struct NestedUnit: Sendable {
     var line: Int64
     var rows: [NestedRow]?
+    var shaped: [(table: String, values: [SQLValue])]? = nil
 }
 
 /// A record problem that rolls its batch back: the database refused a row of these records
@@ -80,22 +100,25 @@ extension Engine {
             reader: source, table: table, size: batchSize, maxBytes: batchBytes,
             firstBatchMinimum: schemas[table] == nil ? SchemaInference.firstSchemaWindow : 0,
             overflowDepth: policy.overflowDepth(table: table), warehouse: warehouse,
-            cut: { members, line, names in
-                Engine.rows(members, table: table, rule: rule, source: sourceName, line: line, names: &names)
-            },
-            nestedFlattener: { row, schema in
-                // The reader only proposes: new key paths get their columns at the commit, in order.
-                var f = Engine.nestedFlattener(budget: row.budget, rule: rule, overflowDepth: overflowDepth, keys: schema.keys)
-                f.assigns = false
-                return f
-            })
+            cut: NestedCut(
+                rows: { members, line, names in
+                    Engine.rows(members, table: table, rule: rule, source: sourceName, line: line, names: &names)
+                },
+                flattener: { row, schema in
+                    // The reader only proposes: new key paths get their columns at the commit, in order.
+                    var f = Engine.nestedFlattener(budget: row.budget, rule: rule, overflowDepth: overflowDepth, keys: schema.keys)
+                    f.assigns = false
+                    return f
+                },
+                rootID: { line, key in NestedIDs.root(table: table, naturalKey: key, source: sourceName, line: line) },
+                childID: NestedIDs.child, primaryKey: rule.primaryKey))
         var reading = batches.readAhead()
         while true {
             let read = await reading.value
             if !read.atEnd { reading = batches.readAhead() }  // cut and validate ahead while this batch commits
             if read.records.isEmpty && read.quarantined.isEmpty && read.lines == 0 { break }
             summary.lines += Int64(read.lines)
-            let units = cut(read, table: table, rule: rule, source: sourceName)
+            var units = cut(read, table: table, rule: rule, source: sourceName, schemas: schemas)
             try await ensureNestedTables(units, root: table, rule: rule, schemas: &schemas, by: actor)
             batches.nestedSchemas.set(readerSchemas(schemas))
             let r: BatchResult
@@ -105,6 +128,7 @@ extension Engine {
                 // Altered by hand, or another worker gave a key path its column first: read
                 // every table of the record again and cut the same batch again.
                 schemas = try await reloadSchemas(Array(schemas.keys))
+                units = cut(read, table: table, rule: rule, source: sourceName, schemas: schemas)
                 try await ensureNestedTables(units, root: table, rule: rule, schemas: &schemas, by: actor)
                 r = try await commitNested(table: table, source: source, read: read, units: units, rule: rule, schemas: schemas, by: actor)
             }
@@ -150,9 +174,14 @@ extension Engine {
     }
 
     /// Each record of the batch cut into its rows (by the reader, or here), with ids from its
-    /// source position or key.
-    func cut(_ read: ReadBatch, table: String, rule: NestingRule, source: String) -> [NestedUnit] {
-        read.records.map { p in
+    /// source position or key. A record the reader read by a learned shape keeps its rows while
+    /// all their tables are as the reader saw them; else it is cut again here.
+    func cut(_ read: ReadBatch, table: String, rule: NestingRule, source: String, schemas: [String: TableSchema]) -> [NestedUnit] {
+        let unchanged = Set(read.nestedAgainst.filter { schemas[$0.key] == $0.value }.keys)
+        return read.records.map { p in
+            if let shaped = p.shaped, shaped.allSatisfy({ unchanged.contains($0.table) }) {
+                return NestedUnit(line: p.line, rows: nil, shaped: shaped)
+            }
             if let rows = p.nested { return NestedUnit(line: p.line, rows: rows) }
             let value = read.raw[p.raw].withUnsafeBufferPointer { try? JSONParser.parse($0) }
             guard case .object(let members)? = value else { return NestedUnit(line: p.line, rows: nil) }
@@ -215,8 +244,7 @@ extension Engine {
         var levels: [String: Int] = [:]
         var window: [String: [NestedRow]] = [:]
         for unit in units {
-            let rows = unit.rows ?? []
-            guard rows.contains(where: { schemas[$0.table] == nil }) else { continue }
+            guard let rows = unit.rows, rows.contains(where: { schemas[$0.table] == nil }) else { continue }
             // A child row's parent row is in the same record: its table is the child table's parent.
             var tableOf: [String: String] = [:]
             for row in rows { tableOf[row.id] = row.table }
@@ -302,6 +330,18 @@ extension Engine {
         var loadedUnits: [Int] = []
         for (u, unit) in units.enumerated() {
             let p = read.records[u]
+            if let shaped = unit.shaped {
+                // Read by a learned shape: every row fits its table exactly (`cut` checked the tables).
+                for (name, values) in shaped {
+                    guard let i = index[name] else {
+                        throw PipelineError.state("a row read ahead for \(name) has no table in this batch: run the ingest again")
+                    }
+                    rows[i].append(values)
+                    origins[i].append(u)
+                }
+                loadedUnits.append(u)
+                continue
+            }
             guard let unitRows = unit.rows else {
                 quarantine.append(
                     QuarantinedRecord(
