@@ -49,6 +49,9 @@ struct ReadBatch: Sendable {
     var overflowDepth: Int?
     /// With child tables: the schemas the rows' `nestedFits` were computed against.
     var nestedAgainst: [String: TableSchema] = [:]
+    /// With child tables, when every record was read by a learned shape: each table's rows of
+    /// the batch, in order, encoded for the bulk load against `nestedAgainst`.
+    var nestedPrepared: [String: PreparedLoad] = [:]
 
     func text(_ p: Pending) -> String { String(decoding: raw[p.raw], as: UTF8.self) }
 
@@ -415,7 +418,26 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
             let pieces = encoded.compactMap { $0 }
             if !pieces.isEmpty { b.prepared = PreparedLoad.concatenating(pieces) }
         }
+        if cut != nil { b.nestedPrepared = Self.prepareShaped(b.records, schemas: b.nestedAgainst, warehouse: warehouse) }
         return b
+    }
+}
+
+extension BatchReader {
+    /// Each table's rows encoded for the bulk load, when every record was read by a shape:
+    /// the commit then only sends them (it encodes itself when any record went the general way).
+    static func prepareShaped(_ records: [Pending], schemas: [String: TableSchema], warehouse: any Warehouse) -> [String: PreparedLoad] {
+        guard !records.isEmpty, records.allSatisfy({ $0.shaped != nil }) else { return [:] }
+        var rows: [String: [[SQLValue]]] = [:]
+        for p in records {
+            for (table, values) in p.shaped ?? [] { rows[table, default: []].append(values) }
+        }
+        var out: [String: PreparedLoad] = [:]
+        for (table, r) in rows {
+            guard let columns = schemas[table]?.columns, let load = warehouse.prepareLoad(columns: columns, rows: r) else { continue }
+            out[table] = load
+        }
+        return out
     }
 }
 

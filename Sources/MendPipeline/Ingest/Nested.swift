@@ -115,12 +115,17 @@ extension Engine {
         var reading = batches.readAhead()
         while true {
             let read = await reading.value
-            if !read.atEnd { reading = batches.readAhead() }  // cut and validate ahead while this batch commits
+            // Cut and validate ahead while this batch commits; but while the tree has no root
+            // table yet, only once this batch created its tables, so the next batch is read
+            // against them (by a learned shape) rather than cut whole for the commit.
+            let aheadNow = !read.atEnd && schemas[table] != nil
+            if aheadNow { reading = batches.readAhead() }
             if read.records.isEmpty && read.quarantined.isEmpty && read.lines == 0 { break }
             summary.lines += Int64(read.lines)
             var units = cut(read, table: table, rule: rule, source: sourceName, schemas: schemas)
             try await ensureNestedTables(units, root: table, rule: rule, schemas: &schemas, by: actor)
             batches.nestedSchemas.set(readerSchemas(schemas))
+            if !read.atEnd, !aheadNow { reading = batches.readAhead() }
             let r: BatchResult
             do {
                 r = try await commitNested(table: table, source: source, read: read, units: units, rule: rule, schemas: schemas, by: actor)
@@ -437,6 +442,8 @@ extension Engine {
         let batchNames = names
         let recordOverflow = overflow
         let texts: @Sendable (Int) -> String = { u in read.text(read.records[u]) }
+        // `cut` kept a record's shaped rows only where all their tables are as the reader saw them.
+        let allShaped = !units.isEmpty && units.allSatisfy { $0.shaped != nil }
         let lines = units.map(\.line)
         var rejected: [Int: (table: String, drift: Drift)] = [:]
         let coerced = result.coerced
@@ -466,7 +473,12 @@ extension Engine {
                     if keep.isEmpty { continue }
                     // A child table counts its rows (in = loaded); the root counts records, below.
                     if name != table { childRows.append((name, keep.count)) }
-                    for (r, message) in try await tx.session.loadIsolating(table: name, columns: batchColumns[i], rows: keep) {
+                    // Encoded by the reader when every record of the batch was read by a shape (and
+                    // so loads): the same rows in the same order, unless one was refused since.
+                    let prepared = allShaped && skip.isEmpty ? read.nestedPrepared[name] : nil
+                    for (r, message) in try await tx.session.loadIsolating(
+                        table: name, columns: batchColumns[i], rows: keep, prepared: prepared)
+                    {
                         let drift = Drift(
                             kind: .typeMismatch, column: "", sourceKey: "", observed: nil, expected: nil,
                             reason: "the database rejected the row: \(message)")
