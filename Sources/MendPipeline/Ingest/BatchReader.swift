@@ -428,9 +428,16 @@ extension BatchReader {
     /// the commit then only sends them (it encodes itself when any record went the general way).
     static func prepareShaped(_ records: [Pending], schemas: [String: TableSchema], warehouse: any Warehouse) -> [String: PreparedLoad] {
         guard !records.isEmpty, records.allSatisfy({ $0.shaped != nil }) else { return [:] }
-        var rows: [String: [[SQLValue]]] = [:]
+        // A tree has a few tables, and a table's rows share one name string: compared, not hashed.
+        var rows: [(table: String, rows: [[SQLValue]])] = []
         for p in records {
-            for (table, values) in p.shaped ?? [] { rows[table, default: []].append(values) }
+            for (table, values) in p.shaped ?? [] {
+                if let i = rows.firstIndex(where: { $0.table == table }) {
+                    rows[i].rows.append(values)
+                } else {
+                    rows.append((table, [values]))
+                }
+            }
         }
         var out: [String: PreparedLoad] = [:]
         for (table, r) in rows {

@@ -183,8 +183,10 @@ extension Engine {
     /// all their tables are as the reader saw them; else it is cut again here.
     func cut(_ read: ReadBatch, table: String, rule: NestingRule, source: String, schemas: [String: TableSchema]) -> [NestedUnit] {
         let unchanged = Set(read.nestedAgainst.filter { schemas[$0.key] == $0.value }.keys)
+        // The common case, every table as the reader saw it: no lookup per row.
+        let allUnchanged = unchanged.count == read.nestedAgainst.count
         return read.records.map { p in
-            if let shaped = p.shaped, shaped.allSatisfy({ unchanged.contains($0.table) }) {
+            if let shaped = p.shaped, allUnchanged || shaped.allSatisfy({ unchanged.contains($0.table) }) {
                 return NestedUnit(line: p.line, rows: nil, shaped: shaped)
             }
             if let rows = p.nested { return NestedUnit(line: p.line, rows: rows) }
@@ -333,16 +335,21 @@ extension Engine {
         var quarantine = read.quarantined
         var result = BatchResult()
         var loadedUnits: [Int] = []
+        var (lastName, lastIndex) = ("", 0)
         for (u, unit) in units.enumerated() {
             let p = read.records[u]
             if let shaped = unit.shaped {
                 // Read by a learned shape: every row fits its table exactly (`cut` checked the tables).
                 for (name, values) in shaped {
-                    guard let i = index[name] else {
-                        throw PipelineError.state("a row read ahead for \(name) has no table in this batch: run the ingest again")
+                    // Rows of one table follow each other, their names one string: compared before hashed.
+                    if name != lastName {
+                        guard let i = index[name] else {
+                            throw PipelineError.state("a row read ahead for \(name) has no table in this batch: run the ingest again")
+                        }
+                        (lastName, lastIndex) = (name, i)
                     }
-                    rows[i].append(values)
-                    origins[i].append(u)
+                    rows[lastIndex].append(values)
+                    origins[lastIndex].append(u)
                 }
                 loadedUnits.append(u)
                 continue
