@@ -409,6 +409,51 @@ import Testing
         #expect(stats.input == 3 && stats.loaded == 2 && stats.quarantined == 1, "\(stats)")
     }
 
+    /// Records of a learned shape (D30) go from bytes to rows on the reader; whatever a shape does
+    /// not hold goes the general way and is decided there: drift inside a child element parks
+    /// the whole record into an incident of the child table, a list turned null loads no child
+    /// rows, and the counts and links are those of the general path (NestedShapeTests compares
+    /// the two paths row by row).
+    @Test(arguments: Backend.available)
+    func recordsOfALearnedShapeAndWhatTheShapeDoesNotHold(_ backend: Backend) async throws {
+        let engine = try await backend.engine(policy: try Self.policy())
+        _ = try await engine.ingest(path: writeLines((1...20).map { Self.push($0, commits: 2) }), table: "events")
+        await engine.setBatchSize(300)
+        let drifting = Set(stride(from: 500, through: 2020, by: 500))
+        let nulls = Set(stride(from: 700, through: 2020, by: 700))
+        let lines = (21...2020).map { i -> String in
+            if nulls.contains(i) {
+                return
+                    #"{"id":"\#(i)","type":"PushEvent","actor":{"login":"u\#(i)"},"repo":{"name":"o/r"},"payload":{"push_id":\#(i),"size":0,"ref":"refs/heads/main","commits":null}}"#
+            }
+            let line = Self.push(i, commits: 1 + i % 3)
+            // A boolean column meets a text in the last commit's element only.
+            guard drifting.contains(i), let last = line.range(of: #""distinct":true"#, options: .backwards) else { return line }
+            return line.replacingCharacters(in: last, with: #""distinct":"maybe""#)
+        }
+        let s = try await engine.ingest(path: writeLines(lines), table: "events")
+        #expect(s.loaded + s.replayedLoaded + s.stillParked == 2000 && s.quarantined == 0, "\(s)")
+        #expect(s.parked >= Int64(drifting.count), "each drifting record parks whole: \(s)")
+        let incidents = try await engine.incidents()
+        #expect(incidents.contains { $0.table == "events__payload__commits" }, "the incident is the child table's")
+        #expect(!incidents.contains { $0.table == "events" }, "the root did not drift")
+        // Every record is loaded whole or not at all.
+        let loadedIDs = Set(try await engine.rows("SELECT id FROM \(engine.tableRef("events"))").compactMap { $0[0].string })
+        #expect(Int64(loadedIDs.count) + s.stillParked == 2020)
+        let expected = (1...2020).filter { loadedIDs.contains(String($0)) }.reduce(0) { sum, i in
+            sum + (i <= 20 ? 2 : nulls.contains(i) ? 0 : 1 + i % 3)
+        }
+        #expect(try await Self.count(engine, "events__payload__commits") == Int64(expected))
+        #expect(try await Self.count(engine, "events__payload__commits__added") == Int64(2 * expected))
+        for (child, parent) in [("events__payload__commits", "events"), ("events__payload__commits__added", "events__payload__commits")] {
+            #expect(try await Self.orphans(engine, child, parent) == 0, "\(child)")
+            #expect(try await Self.badRuns(engine, child) == 0, "\(child)")
+        }
+        for t in ["events", "events__payload__commits", "events__payload__commits__added"] {
+            #expect(try await Self.duplicates(engine, t) == 0, "\(t)")
+        }
+    }
+
     /// Many small batches against existing tables: rows validated ahead by the reader (SQLite
     /// parses in parallel parts) and rows validated at the commit load the same; a key path new
     /// mid-stream (a null first, then a value) and a new column both settle.
