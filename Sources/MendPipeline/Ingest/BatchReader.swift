@@ -211,6 +211,9 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     /// core (at most 4); PostgreSQL often runs on the same machine and needs a core for
     /// COPY, so one part unless MEND_PARSE_THREADS says otherwise (a remote server).
     private let parts: Int
+    /// Parts for the work nothing else runs beside: a new tree's first batch read again by shape
+    /// once its tables exist (`reshape`). Every core unless MEND_PARSE_THREADS says otherwise.
+    private let idleParts: Int
     private let overflowDepth: Int?
     /// Cuts records into rows (`nested_lists: tables`): a record of a learned shape goes from
     /// bytes to rows here; the others are cut here and flattened and validated at the commit,
@@ -239,8 +242,9 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         let env = ProcessInfo.processInfo.environment["MEND_PARSE_THREADS"].flatMap(Int.init)
         let byDialect = warehouse.dialect == .sqlite ? ProcessInfo.processInfo.activeProcessorCount : 1
         parts = max(1, min(4, env ?? byDialect))
-        flatteners = Array(repeating: Flattener(overflowDepth: overflowDepth), count: parts)
-        nestedParts = (0..<parts).map { _ in NestedPart() }
+        idleParts = env == nil ? max(parts, min(4, ProcessInfo.processInfo.activeProcessorCount)) : parts
+        flatteners = Array(repeating: Flattener(overflowDepth: overflowDepth), count: idleParts)
+        nestedParts = (0..<idleParts).map { _ in NestedPart() }
         validators = Array(repeating: nil, count: parts)
     }
 
@@ -424,6 +428,57 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
 }
 
 extension BatchReader {
+    /// Reads a batch again by shape once its tables exist. A new tree's first batch is cut whole
+    /// (its tables' types are inferred from it); read again against the tables it created, its
+    /// records go from bytes to rows, in parts on every core (nothing else runs yet), rather than
+    /// each row through the commit's flattening and validation.
+    func reshape(_ batch: ReadBatch) async -> ReadBatch {
+        await offThePool(on: queue) { self.reshaped(batch) }
+    }
+
+    private func reshaped(_ batch: ReadBatch) -> ReadBatch {
+        guard let cut else { return batch }
+        var b = batch
+        let schemas = nestedSchemas.get()
+        b.nestedAgainst = schemas.mapValues(\.0)
+        let nestedParts = self.nestedParts
+        for part in nestedParts { part.prepare(schemas, learning: NestedPart.learnPerBatch) }
+        let n = b.records.count <= 256 ? 1 : idleParts
+        let chunk = (b.records.count + n - 1) / n
+        let raw = b.raw
+        raw.withUnsafeBufferPointer { raw in
+            b.records.withUnsafeMutableBufferPointer { records in
+                flatteners.withUnsafeMutableBufferPointer { fl in
+                    // Each part k touches only its slice of the records and slot k of the flatteners.
+                    let shared = Unchecked((raw, records, fl))
+                    DispatchQueue.concurrentPerform(iterations: n) { k in
+                        let (raw, records, fl) = shared.value
+                        let part = nestedParts[k]
+                        for i in (k * chunk)..<min(records.count, (k + 1) * chunk) {
+                            var p = records[i]
+                            let bytes = UnsafeBufferPointer(rebasing: raw[p.raw])
+                            if let rows = part.shaped(bytes, line: p.line, cut: cut) {
+                                p.shaped = rows
+                                p.nested = nil
+                                p.nestedFits = nil
+                            } else if part.learning > 0, case .object(let members)? = try? JSONParser.parse(bytes) {
+                                part.learning -= 1
+                                let rows = cut.rows(members, p.line, &fl[k])
+                                p.nested = rows
+                                p.nestedFits = part.fits(rows, members: members, schemas: schemas, cut: cut)
+                            } else {
+                                continue
+                            }
+                            records[i] = p
+                        }
+                    }
+                }
+            }
+        }
+        b.nestedPrepared = Self.prepareShaped(b.records, schemas: b.nestedAgainst, warehouse: warehouse)
+        return b
+    }
+
     /// Each table's rows encoded for the bulk load, when every record was read by a shape:
     /// the commit then only sends them (it encodes itself when any record went the general way).
     static func prepareShaped(_ records: [Pending], schemas: [String: TableSchema], warehouse: any Warehouse) -> [String: PreparedLoad] {

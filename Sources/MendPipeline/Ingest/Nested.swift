@@ -114,7 +114,7 @@ extension Engine {
                 childID: NestedIDs.child, primaryKey: rule.primaryKey))
         var reading = batches.readAhead()
         while true {
-            let read = await reading.value
+            var read = await reading.value
             // Cut and validate ahead while this batch commits; but while the tree has no root
             // table yet, only once this batch created its tables, so the next batch is read
             // against them (by a learned shape) rather than cut whole for the commit.
@@ -122,9 +122,15 @@ extension Engine {
             if aheadNow { reading = batches.readAhead() }
             if read.records.isEmpty && read.quarantined.isEmpty && read.lines == 0 { break }
             summary.lines += Int64(read.lines)
+            let creates = schemas[table] == nil
             var units = cut(read, table: table, rule: rule, source: sourceName, schemas: schemas)
             try await ensureNestedTables(units, root: table, rule: rule, schemas: &schemas, by: actor)
             batches.nestedSchemas.set(readerSchemas(schemas))
+            if creates, schemas[table] != nil {
+                // The first batch was cut whole for its types: read it again by shape, now its tables exist.
+                read = await batches.reshape(read)
+                units = cut(read, table: table, rule: rule, source: sourceName, schemas: schemas)
+            }
             if !read.atEnd, !aheadNow { reading = batches.readAhead() }
             let r: BatchResult
             do {
