@@ -211,8 +211,9 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
     /// core (at most 4); PostgreSQL often runs on the same machine and needs a core for
     /// COPY, so one part unless MEND_PARSE_THREADS says otherwise (a remote server).
     private let parts: Int
-    /// Parts for the work nothing else runs beside: a new tree's first batch read again by shape
-    /// once its tables exist (`reshape`). Every core unless MEND_PARSE_THREADS says otherwise.
+    /// Parts for the work nothing else runs beside: a new table's first window, and a new tree's
+    /// first batch read again by shape once its tables exist (`reshape`). Every core (at most 4)
+    /// unless MEND_PARSE_THREADS says otherwise.
     private let idleParts: Int
     private let overflowDepth: Int?
     /// Cuts records into rows (`nested_lists: tables`): a record of a learned shape goes from
@@ -245,7 +246,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         idleParts = env == nil ? max(parts, min(4, ProcessInfo.processInfo.activeProcessorCount)) : parts
         flatteners = Array(repeating: Flattener(overflowDepth: overflowDepth), count: idleParts)
         nestedParts = (0..<idleParts).map { _ in NestedPart() }
-        validators = Array(repeating: nil, count: parts)
+        validators = Array(repeating: nil, count: idleParts)
     }
 
     /// Starts reading the next batch on the reader's own queue and returns at once: the
@@ -273,13 +274,13 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         let reader = self.reader
         var current: TableSchema? = nil
         if let (schema, limits) = schema.get() {
-            for k in 0..<parts where validators[k]?.schema != schema {
+            for k in validators.indices where validators[k]?.schema != schema {
                 validators[k] = Validator(schema: schema, limits: limits)
                 flatteners[k].keys = schema.keys
             }
             current = schema
         } else {
-            for k in 0..<parts {
+            for k in validators.indices {
                 validators[k] = nil
                 flatteners[k].keys = KeyMap()
             }
@@ -307,7 +308,8 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         }
         b.offset = reader.position
 
-        let n = spans.count <= 256 ? 1 : parts
+        // A new table's first window runs alone: no COPY runs beside it yet, so it takes every core.
+        let n = spans.count <= 256 ? 1 : (minimum > 0 ? idleParts : parts)
         let chunk = (spans.count + n - 1) / max(n, 1)
         var items = [[Item]](repeating: [], count: n)
         var encoded = [PreparedLoad?](repeating: nil, count: n)
@@ -405,7 +407,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                 }
             }
         }
-        for k in 0..<parts where validators[k]?.overflowed.isEmpty == false {
+        for k in validators.indices where validators[k]?.overflowed.isEmpty == false {
             b.overflowed.merge(validators[k]?.overflowed ?? [:]) { a, _ in a }
             validators[k]?.overflowed = [:]
         }
