@@ -15,6 +15,7 @@ import Testing
             Column(name: "tags", type: .json),
             Column(name: "price", type: .numeric),
             Column(name: "user_id", type: .bigint),
+            Column(name: "extra__a", type: .bigint),
         ])
 
     /// Flattened against a key map that knows the record's keys, as every record is once the
@@ -100,6 +101,59 @@ import Testing
         }
     }
 
+    /// Objects the flattener walks are part of the shape: their keys land in `parent__child`
+    /// columns on the fast path as on the general one; an object where the shape has another
+    /// layout (null, a key more, another order, empty, a scalar) goes the general way.
+    @Test func objectsFlattenOnTheFastPathAsOnTheGeneralOne() throws {
+        let schema = TableSchema(
+            name: "events",
+            columns: [
+                Column(name: "id", type: .bigint), Column(name: "actor__login", type: .text), Column(name: "actor__id", type: .bigint),
+                Column(name: "payload__head", type: .text), Column(name: "payload__repo__name", type: .text),
+                Column(name: "payload__commits", type: .json), Column(name: "public", type: .boolean),
+            ])
+        var v = Validator(schema: schema)
+        let seed =
+            #"{"id":1,"actor":{"login":"a","id":2},"payload":{"head":"h","repo":{"name":"o/r"},"commits":[{"sha":"x"}]},"public":true}"#
+        Self.learn(seed, &v)
+        let same = [
+            #"{"id":2,"actor":{"login":"b \"q\"","id":null},"payload":{"head":"h2","repo":{"name":null},"commits":[]},"public":false}"#,
+            #" { "id" : 3 , "actor" : { "login" : "c" , "id" : 4 } , "payload" : { "head" : "" , "repo" : { "name" : "x" } , "commits" : [ 1 , { "a" : [ ] } ] } , "public" : null } "#,
+        ]
+        for line in same {
+            let fast = Self.fast(line, &v)
+            #expect(fast != nil, "\(line)")
+            #expect(Self.general(line, &v) == fast.map { .row($0, coerced: 0) }, "\(line)")
+        }
+        let other = [
+            #"{"id":2,"actor":null,"payload":{"head":"h","repo":{"name":"o/r"},"commits":[]},"public":true}"#,
+            #"{"id":2,"actor":{"login":"a","id":2,"x":1},"payload":{"head":"h","repo":{"name":"o/r"},"commits":[]},"public":true}"#,
+            #"{"id":2,"actor":{"id":2,"login":"a"},"payload":{"head":"h","repo":{"name":"o/r"},"commits":[]},"public":true}"#,
+            #"{"id":2,"actor":{},"payload":{"head":"h","repo":{"name":"o/r"},"commits":[]},"public":true}"#,
+            #"{"id":2,"actor":"a","payload":{"head":"h","repo":{"name":"o/r"},"commits":[]},"public":true}"#,
+            #"{"id":2,"actor":{"login":"a","id":2},"payload":{"head":"h","repo":{"name":{"first":"o"}},"commits":[]},"public":true}"#,
+        ]
+        for line in other {
+            #expect(Self.fast(line, &v) == nil, "\(line)")
+        }
+    }
+
+    @Test func anObjectKeptWholeIsNotLearned() throws {
+        let schema = TableSchema(name: "t", columns: [Column(name: "id", type: .bigint), Column(name: "a", type: .json)])
+        var v = Validator(schema: schema)
+        // The flattener keeps objects past its depth whole: the general path decides those.
+        var f = Flattener(maxDepth: 1, assigns: true)
+        guard case .object(let members) = try JSONParser.parse(#"{"id":1,"a":{"b":1}}"#) else { return }
+        _ = f.flatten(members)
+        let fields = f.flatten(members)
+        guard case .row(_, 0) = v.fit(fields) else {
+            Issue.record("the record must fit")
+            return
+        }
+        v.learnShape(members: members, fields: fields)
+        #expect(Self.fast(#"{"id":1,"a":{"b":1}}"#, &v) == nil)
+    }
+
     @Test func aKeySeenOnlyAsNullStaysNullOnTheFastPath() throws {
         var v = Validator(schema: Self.schema)
         Self.learn(#"{"id":1,"later":null}"#, &v)
@@ -162,7 +216,7 @@ import Testing
         let typical: [String: [String]] = [
             "id": ["1", "-7"], "name": ["\"x\"", "\"a\\\"b\""], "amount": ["1.5", "3"], "at": ["\"2026-03-01T10:00:01Z\"", "null"],
             "ok": ["true", "false"], "ref": ["\"0b5c2a1e-4c1f-4f7e-9d2a-3c4b5a6d7e8f\"", "null"], "tags": ["[1,\"a\"]", "\"s\""],
-            "price": ["0.10", "-0"], "userId": ["5", "null"], "extra": ["null", "null"],
+            "price": ["0.10", "-0"], "userId": ["5", "null"], "extra": ["{\"a\":1}", "null"],
         ]
         var v = Validator(schema: Self.schema)
         var agreed = 0
