@@ -23,28 +23,31 @@ enum NestedIDs {
 
     /// A child row's id: its parent's id, the list's key path within the parent, the index.
     static func child(parent: String, path: String, index: Int) -> String {
-        // Hashed part by part, with no array of parts: one per child row, on the hot path.
-        var h = SHA256()
-        feed(&h, "mend.child")
-        feed(&h, parent)
-        feed(&h, path)
-        feed(&h, String(index))
-        return hex(h.finalize())
+        digest(["mend.child", parent, path, String(index)])
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// The first 128 bits of SHA-256 over the parts (each ended by a NUL), as 32 hex digits.
+    /// The parts are laid out in one stack buffer and hashed in one call: there is one id per
+    /// child row, on the hot path, and each `update` of swift-crypto costs a call and an access check.
     static func digest(_ parts: [String]) -> String {
-        var h = SHA256()
-        for p in parts { feed(&h, p) }
-        return hex(h.finalize())
-    }
-
-    private static func feed(_ h: inout SHA256, _ part: String) {
-        var part = part
-        part.withUTF8 { h.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        withUnsafeBytes(of: UInt8(0)) { h.update(bufferPointer: $0) }
+        var length = 0
+        for p in parts { length += p.utf8.count + 1 }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { buffer in
+            var o = 0
+            for var p in parts {
+                p.withUTF8 { bytes in
+                    for b in bytes {
+                        buffer[o] = b
+                        o += 1
+                    }
+                }
+                buffer[o] = 0
+                o += 1
+            }
+            return hex(SHA256.hash(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[..<o]))))
+        }
     }
 
     private static func hex(_ digest: SHA256.Digest) -> String {
