@@ -6,7 +6,7 @@
 /// unnesting, no flattening, no per-key lookups. Values go through the same parser and
 /// `Coercer` as the general path, and only an exact fit is taken: otherwise the record takes
 /// the general path, which decides (D30). It is `RecordShape` for a record tree.
-public struct NestedShape: Sendable, Equatable {
+struct NestedShape: Sendable, Equatable {
     indirect enum Node: Sendable, Equatable {
         /// A scalar of the current row. `position` nil: seen only as null (no column yet).
         /// `keyPart`: which part of the root's natural key (`primary_key`) it is.
