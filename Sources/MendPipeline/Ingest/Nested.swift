@@ -23,14 +23,38 @@ enum NestedIDs {
 
     /// A child row's id: its parent's id, the list's key path within the parent, the index.
     static func child(parent: String, path: String, index: Int) -> String {
-        digest(["mend.child", parent, path, String(index)])
+        // Laid out by hand: one per child row, on the hot path, where an array of parts and its
+        // strings cost more than the hash.
+        var parent = parent
+        var path = path
+        return parent.withUTF8 { parentBytes in
+            path.withUTF8 { pathBytes in
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: childPrefix.count + parentBytes.count + pathBytes.count + 24) {
+                    buffer in
+                    var o = 0
+                    func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+                        for b in bytes {
+                            buffer[o] = b
+                            o += 1
+                        }
+                        buffer[o] = 0
+                        o += 1
+                    }
+                    childPrefix.withUnsafeBufferPointer { put($0) }
+                    put(parentBytes)
+                    put(pathBytes)
+                    var digits = String(index)
+                    digits.withUTF8 { put($0) }
+                    return hex(SHA256.hash(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[..<o]))))
+                }
+            }
+        }
     }
 
+    private static let childPrefix = Array("mend.child".utf8)
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// The first 128 bits of SHA-256 over the parts (each ended by a NUL), as 32 hex digits.
-    /// The parts are laid out in one stack buffer and hashed in one call: there is one id per
-    /// child row, on the hot path, and each `update` of swift-crypto costs a call and an access check.
     static func digest(_ parts: [String]) -> String {
         var length = 0
         for p in parts { length += p.utf8.count + 1 }
