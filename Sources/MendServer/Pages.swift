@@ -311,12 +311,13 @@ enum Pages {
     /// Columns, mapped fields, and the schema history as diffs with their DDL, incident and approver.
     static func schema(
         _ s: TableSchema, sourceKeys: [String: [String]], changes: [SchemaChange], user: String?, csrf: String?, pending: Int? = nil,
-        children: [(table: String, depth: Int)] = []
+        children: [ChildTable] = []
     ) -> String {
         var cols = ""
         // Child tables as a nested list, each linked to its own page.
         let tree = children.map { c in
-            #"<li style="margin-left:\#(c.depth - 1)em"><a href="/tables/\#(u(c.table))">\#(h(c.table))</a></li>"#
+            let key = c.foreignKeyTo.map { " · foreign key to \(h($0))" } ?? ""
+            return #"<li style="margin-left:\#(c.depth - 1)em"><a href="/tables/\#(u(c.table))">\#(h(c.table))</a>\#(key)</li>"#
         }.joined()
         for c in s.columns {
             cols += """

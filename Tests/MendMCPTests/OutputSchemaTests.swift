@@ -54,8 +54,8 @@ import Testing
         #expect(
             r.object["children"]
                 == .array([
-                    .object(["table": "events__payload__commits", "depth": 1]),
-                    .object(["table": "events__payload__commits__files", "depth": 2]),
+                    .object(["table": "events__payload__commits", "depth": 1, "foreign_key_to": .null]),
+                    .object(["table": "events__payload__commits__files", "depth": 2, "foreign_key_to": .null]),
                 ]))
     }
 

@@ -60,6 +60,11 @@ extension NestedTests {
         let s = try await engine.ingest(path: writeLines((1...300).map { Self.push($0, commits: $0 % 4) }), table: "events")
         #expect(s.loaded == 300 && s.parked == 0, "\(s)")
         try await Self.expectKeys(engine)
+        // `mend schema`, MCP and the dashboard show each child's key.
+        let children = try await engine.childTables(of: "events")
+        #expect(children.map(\.table) == Array(Self.tree.dropFirst()))
+        #expect(children.map(\.foreignKeyTo) == ["events", "events__payload__commits"])
+        #expect(children.map(\.depth) == [1, 2])
         #expect(try await Self.count(engine, "events__payload__commits") == 450)
         #expect(try await Self.count(engine, "events__payload__commits__added") == 900)
         #expect(try await Self.orphans(engine, "events__payload__commits", "events") == 0)

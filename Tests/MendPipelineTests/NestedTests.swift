@@ -67,9 +67,14 @@ import Testing
         let (root, _, _) = try #require(try await engine.schema(table: "events"))
         let names = root.columns.map(\.name)
         #expect(names.contains("payload__push_id") && names.contains("_mend_id") && !names.contains("payload__commits"), "\(names)")
-        let children = try await engine.childTables(of: "events")
+        var children = try await engine.childTables(of: "events")
         #expect(children.map(\.table) == ["events__payload__commits", "events__payload__commits__added"])
         #expect(children.map(\.depth) == [1, 2])
+        #expect(children.allSatisfy { $0.foreignKeyTo == nil }, "no keys without foreign_keys: true")
+        // A flat table named under the root, loaded on its own, has no link to a parent: not a child.
+        _ = try await engine.ingest(path: writeLines([#"{"a":1}"#]), table: "events__notes")
+        children = try await engine.childTables(of: "events")
+        #expect(children.map(\.table) == ["events__payload__commits", "events__payload__commits__added"])
         // Conservation counts records.
         let stats = try #require(try await engine.stats().first { $0.table == "events" })
         #expect(stats.input == 300 && stats.loaded == 300, "\(stats)")

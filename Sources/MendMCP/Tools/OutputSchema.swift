@@ -236,7 +236,13 @@ enum OutputSchema {
             "conversions": map(of: string(), description: "Column → conversion applied before validation."),
             "history": array(object(["version": integer(), "plan_id": nullable(integer()), "ddl": string()])),
             "children": array(
-                object(["table": string(), "depth": integer()]),
+                object([
+                    "table": string(), "depth": integer(),
+                    "foreign_key_to": nullable(
+                        string(
+                            "The table its _mend_parent_id references with a foreign key (foreign_keys: true, PostgreSQL); null without one."
+                        )),
+                ]),
                 description:
                     "Child tables (nested_lists: tables), parents before children; join a child's _mend_parent_id to its parent's _mend_id."
             ),

@@ -95,7 +95,7 @@ enum ToolValue {
 
     /// The schema as tools and the schema resource show it.
     static func schema(
-        table: String, _ s: (TableSchema, [String: [String]], [StateStore.SchemaVersion]), children: [(table: String, depth: Int)] = []
+        table: String, _ s: (TableSchema, [String: [String]], [StateStore.SchemaVersion]), children: [ChildTable] = []
     ) -> Value {
         let (schema, keys, history) = s
         return .object([
@@ -117,7 +117,12 @@ enum ToolValue {
                         "version": .int(Int($0.version)), "plan_id": $0.planID.map { .int(Int($0)) } ?? .null, "ddl": .string($0.ddl),
                     ])
                 }),
-            "children": .array(children.map { .object(["table": .string($0.table), "depth": .int($0.depth)]) }),
+            "children": .array(
+                children.map {
+                    .object([
+                        "table": .string($0.table), "depth": .int($0.depth), "foreign_key_to": $0.foreignKeyTo.map(Value.string) ?? .null,
+                    ])
+                }),
         ])
     }
 }

@@ -41,14 +41,24 @@ extension Engine {
 
     /// The child tables of `table` (`nested_lists: tables`, D26), parents before their
     /// children, each with its depth below `table`: found by the `parent__field` names.
-    public func childTables(of given: String) async throws -> [(table: String, depth: Int)] {
+    public func childTables(of given: String) async throws -> [ChildTable] {
         try await bootstrap()
         let table = Identifier.canonical(given)
-        let all = try await state.transaction { tx in try await tx.managedTables() }
-        let children = all.filter { $0.hasPrefix(table + Flattener.separator) }.sorted()
-        return children.map { child in
-            let parents = children.filter { $0 != child && child.hasPrefix($0 + Flattener.separator) }.count
-            return (child, parents + 1)
+        let w = warehouse
+        return try await state.transaction { tx in
+            // A table of the tree is named under the root and has Mend's link to its parent: a
+            // table named so by hand, without the link, is not a child.
+            var children: [String] = []
+            for t in try await tx.managedTables().sorted() where t.hasPrefix(table + Flattener.separator) {
+                if try await tx.schema(t)?.position(of: Unnester.parentColumn) != nil { children.append(t) }
+            }
+            var out: [ChildTable] = []
+            for child in children {
+                let parents = children.filter { $0 != child && child.hasPrefix($0 + Flattener.separator) }.count
+                out.append(
+                    ChildTable(table: child, depth: parents + 1, foreignKeyTo: try await w.foreignKeyTarget(table: child, in: tx.session)))
+            }
+            return out
         }
     }
 
@@ -178,5 +188,22 @@ extension Engine {
     public func usage() async throws -> StateStore.UsageTotals {
         try await bootstrap()
         return try await state.transaction { tx in try await tx.usage() }
+    }
+}
+
+/// A child table of a record tree (`nested_lists: tables`), as `mend schema`, MCP and the
+/// dashboard show it under its root.
+public struct ChildTable: Sendable, Equatable {
+    public var table: String
+    /// 1 for a child of the root, 2 for a grandchild, and so on.
+    public var depth: Int
+    /// The table its `_mend_parent_id` references with a foreign key (`foreign_keys: true`,
+    /// PostgreSQL, D29); nil without one.
+    public var foreignKeyTo: String?
+
+    public init(table: String, depth: Int, foreignKeyTo: String? = nil) {
+        self.table = table
+        self.depth = depth
+        self.foreignKeyTo = foreignKeyTo
     }
 }

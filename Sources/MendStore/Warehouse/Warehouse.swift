@@ -162,6 +162,18 @@ extension Warehouse {
         return !rows.isEmpty
     }
 
+    /// The table `table`'s foreign key references on PostgreSQL (a child table under
+    /// `foreign_keys: true`, D29), or nil: SQLite builds no keys.
+    public func foreignKeyTarget(table: String, in session: any SQLSession) async throws -> String? {
+        guard dialect == .postgres, let schema = targetSchema else { return nil }
+        let rows = try await session.query(
+            """
+            SELECT c.relname::text FROM pg_constraint k JOIN pg_class c ON c.oid = k.confrelid
+            WHERE k.conrelid = to_regclass(?) AND k.contype = 'f' ORDER BY k.conname LIMIT 1
+            """, [.text(Identifier.qualified(schema, table))])
+        return rows.first?.first?.string
+    }
+
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLSession) async throws -> T) async throws -> T {
         try await transaction(lockKey: nil, body)
     }

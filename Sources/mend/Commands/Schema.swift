@@ -35,6 +35,17 @@ struct SchemaCommand: AsyncParsableCommand {
     struct Child: Encodable {
         var table: String
         var depth: Int
+        /// The table its `_mend_parent_id` references with a foreign key (`foreign_keys: true`); null without one.
+        var foreign_key_to: String?
+
+        // Written as null when absent, not left out: the field is always there for a reader.
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(table, forKey: .table)
+            try c.encode(depth, forKey: .depth)
+            try c.encode(foreign_key_to, forKey: .foreign_key_to)
+        }
+        enum CodingKeys: String, CodingKey { case table, depth, foreign_key_to }
     }
 
     func run() async throws {
@@ -47,7 +58,9 @@ struct SchemaCommand: AsyncParsableCommand {
                 name: $0.name, type: $0.type?.rawValue, declared_type: $0.declaredType, nullable: $0.nullable,
                 source_keys: keys[$0.name] ?? [], source_paths: (keys[$0.name] ?? []).map(KeyPath.segments))
         }
-        let children = try await engine.childTables(of: table).map { Child(table: $0.table, depth: $0.depth) }
+        let children = try await engine.childTables(of: table).map {
+            Child(table: $0.table, depth: $0.depth, foreign_key_to: $0.foreignKeyTo)
+        }
         if output.json {
             return try printJSON(Out(table: table, columns: cols, mappings: schema.mappings, history: history, children: children))
         }
@@ -65,7 +78,10 @@ struct SchemaCommand: AsyncParsableCommand {
         if !children.isEmpty {
             // The tree of child tables: join on _mend_parent_id = parent's _mend_id.
             print("child tables (join _mend_parent_id to the parent's _mend_id):")
-            for c in children { print(String(repeating: "  ", count: c.depth) + "└ " + c.table) }
+            for c in children {
+                let key = c.foreign_key_to.map { "   (foreign key to \($0))" } ?? ""
+                print(String(repeating: "  ", count: c.depth) + "└ " + c.table + key)
+            }
         }
     }
 }
