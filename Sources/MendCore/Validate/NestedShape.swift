@@ -175,7 +175,6 @@ private struct Learner {
     ) -> [NestedShape.Node]? {
         var nodes: [NestedShape.Node] = []
         let validator = validators[tables[r]]
-        let schema = validator.schema
         for (key, value) in members {
             let bytes = Array(key.utf8)
             // Keys that needed escaping in JSON never match raw bytes.
@@ -195,16 +194,10 @@ private struct Learner {
                 guard !keptWhole, !elements.isEmpty, let list = list(elements, parent: r, relative: source) else { return nil }
                 nodes.append(.list(key: bytes, table: list.table, path: source, links: list.links, elements: list.layouts))
             default:
-                guard let field, keptWhole, field.validName, !field.isNew, !field.deep else { return nil }
-                let target = schema.mappings[field.column] ?? field.column
-                guard schema.conversions[target] == nil else { return nil }
-                let position = schema.position(of: target)
-                if let position {
-                    // The overflow column holds a merged object, never one field's value.
-                    guard position != validator.overflowPosition, used.insert(position).inserted else { return nil }
-                } else if value != .null {
+                guard let field, keptWhole, let landing = validator.landing(of: field, isNull: value == .null, used: &used) else {
                     return nil
                 }
+                let position = landing.position
                 var keyPart: Int? = nil
                 if r == 0, let k = primaryKey.firstIndex(of: path + [key]) {
                     keyPart = k
@@ -244,11 +237,9 @@ private struct Learner {
                 let linkCount = 4
                 guard fields[c].count == linkCount + 1 else { return nil }
                 let field = fields[c][linkCount]
-                guard field.validName, !field.isNew, field.sourceKey == Unnester.valueKey else { return nil }
-                let schema = validators[tables[c]].schema
-                let target = schema.mappings[field.column] ?? field.column
-                guard schema.conversions[target] == nil, let position = schema.position(of: target),
-                    position != validators[tables[c]].overflowPosition
+                var used = Set<Int>()
+                guard field.sourceKey == Unnester.valueKey,
+                    let position = validators[tables[c]].landing(of: field, isNull: false, used: &used)?.position
                 else { return nil }
                 layout = .scalar(position: position)
             }
@@ -324,38 +315,13 @@ private struct Decoder {
         return true
     }
 
-    private mutating func expect(_ byte: UInt8) -> Bool {
-        p.skipWhitespace()
-        guard p.pos < bytes.count, bytes[p.pos] == byte else { return false }
-        p.pos += 1
-        return true
-    }
-
-    private mutating func peek() -> UInt8? {
-        p.skipWhitespace()
-        return p.pos < bytes.count ? bytes[p.pos] : nil
-    }
-
-    /// `"key":` with exactly the learned bytes.
-    private mutating func key(_ key: [UInt8]) -> Bool {
-        p.skipWhitespace()
-        let k = key.count
-        guard p.pos + k + 2 <= bytes.count, bytes[p.pos] == UInt8(ascii: "\""), bytes[p.pos + k + 1] == UInt8(ascii: "\"") else {
-            return false
-        }
-        let at = p.pos + 1
-        for j in 0..<k where key[j] != bytes[at + j] { return false }
-        p.pos += k + 2
-        return expect(UInt8(ascii: ":"))
-    }
-
     private mutating func object(_ nodes: [NestedShape.Node], row r: Int) -> Bool {
-        guard expect(UInt8(ascii: "{")) else { return false }
+        guard p.consume(UInt8(ascii: "{")) else { return false }
         for (i, node) in nodes.enumerated() {
-            if i > 0, !expect(UInt8(ascii: ",")) { return false }
+            if i > 0, !p.consume(UInt8(ascii: ",")) { return false }
             switch node {
             case .value(let k, let position, let keyPart):
-                guard key(k), let value = scalar() else { return false }
+                guard p.consumeKey(k), let value = scalar() else { return false }
                 if let keyPart, case .null = value {
                     keyParts[keyPart] = nil
                 } else if let keyPart {
@@ -367,26 +333,26 @@ private struct Decoder {
                 }
                 guard fits(value, at: position, row: r) else { return false }
             case .object(let k, let inner):
-                guard key(k), peek() == UInt8(ascii: "{"), object(inner, row: r) else { return false }
+                guard p.consumeKey(k), p.peek() == UInt8(ascii: "{"), object(inner, row: r) else { return false }
             case .list(let k, let table, let path, let links, let elements):
-                guard key(k), list(elements, table: table, links: links, path: path, parent: r) else { return false }
+                guard p.consumeKey(k), list(elements, table: table, links: links, path: path, parent: r) else { return false }
             }
         }
-        return expect(UInt8(ascii: "}"))
+        return p.consume(UInt8(ascii: "}"))
     }
 
     private mutating func list(
         _ layouts: [NestedShape.Element], table: Int, links: NestedShape.Links, path: String, parent: Int
     ) -> Bool {
-        guard expect(UInt8(ascii: "[")) else { return false }
-        if peek() == UInt8(ascii: "]") {
+        guard p.consume(UInt8(ascii: "[")) else { return false }
+        if p.peek() == UInt8(ascii: "]") {
             p.pos += 1
             return true
         }
         var index = 0
         while true {
             if index > 0 {
-                guard let b = peek() else { return false }
+                guard let b = p.peek() else { return false }
                 if b == UInt8(ascii: "]") {
                     p.pos += 1
                     return true
@@ -414,7 +380,7 @@ private struct Decoder {
             linkPositions.append(links)
             switch layout {
             case .object(let nodes):
-                if peek() == UInt8(ascii: "{"), object(nodes, row: count) { return true }
+                if p.peek() == UInt8(ascii: "{"), object(nodes, row: count) { return true }
             case .scalar(let position):
                 if let value = scalar(), value != .null, fits(value, at: position, row: count) { return true }
             }
@@ -424,7 +390,7 @@ private struct Decoder {
 
     /// A scalar value; nil at an object or a list (the general path decides what they become).
     private mutating func scalar() -> JSONValue? {
-        guard let b = peek(), b != UInt8(ascii: "{"), b != UInt8(ascii: "[") else { return nil }
+        guard let b = p.peek(), b != UInt8(ascii: "{"), b != UInt8(ascii: "[") else { return nil }
         return try? p.parseValue(depth: 1)
     }
 

@@ -63,22 +63,32 @@ extension Validator {
                 slots.append(RecordShape.Slot(key: key, position: nil, children: children))
                 continue
             }
-            // A new key path's column is settled by the batch commit: not learned before.
-            guard field.validName, !field.isNew, !field.deep, field.sourceKey == source else { return nil }
-            let target = schema.mappings[field.column] ?? field.column
-            guard schema.conversions[target] == nil else { return nil }
-            let position = schema.position(of: target)
-            // The overflow column holds a merged object, never one field's value.
-            guard position == nil || position != overflowPosition else { return nil }
-            if let position {
-                guard used.insert(position).inserted else { return nil }
-            } else if member.value != .null {
+            guard field.sourceKey == source, let landing = landing(of: field, isNull: member.value == .null, used: &used) else {
                 return nil
             }
-            slots.append(RecordShape.Slot(key: key, position: position))
+            slots.append(RecordShape.Slot(key: key, position: landing.position))
             cursor += 1
         }
         return slots
+    }
+
+    /// Where a field the general path fit lands, for a shape to remember: its column's position,
+    /// or none for a key seen only as null (no column yet). Nil when the field is not learned: a
+    /// new key path (the batch commit settles its column), a key with nothing to name a column
+    /// after, an object past the overflow depth, a converted column, the overflow column (it
+    /// holds a merged object, never one field's value), or a column `used` already.
+    func landing(of field: FlatField, isNull: Bool, used: inout Set<Int>) -> Landing? {
+        guard field.validName, !field.isNew, !field.deep else { return nil }
+        let target = schema.mappings[field.column] ?? field.column
+        guard schema.conversions[target] == nil else { return nil }
+        guard let position = schema.position(of: target) else { return isNull ? Landing(position: nil) : nil }
+        guard position != overflowPosition, used.insert(position).inserted else { return nil }
+        return Landing(position: position)
+    }
+
+    /// A learned field's column (see `landing`): nil for a key seen only as null.
+    struct Landing {
+        var position: Int?
     }
 
     /// The row for `bytes` when the record has one of the learned shapes and every
@@ -107,27 +117,10 @@ extension Validator {
     private func object(_ slots: [RecordShape.Slot], _ p: inout JSONParser, into row: inout [SQLValue]) -> Bool {
         let bytes = p.bytes
         let n = bytes.count
-        p.skipWhitespace()
-        guard p.pos < n, bytes[p.pos] == UInt8(ascii: "{") else { return false }
-        p.pos += 1
+        guard p.consume(UInt8(ascii: "{")) else { return false }
         for (i, slot) in slots.enumerated() {
-            p.skipWhitespace()
-            if i > 0 {
-                guard p.pos < n, bytes[p.pos] == UInt8(ascii: ",") else { return false }
-                p.pos += 1
-                p.skipWhitespace()
-            }
-            // "key" with exactly the learned bytes.
-            let k = slot.key.count
-            guard p.pos + k + 2 <= n, bytes[p.pos] == UInt8(ascii: "\""), bytes[p.pos + k + 1] == UInt8(ascii: "\"") else {
-                return false
-            }
-            let at = p.pos + 1
-            for j in 0..<k where slot.key[j] != bytes[at + j] { return false }
-            p.pos += k + 2
-            p.skipWhitespace()
-            guard p.pos < n, bytes[p.pos] == UInt8(ascii: ":") else { return false }
-            p.pos += 1
+            if i > 0, !p.consume(UInt8(ascii: ",")) { return false }
+            guard p.consumeKey(slot.key) else { return false }
             p.skipWhitespace()
             if let children = slot.children {
                 guard object(children, &p, into: &row) else { return false }
@@ -147,9 +140,37 @@ extension Validator {
             if case .null = v, !nullable[pos] { return false }
             row[pos] = v
         }
-        p.skipWhitespace()
-        guard p.pos < n, bytes[p.pos] == UInt8(ascii: "}") else { return false }
-        p.pos += 1
+        return p.consume(UInt8(ascii: "}"))
+    }
+}
+
+/// What the shape decoders read with, besides the parser's values.
+extension JSONParser {
+    /// Skips whitespace, then `byte`; false (and nothing consumed past the whitespace) when
+    /// another byte stands there.
+    mutating func consume(_ byte: UInt8) -> Bool {
+        skipWhitespace()
+        guard pos < bytes.count, bytes[pos] == byte else { return false }
+        pos += 1
         return true
+    }
+
+    /// The next byte after whitespace, or nil at the end.
+    mutating func peek() -> UInt8? {
+        skipWhitespace()
+        return pos < bytes.count ? bytes[pos] : nil
+    }
+
+    /// `"key":` with exactly a learned key's bytes (a key that needed escaping is never learned).
+    mutating func consumeKey(_ key: [UInt8]) -> Bool {
+        skipWhitespace()
+        let k = key.count
+        guard pos + k + 2 <= bytes.count, bytes[pos] == UInt8(ascii: "\""), bytes[pos + k + 1] == UInt8(ascii: "\"") else {
+            return false
+        }
+        let at = pos + 1
+        for j in 0..<k where key[j] != bytes[at + j] { return false }
+        pos += k + 2
+        return consume(UInt8(ascii: ":"))
     }
 }

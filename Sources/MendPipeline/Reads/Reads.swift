@@ -50,7 +50,7 @@ extension Engine {
             // table named so by hand, without the link, is not a child.
             var children: [String] = []
             for t in try await tx.managedTables().sorted() where t.hasPrefix(table + Flattener.separator) {
-                if try await tx.schema(t)?.position(of: Unnester.parentColumn) != nil { children.append(t) }
+                if try await tx.columns(t)?.contains(where: { $0.name == Unnester.parentColumn }) == true { children.append(t) }
             }
             var out: [ChildTable] = []
             for child in children {
