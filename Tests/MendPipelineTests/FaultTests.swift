@@ -24,11 +24,35 @@ struct PostgresFaultTests {
         return out.split(separator: "\n").map(String.init)
     }
 
-    /// An ingest large enough to be mid-way when the fault comes.
-    static func startIngest(lines: Int, db: String, extra: [String] = []) throws -> ChildProcess {
-        let file = eventsFile(lines)
-        return try ChildProcess.mend(
-            ["ingest", file, "--table", "events", "--db", db, "--batch-size", "2000", "--quiet", "--retry-for", "90"] + extra)
+    /// Event records `r` as JSON lines, for an ingest from stdin.
+    static func records(_ r: Range<Int>) -> Data {
+        Data(r.map { #"{"id": \#($0), "kind": "click"}"# + "\n" }.joined().utf8)
+    }
+
+    /// An ingest from stdin, fed past the first schema window and under way (rows in the
+    /// table). It cannot finish before the fault comes, as a file can on a fast machine:
+    /// it ends only when the test ends its input. Returns the child and the records fed.
+    static func startStdinIngest(db: String) async throws -> (ChildProcess, Int) {
+        let child = try ChildProcess.mend(
+            ["ingest", "-", "--table", "events", "--db", db, "--batch-size", "2000", "--quiet", "--retry-for", "90"], stdin: true)
+        let first = SchemaInference.firstSchemaWindow + 2000
+        child.feed(records(0..<first))
+        try await waitForRows(db, child: child)
+        return (child, first)
+    }
+
+    /// Feeds 2,000 records every 20 ms from `from` until cancelled, so batches are being
+    /// written whenever the fault comes; the task's value is the number fed in all.
+    static func feedSteadily(_ child: ChildProcess, from: Int) -> Task<Int, Never> {
+        Task {
+            var next = from
+            while !Task.isCancelled {
+                child.feed(records(next..<next + 2000))
+                next += 2000
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return next
+        }
     }
 
     /// Waits until the table holds rows: the ingest is under way.
@@ -39,17 +63,22 @@ struct PostgresFaultTests {
         }
     }
 
+    /// The records come on stdin at a steady pace while the server goes down and comes
+    /// back: a file was sometimes loaded in full before the restart began.
     @Test(
         .timeLimit(.minutes(5)),
         arguments: ["restart-fast", "restart-immediate"])
     func ingestRetriesAcrossARestartAndFinishes(mode: String) async throws {
         try await FaultCluster.exclusively {
-            let n = 200_000
             let db = FaultCluster.freshURL()
-            let child = try Self.startIngest(lines: n, db: db)
-            try await Self.waitForRows(db, child: child)
-            #expect(child.isRunning, "the ingest was still under way when the server went down")
+            let (child, first) = try await Self.startStdinIngest(db: db)
+            #expect(child.isRunning, "the ingest waits for more on stdin: \(child.text)")
+            let feeding = Self.feedSteadily(child, from: first)
             try await FaultCluster.control(mode)
+            try await Task.sleep(for: .seconds(1))
+            feeding.cancel()
+            let n = await feeding.value
+            child.endInput()
             let code = await child.wait(seconds: 240)
             #expect(code == 0, "exit \(String(describing: code)): \(child.text.prefix(1500)) … \(child.text.suffix(800))")
             #expect(child.text.contains("next in"), "Mend said it retried: \(child.text.suffix(1000))")
@@ -62,10 +91,9 @@ struct PostgresFaultTests {
     /// pg_terminate_backend while Mend's COPY runs: the batch rolls back and runs again.
     @Test(.timeLimit(.minutes(5))) func terminatedBackendMidCopyIsRetried() async throws {
         try await FaultCluster.exclusively {
-            let n = 200_000
             let db = FaultCluster.freshURL()
-            let child = try Self.startIngest(lines: n, db: db)
-            try await Self.waitForRows(db, child: child)
+            let (child, first) = try await Self.startStdinIngest(db: db)
+            let feeding = Self.feedSteadily(child, from: first)
             // Watched from inside the server, every 2 ms for up to 60 s: a COPY of 2,000 rows
             // lasts milliseconds, too short for a psql started per look (CI missed it that way).
             let out = try await Self.psql(
@@ -86,6 +114,9 @@ struct PostgresFaultTests {
                 """)
             let killed = out.last.flatMap { Int($0) } ?? 0
             #expect(killed > 0, "a COPY of Mend's was cut")
+            feeding.cancel()
+            let n = await feeding.value
+            child.endInput()
             let code = await child.wait(seconds: 240)
             #expect(code == 0, "exit \(String(describing: code)): \(child.text.prefix(1500)) … \(child.text.suffix(800))")
             let c = try await FaultCluster.counts(db, table: "events")
@@ -95,9 +126,11 @@ struct PostgresFaultTests {
 
     /// With the server down for longer than --retry-for, ingest gives up with a message
     /// that says what to check, and exits non-zero; run again, it resumes exactly once.
+    /// It reads a file, since a resume needs the file's positions; the file is large, as
+    /// 100,000 records were once all loaded before the server had stopped.
     @Test(.timeLimit(.minutes(5))) func ingestGivesUpWithinItsBudgetThenResumes() async throws {
         try await FaultCluster.exclusively {
-            let n = 100_000
+            let n = 500_000
             let db = FaultCluster.freshURL()
             let file = eventsFile(n)
             let child = try ChildProcess.mend(
@@ -124,15 +157,14 @@ struct PostgresFaultTests {
             let db = FaultCluster.freshURL()
             let child = try ChildProcess.mend(
                 ["ingest", "-", "--table", "events", "--db", db, "--batch-size", "100", "--quiet", "--retry-for", "120"], stdin: true)
-            let lines = { (r: Range<Int>) in Data(r.map { #"{"id": \#($0), "kind": "click"}"# + "\n" }.joined().utf8) }
             // Past the first schema window (the table is created once that many have come).
             let first = SchemaInference.firstSchemaWindow + 2000
-            child.feed(lines(0..<first))
+            child.feed(Self.records(0..<first))
             try await Self.waitForRows(db, child: child)
             #expect(child.isRunning, "the ingest waits for more on stdin: \(child.text)")
             try await FaultCluster.control("stop")
             // Not awaited: with the server down the child stops reading, and the pipe may be full.
-            child.feed(lines(first..<first + 1000))
+            child.feed(Self.records(first..<first + 1000))
             let backingOff = await child.waitFor("next in", seconds: 30)
             #expect(backingOff, "\(child.text.suffix(1000))")
             let sent = Date()

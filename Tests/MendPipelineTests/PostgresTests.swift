@@ -131,7 +131,9 @@ struct PostgresTests {
     /// SIGKILL in the middle of a file, run again: every line exactly once.
     @Test(arguments: [0.4, 0.9, 1.6])
     func killAndResume(afterSeconds: Double) async throws {
-        let n = 120_000
+        // Large enough that the last kill point still falls mid-file on an idle machine
+        // (120,000 took 1.5 s there, within the 1.6 s kill).
+        let n = 400_000
         let file = eventsFile(n)
         let url = Backend.postgres.freshURL()
         // Small batches, so that each kill point falls after a few commits whatever the default.

@@ -107,6 +107,12 @@ public final class ChildProcess: @unchecked Sendable {
         feeding.async { try? input.write(contentsOf: data) }
     }
 
+    /// Closes standard input after what was fed: the child reads to its end.
+    public func endInput() {
+        guard let input else { return }
+        feeding.async { try? input.close() }
+    }
+
     public var text: String {
         lock.lock()
         defer { lock.unlock() }
