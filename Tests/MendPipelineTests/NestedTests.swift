@@ -497,6 +497,38 @@ import Testing
         }
     }
 
+    /// Batches whose records all take a learned shape are encoded by the reader, which keeps no
+    /// values (PostgreSQL). A row the database refuses there (a CHECK added by hand, which the
+    /// catalog's columns do not show): the batch is cut again the general way, the records at
+    /// fault park whole, and every other record of the batch loads with all its rows.
+    @Test(.enabled(if: Backend.postgresURL != nil, "needs MEND_TEST_PG"))
+    func aRowRefusedInABatchReadByShapeParksItsRecordWhole() async throws {
+        let engine = try await Backend.postgres.engine(policy: try Self.policy())
+        _ = try await engine.ingest(path: writeLines((1...20).map { Self.push($0, commits: 2) }), table: "events")
+        _ = try await engine.rows(
+            "ALTER TABLE \(engine.tableRef("events__payload__commits")) ADD CONSTRAINT no_bad CHECK (message <> 'bad')")
+        await engine.setBatchSize(100)
+        let bad: Set<Int> = [450, 777, 778]
+        let lines = (21...1020).map { i -> String in
+            let line = Self.push(i, commits: 1 + i % 3)
+            // The last commit's message, "m<index>", becomes "bad": the same keys and types.
+            guard bad.contains(i) else { return line }
+            return line.replacingOccurrences(of: #""message":"m\#(i % 3)""#, with: #""message":"bad""#)
+        }
+        let s = try await engine.ingest(path: writeLines(lines), table: "events")
+        #expect(s.loaded + s.stillParked == 1000 && s.stillParked == Int64(bad.count) && s.quarantined == 0, "\(s)")
+        let loadedIDs = Set(try await engine.rows("SELECT id FROM \(engine.tableRef("events"))").compactMap { $0[0].string })
+        #expect(loadedIDs.intersection(bad.map(String.init)).isEmpty, "a refused record has no row anywhere")
+        let expected = (21...1020).filter { !bad.contains($0) }.reduce(40) { $0 + 1 + $1 % 3 }
+        #expect(try await Self.count(engine, "events__payload__commits") == Int64(expected))
+        #expect(try await Self.count(engine, "events__payload__commits__added") == Int64(2 * expected))
+        for (child, parent) in [("events__payload__commits", "events"), ("events__payload__commits__added", "events__payload__commits")] {
+            #expect(try await Self.orphans(engine, child, parent) == 0, "\(child)")
+        }
+        let parked = try await engine.rows("SELECT reason FROM \(engine.warehouse.stateTable("parked"))")
+        #expect(parked.count == bad.count && parked.allSatisfy { ($0[0].string ?? "").contains("no_bad") }, "\(parked)")
+    }
+
     /// Many small batches against existing tables: rows validated ahead by the reader (SQLite
     /// parses in parallel parts) and rows validated at the commit load the same; a key path new
     /// mid-stream (a null first, then a value) and a new column both settle.

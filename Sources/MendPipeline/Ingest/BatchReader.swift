@@ -25,6 +25,9 @@ struct Pending: Sendable {
     /// With child tables: the record's rows straight from its bytes, by a learned shape
     /// (NestedShape.swift), valid against `ReadBatch.nestedAgainst`; `nested` is nil then.
     var shaped: [(table: String, values: [SQLValue])]? = nil
+    /// With child tables: read by a learned shape, its rows encoded by the reader into the batch's
+    /// `nestedPrepared` and not kept (a batch has all its records encoded, or none).
+    var encoded = false
 }
 
 /// One batch of input: records, lines that are not records, and where it ends.
@@ -50,7 +53,8 @@ struct ReadBatch: Sendable {
     /// With child tables: the schemas the rows' `nestedFits` were computed against.
     var nestedAgainst: [String: TableSchema] = [:]
     /// With child tables, when every record was read by a learned shape: each table's rows of
-    /// the batch, in order, encoded for the bulk load against `nestedAgainst`.
+    /// the batch, in order, encoded for the bulk load against `nestedAgainst` (the only copy
+    /// of the rows when the records are `encoded`).
     var nestedPrepared: [String: PreparedLoad] = [:]
 
     func text(_ p: Pending) -> String { String(decoding: raw[p.raw], as: UTF8.self) }
@@ -105,23 +109,82 @@ final class NestedPart: @unchecked Sendable {
     /// Records of this batch that may still be validated ahead to learn a shape from, when the
     /// reader otherwise leaves validation to the commit (one parsing part).
     var learning = 0
+    /// This batch's rows read by shape, encoded per table (a validator's index) for the bulk
+    /// load, where the warehouse has such an encoding (`tuples(_:)`).
+    private var tuples: [CopyTuples?] = []
+    private var warehouse: (any Warehouse)?
+    /// Where each table touched by the record being encoded stood before it: undone on a miss.
+    private var marks: [(table: Int, mark: Int, rows: Int)] = []
 
     /// Forgets the tables whose schema changed since the last batch (once per batch, so rows
-    /// are not compared schema by schema), and the shapes learned against them.
-    func prepare(_ schemas: [String: (TableSchema, RecordLimits)], learning: Int) {
+    /// are not compared schema by schema), and the shapes learned against them. Rows read by
+    /// shape are encoded for `warehouse`'s bulk load.
+    func prepare(_ schemas: [String: (TableSchema, RecordLimits)], learning: Int, warehouse: any Warehouse) {
         for (table, i) in index where schemas[table]?.0 != validators[i].schema {
             index[table] = nil
             shapes.removeAll()
         }
         self.learning = learning
+        self.warehouse = warehouse
+        tuples.removeAll()
     }
 
-    /// The record's rows by a learned shape, or nil.
+    /// What a record read by a learned shape became.
+    enum Taken {
+        /// Its rows are in this part's tuples (`tuples(_:)`).
+        case encoded
+        case rows([(table: String, values: [SQLValue])])
+    }
+
+    /// The record by a learned shape, its rows encoded when every one of them has an encoding;
+    /// nil when no shape holds it.
+    func take(_ bytes: UnsafeBufferPointer<UInt8>, line: Int64, cut: NestedCut) -> Taken? {
+        guard !shapes.isEmpty,
+            let rows = shapes.rows(bytes, rootID: { cut.rootID(line, $0) }, childID: cut.childID)
+        else { return nil }
+        if let warehouse {
+            while tuples.count < validators.count { tuples.append(warehouse.tupleWriter(columns: validators[tuples.count].schema.columns)) }
+            if encode(rows) { return .encoded }
+        }
+        return .rows(rows.map { (names[$0.table], $0.values) })
+    }
+
+    /// The record's rows by a learned shape as values, or nil.
     func shaped(_ bytes: UnsafeBufferPointer<UInt8>, line: Int64, cut: NestedCut) -> [(table: String, values: [SQLValue])]? {
         guard !shapes.isEmpty,
             let rows = shapes.rows(bytes, rootID: { cut.rootID(line, $0) }, childID: cut.childID)
         else { return nil }
         return rows.map { (names[$0.table], $0.values) }
+    }
+
+    /// Appends a record's rows to their tables' tuples, all or none.
+    private func encode(_ rows: [ShapedRow]) -> Bool {
+        marks.removeAll(keepingCapacity: true)
+        for row in rows {
+            let t = row.table
+            guard t < tuples.count, let mark = tuples[t]?.mark, tuples[t]?.append(row.values) == true else { return undo() }
+            if let m = marks.firstIndex(where: { $0.table == t }) {
+                marks[m].rows += 1
+            } else {
+                marks.append((t, mark, 1))
+            }
+        }
+        return true
+    }
+
+    private func undo() -> Bool {
+        for (t, mark, rows) in marks { tuples[t]?.rollback(to: mark, rows: rows) }
+        return false
+    }
+
+    /// This batch's encoded rows by table name (those with rows), and a fresh start.
+    func takeTuples() -> [(table: String, load: PreparedLoad)] {
+        var out: [(table: String, load: PreparedLoad)] = []
+        for (t, tuple) in tuples.enumerated() {
+            if let tuple, tuple.rowCount > 0 { out.append((names[t], tuple.finished())) }
+        }
+        tuples.removeAll()
+        return out
     }
 
     /// Validates the rows whose table the reader knows; a row with a key path new to its table,
@@ -318,7 +381,9 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
         // series, so then only a few records per batch are, to learn shapes from.
         let nestedParts = self.nestedParts
         let validatesAhead = parts > 1
-        for part in nestedParts { part.prepare(nestedSchemas, learning: validatesAhead ? Int.max : NestedPart.learnPerBatch) }
+        for part in nestedParts {
+            part.prepare(nestedSchemas, learning: validatesAhead ? Int.max : NestedPart.learnPerBatch, warehouse: warehouse)
+        }
         // Encode for the bulk load here only when parsing runs in parallel; with one
         // parsing thread the reader is the bottleneck and the engine, mostly waiting on
         // the database, encodes faster (measured: 5.4 s vs 6.6 s median for 1M on PostgreSQL).
@@ -342,9 +407,13 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                     var rows: [[SQLValue]] = []
                                     for (line, counted, range) in spans[lo..<hi] {
                                         let bytes = UnsafeBufferPointer(rebasing: raw[range])
-                                        if let cut, let rows = nestedParts[k].shaped(bytes, line: line, cut: cut) {
-                                            local.append(
-                                                Pending(line: line, counted: counted, raw: range, fields: nil, fit: nil, shaped: rows))
+                                        if let cut, let taken = nestedParts[k].take(bytes, line: line, cut: cut) {
+                                            var p = Pending(line: line, counted: counted, raw: range, fields: nil, fit: nil)
+                                            switch taken {
+                                            case .encoded: p.encoded = true
+                                            case .rows(let rows): p.shaped = rows
+                                            }
+                                            local.append(p)
                                             continue
                                         }
                                         if let row = va[k]?.fastRow(bytes) {
@@ -420,7 +489,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
             let pieces = encoded.compactMap { $0 }
             if !pieces.isEmpty { b.prepared = PreparedLoad.concatenating(pieces) }
         }
-        if cut != nil { b.nestedPrepared = Self.prepareShaped(b.records, schemas: b.nestedAgainst, warehouse: warehouse) }
+        if let cut { finishNested(&b, cut: cut) }
         return b
     }
 }
@@ -440,7 +509,7 @@ extension BatchReader {
         let schemas = nestedSchemas.get()
         b.nestedAgainst = schemas.mapValues(\.0)
         let nestedParts = self.nestedParts
-        for part in nestedParts { part.prepare(schemas, learning: NestedPart.learnPerBatch) }
+        for part in nestedParts { part.prepare(schemas, learning: NestedPart.learnPerBatch, warehouse: warehouse) }
         let n = b.records.count <= 256 ? 1 : idleParts
         let chunk = (b.records.count + n - 1) / n
         let raw = b.raw
@@ -455,8 +524,11 @@ extension BatchReader {
                         for i in (k * chunk)..<min(records.count, (k + 1) * chunk) {
                             var p = records[i]
                             let bytes = UnsafeBufferPointer(rebasing: raw[p.raw])
-                            if let rows = part.shaped(bytes, line: p.line, cut: cut) {
-                                p.shaped = rows
+                            if let taken = part.take(bytes, line: p.line, cut: cut) {
+                                switch taken {
+                                case .encoded: p.encoded = true
+                                case .rows(let rows): p.shaped = rows
+                                }
                                 p.nested = nil
                                 p.nestedFits = nil
                             } else if part.learning > 0, case .object(let members)? = try? JSONParser.parse(bytes) {
@@ -473,8 +545,35 @@ extension BatchReader {
                 }
             }
         }
-        b.nestedPrepared = Self.prepareShaped(b.records, schemas: b.nestedAgainst, warehouse: warehouse)
+        finishNested(&b, cut: cut)
         return b
+    }
+
+    /// Gathers the rows the parts encoded. A batch loads from them only when every record was
+    /// encoded; otherwise the encoded records are read by shape again, as values (or, should no
+    /// shape hold one now, the commit cuts it whole), and the batch is encoded from its values.
+    private func finishNested(_ b: inout ReadBatch, cut: NestedCut) {
+        let encoded = nestedParts.map { $0.takeTuples() }
+        if !b.records.isEmpty, b.records.allSatisfy(\.encoded) {
+            // Parts in order, so each table's rows stay in the records' order.
+            var byTable: [String: [PreparedLoad]] = [:]
+            for part in encoded { for (table, load) in part { byTable[table, default: []].append(load) } }
+            let loads = byTable.compactMapValues { PreparedLoad.concatenating($0) }
+            if loads.count == byTable.count {
+                b.nestedPrepared = loads
+                return
+            }
+        }
+        let parts = nestedParts
+        b.raw.withUnsafeBufferPointer { raw in
+            for i in b.records.indices where b.records[i].encoded {
+                let p = b.records[i]
+                let bytes = UnsafeBufferPointer(rebasing: raw[p.raw])
+                b.records[i].encoded = false
+                b.records[i].shaped = parts.lazy.compactMap { $0.shaped(bytes, line: p.line, cut: cut) }.first
+            }
+        }
+        b.nestedPrepared = Self.prepareShaped(b.records, schemas: b.nestedAgainst, warehouse: warehouse)
     }
 
     /// Each table's rows encoded for the bulk load, when every record was read by a shape:

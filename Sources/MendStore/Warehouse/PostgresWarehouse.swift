@@ -149,6 +149,8 @@ public actor PostgresWarehouse: Warehouse {
         PostgresSession.encode(columns: columns, rows: rows)
     }
 
+    public nonisolated func tupleWriter(columns: [Column]) -> CopyTuples? { CopyTuples(columns: columns) }
+
     public func close() async {
         try? await connection?.close()
         try? await repairConnection?.close()
@@ -477,12 +479,13 @@ struct PostgresSession: SQLSession {
     /// COPY … FROM STDIN: the prepared payload as it was encoded (binary or text), or the
     /// rows in text format. The payload is sent in one write (`PostgresCopy` says why).
     func load(table: String, columns: [Column], rows: [[SQLValue]], prepared: PreparedLoad?) async throws {
-        guard !rows.isEmpty else { return }
-        if let prepared {
+        // A payload may come without its rows: a reader that encoded them kept no values.
+        if let prepared, prepared.rowCount > 0 {
             try await copy(table: table, columns: columns, binary: prepared.binary) { prepared.payload }
             if prepared.binary { try await checkBinaryTypes(table: table, columns: columns) }
             return
         }
+        guard !rows.isEmpty else { return }
         try await copy(table: table, columns: columns, binary: false) { Self.encode(textOf: rows, columns: columns) }
     }
 

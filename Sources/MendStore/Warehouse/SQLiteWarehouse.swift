@@ -42,6 +42,7 @@ public actor SQLiteWarehouse: Warehouse {
     public nonisolated func stateTable(_ name: String) -> String { Identifier.quote("_mend_" + name) }
     public nonisolated var schemasToCreate: [String] { [] }
     public nonisolated func prepareLoad(columns: [Column], rows: [[SQLValue]]) -> PreparedLoad? { nil }
+    public nonisolated func tupleWriter(columns: [Column]) -> CopyTuples? { nil }
 
     public func close() async {
         finalizeStatements()

@@ -132,6 +132,9 @@ public protocol Warehouse: Sendable {
     /// Encodes rows for `load` ahead of time, off the database's task (COPY text on
     /// PostgreSQL); nil when the adapter has nothing to gain (SQLite binds directly).
     func prepareLoad(columns: [Column], rows: [[SQLValue]]) -> PreparedLoad?
+    /// A writer of `columns`' rows in the bulk load's own encoding, row by row, for a reader
+    /// that keeps no values once a row is encoded; nil when the adapter has none (SQLite).
+    func tupleWriter(columns: [Column]) -> CopyTuples?
     /// Reads a target table's columns from the catalog; nil when it does not exist.
     func catalog(table: String, in session: any SQLSession) async throws -> [Column]?
     func close() async
