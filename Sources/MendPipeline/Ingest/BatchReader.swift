@@ -30,6 +30,17 @@ struct Pending: Sendable {
     var encoded = false
 }
 
+extension Pending {
+    /// A record read by a learned shape.
+    init(line: Int64, counted: Int64, raw: Range<Int>, taken: NestedPart.Taken) {
+        self.init(line: line, counted: counted, raw: raw, fields: nil, fit: nil)
+        switch taken {
+        case .encoded: encoded = true
+        case .rows(let rows): shaped = rows
+        }
+    }
+}
+
 /// One batch of input: records, lines that are not records, and where it ends.
 struct ReadBatch: Sendable {
     var records: [Pending] = []
@@ -180,10 +191,12 @@ final class NestedPart: @unchecked Sendable {
     /// This batch's encoded rows by table name (those with rows), and a fresh start.
     func takeTuples() -> [(table: String, load: PreparedLoad)] {
         var out: [(table: String, load: PreparedLoad)] = []
-        for (t, tuple) in tuples.enumerated() {
-            if let tuple, tuple.rowCount > 0 { out.append((names[t], tuple.finished())) }
+        var taken = tuples
+        tuples = []
+        for t in taken.indices {
+            // Taken out, so each buffer has one owner and gets its trailer in place.
+            if let tuple = taken[t].take(), tuple.rowCount > 0 { out.append((names[t], tuple.finished())) }
         }
-        tuples.removeAll()
         return out
     }
 
@@ -408,12 +421,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                     for (line, counted, range) in spans[lo..<hi] {
                                         let bytes = UnsafeBufferPointer(rebasing: raw[range])
                                         if let cut, let taken = nestedParts[k].take(bytes, line: line, cut: cut) {
-                                            var p = Pending(line: line, counted: counted, raw: range, fields: nil, fit: nil)
-                                            switch taken {
-                                            case .encoded: p.encoded = true
-                                            case .rows(let rows): p.shaped = rows
-                                            }
-                                            local.append(p)
+                                            local.append(Pending(line: line, counted: counted, raw: range, taken: taken))
                                             continue
                                         }
                                         if let row = va[k]?.fastRow(bytes) {
@@ -441,6 +449,11 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                                 if part.learning > 0 {
                                                     part.learning -= 1
                                                     fits = part.fits(rows, members: members, schemas: nestedSchemas, cut: cut)
+                                                    // Learned from, it takes its own shape: the batch can stay all encoded.
+                                                    if let taken = part.take(bytes, line: line, cut: cut) {
+                                                        local.append(Pending(line: line, counted: counted, raw: range, taken: taken))
+                                                        continue
+                                                    }
                                                 }
                                                 local.append(
                                                     Pending(
@@ -525,17 +538,16 @@ extension BatchReader {
                             var p = records[i]
                             let bytes = UnsafeBufferPointer(rebasing: raw[p.raw])
                             if let taken = part.take(bytes, line: p.line, cut: cut) {
-                                switch taken {
-                                case .encoded: p.encoded = true
-                                case .rows(let rows): p.shaped = rows
-                                }
-                                p.nested = nil
-                                p.nestedFits = nil
+                                p = Pending(line: p.line, counted: p.counted, raw: p.raw, taken: taken)
                             } else if part.learning > 0, case .object(let members)? = try? JSONParser.parse(bytes) {
                                 part.learning -= 1
                                 let rows = cut.rows(members, p.line, &fl[k])
                                 p.nested = rows
                                 p.nestedFits = part.fits(rows, members: members, schemas: schemas, cut: cut)
+                                // Learned from, it takes its own shape: the batch can stay all encoded.
+                                if let taken = part.take(bytes, line: p.line, cut: cut) {
+                                    p = Pending(line: p.line, counted: p.counted, raw: p.raw, taken: taken)
+                                }
                             } else {
                                 continue
                             }

@@ -18,7 +18,32 @@ enum NestedIDs {
     /// The root row's id from its natural key's text (`Unnester.naturalKey`), else its position.
     static func root(table: String, naturalKey: String?, source: String, line: Int64) -> String {
         if let naturalKey { return digest(["mend.root.key", table, naturalKey]) }
-        return digest(["mend.root.position", table, source, String(line)])
+        return root(position: positionPrefix(table: table, source: source), line: line)
+    }
+
+    /// The parts a root id by position starts with, each ended by a NUL: the same for every
+    /// record of a source, so a reader makes them once (`root(position:line:)`).
+    static func positionPrefix(table: String, source: String) -> [UInt8] {
+        var out: [UInt8] = []
+        for part in ["mend.root.position", table, source] {
+            out += part.utf8
+            out.append(0)
+        }
+        return out
+    }
+
+    /// A root id from its source position: `positionPrefix`, then the line.
+    static func root(position prefix: [UInt8], line: Int64) -> String {
+        var digits = String(line)
+        return prefix.withUnsafeBufferPointer { p in
+            digits.withUTF8 { d in
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: p.count + d.count + 1) { buffer in
+                    if let source = p.baseAddress, let target = buffer.baseAddress { target.update(from: source, count: p.count) }
+                    let o = put(d, into: buffer, at: p.count)
+                    return hex(SHA256.hash(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[..<o]))))
+                }
+            }
+        }
     }
 
     /// A child row's id: its parent's id, the list's key path within the parent, the index.
@@ -128,6 +153,7 @@ extension Engine {
         if let root = try await state.transaction({ tx in try await tx.schema(table) }) { schemas[table] = root }
         var settled = Set<Int64>()
         let overflowDepth = policy.overflowDepth(table: table)
+        let positionPrefix = NestedIDs.positionPrefix(table: table, source: sourceName)
         let batches = BatchReader(
             reader: source, table: table, size: batchSize, maxBytes: batchBytes,
             firstBatchMinimum: schemas[table] == nil ? SchemaInference.firstSchemaWindow : 0,
@@ -142,7 +168,10 @@ extension Engine {
                     f.assigns = false
                     return f
                 },
-                rootID: { line, key in NestedIDs.root(table: table, naturalKey: key, source: sourceName, line: line) },
+                rootID: { line, key in
+                    key.map { NestedIDs.root(table: table, naturalKey: $0, source: sourceName, line: line) }
+                        ?? NestedIDs.root(position: positionPrefix, line: line)
+                },
                 childID: NestedIDs.child, primaryKey: rule.primaryKey))
         var reading = batches.readAhead()
         while true {

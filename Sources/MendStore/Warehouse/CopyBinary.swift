@@ -316,10 +316,10 @@ public struct CopyTuples: Sendable {
         rowCount -= rows
     }
 
-    /// The load of every row appended.
-    public func finished() -> PreparedLoad {
-        var b = buffer
-        CopyBinary.writeTrailer(to: &b)
-        return PreparedLoad(rowCount: rowCount, payload: b, binary: true)
+    /// The load of every row appended; the writer is used up (its buffer, which a copy would
+    /// duplicate before the trailer is written, moves into the load).
+    public consuming func finished() -> PreparedLoad {
+        CopyBinary.writeTrailer(to: &buffer)
+        return PreparedLoad(rowCount: rowCount, payload: buffer, binary: true)
     }
 }
