@@ -81,7 +81,10 @@ struct PostgresFaultTests {
             child.endInput()
             let code = await child.wait(seconds: 240)
             #expect(code == 0, "exit \(String(describing: code)): \(child.text.prefix(1500)) … \(child.text.suffix(800))")
-            #expect(child.text.contains("next in"), "Mend said it retried: \(child.text.suffix(1000))")
+            // No retry line is required: a restart that falls between two transactions is met by
+            // a reconnect at the next one, which has nothing to retry (seen under the whole
+            // suite's load). The retry line is asserted where the server stays down
+            // (`sigtermDuringBackoffExitsWithinTwoSeconds`, `ingestGivesUpWithinItsBudgetThenResumes`).
             #expect(!child.text.contains("postgres://"), "no URL (and so no password) in the retry lines")
             let c = try await FaultCluster.counts(db, table: "events")
             #expect(c.rows == n && c.distinct == n, "rows \(c.rows), distinct \(c.distinct), sent \(n)")
