@@ -529,6 +529,37 @@ import Testing
         #expect(parked.count == bad.count && parked.allSatisfy { ($0[0].string ?? "").contains("no_bad") }, "\(parked)")
     }
 
+    /// A parked record whose repair lands, and whose replay the database refuses (a CHECK added
+    /// by hand): the replay loads the others, the refused record stays parked whole under an
+    /// incident with the database's words, and the ingest ends normally (it stopped with the
+    /// database's error before).
+    @Test(.enabled(if: Backend.postgresURL != nil, "needs MEND_TEST_PG"))
+    func aReplayTheDatabaseRefusesKeepsTheRecordParked() async throws {
+        let engine = try await Backend.postgres.engine(policy: try Self.policy())
+        _ = try await engine.ingest(path: writeLines((1...20).map { Self.push($0, commits: 2) }), table: "events")
+        _ = try await engine.rows(
+            "ALTER TABLE \(engine.tableRef("events__payload__commits")) ADD CONSTRAINT no_bad CHECK (message <> 'bad')")
+        // Records 30 and 31 gain a key in their commits (a drift a repair adds a column for);
+        // record 31's message is also one the CHECK refuses.
+        let lines = (21...60).map { i -> String in
+            let line = Self.push(i, commits: 2)
+            switch i {
+            case 30: return line.replacingOccurrences(of: #""message":"m1""#, with: #""message":"m1","verified":"yes""#)
+            case 31: return line.replacingOccurrences(of: #""message":"m1""#, with: #""message":"bad","verified":"yes""#)
+            default: return line
+            }
+        }
+        let s = try await engine.ingest(path: writeLines(lines), table: "events")
+        #expect(s.parked == 2 && s.repaired >= 1 && s.replayedLoaded == 1 && s.stillParked == 1, "\(s)")
+        #expect(try await Self.count(engine, "events") == 59)
+        #expect(try await Self.count(engine, "events__payload__commits") == 118)
+        #expect(try await Self.orphans(engine, "events__payload__commits", "events") == 0)
+        let parked = try await engine.rows("SELECT line, reason FROM \(engine.warehouse.stateTable("parked"))")
+        #expect(parked.count == 1 && (parked.first?[1].string ?? "").contains("no_bad"), "\(parked)")
+        let incidents = try await engine.incidents()
+        #expect(incidents.contains { $0.table == "events__payload__commits" && $0.signature.hasPrefix("type_mismatch") }, "\(incidents)")
+    }
+
     /// Many small batches against existing tables: rows validated ahead by the reader (SQLite
     /// parses in parallel parts) and rows validated at the commit load the same; a key path new
     /// mid-stream (a null first, then a value) and a new column both settle.

@@ -128,6 +128,25 @@ struct PostgresTests {
         #expect("\(rejected.map { "\($0)" } ?? "")".contains("overflow"), "\(rejected.map { "\($0)" } ?? "")")
     }
 
+    /// A parked record whose repair lands and whose replay the database refuses (a CHECK added
+    /// by hand): the others replay, it stays parked with the database's words, and the ingest
+    /// ends normally (it stopped with the database's error before).
+    @Test func aReplayTheDatabaseRefusesKeepsTheRecordParked() async throws {
+        let engine = try await Backend.postgres.engine()
+        _ = try await engine.ingest(path: eventsFile(10), table: "events")
+        _ = try await engine.rows("ALTER TABLE \(engine.tableRef("events")) ADD CONSTRAINT no_big CHECK (id < 1000)")
+        let line = { (id: Int, extra: String) in
+            #"{"id": \#(id), "user_id": 1, "kind": "click", "amount": 1.5, "ts": "2026-03-01T10:00:01Z"\#(extra)}"#
+        }
+        let drift = writeLines([line(500, #", "is_vip": true"#), line(5000, #", "is_vip": true"#), line(501, "")])
+        let s = try await engine.ingest(path: drift, table: "events")
+        #expect(s.parked == 2 && s.repaired == 1 && s.replayedLoaded == 1 && s.stillParked == 1, "\(s)")
+        let ids = try await engine.rows("SELECT id FROM \(engine.tableRef("events")) WHERE id >= 500 ORDER BY id").compactMap { $0[0].int }
+        #expect(ids == [500, 501])
+        let parked = try await engine.rows("SELECT reason FROM \(engine.warehouse.stateTable("parked"))")
+        #expect(parked.count == 1 && (parked.first?[0].string ?? "").contains("no_big"), "\(parked)")
+    }
+
     /// SIGKILL in the middle of a file, run again: every line exactly once.
     @Test(arguments: [0.4, 0.9, 1.6])
     func killAndResume(afterSeconds: Double) async throws {

@@ -39,6 +39,14 @@ public struct Drift: Sendable, Equatable, Codable {
         self.reason = reason
     }
 
+    /// A row the database refused though validation let it through (a value out of range, a
+    /// constraint added by hand): its record parks with the database's own words.
+    public static func rejectedByDatabase(_ message: String) -> Drift {
+        Drift(
+            kind: .typeMismatch, column: "", sourceKey: "", observed: nil, expected: nil,
+            reason: "the database rejected the row: \(message)")
+    }
+
     /// What makes two drifts "the same problem": records whose drifts share signatures
     /// are grouped into one incident and fixed by one plan.
     public var signature: String {

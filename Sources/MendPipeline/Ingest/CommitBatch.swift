@@ -130,9 +130,7 @@ extension Engine {
                 // The database refused a row Mend's validation let through (a value out of
                 // range, a constraint added by hand): park it with the database's words.
                 let src = origins[i]
-                let drift = Drift(
-                    kind: .typeMismatch, column: "", sourceKey: "", observed: nil, expected: nil,
-                    reason: "the database rejected the row: \(message)")
+                let drift = Drift.rejectedByDatabase(message)
                 toPark.append(
                     Park.Item(
                         drifts: [drift],

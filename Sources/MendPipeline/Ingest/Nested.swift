@@ -584,9 +584,7 @@ extension Engine {
                     for (r, message) in try await tx.session.loadIsolating(
                         table: name, columns: batchColumns[i], rows: keep, prepared: prepared)
                     {
-                        let drift = Drift(
-                            kind: .typeMismatch, column: "", sourceKey: "", observed: nil, expected: nil,
-                            reason: "the database rejected the row: \(message)")
+                        let drift = Drift.rejectedByDatabase(message)
                         refused[keepOrigins[r]] = (name, drift)
                     }
                 }

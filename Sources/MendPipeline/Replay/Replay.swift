@@ -94,37 +94,49 @@ extension Engine {
         // path it does not know yet (parked before the map existed) gets its column here.
         var flattener = Flattener(overflowDepth: overflowDepth, keys: schema.keys, assigns: true)
         var rows: [[SQLValue]] = []
-        var loadedIDs: [Int64] = []
-        var coerced = 0
+        var fitting: [(id: Int64, coerced: Int)] = []
         var open = try await tx.openIncidentIDs(table)
+        /// Moves a record to the incident of its drifts (opened if none is), unless that is the
+        /// incident being replayed.
+        func move(_ id: Int64, _ drifts: [Drift]) async throws {
+            let sig = Drift.signature(of: drifts)
+            if sig == incident.signature { return }
+            let target: Int64
+            if let existing = open[sig] {
+                target = existing
+            } else {
+                target = try await tx.createIncident(table: table, signature: sig, drifts: drifts)
+                open[sig] = target
+                try await tx.audit(
+                    .incidentOpenedByReplay(incident: target, table: table, signature: sig, fromReplayOf: incidentID), actor: who)
+            }
+            try await tx.reassignParked(id: id, incidentID: target, drifts: drifts, reason: drifts.map(\.reason).joined(separator: "; "))
+        }
         for rec in records {
             guard case .object(let members) = try JSONParser.parse(rec.record) else { continue }
             switch validator.fit(flattener.flatten(members)) {
             case .row(let row, let c):
                 rows.append(row)
-                loadedIDs.append(rec.id)
-                coerced += c
+                fitting.append((rec.id, c))
             case .drifts(let drifts):
-                let sig = Drift.signature(of: drifts)
-                if sig == incident.signature { continue }
-                let target: Int64
-                if let id = open[sig] {
-                    target = id
-                } else {
-                    target = try await tx.createIncident(table: table, signature: sig, drifts: drifts)
-                    open[sig] = target
-                    try await tx.audit(
-                        .incidentOpenedByReplay(incident: target, table: table, signature: sig, fromReplayOf: incidentID), actor: who)
-                }
-                try await tx.reassignParked(
-                    id: rec.id, incidentID: target, drifts: drifts, reason: drifts.map(\.reason).joined(separator: "; "))
+                try await move(rec.id, drifts)
             }
         }
         try await tx.addKeys(table, flattener.added)
-        if !rows.isEmpty { try await tx.session.load(table: table, columns: schema.columns, rows: rows) }
-        try await tx.deleteParked(ids: loadedIDs)
-        try await tx.addCounters(table, input: 0, loaded: rows.count, coerced: coerced)
-        r.loaded = Int64(rows.count)
+        // A row the database refuses (a constraint added by hand, a value out of range) keeps
+        // its record parked, moved to an incident with the database's words; the rest load.
+        var refused = Set<Int>()
+        if !rows.isEmpty {
+            for (i, message) in try await tx.session.loadIsolating(table: table, columns: schema.columns, rows: rows) {
+                refused.insert(i)
+                try await move(fitting[i].id, [Drift.rejectedByDatabase(message)])
+            }
+        }
+        let loaded = fitting.indices.filter { !refused.contains($0) }.map { fitting[$0] }
+        let coerced = loaded.reduce(0) { $0 + $1.coerced }
+        try await tx.deleteParked(ids: loaded.map(\.id))
+        try await tx.addCounters(table, input: 0, loaded: loaded.count, coerced: coerced)
+        r.loaded = Int64(loaded.count)
         // Records that loaded with fields in the overflow column: recorded like on arrival.
         let overflow = Engine.unrecorded(validator.overflowed, known: known)
         _ = try await Engine.recordOverflow(overflow, table: table, actor: who, in: tx)

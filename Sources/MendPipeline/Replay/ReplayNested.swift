@@ -70,10 +70,26 @@ extension Engine {
         var schemas: [String: TableSchema] = [:]
         var flatteners: [String: Flattener] = [:]
         var validators: [String: Validator] = [:]
-        var rows: [String: [[SQLValue]]] = [:]
-        var loadedIDs: [Int64] = []
-        var coerced = 0
+        // The records that fit every table: each one's rows, and its coercions.
+        var fitting: [(id: Int64, rows: [(String, [SQLValue])], coerced: Int)] = []
         var open: [String: [String: Int64]] = [:]
+        /// Moves a record to the incident of `table` for `drifts` (opened if none is), unless that
+        /// is the incident being replayed.
+        func move(_ id: Int64, to table: String, _ drifts: [Drift]) async throws {
+            let sig = Drift.signature(of: drifts)
+            if table == incident.table && sig == incident.signature { return }
+            if open[table] == nil { open[table] = try await tx.openIncidentIDs(table) }
+            let target: Int64
+            if let existing = open[table]?[sig] {
+                target = existing
+            } else {
+                target = try await tx.createIncident(table: table, signature: sig, drifts: drifts)
+                open[table, default: [:]][sig] = target
+                try await tx.audit(
+                    .incidentOpenedByReplay(incident: target, table: table, signature: sig, fromReplayOf: incidentID), actor: who)
+            }
+            try await tx.reassignParked(id: id, incidentID: target, drifts: drifts, reason: Engine.reason(table, root: root, drifts))
+        }
         for rec in records {
             guard case .object(let members) = try JSONParser.parse(rec.record) else { continue }
             var fitted: [(String, [SQLValue])] = []
@@ -109,37 +125,61 @@ extension Engine {
                 }
                 if drifted != nil { break }
             }
-            guard let d = drifted else {
-                for (t, values) in fitted { rows[t, default: []].append(values) }
-                loadedIDs.append(rec.id)
-                coerced += c
-                continue
-            }
-            let (t, drifts) = (d.table, d.drifts)
-            let sig = Drift.signature(of: drifts)
-            if t == incident.table && sig == incident.signature { continue }
-            if open[t] == nil { open[t] = try await tx.openIncidentIDs(t) }
-            let target: Int64
-            if let id = open[t]?[sig] {
-                target = id
+            if let d = drifted {
+                try await move(rec.id, to: d.table, d.drifts)
             } else {
-                target = try await tx.createIncident(table: t, signature: sig, drifts: drifts)
-                open[t, default: [:]][sig] = target
-                try await tx.audit(
-                    .incidentOpenedByReplay(incident: target, table: t, signature: sig, fromReplayOf: incidentID), actor: who)
+                fitting.append((rec.id, fitted, c))
             }
-            try await tx.reassignParked(id: rec.id, incidentID: target, drifts: drifts, reason: Engine.reason(t, root: root, drifts))
         }
         for (t, f) in flatteners.sorted(by: { $0.key < $1.key }) where !f.added.isEmpty { try await tx.addKeys(t, f.added) }
-        for (t, values) in rows.sorted(by: { $0.key < $1.key }) {
-            guard let columns = schemas[t]?.columns else { continue }
-            try await tx.session.load(table: t, columns: columns, rows: values)
-            if t != root { try await tx.addCounters(t, input: values.count, loaded: values.count, coerced: 0) }
+        // A record loads whole or not at all: a row the database refuses (a constraint added by
+        // hand, a key) keeps its record parked, moved to the incident of the table that refused
+        // it, and the others load again without it.
+        var refused: [Int64: (table: String, drift: Drift)] = [:]
+        var loadedRows: [String: Int] = [:]
+        while true {
+            var byTable: [String: (rows: [[SQLValue]], origins: [Int64])] = [:]
+            for record in fitting where refused[record.id] == nil {
+                for (t, values) in record.rows {
+                    byTable[t, default: ([], [])].rows.append(values)
+                    byTable[t, default: ([], [])].origins.append(record.id)
+                }
+            }
+            do {
+                try await tx.savepoint {
+                    var now: [Int64: (table: String, drift: Drift)] = [:]
+                    // Parents before their children: their names sort so.
+                    for (t, group) in byTable.sorted(by: { $0.key < $1.key }) {
+                        guard let columns = schemas[t]?.columns else { continue }
+                        for (r, message) in try await tx.session.loadIsolating(table: t, columns: columns, rows: group.rows) {
+                            now[group.origins[r]] = (t, Drift.rejectedByDatabase(message))
+                        }
+                    }
+                    if !now.isEmpty { throw NestedReplayRefusal(records: now) }
+                }
+                loadedRows = byTable.mapValues(\.rows.count)
+                break
+            } catch let e as NestedReplayRefusal {
+                refused.merge(e.records) { a, _ in a }
+            }
         }
+        for (id, why) in refused.sorted(by: { $0.key < $1.key }) { try await move(id, to: why.table, [why.drift]) }
+        for (t, n) in loadedRows.sorted(by: { $0.key < $1.key }) where t != root {
+            try await tx.addCounters(t, input: n, loaded: n, coerced: 0)
+        }
+        let loaded = fitting.filter { refused[$0.id] == nil }
+        let loadedIDs = loaded.map(\.id)
+        let coerced = loaded.reduce(0) { $0 + $1.coerced }
         try await tx.deleteParked(ids: loadedIDs)
         // Conservation counts records: the root table's counter, one per record.
         try await tx.addCounters(root, input: 0, loaded: loadedIDs.count, coerced: coerced)
         r.loaded = Int64(loadedIDs.count)
         return (r, last, Int64(coerced))
     }
+}
+
+/// Rows of a replayed chunk the database refused, by parked record: rolled back, and loaded
+/// again without those records.
+private struct NestedReplayRefusal: Error {
+    var records: [Int64: (table: String, drift: Drift)]
 }
