@@ -78,8 +78,8 @@ import Testing
         func fast(_ line: String, _ shapes: inout NestedShapes) -> [(Int, [SQLValue])]? {
             var copy = line
             return copy.withUTF8 { bytes in
-                shapes.rows(bytes, rootID: Self.rootID, childID: Self.childID)
-            }?.map { ($0.table, $0.values) }
+                shapes.rows(bytes, rootID: Self.rootID, childID: Self.childID)?.map { ($0.table, $0.sqlValues(bytes)) }
+            }
         }
 
         /// Fast and general agree: the fast path gives the general rows, or gives up.

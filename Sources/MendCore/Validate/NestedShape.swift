@@ -44,7 +44,26 @@ struct NestedShape: Sendable, Equatable {
 /// One row a record became on the fast path: its table (a validator's index) and its values.
 public struct ShapedRow: Sendable {
     public var table: Int
-    public var values: [SQLValue]
+    public var values: [ShapedValue]
+
+    /// The values as the general path makes them; `bytes` are the record's.
+    public func sqlValues(_ bytes: UnsafeBufferPointer<UInt8>) -> [SQLValue] {
+        values.map { v in
+            switch v {
+            case .value(let value): value
+            case .text(let range): .text(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self))
+            }
+        }
+    }
+}
+
+/// A value of a row read by shape. A text column's value that is plain in the record (ASCII
+/// between quotes, no escape) stays its bytes there: the bulk load copies them, and no String
+/// is made (one per text value was most of what the decoder allocated).
+public enum ShapedValue: Sendable, Equatable {
+    case value(SQLValue)
+    /// The text's bytes in the record, quotes excluded.
+    case text(Range<Int>)
 }
 
 /// What the decoder checks a table's values against, taken from its validator once (a
@@ -274,7 +293,7 @@ private struct Decoder {
         _ shape: NestedShape, rootID: (String?) -> String, childID: (String, String, Int) -> String
     ) -> [ShapedRow]? {
         keyParts = Array(repeating: nil, count: shape.keyParts)
-        rows.append(ShapedRow(table: shape.table, values: Array(repeating: .null, count: facts[shape.table].types.count)))
+        rows.append(ShapedRow(table: shape.table, values: Array(repeating: .value(.null), count: facts[shape.table].types.count)))
         parents.append((0, "", 0))
         guard object(shape.nodes, row: 0) else { return nil }
         p.skipWhitespace()
@@ -298,7 +317,7 @@ private struct Decoder {
             else { return nil }
         }
         for row in rows {
-            for i in facts[row.table].required where row.values[i] == .null { return nil }
+            for i in facts[row.table].required where row.values[i] == .value(.null) { return nil }
         }
         return rows
     }
@@ -308,10 +327,10 @@ private struct Decoder {
     /// A link's value, through the same coercion as the general path.
     private mutating func set(_ value: JSONValue, at pos: Int, row r: Int) -> Bool {
         let t = rows[r].table
-        guard rows[r].values[pos] == .null, case .exact(let v) = Coercer.coerce(value, to: facts[t].types[pos]) else {
+        guard rows[r].values[pos] == .value(.null), case .exact(let v) = Coercer.coerce(value, to: facts[t].types[pos]) else {
             return false
         }
-        rows[r].values[pos] = v
+        rows[r].values[pos] = .value(v)
         return true
     }
 
@@ -321,7 +340,15 @@ private struct Decoder {
             if i > 0, !p.consume(UInt8(ascii: ",")) { return false }
             switch node {
             case .value(let k, let position, let keyPart):
-                guard p.consumeKey(k), let value = scalar() else { return false }
+                guard p.consumeKey(k) else { return false }
+                // A plain text for a text column is what `fits` would take as it is (the same
+                // bytes, under the same size limit): kept as its bytes.
+                if keyPart == nil, let position, facts[rows[r].table].types[position] == .text, let range = p.plainString() {
+                    guard range.count <= facts[rows[r].table].maxValueBytes else { return false }
+                    rows[r].values[position] = .text(range)
+                    continue
+                }
+                guard let value = scalar() else { return false }
                 if let keyPart, case .null = value {
                     keyParts[keyPart] = nil
                 } else if let keyPart {
@@ -375,7 +402,7 @@ private struct Decoder {
             rows.removeSubrange(count...)
             parents.removeSubrange(count...)
             linkPositions.removeSubrange(count...)
-            rows.append(ShapedRow(table: table, values: Array(repeating: .null, count: facts[table].types.count)))
+            rows.append(ShapedRow(table: table, values: Array(repeating: .value(.null), count: facts[table].types.count)))
             parents.append((parent, path, index))
             linkPositions.append(links)
             switch layout {
@@ -400,7 +427,7 @@ private struct Decoder {
         if case .string(let s) = value, s.utf8.count > facts[t].maxValueBytes { return false }
         guard case .exact(let out) = Coercer.coerce(value, to: facts[t].types[pos]) else { return false }
         if case .null = out, !facts[t].nullable[pos] { return false }
-        rows[r].values[pos] = out
+        rows[r].values[pos] = .value(out)
         return true
     }
 }

@@ -161,6 +161,26 @@ extension JSONParser {
         return pos < bytes.count ? bytes[pos] : nil
     }
 
+    /// The bytes of a plain string (ASCII, no escape, no control character) after whitespace,
+    /// quotes excluded, with the parser past its closing quote; nil, and nothing consumed past
+    /// the whitespace, for any other value. Such a string is exactly its bytes.
+    mutating func plainString() -> Range<Int>? {
+        skipWhitespace()
+        guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else { return nil }
+        var i = pos + 1
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") {
+                let text = (pos + 1)..<i
+                pos = i + 1
+                return text
+            }
+            if b == UInt8(ascii: "\\") || b < 0x20 || b >= 0x80 { return nil }
+            i += 1
+        }
+        return nil
+    }
+
     /// `"key":` with exactly a learned key's bytes (a key that needed escaping is never learned).
     mutating func consumeKey(_ key: [UInt8]) -> Bool {
         skipWhitespace()

@@ -155,9 +155,9 @@ final class NestedPart: @unchecked Sendable {
         else { return nil }
         if let warehouse {
             while tuples.count < validators.count { tuples.append(warehouse.tupleWriter(columns: validators[tuples.count].schema.columns)) }
-            if encode(rows) { return .encoded }
+            if encode(rows, bytes: bytes) { return .encoded }
         }
-        return .rows(rows.map { (names[$0.table], $0.values) })
+        return .rows(rows.map { (names[$0.table], $0.sqlValues(bytes)) })
     }
 
     /// The record's rows by a learned shape as values, or nil.
@@ -165,15 +165,15 @@ final class NestedPart: @unchecked Sendable {
         guard !shapes.isEmpty,
             let rows = shapes.rows(bytes, rootID: { cut.rootID(line, $0) }, childID: cut.childID)
         else { return nil }
-        return rows.map { (names[$0.table], $0.values) }
+        return rows.map { (names[$0.table], $0.sqlValues(bytes)) }
     }
 
     /// Appends a record's rows to their tables' tuples, all or none.
-    private func encode(_ rows: [ShapedRow]) -> Bool {
+    private func encode(_ rows: [ShapedRow], bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         marks.removeAll(keepingCapacity: true)
         for row in rows {
             let t = row.table
-            guard t < tuples.count, let mark = tuples[t]?.mark, tuples[t]?.append(row.values) == true else { return undo() }
+            guard t < tuples.count, let mark = tuples[t]?.mark, tuples[t]?.append(row.values, bytes: bytes) == true else { return undo() }
             if let m = marks.firstIndex(where: { $0.table == t }) {
                 marks[m].rows += 1
             } else {

@@ -332,16 +332,19 @@ extension Engine {
         var window: [String: [NestedRow]] = [:]
         for unit in units {
             guard let rows = unit.rows, rows.contains(where: { schemas[$0.table] == nil }) else { continue }
-            // A child row's parent row is in the same record: its table is the child table's parent.
-            var tableOf: [String: String] = [:]
-            for row in rows { tableOf[row.id] = row.table }
+            // A child row's parent row is in the same record: its table is the child table's parent
+            // (looked up only until each table's parent is known, not for every record).
+            var tableOf: [String: String]? = nil
             for row in rows where schemas[row.table] == nil {
                 if budgets[row.table] == nil {
                     order.append(row.table)
                     budgets[row.table] = row.budget
                     levels[row.table] = row.level
                 }
-                if parents[row.table] == nil, let p = row.parentID.flatMap({ tableOf[$0] }) { parents[row.table] = p }
+                if parents[row.table] == nil, let parentID = row.parentID {
+                    if tableOf == nil { tableOf = Dictionary(rows.map { ($0.id, $0.table) }, uniquingKeysWith: { a, _ in a }) }
+                    if let p = tableOf?[parentID] { parents[row.table] = p }
+                }
                 if window[row.table, default: []].count < SchemaInference.firstSchemaWindow { window[row.table, default: []].append(row) }
             }
         }

@@ -66,74 +66,125 @@ enum CopyBinary {
         guard row.count == kinds.count, row.count <= Int(Int16.max) else { return false }
         var size = 2
         for (value, kind) in zip(row, kinds) {
-            switch (kind, value) {
-            case (_, .null): size += 4
-            case (.int8, .int), (.float8, .double), (.timestamptz, .text): size += 12
-            case (.bool, .bool): size += 5
-            case (.date, .text): size += 8
-            case (.uuid, .text): size += 20
-            case (.text, .text(let s)): size += 4 + s.utf8.count
-            case (.jsonb, .text(let s)): size += 5 + s.utf8.count
-            default: return false
-            }
+            guard let n = fieldSize(value, kind) else { return false }
+            size += n
         }
         var ok = true
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
             var o = 0
-            func put<T: FixedWidthInteger>(_ v: T) {
-                out.storeBytes(of: v.bigEndian, toByteOffset: o, as: T.self)
-                o += MemoryLayout<T>.size
-            }
-            /// One field; false when the value has no sure binary form.
-            func field(_ value: SQLValue, _ kind: Kind) -> Bool {
-                switch (kind, value) {
-                case (_, .null):
-                    put(Int32(-1))
-                case (.int8, .int(let n)):
-                    put(Int32(8))
-                    put(n)
-                case (.float8, .double(let d)):
-                    put(Int32(8))
-                    put(d.bitPattern)
-                case (.bool, .bool(let b)):
-                    put(Int32(1))
-                    put(UInt8(b ? 1 : 0))
-                case (.text, .text(let s)), (.jsonb, .text(let s)):
-                    let count = s.utf8.count
-                    if kind == .jsonb {
-                        put(Int32(truncatingIfNeeded: count + 1))
-                        put(UInt8(1))  // jsonb's binary form: version 1, then the text
-                    } else {
-                        put(Int32(truncatingIfNeeded: count))
-                    }
-                    copyUTF8(s, to: out, at: o)
-                    o += count
-                case (.timestamptz, .text(let s)):
-                    guard let micros = timestampMicros(s) else { return false }
-                    put(Int32(8))
-                    put(micros)
-                case (.date, .text(let s)):
-                    guard let days = dateDays(s) else { return false }
-                    put(Int32(4))
-                    put(days)
-                case (.uuid, .text(let s)):
-                    guard let (hi, lo) = uuidHalves(s) else { return false }
-                    put(Int32(16))
-                    put(hi)
-                    put(lo)
-                default:
-                    return false
-                }
-                return true
-            }
-            put(Int16(truncatingIfNeeded: row.count))
-            for (value, kind) in zip(row, kinds) where !field(value, kind) {
+            put(Int16(truncatingIfNeeded: row.count), out, &o)
+            for (value, kind) in zip(row, kinds) where !writeField(value, kind, out, &o) {
                 ok = false
                 return 0  // nothing of the row is kept
             }
             return o
         }
         return ok
+    }
+
+    /// A row read by shape (`ShapedValue`): as `append(_:kinds:to:)`, with a text still in the
+    /// record's `bytes` copied from there.
+    static func append(_ row: [ShapedValue], bytes: UnsafeBufferPointer<UInt8>, kinds: [Kind], to buffer: inout ByteBuffer) -> Bool {
+        guard row.count == kinds.count, row.count <= Int(Int16.max) else { return false }
+        var size = 2
+        for (value, kind) in zip(row, kinds) {
+            switch value {
+            case .value(let v):
+                guard let n = fieldSize(v, kind) else { return false }
+                size += n
+            case .text(let range):
+                guard kind == .text else { return false }
+                size += 4 + range.count
+            }
+        }
+        var ok = true
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            var o = 0
+            put(Int16(truncatingIfNeeded: row.count), out, &o)
+            for (value, kind) in zip(row, kinds) {
+                switch value {
+                case .value(let v):
+                    guard writeField(v, kind, out, &o) else {
+                        ok = false
+                        return 0
+                    }
+                case .text(let range):
+                    put(Int32(truncatingIfNeeded: range.count), out, &o)
+                    if let source = bytes.baseAddress, let target = out.baseAddress {
+                        (target + o).copyMemory(from: source + range.lowerBound, byteCount: range.count)
+                    }
+                    o += range.count
+                }
+            }
+            return o
+        }
+        return ok
+    }
+
+    /// The bytes one field takes (its length word included), nil when the value has no sure
+    /// binary form.
+    @inline(__always) private static func fieldSize(_ value: SQLValue, _ kind: Kind) -> Int? {
+        switch (kind, value) {
+        case (_, .null): 4
+        case (.int8, .int), (.float8, .double), (.timestamptz, .text): 12
+        case (.bool, .bool): 5
+        case (.date, .text): 8
+        case (.uuid, .text): 20
+        case (.text, .text(let s)): 4 + s.utf8.count
+        case (.jsonb, .text(let s)): 5 + s.utf8.count
+        default: nil
+        }
+    }
+
+    @inline(__always) private static func put<T: FixedWidthInteger>(_ v: T, _ out: UnsafeMutableRawBufferPointer, _ o: inout Int) {
+        out.storeBytes(of: v.bigEndian, toByteOffset: o, as: T.self)
+        o += MemoryLayout<T>.size
+    }
+
+    /// Writes one field at `o` (room was made by `fieldSize`); false when the value has no
+    /// sure binary form.
+    @inline(__always) private static func writeField(_ value: SQLValue, _ kind: Kind, _ out: UnsafeMutableRawBufferPointer, _ o: inout Int)
+        -> Bool
+    {
+        switch (kind, value) {
+        case (_, .null):
+            put(Int32(-1), out, &o)
+        case (.int8, .int(let n)):
+            put(Int32(8), out, &o)
+            put(n, out, &o)
+        case (.float8, .double(let d)):
+            put(Int32(8), out, &o)
+            put(d.bitPattern, out, &o)
+        case (.bool, .bool(let b)):
+            put(Int32(1), out, &o)
+            put(UInt8(b ? 1 : 0), out, &o)
+        case (.text, .text(let s)), (.jsonb, .text(let s)):
+            let count = s.utf8.count
+            if kind == .jsonb {
+                put(Int32(truncatingIfNeeded: count + 1), out, &o)
+                put(UInt8(1), out, &o)  // jsonb's binary form: version 1, then the text
+            } else {
+                put(Int32(truncatingIfNeeded: count), out, &o)
+            }
+            copyUTF8(s, to: out, at: o)
+            o += count
+        case (.timestamptz, .text(let s)):
+            guard let micros = timestampMicros(s) else { return false }
+            put(Int32(8), out, &o)
+            put(micros, out, &o)
+        case (.date, .text(let s)):
+            guard let days = dateDays(s) else { return false }
+            put(Int32(4), out, &o)
+            put(days, out, &o)
+        case (.uuid, .text(let s)):
+            guard let (hi, lo) = uuidHalves(s) else { return false }
+            put(Int32(16), out, &o)
+            put(hi, out, &o)
+            put(lo, out, &o)
+        default:
+            return false
+        }
+        return true
     }
 
     private static func copyUTF8(_ s: String, to out: UnsafeMutableRawBufferPointer, at offset: Int) {
@@ -303,9 +354,10 @@ public struct CopyTuples: Sendable {
     /// Where the next row goes: `rollback(to:)` it to drop the rows appended since.
     public var mark: Int { buffer.writerIndex }
 
-    /// Appends one row; false (and nothing written) when a value has no sure binary form.
-    public mutating func append(_ row: [SQLValue]) -> Bool {
-        guard CopyBinary.append(row, kinds: kinds, to: &buffer) else { return false }
+    /// Appends one row read by shape, whose plain texts are still in the record's `bytes`;
+    /// false (and nothing written) when a value has no sure binary form.
+    public mutating func append(_ row: [ShapedValue], bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard CopyBinary.append(row, bytes: bytes, kinds: kinds, to: &buffer) else { return false }
         rowCount += 1
         return true
     }
