@@ -120,10 +120,16 @@ final class NestedPart: @unchecked Sendable {
     /// Records of this batch that may still be validated ahead to learn a shape from, when the
     /// reader otherwise leaves validation to the commit (one parsing part).
     var learning = 0
-    /// This batch's rows read by shape, encoded per table (a validator's index) for the bulk
-    /// load, where the warehouse has such an encoding (`tuples(_:)`).
-    private var tuples: [CopyTuples?] = []
+    /// This batch's rows read by shape, encoded for the bulk load per table (a validator's
+    /// index), each made at its table's first row: `takeTuples()` hands them over.
+    private var tuples: [Int: CopyTuples] = [:]
+    /// Tables whose columns the warehouse has no such encoding for (and SQLite, which has none).
+    private var unencodable = Set<Int>()
     private var warehouse: (any Warehouse)?
+    /// Whether rows read by shape are still encoded in this batch: not once a record went the
+    /// general way, since the batch then loads from values (the records encoded before that are
+    /// read again as values, and the later ones need not be).
+    private var encoding = false
     /// Where each table touched by the record being encoded stood before it: undone on a miss.
     private var marks: [(table: Int, mark: Int, rows: Int)] = []
 
@@ -138,34 +144,36 @@ final class NestedPart: @unchecked Sendable {
         self.learning = learning
         self.warehouse = warehouse
         tuples.removeAll()
+        unencodable.removeAll()
+        encoding = true
     }
 
     /// What a record read by a learned shape became.
     enum Taken {
-        /// Its rows are in this part's tuples (`tuples(_:)`).
+        /// Its rows are in this part's tuples.
         case encoded
         case rows([(table: String, values: [SQLValue])])
     }
 
-    /// The record by a learned shape, its rows encoded when every one of them has an encoding;
-    /// nil when no shape holds it.
+    /// The record by a learned shape, its rows encoded while the batch is (`encoding`) and
+    /// every one of them has an encoding; nil when no shape holds it.
     func take(_ bytes: UnsafeBufferPointer<UInt8>, line: Int64, cut: NestedCut) -> Taken? {
-        guard !shapes.isEmpty,
-            let rows = shapes.rows(bytes, rootID: { cut.rootID(line, $0) }, childID: cut.childID)
-        else { return nil }
-        if let warehouse {
-            while tuples.count < validators.count { tuples.append(warehouse.tupleWriter(columns: validators[tuples.count].schema.columns)) }
-            if encode(rows, bytes: bytes) { return .encoded }
-        }
+        guard let rows = decode(bytes, line: line, cut: cut) else { return nil }
+        if encoding, encode(rows, bytes: bytes) { return .encoded }
         return .rows(rows.map { (names[$0.table], $0.sqlValues(bytes)) })
     }
 
     /// The record's rows by a learned shape as values, or nil.
     func shaped(_ bytes: UnsafeBufferPointer<UInt8>, line: Int64, cut: NestedCut) -> [(table: String, values: [SQLValue])]? {
-        guard !shapes.isEmpty,
-            let rows = shapes.rows(bytes, rootID: { cut.rootID(line, $0) }, childID: cut.childID)
-        else { return nil }
-        return rows.map { (names[$0.table], $0.sqlValues(bytes)) }
+        decode(bytes, line: line, cut: cut).map { rows in rows.map { (names[$0.table], $0.sqlValues(bytes)) } }
+    }
+
+    /// A record of this batch went the general way: the rest keep their values (`encoding`).
+    func wentGeneral() { encoding = false }
+
+    private func decode(_ bytes: UnsafeBufferPointer<UInt8>, line: Int64, cut: NestedCut) -> [ShapedRow]? {
+        guard !shapes.isEmpty else { return nil }
+        return shapes.rows(bytes, rootID: { cut.rootID(line, $0) }, childID: cut.childID)
     }
 
     /// Appends a record's rows to their tables' tuples, all or none.
@@ -173,7 +181,14 @@ final class NestedPart: @unchecked Sendable {
         marks.removeAll(keepingCapacity: true)
         for row in rows {
             let t = row.table
-            guard t < tuples.count, let mark = tuples[t]?.mark, tuples[t]?.append(row.values, bytes: bytes) == true else { return undo() }
+            if tuples[t] == nil {
+                guard !unencodable.contains(t), let writer = warehouse?.tupleWriter(columns: validators[t].schema.columns) else {
+                    unencodable.insert(t)
+                    return undo()
+                }
+                tuples[t] = writer
+            }
+            guard let mark = tuples[t]?.mark, tuples[t]?.append(row.values, bytes: bytes) == true else { return undo() }
             if let m = marks.firstIndex(where: { $0.table == t }) {
                 marks[m].rows += 1
             } else {
@@ -192,10 +207,11 @@ final class NestedPart: @unchecked Sendable {
     func takeTuples() -> [(table: String, load: PreparedLoad)] {
         var out: [(table: String, load: PreparedLoad)] = []
         var taken = tuples
-        tuples = []
-        for t in taken.indices {
+        tuples = [:]
+        for t in Array(taken.keys) {
             // Taken out, so each buffer has one owner and gets its trailer in place.
-            if let tuple = taken[t].take(), tuple.rowCount > 0 { out.append((names[t], tuple.finished())) }
+            guard let tuple = taken.removeValue(forKey: t), tuple.rowCount > 0 else { continue }
+            out.append((names[t], (consume tuple).finished()))
         }
         return out
     }
@@ -455,6 +471,7 @@ final class BatchReader<Source: RecordSource>: @unchecked Sendable {
                                                         continue
                                                     }
                                                 }
+                                                part.wentGeneral()
                                                 local.append(
                                                     Pending(
                                                         line: line, counted: counted, raw: range, fields: nil, fit: nil, nested: rows,
@@ -547,8 +564,11 @@ extension BatchReader {
                                 // Learned from, it takes its own shape: the batch can stay all encoded.
                                 if let taken = part.take(bytes, line: p.line, cut: cut) {
                                     p = Pending(line: p.line, counted: p.counted, raw: p.raw, taken: taken)
+                                } else {
+                                    part.wentGeneral()
                                 }
                             } else {
+                                part.wentGeneral()
                                 continue
                             }
                             records[i] = p

@@ -120,10 +120,7 @@ struct NestedUnit: Sendable {
 
 /// The database refused a batch the reader encoded, whose rows it did not keep: the batch is
 /// cut again the general way, whose load finds the records at fault.
-struct EncodedBatchRefused: Error {
-    var table: String
-    var error: StoreError
-}
+struct EncodedBatchRefused: Error {}
 
 /// A record problem that rolls its batch back: the database refused a row of these records
 /// (unit index → the drift that says so). The batch runs again with those records parked whole.
@@ -193,21 +190,28 @@ extension Engine {
                 units = cut(read, table: table, rule: rule, source: sourceName, schemas: schemas)
             }
             if !read.atEnd, !aheadNow { reading = batches.readAhead() }
-            let r: BatchResult
-            do {
-                r = try await commitNested(table: table, source: source, read: read, units: units, rule: rule, schemas: schemas, by: actor)
-            } catch StoreError.staleSchema {
-                // Altered by hand, or another worker gave a key path its column first: read
-                // every table of the record again and cut the same batch again.
-                schemas = try await reloadSchemas(Array(schemas.keys))
-                units = cut(read, table: table, rule: rule, source: sourceName, schemas: schemas, general: true)
-                try await ensureNestedTables(units, root: table, rule: rule, schemas: &schemas, by: actor)
-                r = try await commitNested(table: table, source: source, read: read, units: units, rule: rule, schemas: schemas, by: actor)
-            } catch is EncodedBatchRefused {
-                // The reader's encoding was refused (a value the database would not take, a row
-                // against a key): cut the batch whole, whose load finds and parks the records at fault.
-                units = cut(read, table: table, rule: rule, source: sourceName, schemas: schemas, general: true)
-                r = try await commitNested(table: table, source: source, read: read, units: units, rule: rule, schemas: schemas, by: actor)
+            var r: BatchResult? = nil
+            // A batch is committed as cut, then at most twice more, each time cut the general way.
+            for attempt in 0..<3 {
+                let last = attempt == 2
+                do {
+                    r = try await commitNested(
+                        table: table, source: source, read: read, units: units, rule: rule, schemas: schemas, by: actor)
+                    break
+                } catch StoreError.staleSchema where !last {
+                    // Altered by hand, or another worker gave a key path its column first: read
+                    // every table of the record again and cut the same batch again.
+                    schemas = try await reloadSchemas(Array(schemas.keys))
+                    units = cut(read, table: table, rule: rule, source: sourceName, schemas: schemas, general: true)
+                    try await ensureNestedTables(units, root: table, rule: rule, schemas: &schemas, by: actor)
+                } catch is EncodedBatchRefused where !last {
+                    // The reader's encoding was refused (a value the database would not take, a row
+                    // against a key): cut the batch whole, whose load finds and parks the records at fault.
+                    units = cut(read, table: table, rule: rule, source: sourceName, schemas: schemas, general: true)
+                }
+            }
+            guard let r else {
+                throw PipelineError.state("a batch of \(table) could not be committed: run the ingest again, which resumes")
             }
             if r.addedKeys {
                 // The key paths the batch gave columns are in the stored maps now: read them, so
@@ -566,9 +570,9 @@ extension Engine {
                     if name != table { childRows.append((name, load.rowCount)) }
                     do {
                         try await tx.session.load(table: name, columns: batchColumns[i], rows: [], prepared: load)
-                    } catch let e as StoreError where !e.isOutage && !e.isTransient {
+                    } catch let e as StoreError where !e.isOutage {
                         if case .staleSchema = e { throw e }
-                        throw EncodedBatchRefused(table: name, error: e)
+                        throw EncodedBatchRefused()
                     }
                 }
                 for (i, name) in batchNames.enumerated() where !batchRows[i].isEmpty {

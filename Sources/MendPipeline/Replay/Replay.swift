@@ -95,23 +95,7 @@ extension Engine {
         var flattener = Flattener(overflowDepth: overflowDepth, keys: schema.keys, assigns: true)
         var rows: [[SQLValue]] = []
         var fitting: [(id: Int64, coerced: Int)] = []
-        var open = try await tx.openIncidentIDs(table)
-        /// Moves a record to the incident of its drifts (opened if none is), unless that is the
-        /// incident being replayed.
-        func move(_ id: Int64, _ drifts: [Drift]) async throws {
-            let sig = Drift.signature(of: drifts)
-            if sig == incident.signature { return }
-            let target: Int64
-            if let existing = open[sig] {
-                target = existing
-            } else {
-                target = try await tx.createIncident(table: table, signature: sig, drifts: drifts)
-                open[sig] = target
-                try await tx.audit(
-                    .incidentOpenedByReplay(incident: target, table: table, signature: sig, fromReplayOf: incidentID), actor: who)
-            }
-            try await tx.reassignParked(id: id, incidentID: target, drifts: drifts, reason: drifts.map(\.reason).joined(separator: "; "))
-        }
+        var mover = ReplayMover(incident: incident, by: who)
         for rec in records {
             guard case .object(let members) = try JSONParser.parse(rec.record) else { continue }
             switch validator.fit(flattener.flatten(members)) {
@@ -119,7 +103,7 @@ extension Engine {
                 rows.append(row)
                 fitting.append((rec.id, c))
             case .drifts(let drifts):
-                try await move(rec.id, drifts)
+                try await mover.move(rec.id, table: table, drifts, reason: drifts.map(\.reason).joined(separator: "; "), in: tx)
             }
         }
         try await tx.addKeys(table, flattener.added)
@@ -129,7 +113,8 @@ extension Engine {
         if !rows.isEmpty {
             for (i, message) in try await tx.session.loadIsolating(table: table, columns: schema.columns, rows: rows) {
                 refused.insert(i)
-                try await move(fitting[i].id, [Drift.rejectedByDatabase(message)])
+                let drift = Drift.rejectedByDatabase(message)
+                try await mover.move(fitting[i].id, table: table, [drift], reason: drift.reason, in: tx)
             }
         }
         let loaded = fitting.indices.filter { !refused.contains($0) }.map { fitting[$0] }
@@ -141,5 +126,35 @@ extension Engine {
         let overflow = Engine.unrecorded(validator.overflowed, known: known)
         _ = try await Engine.recordOverflow(overflow, table: table, actor: who, in: tx)
         return (r, last, Int64(coerced), overflow)
+    }
+}
+
+/// Moves a replayed record that still does not fit to the incident of its drifts (opened if none
+/// is), under the table whose row drifted; a record of the incident being replayed stays.
+struct ReplayMover {
+    let incident: Incident
+    let who: String
+    /// Open incidents by table, then by drift signature.
+    private var open: [String: [String: Int64]] = [:]
+
+    init(incident: Incident, by who: String) {
+        self.incident = incident
+        self.who = who
+    }
+
+    mutating func move(_ id: Int64, table: String, _ drifts: [Drift], reason: String, in tx: StateTransaction) async throws {
+        let sig = Drift.signature(of: drifts)
+        if table == incident.table && sig == incident.signature { return }
+        if open[table] == nil { open[table] = try await tx.openIncidentIDs(table) }
+        let target: Int64
+        if let existing = open[table]?[sig] {
+            target = existing
+        } else {
+            target = try await tx.createIncident(table: table, signature: sig, drifts: drifts)
+            open[table, default: [:]][sig] = target
+            try await tx.audit(
+                .incidentOpenedByReplay(incident: target, table: table, signature: sig, fromReplayOf: incident.id), actor: who)
+        }
+        try await tx.reassignParked(id: id, incidentID: target, drifts: drifts, reason: reason)
     }
 }

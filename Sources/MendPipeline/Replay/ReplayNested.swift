@@ -72,24 +72,7 @@ extension Engine {
         var validators: [String: Validator] = [:]
         // The records that fit every table: each one's rows, and its coercions.
         var fitting: [(id: Int64, rows: [(String, [SQLValue])], coerced: Int)] = []
-        var open: [String: [String: Int64]] = [:]
-        /// Moves a record to the incident of `table` for `drifts` (opened if none is), unless that
-        /// is the incident being replayed.
-        func move(_ id: Int64, to table: String, _ drifts: [Drift]) async throws {
-            let sig = Drift.signature(of: drifts)
-            if table == incident.table && sig == incident.signature { return }
-            if open[table] == nil { open[table] = try await tx.openIncidentIDs(table) }
-            let target: Int64
-            if let existing = open[table]?[sig] {
-                target = existing
-            } else {
-                target = try await tx.createIncident(table: table, signature: sig, drifts: drifts)
-                open[table, default: [:]][sig] = target
-                try await tx.audit(
-                    .incidentOpenedByReplay(incident: target, table: table, signature: sig, fromReplayOf: incidentID), actor: who)
-            }
-            try await tx.reassignParked(id: id, incidentID: target, drifts: drifts, reason: Engine.reason(table, root: root, drifts))
-        }
+        var mover = ReplayMover(incident: incident, by: who)
         for rec in records {
             guard case .object(let members) = try JSONParser.parse(rec.record) else { continue }
             var fitted: [(String, [SQLValue])] = []
@@ -126,7 +109,7 @@ extension Engine {
                 if drifted != nil { break }
             }
             if let d = drifted {
-                try await move(rec.id, to: d.table, d.drifts)
+                try await mover.move(rec.id, table: d.table, d.drifts, reason: Engine.reason(d.table, root: root, d.drifts), in: tx)
             } else {
                 fitting.append((rec.id, fitted, c))
             }
@@ -146,24 +129,28 @@ extension Engine {
                 }
             }
             do {
-                try await tx.savepoint {
+                loadedRows = try await tx.savepoint {
                     var now: [Int64: (table: String, drift: Drift)] = [:]
+                    var loaded: [String: Int] = [:]
                     // Parents before their children: their names sort so.
                     for (t, group) in byTable.sorted(by: { $0.key < $1.key }) {
                         guard let columns = schemas[t]?.columns else { continue }
                         for (r, message) in try await tx.session.loadIsolating(table: t, columns: columns, rows: group.rows) {
                             now[group.origins[r]] = (t, Drift.rejectedByDatabase(message))
                         }
+                        loaded[t] = group.rows.count
                     }
                     if !now.isEmpty { throw NestedReplayRefusal(records: now) }
+                    return loaded
                 }
-                loadedRows = byTable.mapValues(\.rows.count)
                 break
             } catch let e as NestedReplayRefusal {
                 refused.merge(e.records) { a, _ in a }
             }
         }
-        for (id, why) in refused.sorted(by: { $0.key < $1.key }) { try await move(id, to: why.table, [why.drift]) }
+        for (id, why) in refused.sorted(by: { $0.key < $1.key }) {
+            try await mover.move(id, table: why.table, [why.drift], reason: Engine.reason(why.table, root: root, [why.drift]), in: tx)
+        }
         for (t, n) in loadedRows.sorted(by: { $0.key < $1.key }) where t != root {
             try await tx.addCounters(t, input: n, loaded: n, coerced: 0)
         }
