@@ -146,8 +146,17 @@ extension Engine {
                 summary.skippedByResume = off.line
             }
         }
-        var schemas: [String: TableSchema] = [:]
-        if let root = try await state.transaction({ tx in try await tx.schema(table) }) { schemas[table] = root }
+        // The tree's tables as they stand (the root, and the tables named under it that have
+        // Mend's link to a parent), so that the reader reads the first batch by shape too: a
+        // Kafka poll's share is a new reader, and its first batch was cut whole for the commit.
+        var schemas: [String: TableSchema] = try await state.transaction { tx in
+            guard let root = try await tx.schema(table) else { return [:] }
+            var tree = [table: root]
+            for t in try await tx.managedTables() where t.hasPrefix(table + Flattener.separator) {
+                if let child = try await tx.schema(t), child.position(of: Unnester.parentColumn) != nil { tree[t] = child }
+            }
+            return tree
+        }
         var settled = Set<Int64>()
         let overflowDepth = policy.overflowDepth(table: table)
         let positionPrefix = NestedIDs.positionPrefix(table: table, source: sourceName)
@@ -170,6 +179,7 @@ extension Engine {
                         ?? NestedIDs.root(position: positionPrefix, line: line)
                 },
                 childID: NestedIDs.child, primaryKey: rule.primaryKey))
+        if !schemas.isEmpty { batches.nestedSchemas.set(readerSchemas(schemas)) }
         var reading = batches.readAhead()
         while true {
             var read = await reading.value
