@@ -497,16 +497,23 @@ import Testing
         }
     }
 
+    /// A tree of 20 push events on PostgreSQL whose commits table refuses the message "bad" by a
+    /// CHECK added by hand, which the catalog's columns do not show.
+    static func treeRefusingBadMessages() async throws -> Engine {
+        let engine = try await Backend.postgres.engine(policy: try Self.policy())
+        _ = try await engine.ingest(path: writeLines((1...20).map { Self.push($0, commits: 2) }), table: "events")
+        _ = try await engine.rows(
+            "ALTER TABLE \(engine.tableRef("events__payload__commits")) ADD CONSTRAINT no_bad CHECK (message <> 'bad')")
+        return engine
+    }
+
     /// Batches whose records all take a learned shape are encoded by the reader, which keeps no
     /// values (PostgreSQL). A row the database refuses there (a CHECK added by hand, which the
     /// catalog's columns do not show): the batch is cut again the general way, the records at
     /// fault park whole, and every other record of the batch loads with all its rows.
     @Test(.enabled(if: Backend.postgresURL != nil, "needs MEND_TEST_PG"))
     func aRowRefusedInABatchReadByShapeParksItsRecordWhole() async throws {
-        let engine = try await Backend.postgres.engine(policy: try Self.policy())
-        _ = try await engine.ingest(path: writeLines((1...20).map { Self.push($0, commits: 2) }), table: "events")
-        _ = try await engine.rows(
-            "ALTER TABLE \(engine.tableRef("events__payload__commits")) ADD CONSTRAINT no_bad CHECK (message <> 'bad')")
+        let engine = try await Self.treeRefusingBadMessages()
         await engine.setBatchSize(100)
         let bad: Set<Int> = [450, 777, 778]
         let lines = (21...1020).map { i -> String in
@@ -535,10 +542,7 @@ import Testing
     /// database's error before).
     @Test(.enabled(if: Backend.postgresURL != nil, "needs MEND_TEST_PG"))
     func aReplayTheDatabaseRefusesKeepsTheRecordParked() async throws {
-        let engine = try await Backend.postgres.engine(policy: try Self.policy())
-        _ = try await engine.ingest(path: writeLines((1...20).map { Self.push($0, commits: 2) }), table: "events")
-        _ = try await engine.rows(
-            "ALTER TABLE \(engine.tableRef("events__payload__commits")) ADD CONSTRAINT no_bad CHECK (message <> 'bad')")
+        let engine = try await Self.treeRefusingBadMessages()
         // Records 30 and 31 gain a key in their commits (a drift a repair adds a column for);
         // record 31's message is also one the CHECK refuses.
         let lines = (21...60).map { i -> String in
